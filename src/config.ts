@@ -1,0 +1,187 @@
+/**
+ * Model configuration: what the user writes, its validation, and presets for
+ * the model families the runtime covers (PLE, CGC, MMoE, shared-bottom,
+ * single-task). Everything is expressed as PLE levels; see DESIGN.md §1.
+ */
+
+export type TaskType = 'binary' | 'regression';
+
+export interface TaskConfig {
+  /** Shown in metrics and logs. */
+  name: string;
+  /** `binary`: cross-entropy on a logit. `regression`: squared error. */
+  type: TaskType;
+  /** Static loss weight w_k (default 1). */
+  weight?: number;
+}
+
+export interface LevelConfig {
+  /** Task-specific experts of each task (one number for all tasks, or one per task). */
+  taskExperts: number | number[];
+  /** Experts shared by all tasks. */
+  sharedExperts: number;
+  /** Widths of each expert's Linear+ReLU layers (all experts of a level alike). */
+  expertWidths: number[];
+}
+
+export interface ModelConfig {
+  /** Width of an input row. */
+  inputDim: number;
+  tasks: TaskConfig[];
+  /** Extraction levels, first to last. One level is CGC. */
+  levels: LevelConfig[];
+  /** Hidden widths of each task tower; a final Linear to one output is always added. */
+  towerWidths: number[];
+  /** Give gates a bias term (the paper's gates have none). Default false. */
+  gateBias?: boolean;
+}
+
+/** A configuration error; `field` is the path of the offending field. */
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${field}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(describe).join(', ')}]`;
+  return String(v);
+}
+
+function checkInt(v: unknown, field: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    throw new ConfigError(field, `must be an integer >= ${min}, got ${describe(v)}`);
+  }
+  return v;
+}
+
+function checkWidths(v: unknown, field: string, allowEmpty: boolean): number[] {
+  if (!Array.isArray(v)) throw new ConfigError(field, `must be an array of widths, got ${describe(v)}`);
+  if (!allowEmpty && v.length === 0) throw new ConfigError(field, 'must list at least one width');
+  v.forEach((w, i) => checkInt(w, `${field}[${i}]`, 1));
+  return v as number[];
+}
+
+/** A validated configuration with every default filled in and per-task counts expanded. */
+export interface ResolvedModelConfig {
+  inputDim: number;
+  tasks: Required<TaskConfig>[];
+  levels: { taskExperts: number[]; sharedExperts: number; expertWidths: number[] }[];
+  towerWidths: number[];
+  gateBias: boolean;
+}
+
+/** Validates a configuration; throws ConfigError naming the first offending field. */
+export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
+  if (config === null || typeof config !== 'object') throw new ConfigError('config', 'must be an object');
+  const inputDim = checkInt(config.inputDim, 'inputDim', 1);
+  if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
+    throw new ConfigError('tasks', 'at least one task is required');
+  }
+  const names = new Set<string>();
+  const tasks = config.tasks.map((t, k) => {
+    const f = `tasks[${k}]`;
+    if (t === null || typeof t !== 'object') throw new ConfigError(f, 'must be an object');
+    if (typeof t.name !== 'string' || t.name.length === 0) {
+      throw new ConfigError(`${f}.name`, `must be a non-empty string, got ${describe(t.name)}`);
+    }
+    if (names.has(t.name)) throw new ConfigError(`${f}.name`, `duplicate task name ${describe(t.name)}`);
+    names.add(t.name);
+    if (t.type !== 'binary' && t.type !== 'regression') {
+      throw new ConfigError(`${f}.type`, `must be "binary" or "regression", got ${describe(t.type)}`);
+    }
+    const weight = t.weight ?? 1;
+    if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) {
+      throw new ConfigError(`${f}.weight`, `must be a finite number >= 0, got ${describe(t.weight)}`);
+    }
+    return { name: t.name, type: t.type, weight };
+  });
+  const K = tasks.length;
+  if (!Array.isArray(config.levels) || config.levels.length === 0) {
+    throw new ConfigError('levels', 'at least one level is required');
+  }
+  const levels = config.levels.map((level, j) => {
+    const f = `levels[${j}]`;
+    if (level === null || typeof level !== 'object') throw new ConfigError(f, 'must be an object');
+    let taskExperts: number[];
+    if (Array.isArray(level.taskExperts)) {
+      if (level.taskExperts.length !== K) {
+        throw new ConfigError(
+          `${f}.taskExperts`,
+          `has ${level.taskExperts.length} entries but there are ${K} tasks`,
+        );
+      }
+      taskExperts = level.taskExperts.map((m, k) => checkInt(m, `${f}.taskExperts[${k}]`, 0));
+    } else {
+      const m = checkInt(level.taskExperts, `${f}.taskExperts`, 0);
+      taskExperts = tasks.map(() => m);
+    }
+    const sharedExperts = checkInt(level.sharedExperts, `${f}.sharedExperts`, 0);
+    const expertWidths = checkWidths(level.expertWidths, `${f}.expertWidths`, false);
+    // Every gate needs an expert: task k's gate mixes its own and the shared experts.
+    taskExperts.forEach((m, k) => {
+      if (m + sharedExperts === 0) {
+        throw new ConfigError(
+          `${f}.taskExperts`,
+          `the gate of task ${describe(tasks[k].name)} has no experts (0 task experts and 0 shared experts)`,
+        );
+      }
+    });
+    return { taskExperts, sharedExperts, expertWidths };
+  });
+  const towerWidths = checkWidths(config.towerWidths ?? [], 'towerWidths', true);
+  const gateBias = config.gateBias ?? false;
+  if (typeof gateBias !== 'boolean') throw new ConfigError('gateBias', `must be true or false, got ${describe(gateBias)}`);
+  return { inputDim, tasks, levels, towerWidths, gateBias };
+}
+
+interface CommonOptions {
+  inputDim: number;
+  tasks: TaskConfig[];
+  towerWidths: number[];
+  gateBias?: boolean;
+}
+
+/** PLE: `levels` stacked extraction levels (Tang et al. 2020, eq. 6-7). */
+export function ple(
+  o: CommonOptions & { levels: number; taskExperts: number | number[]; sharedExperts: number; expertWidths: number[] },
+): ModelConfig {
+  checkInt(o.levels, 'levels', 1);
+  const level = { taskExperts: o.taskExperts, sharedExperts: o.sharedExperts, expertWidths: o.expertWidths };
+  return {
+    inputDim: o.inputDim,
+    tasks: o.tasks,
+    levels: Array.from({ length: o.levels }, () => ({ ...level })),
+    towerWidths: o.towerWidths,
+    gateBias: o.gateBias,
+  };
+}
+
+/** CGC: PLE with one level. */
+export function cgc(
+  o: CommonOptions & { taskExperts: number | number[]; sharedExperts: number; expertWidths: number[] },
+): ModelConfig {
+  return ple({ ...o, levels: 1 });
+}
+
+/** MMoE: one level of shared experts, one gate per task (Ma et al. 2018). */
+export function mmoe(o: CommonOptions & { experts: number; expertWidths: number[] }): ModelConfig {
+  return ple({ ...o, levels: 1, taskExperts: 0, sharedExperts: o.experts });
+}
+
+/** Shared-bottom: one shared MLP feeding the towers, no gates. */
+export function sharedBottom(o: CommonOptions & { bottomWidths: number[] }): ModelConfig {
+  return ple({ ...o, levels: 1, taskExperts: 0, sharedExperts: 1, expertWidths: o.bottomWidths });
+}
+
+/** Single-task: one task, an MLP (a shared bottom with one tower). */
+export function singleTask(
+  o: Omit<CommonOptions, 'tasks'> & { task: TaskConfig; bottomWidths: number[] },
+): ModelConfig {
+  return sharedBottom({ ...o, tasks: [o.task] });
+}

@@ -1,0 +1,24 @@
+/**
+ * Parameter initialisation. Every expert is drawn independently (identical
+ * experts would leave the gates unable to tell them apart). Weights of ReLU
+ * layers use He-uniform, others (gates, final tower layer) Glorot-uniform;
+ * biases start at zero.
+ */
+import { Rng } from './rng.js';
+import type { ModelSpec } from './spec.js';
+
+export type ParamTensors = Map<string, Float32Array>;
+
+export function initParams(spec: ModelSpec, seed: number): ParamTensors {
+  const rng = new Rng(seed);
+  const out: ParamTensors = new Map();
+  for (const p of spec.params) {
+    const data = new Float32Array(p.size);
+    if (p.kind === 'weight') {
+      const bound = p.relu ? Math.sqrt(6 / p.fanIn) : Math.sqrt(6 / (p.fanIn + p.fanOut));
+      for (let i = 0; i < data.length; i++) data[i] = rng.range(-bound, bound);
+    }
+    out.set(p.name, data);
+  }
+  return out;
+}

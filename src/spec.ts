@@ -1,0 +1,152 @@
+/**
+ * The topology of a model, derived once from a validated config: which experts
+ * each group owns, which experts each gate mixes, and the named parameter
+ * tensors. Both the GPU plan and the float64 reference are built from it.
+ *
+ * Conventions (one level):
+ * - Groups: group k < K holds task k's experts and reads task k's input; group K
+ *   holds the shared experts and reads the shared input. Level 1 reads x everywhere.
+ * - Experts are numbered across the level: task 0's, task 1's, ..., then the shared ones.
+ * - Gates: gate k < K mixes task k's experts then the shared ones; gate K (every level
+ *   but the last) is the shared gate over all experts. Gate g reads group g's input
+ *   and produces the level's output g.
+ * - A gate over a single expert is the identity: it has no parameters (shared-bottom).
+ */
+import { resolveConfig, type ModelConfig, type ResolvedModelConfig } from './config.js';
+
+export interface GroupSpec {
+  name: string;
+  /** Task index, or null for the shared group. */
+  task: number | null;
+  experts: number;
+  firstExpert: number;
+}
+
+export interface GateSpec {
+  name: string;
+  /** Group whose input the gate reads (equal to its own index). */
+  group: number;
+  /** Expert indices mixed, in gate-output order. */
+  members: number[];
+  /** False for a gate over one expert, which is the identity. */
+  hasParams: boolean;
+  /** First column of this gate in the level's [B, gateColumns] weight matrix. */
+  column: number;
+}
+
+export interface LevelSpec {
+  index: number;
+  inDim: number;
+  /** Each expert's layer widths. */
+  widths: number[];
+  outDim: number;
+  groups: GroupSpec[];
+  numExperts: number;
+  gates: GateSpec[];
+  gateColumns: number;
+}
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  size: number;
+  /** Fan-in and fan-out for initialisation; `relu` picks He, otherwise Glorot. */
+  fanIn: number;
+  fanOut: number;
+  kind: 'weight' | 'bias';
+  relu: boolean;
+}
+
+export interface ModelSpec {
+  config: ResolvedModelConfig;
+  inputDim: number;
+  numTasks: number;
+  levels: LevelSpec[];
+  /** Tower layer widths including the final 1. */
+  towerDims: number[];
+  towerIn: number;
+  params: ParamSpec[];
+}
+
+export const names = {
+  group: (g: GroupSpec) => (g.task === null ? 'shared' : `task${g.task}`),
+  expertWeight: (level: number, group: string, layer: number) => `level${level}.${group}.experts.layer${layer}.weight`,
+  expertBias: (level: number, group: string, layer: number) => `level${level}.${group}.experts.layer${layer}.bias`,
+  gateWeight: (level: number, gate: string) => `level${level}.${gate}.gate.weight`,
+  gateBias: (level: number, gate: string) => `level${level}.${gate}.gate.bias`,
+  towerWeight: (task: number, layer: number) => `tower.task${task}.layer${layer}.weight`,
+  towerBias: (task: number, layer: number) => `tower.task${task}.layer${layer}.bias`,
+};
+
+export function buildSpec(modelConfig: ModelConfig): ModelSpec {
+  const config = resolveConfig(modelConfig);
+  const K = config.tasks.length;
+  const params: ParamSpec[] = [];
+  const addParam = (p: Omit<ParamSpec, 'size'>) => params.push({ ...p, size: p.shape.reduce((a, b) => a * b, 1) });
+
+  const levels: LevelSpec[] = [];
+  let inDim = config.inputDim;
+  config.levels.forEach((lc, j) => {
+    const isLast = j === config.levels.length - 1;
+    const groups: GroupSpec[] = [];
+    let first = 0;
+    for (let k = 0; k < K; k++) {
+      groups.push({ name: `task${k}`, task: k, experts: lc.taskExperts[k], firstExpert: first });
+      first += lc.taskExperts[k];
+    }
+    groups.push({ name: 'shared', task: null, experts: lc.sharedExperts, firstExpert: first });
+    const numExperts = first + lc.sharedExperts;
+    const shared = groups[K];
+    const range = (start: number, n: number) => Array.from({ length: n }, (_, i) => start + i);
+
+    const gates: GateSpec[] = [];
+    let column = 0;
+    const addGate = (name: string, group: number, members: number[]) => {
+      gates.push({ name, group, members, hasParams: members.length > 1, column });
+      column += members.length;
+    };
+    for (let k = 0; k < K; k++) {
+      addGate(`task${k}`, k, [...range(groups[k].firstExpert, groups[k].experts), ...range(shared.firstExpert, shared.experts)]);
+    }
+    if (!isLast) addGate('shared', K, range(0, numExperts));
+
+    const widths = lc.expertWidths;
+    for (const g of groups) {
+      if (g.experts === 0) continue;
+      widths.forEach((h, l) => {
+        const hin = l === 0 ? inDim : widths[l - 1];
+        const shape = l === 0 ? [hin, g.experts * h] : [g.experts, hin, h];
+        addParam({ name: names.expertWeight(j, g.name, l), shape, fanIn: hin, fanOut: h, kind: 'weight', relu: true });
+        addParam({ name: names.expertBias(j, g.name, l), shape: [g.experts * h], fanIn: hin, fanOut: h, kind: 'bias', relu: true });
+      });
+    }
+    for (const gate of gates) {
+      if (!gate.hasParams) continue;
+      const n = gate.members.length;
+      addParam({ name: names.gateWeight(j, gate.name), shape: [inDim, n], fanIn: inDim, fanOut: n, kind: 'weight', relu: false });
+      if (config.gateBias) {
+        addParam({ name: names.gateBias(j, gate.name), shape: [n], fanIn: inDim, fanOut: n, kind: 'bias', relu: false });
+      }
+    }
+    levels.push({ index: j, inDim, widths, outDim: widths[widths.length - 1], groups, numExperts, gates, gateColumns: column });
+    inDim = widths[widths.length - 1];
+  });
+
+  const towerIn = inDim;
+  const towerDims = [...config.towerWidths, 1];
+  for (let k = 0; k < K; k++) {
+    towerDims.forEach((t, l) => {
+      const tin = l === 0 ? towerIn : towerDims[l - 1];
+      const relu = l < towerDims.length - 1;
+      addParam({ name: names.towerWeight(k, l), shape: [tin, t], fanIn: tin, fanOut: t, kind: 'weight', relu });
+      addParam({ name: names.towerBias(k, l), shape: [t], fanIn: tin, fanOut: t, kind: 'bias', relu });
+    });
+  }
+
+  return { config, inputDim: config.inputDim, numTasks: K, levels, towerDims, towerIn, params };
+}
+
+/** Total number of trainable scalars. */
+export function parameterCount(spec: ModelSpec): number {
+  return spec.params.reduce((a, p) => a + p.size, 0);
+}
