@@ -1,0 +1,11 @@
+// Node module hooks: `import text from './file.wgsl?raw'` yields the file's text,
+// as Vite does, so the library runs under plain Node (with tsx) as well.
+import { readFile } from 'node:fs/promises';
+
+export async function load(url, context, nextLoad) {
+  if (url.startsWith('file:') && url.endsWith('?raw')) {
+    const text = await readFile(new URL(url.slice(0, -'?raw'.length)), 'utf8');
+    return { format: 'module', source: `export default ${JSON.stringify(text)};`, shortCircuit: true };
+  }
+  return nextLoad(url, context);
+}

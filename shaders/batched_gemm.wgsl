@@ -1,0 +1,91 @@
+// Batched strided GEMM with a bias + activation epilogue.
+//
+// For every descriptor z (the workgroup grid's z dimension):
+//   C[z] = act(A[z] * B[z] + bias[z] (+ C[z] when accumulating))
+// Element (i, j) of A[z] is A[aOff + i*aRow + j*aCol]; B likewise; C is row-major
+// with row stride cRow. Transposes are expressed as strides, so the one kernel
+// computes a layer's forward product (X W), its input gradient (dZ W^T) and its
+// weight gradient (X^T dZ), for all experts of a level in one dispatch.
+//
+// Register tiling without workgroup memory: each invocation accumulates a
+// TILE_M x TILE_N block whose rows are WG_Y apart and columns WG_X apart, so
+// neighbouring invocations touch neighbouring columns. The host specialises
+// the four constants below per adapter.
+
+const TILE_M: u32 = 4u;
+const TILE_N: u32 = 4u;
+const WG_X: u32 = 8u;
+const WG_Y: u32 = 8u;
+
+const FLAG_RELU: u32 = 1u;
+const FLAG_ACCUMULATE: u32 = 2u;
+const FLAG_BIAS: u32 = 4u;
+
+struct Gemm {
+  m: u32, n: u32, k: u32, flags: u32,
+  aOff: u32, aRow: u32, aCol: u32, bOff: u32,
+  bRow: u32, bCol: u32, cOff: u32, cRow: u32,
+  biasOff: u32, pad0: u32, pad1: u32, pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read> descs: array<Gemm>;
+@group(0) @binding(1) var<storage, read_write> A: array<f32>;
+@group(0) @binding(2) var<storage, read_write> B: array<f32>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+@group(0) @binding(4) var<storage, read_write> bias: array<f32>;
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let d = descs[wg.z];
+  let row0 = wg.y * (WG_Y * TILE_M) + lid.y;
+  let col0 = wg.x * (WG_X * TILE_N) + lid.x;
+  if (row0 >= d.m || col0 >= d.n) {
+    return;
+  }
+  // Out-of-range rows and columns are clamped for loading and skipped when storing.
+  var aBase: array<u32, TILE_M>;
+  var bBase: array<u32, TILE_N>;
+  for (var i = 0u; i < TILE_M; i++) {
+    aBase[i] = d.aOff + min(row0 + i * WG_Y, d.m - 1u) * d.aRow;
+  }
+  for (var j = 0u; j < TILE_N; j++) {
+    bBase[j] = d.bOff + min(col0 + j * WG_X, d.n - 1u) * d.bCol;
+  }
+  var acc: array<array<f32, TILE_N>, TILE_M>;
+  for (var kk = 0u; kk < d.k; kk++) {
+    var a: array<f32, TILE_M>;
+    for (var i = 0u; i < TILE_M; i++) {
+      a[i] = A[aBase[i] + kk * d.aCol];
+    }
+    for (var j = 0u; j < TILE_N; j++) {
+      let b = B[bBase[j] + kk * d.bRow];
+      for (var i = 0u; i < TILE_M; i++) {
+        acc[i][j] = fma(a[i], b, acc[i][j]);
+      }
+    }
+  }
+  for (var i = 0u; i < TILE_M; i++) {
+    let row = row0 + i * WG_Y;
+    if (row >= d.m) {
+      break;
+    }
+    for (var j = 0u; j < TILE_N; j++) {
+      let col = col0 + j * WG_X;
+      if (col >= d.n) {
+        break;
+      }
+      let at = d.cOff + row * d.cRow + col;
+      var v = acc[i][j];
+      if ((d.flags & FLAG_BIAS) != 0u) {
+        v += bias[d.biasOff + col];
+      }
+      if ((d.flags & FLAG_ACCUMULATE) != 0u) {
+        v += C[at];
+      }
+      if ((d.flags & FLAG_RELU) != 0u) {
+        v = max(v, 0.0);
+      }
+      C[at] = v;
+    }
+  }
+}

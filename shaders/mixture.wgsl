@@ -1,0 +1,39 @@
+// The weighted-sum mixture of expert outputs by gate weights: for every gate z,
+//   out[r, o] = sum_j w[r, j] * E_{member(j)}[r, o]
+// Expert outputs sit side by side in Z ([rows x experts*d]); a gate's members
+// are its own experts (ownCount from ownStart) followed by the shared experts
+// (from sharedStart). One invocation per output element.
+
+const WG: u32 = 64u;
+
+struct Mixture {
+  rows: u32, d: u32, n: u32, ownStart: u32,
+  ownCount: u32, sharedStart: u32, wOff: u32, wRow: u32,
+  zOff: u32, zRow: u32, outOff: u32, outRow: u32,
+  pad0: u32, pad1: u32, pad2: u32, pad3: u32,
+}
+
+@group(0) @binding(0) var<storage, read> descs: array<Mixture>;
+@group(0) @binding(1) var<storage, read_write> gateW: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Z: array<f32>;
+@group(0) @binding(3) var<storage, read_write> outM: array<f32>;
+
+fn member(d: Mixture, j: u32) -> u32 {
+  return select(d.sharedStart + j - d.ownCount, d.ownStart + j, j < d.ownCount);
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let d = descs[wg.z];
+  let i = (wg.y * nwg.x + wg.x) * WG + lid.x;
+  if (i >= d.rows * d.d) {
+    return;
+  }
+  let r = i / d.d;
+  let o = i % d.d;
+  var s = 0.0;
+  for (var j = 0u; j < d.n; j++) {
+    s = fma(gateW[d.wOff + r * d.wRow + j], Z[d.zOff + r * d.zRow + member(d, j) * d.d + o], s);
+  }
+  outM[d.outOff + r * d.outRow + o] = s;
+}

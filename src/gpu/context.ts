@@ -1,0 +1,143 @@
+/**
+ * The GPU context shared by every plan: the device, what the adapter is, the
+ * pipeline cache and the buffers allocated through it (counted, so leaks show).
+ * Host-specific acquisition lives in browser.ts and ../node.ts; both end here.
+ */
+import { PipelineCache } from './pipelines.js';
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for a software or otherwise fallback adapter (SwiftShader reports true). */
+  isFallback: boolean;
+  features: string[];
+}
+
+export class GpuContext {
+  readonly pipelines: PipelineCache;
+  private liveBuffers = new Set<GPUBuffer>();
+  private liveBytesCount = 0;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterReport,
+    options: DeviceOptions = {},
+  ) {
+    this.pipelines = new PipelineCache(device, options.asyncPipelines ?? true);
+    this.keepAlive = options.keepAlive;
+  }
+
+  private readonly keepAlive: unknown;
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** Number of buffers allocated through this context and not yet destroyed. */
+  get liveBufferCount(): number {
+    return this.liveBuffers.size;
+  }
+
+  get liveBytes(): number {
+    return this.liveBytesCount;
+  }
+
+  createBuffer(label: string, size: number, usage: GPUBufferUsageFlags, mappedAtCreation = false): GPUBuffer {
+    // Sizes are rounded up to 16 bytes so any buffer can hold a vec4 tail and be copied.
+    const bytes = Math.max(16, Math.ceil(size / 16) * 16);
+    const buffer = this.device.createBuffer({ label, size: bytes, usage, mappedAtCreation });
+    this.liveBuffers.add(buffer);
+    this.liveBytesCount += bytes;
+    return buffer;
+  }
+
+  /** A storage buffer holding `data`, for descriptor tables. */
+  createDataBuffer(label: string, data: Uint32Array | Float32Array, usage: GPUBufferUsageFlags = GPUBufferUsage.STORAGE): GPUBuffer {
+    const buffer = this.createBuffer(label, data.byteLength, usage, true);
+    const view = data instanceof Uint32Array ? new Uint32Array(buffer.getMappedRange()) : new Float32Array(buffer.getMappedRange());
+    view.set(data);
+    buffer.unmap();
+    return buffer;
+  }
+
+  destroyBuffer(buffer: GPUBuffer): void {
+    if (!this.liveBuffers.delete(buffer)) return;
+    this.liveBytesCount -= buffer.size;
+    buffer.destroy();
+  }
+
+  /** Reads a whole buffer back (for tests, inspection and checkpoints, not the training loop). */
+  async readBuffer(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): Promise<ArrayBuffer> {
+    const staging = this.createBuffer('readback', byteLength, GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ);
+    const encoder = this.device.createCommandEncoder({ label: 'readback' });
+    encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, Math.ceil(byteLength / 4) * 4);
+    this.device.queue.submit([encoder.finish()]);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      const copy = staging.getMappedRange(0, byteLength).slice(0);
+      staging.unmap();
+      return copy;
+    } finally {
+      this.destroyBuffer(staging);
+    }
+  }
+}
+
+/** Limits a training plan may need, requested at their adapter maximum. */
+const requestedLimits = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+export function describeAdapter(adapter: GPUAdapter): AdapterReport {
+  const info = adapter.info;
+  const legacy = adapter as unknown as { isFallbackAdapter?: boolean };
+  return {
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    device: info?.device ?? '',
+    description: info?.description ?? '',
+    isFallback: Boolean((info as unknown as { isFallbackAdapter?: boolean })?.isFallbackAdapter ?? legacy.isFallbackAdapter),
+    features: [...adapter.features].sort(),
+  };
+}
+
+export function formatAdapter(a: AdapterReport): string {
+  const name = [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown adapter';
+  return `${name}${a.description ? ` (${a.description})` : ''}${a.isFallback ? ' [fallback/software]' : ''}`;
+}
+
+/** Opens a device on `adapter` with the limits and features the runtime uses. */
+export interface DeviceOptions {
+  /** Compile pipelines with createComputePipelineAsync (default true; false under Dawn's Node binding). */
+  asyncPipelines?: boolean;
+  /** An object the context must keep referenced while the device lives (the host's GPU instance). */
+  keepAlive?: unknown;
+}
+
+export async function openDevice(adapter: GPUAdapter, options: DeviceOptions = {}): Promise<GpuContext> {
+  const requiredLimits: Record<string, number> = {};
+  for (const name of requestedLimits) {
+    const value = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof value === 'number') requiredLimits[name] = value;
+  }
+  const requiredFeatures: GPUFeatureName[] = [];
+  if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  const device = await adapter.requestDevice({ label: 'ple-webgpu', requiredLimits, requiredFeatures });
+  return new GpuContext(device, describeAdapter(adapter), options);
+}
+
+export class NoAdapterError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoAdapterError';
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Host side of shaders/batched_gemm.wgsl: C[z] = act(A[z] B[z] + bias[z] (+ C[z])).
+ * CPU reference: src/reference/batched_gemm.ts. Test: test/batched_gemm.test.ts.
+ */
+import source from '../../shaders/batched_gemm.wgsl?raw';
+import type { GpuContext } from '../gpu/context.js';
+import { createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
+
+export interface GemmEntry {
+  m: number;
+  n: number;
+  k: number;
+  relu?: boolean;
+  /** Add the existing C (beta = 1). */
+  accumulate?: boolean;
+  /** Element offset of the bias vector in the bias buffer; none when absent. */
+  biasOff?: number;
+  aOff: number;
+  aRow: number;
+  aCol: number;
+  bOff: number;
+  bRow: number;
+  bCol: number;
+  cOff: number;
+  cRow: number;
+}
+
+export interface GemmTuning {
+  /** Rows and columns of C each invocation accumulates in registers. */
+  tileM: number;
+  tileN: number;
+  /** Workgroup shape (invocations along columns and rows). */
+  wgX: number;
+  wgY: number;
+}
+
+export const defaultGemmTuning: GemmTuning = { tileM: 4, tileN: 4, wgX: 8, wgY: 8 };
+
+export interface GemmBuffers {
+  a: GPUBuffer;
+  b: GPUBuffer;
+  c: GPUBuffer;
+  /** Required when any entry has a bias. */
+  bias?: GPUBuffer;
+}
+
+const FLAG_RELU = 1;
+const FLAG_ACCUMULATE = 2;
+const FLAG_BIAS = 4;
+
+interface PackedGemm extends Omit<GemmEntry, 'relu' | 'accumulate' | 'biasOff'> {
+  flags: number;
+  biasOff: number;
+}
+
+const fields = ['m', 'n', 'k', 'flags', 'aOff', 'aRow', 'aCol', 'bOff', 'bRow', 'bCol', 'cOff', 'cRow', 'biasOff'] as const;
+
+export function gemmGrid(entries: readonly GemmEntry[], t: GemmTuning): [number, number, number] {
+  const maxM = Math.max(...entries.map((e) => e.m));
+  const maxN = Math.max(...entries.map((e) => e.n));
+  return [Math.ceil(maxN / (t.wgX * t.tileN)), Math.ceil(maxM / (t.wgY * t.tileM)), entries.length];
+}
+
+export function gemmDispatch(
+  ctx: GpuContext,
+  label: string,
+  entries: readonly GemmEntry[],
+  buffers: GemmBuffers,
+  tuning: GemmTuning = defaultGemmTuning,
+): Promise<Dispatch> {
+  if (entries.length === 0) throw new Error(`${label}: no GEMM entries`);
+  const packed: PackedGemm[] = entries.map((e) => {
+    if (e.m < 1 || e.n < 1 || e.k < 1) throw new Error(`${label}: empty GEMM ${e.m}x${e.n}x${e.k}`);
+    if (e.biasOff !== undefined && !buffers.bias) throw new Error(`${label}: an entry has a bias but no bias buffer was given`);
+    const flags = (e.relu ? FLAG_RELU : 0) | (e.accumulate ? FLAG_ACCUMULATE : 0) | (e.biasOff !== undefined ? FLAG_BIAS : 0);
+    return { ...e, flags, biasOff: e.biasOff ?? 0 };
+  });
+  return createDispatch(ctx, {
+    label: `batched_gemm ${label}`,
+    source,
+    constants: { TILE_M: tuning.tileM, TILE_N: tuning.tileN, WG_X: tuning.wgX, WG_Y: tuning.wgY },
+    descriptors: packDescriptors(fields, 16, packed),
+    bindings: [buffers.a, buffers.b, buffers.c, buffers.bias ?? buffers.b],
+    grid: gemmGrid(entries, tuning),
+  });
+}

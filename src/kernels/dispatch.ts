@@ -1,0 +1,108 @@
+/**
+ * What every kernel module shares: packing descriptor tables (one struct per
+ * batch entry, the entry index being the workgroup grid's z), grid sizing
+ * within the device's limits, and creating the pipeline + bind group once.
+ */
+import type { GpuContext } from '../gpu/context.js';
+import { specialize } from '../gpu/specialize.js';
+import { LimitError } from '../limits.js';
+
+export interface Dispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  grid: [number, number, number];
+  /** Buffers created for this dispatch alone (descriptor tables), freed with it. */
+  owned: GPUBuffer[];
+}
+
+/** An operation of an encoded step: a dispatch, or zero-filling a range (outside a compute pass). */
+export type Op = { kind: 'dispatch'; dispatch: Dispatch } | { kind: 'clear'; buffer: GPUBuffer; offset: number; size: number; label: string };
+
+/** Packs entries into a u32 table; `fields` is the WGSL struct's member order, `stride` its size in words. */
+export function packDescriptors<T extends object>(fields: readonly (keyof T & string)[], stride: number, entries: readonly T[]): Uint32Array {
+  const table = new Uint32Array(Math.max(1, entries.length) * stride);
+  entries.forEach((entry, z) => {
+    fields.forEach((field, i) => {
+      const v = (entry as Record<string, unknown>)[field];
+      const n = typeof v === 'boolean' ? Number(v) : (v as number);
+      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+        throw new Error(`descriptor ${z}.${field} must be a u32, got ${String(v)}`);
+      }
+      table[z * stride + i] = n;
+    });
+  });
+  return table;
+}
+
+/** Workgroup counts for `count` items of `perGroup` each, folded into y when x would pass the limit. */
+export function grid1d(count: number, perGroup: number, maxPerDim: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(count / perGroup));
+  const x = Math.min(groups, maxPerDim);
+  return [x, Math.ceil(groups / x)];
+}
+
+export function checkGrid(ctx: GpuContext, label: string, grid: [number, number, number]): void {
+  const limit = ctx.limits.maxComputeWorkgroupsPerDimension;
+  grid.forEach((n, axis) => {
+    if (n > limit) {
+      throw new LimitError(
+        'maxComputeWorkgroupsPerDimension',
+        `${label}: dispatch needs ${n} workgroups along ${'xyz'[axis]}, the device allows ${limit}`,
+      );
+    }
+  });
+}
+
+export interface DispatchSpec {
+  label: string;
+  source: string;
+  constants?: Record<string, number>;
+  /** Binding 0 when given: the descriptor table. */
+  descriptors?: Uint32Array;
+  /** The remaining bindings in order: buffers (whole) or resources. */
+  bindings: (GPUBuffer | GPUBufferBinding)[];
+  grid: [number, number, number];
+}
+
+export async function createDispatch(ctx: GpuContext, spec: DispatchSpec): Promise<Dispatch> {
+  checkGrid(ctx, spec.label, spec.grid);
+  const source = spec.constants ? specialize(spec.source, spec.constants) : spec.source;
+  const pipeline = await ctx.pipelines.get(spec.label.split(' ')[0], source);
+  const owned: GPUBuffer[] = [];
+  const resources: GPUBufferBinding[] = [];
+  if (spec.descriptors) {
+    const table = ctx.createDataBuffer(`${spec.label} descriptors`, spec.descriptors);
+    owned.push(table);
+    resources.push({ buffer: table });
+  }
+  for (const b of spec.bindings) resources.push('buffer' in b ? (b as GPUBufferBinding) : { buffer: b as GPUBuffer });
+  const bindGroup = ctx.device.createBindGroup({
+    label: spec.label,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: resources.map((resource, binding) => ({ binding, resource })),
+  });
+  return { label: spec.label, pipeline, bindGroup, grid: spec.grid, owned };
+}
+
+export function encodeDispatch(pass: GPUComputePassEncoder, d: Dispatch): void {
+  pass.setPipeline(d.pipeline);
+  pass.setBindGroup(0, d.bindGroup);
+  pass.dispatchWorkgroups(d.grid[0], d.grid[1], d.grid[2]);
+}
+
+/** Encodes ops into `encoder`, opening a compute pass for each run of dispatches. */
+export function encodeOps(encoder: GPUCommandEncoder, ops: readonly Op[], label: string): void {
+  let pass: GPUComputePassEncoder | null = null;
+  for (const op of ops) {
+    if (op.kind === 'dispatch') {
+      pass ??= encoder.beginComputePass({ label });
+      encodeDispatch(pass, op.dispatch);
+    } else {
+      pass?.end();
+      pass = null;
+      encoder.clearBuffer(op.buffer, op.offset, op.size);
+    }
+  }
+  pass?.end();
+}

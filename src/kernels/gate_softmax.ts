@@ -1,0 +1,50 @@
+/**
+ * Host side of shaders/gate_softmax.wgsl: gate weights = softmax(X W (+ b)).
+ * CPU reference: src/reference/gate_softmax.ts. Test: test/gate_softmax.test.ts.
+ */
+import source from '../../shaders/gate_softmax.wgsl?raw';
+import type { GpuContext } from '../gpu/context.js';
+import { createDispatch, grid1d, packDescriptors, type Dispatch } from './dispatch.js';
+
+export interface GateEntry {
+  rows: number;
+  /** Experts mixed (softmax width). */
+  n: number;
+  /** Input width. */
+  k: number;
+  xOff: number;
+  xRow: number;
+  /** Offset of W ([k x n]) in the weight buffer; none for a parameterless gate (one expert). */
+  wOff?: number;
+  /** Offset of b ([n]) in the weight buffer; none for a gate without bias. */
+  bOff?: number;
+  outOff: number;
+  outRow: number;
+}
+
+export interface GateBuffers {
+  x: GPUBuffer;
+  w: GPUBuffer;
+  out: GPUBuffer;
+}
+
+const WG = 64;
+const fields = ['rows', 'n', 'k', 'flags', 'xOff', 'xRow', 'wOff', 'bOff', 'outOff', 'outRow'] as const;
+
+export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers): Promise<Dispatch> {
+  const packed = entries.map((e) => ({
+    ...e,
+    flags: (e.wOff !== undefined ? 1 : 0) | (e.bOff !== undefined ? 2 : 0),
+    wOff: e.wOff ?? 0,
+    bOff: e.bOff ?? 0,
+  }));
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  return createDispatch(ctx, {
+    label: `gate_softmax ${label}`,
+    source,
+    constants: { WG },
+    descriptors: packDescriptors(fields, 12, packed),
+    bindings: [buffers.x, buffers.w, buffers.out],
+    grid: [x, y, entries.length],
+  });
+}

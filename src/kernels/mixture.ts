@@ -1,0 +1,127 @@
+/**
+ * Host side of the three mixture kernels:
+ * - shaders/mixture.wgsl: out = sum_j w_j E_member(j)
+ * - shaders/mixture_softmax_backward.wgsl: gradient of the gate logits
+ * - shaders/mixture_backward.wgsl: gradient of the expert outputs
+ * CPU reference: src/reference/mixture.ts. Test: test/mixture.test.ts.
+ */
+import forwardSource from '../../shaders/mixture.wgsl?raw';
+import softmaxBackwardSource from '../../shaders/mixture_softmax_backward.wgsl?raw';
+import expertBackwardSource from '../../shaders/mixture_backward.wgsl?raw';
+import type { GpuContext } from '../gpu/context.js';
+import { createDispatch, grid1d, packDescriptors, type Dispatch } from './dispatch.js';
+
+/** One gate's mixture. Members are ownCount experts from ownStart, then n - ownCount from sharedStart. */
+export interface MixtureEntry {
+  rows: number;
+  /** Expert output width. */
+  d: number;
+  n: number;
+  ownStart: number;
+  ownCount: number;
+  sharedStart: number;
+  /** Gate weights [rows x n] at wOff with row stride wRow. */
+  wOff: number;
+  wRow: number;
+  /** Expert outputs side by side: expert e's row r starts at zOff + r*zRow + e*d. */
+  zOff: number;
+  zRow: number;
+  outOff: number;
+  outRow: number;
+}
+
+export interface MixtureBackwardEntry extends Omit<MixtureEntry, 'outOff' | 'outRow'> {
+  dgOff: number;
+  dgRow: number;
+  /** Where the gate-logit gradient goes ([rows x n]). */
+  dlOff: number;
+  dlRow: number;
+}
+
+/** One expert's output gradient, summed over the gates that mix it. */
+export interface ExpertGradEntry {
+  rows: number;
+  d: number;
+  /** (gate-weight column, dG offset) for each gate that mixes this expert. */
+  members: { wCol: number; dgOff: number }[];
+  wOff: number;
+  wRow: number;
+  dgRow: number;
+  dzOff: number;
+  dzRow: number;
+}
+
+const WG = 64;
+
+export function mixtureMember(e: Pick<MixtureEntry, 'ownStart' | 'ownCount' | 'sharedStart'>, j: number): number {
+  return j < e.ownCount ? e.ownStart + j : e.sharedStart + j - e.ownCount;
+}
+
+const forwardFields = ['rows', 'd', 'n', 'ownStart', 'ownCount', 'sharedStart', 'wOff', 'wRow', 'zOff', 'zRow', 'outOff', 'outRow'] as const;
+
+export function mixtureDispatch(
+  ctx: GpuContext,
+  label: string,
+  entries: readonly MixtureEntry[],
+  buffers: { gateW: GPUBuffer; z: GPUBuffer; out: GPUBuffer },
+): Promise<Dispatch> {
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * e.d)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  return createDispatch(ctx, {
+    label: `mixture ${label}`,
+    source: forwardSource,
+    constants: { WG },
+    descriptors: packDescriptors(forwardFields, 16, entries),
+    bindings: [buffers.gateW, buffers.z, buffers.out],
+    grid: [x, y, entries.length],
+  });
+}
+
+const softmaxBackwardFields = [
+  'rows', 'd', 'n', 'ownStart', 'ownCount', 'sharedStart', 'wOff', 'wRow',
+  'zOff', 'zRow', 'dgOff', 'dgRow', 'dlOff', 'dlRow',
+] as const;
+
+export function mixtureSoftmaxBackwardDispatch(
+  ctx: GpuContext,
+  label: string,
+  entries: readonly MixtureBackwardEntry[],
+  buffers: { gateW: GPUBuffer; z: GPUBuffer; dG: GPUBuffer; dLogit: GPUBuffer },
+): Promise<Dispatch> {
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  return createDispatch(ctx, {
+    label: `mixture_softmax_backward ${label}`,
+    source: softmaxBackwardSource,
+    constants: { WG },
+    descriptors: packDescriptors(softmaxBackwardFields, 16, entries),
+    bindings: [buffers.gateW, buffers.z, buffers.dG, buffers.dLogit],
+    grid: [x, y, entries.length],
+  });
+}
+
+const expertFields = ['rows', 'd', 'memberStart', 'memberCount', 'wOff', 'wRow', 'dgRow', 'dzOff', 'dzRow'] as const;
+
+export async function mixtureBackwardDispatch(
+  ctx: GpuContext,
+  label: string,
+  entries: readonly ExpertGradEntry[],
+  buffers: { gateW: GPUBuffer; dG: GPUBuffer; dZ: GPUBuffer },
+): Promise<Dispatch> {
+  const members: number[] = [];
+  const packed = entries.map((e) => {
+    const memberStart = members.length / 2;
+    for (const m of e.members) members.push(m.wCol, m.dgOff);
+    return { ...e, memberStart, memberCount: e.members.length };
+  });
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * e.d)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const memberTable = ctx.createDataBuffer(`mixture_backward ${label} members`, Uint32Array.from(members.length ? members : [0, 0]));
+  const dispatch = await createDispatch(ctx, {
+    label: `mixture_backward ${label}`,
+    source: expertBackwardSource,
+    constants: { WG },
+    descriptors: packDescriptors(expertFields, 12, packed),
+    bindings: [memberTable, buffers.gateW, buffers.dG, buffers.dZ],
+    grid: [x, y, entries.length],
+  });
+  dispatch.owned.push(memberTable);
+  return dispatch;
+}

@@ -1,0 +1,49 @@
+/**
+ * Host side of shaders/task_loss.wgsl: masked, weighted task losses and logit gradients.
+ * CPU reference: src/reference/task_loss.ts. Test: test/task_loss.test.ts.
+ */
+import source from '../../shaders/task_loss.wgsl?raw';
+import type { GpuContext } from '../gpu/context.js';
+import type { TaskType } from '../config.js';
+import { createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
+
+export interface TaskLossEntry {
+  type: TaskType;
+  rows: number;
+  /** Index of the task: its weight in the weights buffer, its pair in the output. */
+  task: number;
+  logitOff: number;
+  /** Labels and the 0/1 mask live in the same buffer. */
+  labelOff: number;
+  labelRow: number;
+  maskOff: number;
+  maskRow: number;
+  /** Where the logit gradient goes (rows, contiguous). */
+  dOff: number;
+  /** out[outOff + 2 task] = mean loss, out[outOff + 2 task + 1] = labelled count. */
+  outOff: number;
+}
+
+export interface TaskLossBuffers {
+  /** One f32 weight per task. */
+  weights: GPUBuffer;
+  logits: GPUBuffer;
+  labels: GPUBuffer;
+  dLogits: GPUBuffer;
+  out: GPUBuffer;
+}
+
+const WG = 64;
+const fields = ['kind', 'rows', 'task', 'logitOff', 'labelOff', 'labelRow', 'maskOff', 'maskRow', 'dOff', 'outOff'] as const;
+
+export function taskLossDispatch(ctx: GpuContext, label: string, entries: readonly TaskLossEntry[], buffers: TaskLossBuffers): Promise<Dispatch> {
+  const packed = entries.map((e) => ({ ...e, kind: e.type === 'binary' ? 0 : 1 }));
+  return createDispatch(ctx, {
+    label: `task_loss ${label}`,
+    source,
+    constants: { WG },
+    descriptors: packDescriptors(fields, 12, packed),
+    bindings: [buffers.weights, buffers.logits, buffers.labels, buffers.dLogits, buffers.out],
+    grid: [entries.length, 1, 1],
+  });
+}

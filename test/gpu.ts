@@ -1,0 +1,38 @@
+/** Test access to the GPU: one device per test file (Dawn in Node), and buffer helpers. */
+import { acquireNodeDevice } from '../src/node.js';
+import type { GpuContext } from '../src/gpu/context.js';
+import { encodeOps, type Dispatch } from '../src/kernels/dispatch.js';
+
+let shared: Promise<GpuContext> | null = null;
+
+export function testContext(): Promise<GpuContext> {
+  shared ??= acquireNodeDevice();
+  return shared;
+}
+
+export function upload(ctx: GpuContext, data: ArrayLike<number>, label = 'test data'): GPUBuffer {
+  return ctx.createDataBuffer(label, Float32Array.from(data), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
+}
+
+export async function download(ctx: GpuContext, buffer: GPUBuffer, length: number): Promise<Float32Array> {
+  return new Float32Array(await ctx.readBuffer(buffer, 0, length * 4));
+}
+
+export async function run(ctx: GpuContext, dispatches: Dispatch[]): Promise<void> {
+  const encoder = ctx.device.createCommandEncoder();
+  encodeOps(encoder, dispatches.map((dispatch) => ({ kind: 'dispatch' as const, dispatch })), 'test');
+  ctx.device.pushErrorScope('validation');
+  ctx.device.queue.submit([encoder.finish()]);
+  const error = await ctx.device.popErrorScope();
+  if (error) throw new Error(`validation error: ${error.message}`);
+  await ctx.device.queue.onSubmittedWorkDone();
+}
+
+/** Checks that every NaN-poisoned element outside `written` is still NaN and every written one is finite. */
+export function checkWrites(label: string, got: Float32Array, written: Set<number>): void {
+  for (let i = 0; i < got.length; i++) {
+    if (written.has(i) ? !Number.isFinite(got[i]) : !Number.isNaN(got[i])) {
+      throw new Error(`${label}: element ${i} ${written.has(i) ? 'was not written' : 'was written out of bounds'} (${got[i]})`);
+    }
+  }
+}
