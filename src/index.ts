@@ -9,3 +9,15 @@ export { ShaderCompileError } from './gpu/pipelines.js';
 export { LimitError } from './limits.js';
 export { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './kernels/optimizer.js';
 export { defaultGemmTuning, type GemmTuning } from './kernels/batched_gemm.js';
+export { Trainer, BatchError, type TrainerOptions, type Batch, type StepResult } from './trainer.js';
+export { buildPlan, destroyPlan, largestBatch, type Plan, type PlanOptions } from './plan.js';
+export {
+  referenceForward,
+  referenceLoss,
+  referenceBackward,
+  referenceGradients,
+  toFloat64,
+  type Tensors64,
+  type ReferenceBatch,
+  type ForwardTrace,
+} from './reference/model.js';

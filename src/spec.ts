@@ -110,21 +110,28 @@ export function buildSpec(modelConfig: ModelConfig): ModelSpec {
     }
     if (!isLast) addGate('shared', K, range(0, numExperts));
 
+    // Parameters are ordered so that each dispatch's weights and its biases form two
+    // separate contiguous ranges (a kernel binds them as non-overlapping buffer ranges).
     const widths = lc.expertWidths;
-    for (const g of groups) {
-      if (g.experts === 0) continue;
-      widths.forEach((h, l) => {
-        const hin = l === 0 ? inDim : widths[l - 1];
+    const withExperts = groups.filter((g) => g.experts > 0);
+    widths.forEach((h, l) => {
+      const hin = l === 0 ? inDim : widths[l - 1];
+      for (const g of withExperts) {
         const shape = l === 0 ? [hin, g.experts * h] : [g.experts, hin, h];
         addParam({ name: names.expertWeight(j, g.name, l), shape, fanIn: hin, fanOut: h, kind: 'weight', relu: true });
+      }
+      for (const g of withExperts) {
         addParam({ name: names.expertBias(j, g.name, l), shape: [g.experts * h], fanIn: hin, fanOut: h, kind: 'bias', relu: true });
-      });
-    }
-    for (const gate of gates) {
-      if (!gate.hasParams) continue;
+      }
+    });
+    const paramGates = gates.filter((gate) => gate.hasParams);
+    for (const gate of paramGates) {
       const n = gate.members.length;
       addParam({ name: names.gateWeight(j, gate.name), shape: [inDim, n], fanIn: inDim, fanOut: n, kind: 'weight', relu: false });
-      if (config.gateBias) {
+    }
+    if (config.gateBias) {
+      for (const gate of paramGates) {
+        const n = gate.members.length;
         addParam({ name: names.gateBias(j, gate.name), shape: [n], fanIn: inDim, fanOut: n, kind: 'bias', relu: false });
       }
     }
@@ -134,14 +141,12 @@ export function buildSpec(modelConfig: ModelConfig): ModelSpec {
 
   const towerIn = inDim;
   const towerDims = [...config.towerWidths, 1];
-  for (let k = 0; k < K; k++) {
-    towerDims.forEach((t, l) => {
-      const tin = l === 0 ? towerIn : towerDims[l - 1];
-      const relu = l < towerDims.length - 1;
-      addParam({ name: names.towerWeight(k, l), shape: [tin, t], fanIn: tin, fanOut: t, kind: 'weight', relu });
-      addParam({ name: names.towerBias(k, l), shape: [t], fanIn: tin, fanOut: t, kind: 'bias', relu });
-    });
-  }
+  towerDims.forEach((t, l) => {
+    const tin = l === 0 ? towerIn : towerDims[l - 1];
+    const relu = l < towerDims.length - 1;
+    for (let k = 0; k < K; k++) addParam({ name: names.towerWeight(k, l), shape: [tin, t], fanIn: tin, fanOut: t, kind: 'weight', relu });
+    for (let k = 0; k < K; k++) addParam({ name: names.towerBias(k, l), shape: [t], fanIn: tin, fanOut: t, kind: 'bias', relu });
+  });
 
   return { config, inputDim: config.inputDim, numTasks: K, levels, towerDims, towerIn, params };
 }

@@ -26,13 +26,23 @@ export class GpuContext {
     options: DeviceOptions = {},
   ) {
     this.pipelines = new PipelineCache(device, options.asyncPipelines ?? true);
-    this.keepAlive = options.keepAlive;
+    this.hostInstance = options.keepAlive;
   }
 
-  private readonly keepAlive: unknown;
+  /** The host's GPU instance, referenced so it lives as long as the device. */
+  readonly hostInstance: unknown;
 
   get limits(): GPUSupportedLimits {
     return this.device.limits;
+  }
+
+  private placeholder: GPUBuffer | null = null;
+
+  /** A small storage buffer bound where a kernel's binding is unused by a dispatch. */
+  get placeholderBuffer(): GPUBuffer {
+    // One aligned slot per binding a kernel may leave unused (kernels have at most 8 bindings).
+    this.placeholder ??= this.createBuffer('placeholder', 8 * this.limits.minStorageBufferOffsetAlignment, GPUBufferUsage.STORAGE);
+    return this.placeholder;
   }
 
   /** Number of buffers allocated through this context and not yet destroyed. */

@@ -4,7 +4,7 @@
  */
 import source from '../../shaders/batched_gemm.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
 
 export interface GemmEntry {
   m: number;
@@ -69,9 +69,21 @@ export function gemmDispatch(
   tuning: GemmTuning = defaultGemmTuning,
 ): Promise<Dispatch> {
   if (entries.length === 0) throw new Error(`${label}: no GEMM entries`);
-  const packed: PackedGemm[] = entries.map((e) => {
+  for (const e of entries) {
     if (e.m < 1 || e.n < 1 || e.k < 1) throw new Error(`${label}: empty GEMM ${e.m}x${e.n}x${e.k}`);
     if (e.biasOff !== undefined && !buffers.bias) throw new Error(`${label}: an entry has a bias but no bias buffer was given`);
+  }
+  const bound = bindRanges(ctx, label, entries, [
+    { buffer: buffers.a, extent: (e) => [e.aOff, e.aOff + (e.m - 1) * e.aRow + (e.k - 1) * e.aCol + 1], offsets: ['aOff'] },
+    { buffer: buffers.b, extent: (e) => [e.bOff, e.bOff + (e.k - 1) * e.bRow + (e.n - 1) * e.bCol + 1], offsets: ['bOff'] },
+    { buffer: buffers.c, extent: (e) => [e.cOff, e.cOff + (e.m - 1) * e.cRow + e.n], offsets: ['cOff'] },
+    {
+      buffer: buffers.bias ?? ctx.placeholderBuffer,
+      extent: (e) => (e.biasOff === undefined ? null : [e.biasOff, e.biasOff + e.n]),
+      offsets: ['biasOff'],
+    },
+  ]);
+  const packed: PackedGemm[] = bound.entries.map((e) => {
     const flags = (e.relu ? FLAG_RELU : 0) | (e.accumulate ? FLAG_ACCUMULATE : 0) | (e.biasOff !== undefined ? FLAG_BIAS : 0);
     return { ...e, flags, biasOff: e.biasOff ?? 0 };
   });
@@ -80,7 +92,7 @@ export function gemmDispatch(
     source,
     constants: { TILE_M: tuning.tileM, TILE_N: tuning.tileN, WG_X: tuning.wgX, WG_Y: tuning.wgY },
     descriptors: packDescriptors(fields, 16, packed),
-    bindings: [buffers.a, buffers.b, buffers.c, buffers.bias ?? buffers.b],
+    bindings: bound.bindings,
     grid: gemmGrid(entries, tuning),
   });
 }

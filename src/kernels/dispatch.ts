@@ -54,6 +54,77 @@ export function checkGrid(ctx: GpuContext, label: string, grid: [number, number,
   });
 }
 
+/**
+ * One storage binding of a kernel, described by what each entry touches so the
+ * binding can be narrowed to that range. WebGPU forbids two writable bindings
+ * of one buffer with overlapping ranges in a dispatch, and all our arena
+ * bindings are writable, so every binding covers only its own views.
+ */
+export interface RangedBinding<T> {
+  buffer: GPUBuffer;
+  /** Elements [lo, hi) of `buffer` that an entry reads or writes here; null when it uses none. */
+  extent: (entry: T) => [number, number] | null;
+  /** The entry's offset fields that address this binding; they are rebased to the range start. */
+  offsets: (keyof T & string)[];
+}
+
+export interface BoundRanges<T> {
+  /** Entries with offsets relative to their binding's start. */
+  entries: T[];
+  bindings: GPUBufferBinding[];
+  /** Start (in elements) of each binding's range within its buffer. */
+  starts: number[];
+}
+
+/**
+ * Narrows each binding to the union of its entries' extents (start aligned down
+ * to minStorageBufferOffsetAlignment), rebases offsets, binds the context's
+ * placeholder buffer where no entry uses a binding, and refuses overlapping
+ * ranges of one buffer.
+ */
+export function bindRanges<T extends object>(ctx: GpuContext, label: string, entries: readonly T[], specs: RangedBinding<T>[]): BoundRanges<T> {
+  const align = ctx.limits.minStorageBufferOffsetAlignment / 4;
+  const rebased = entries.map((e) => ({ ...e }));
+  const bindings: GPUBufferBinding[] = [];
+  const starts: number[] = [];
+  const ranges: { buffer: GPUBuffer; lo: number; hi: number; index: number }[] = [];
+  specs.forEach((spec, index) => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const e of entries) {
+      const x = spec.extent(e);
+      if (!x) continue;
+      lo = Math.min(lo, x[0]);
+      hi = Math.max(hi, x[1]);
+    }
+    if (lo === Infinity) {
+      // Unused here: a slot of the placeholder buffer of its own, so unused bindings never alias.
+      const slot = ctx.limits.minStorageBufferOffsetAlignment;
+      bindings.push({ buffer: ctx.placeholderBuffer, offset: index * slot, size: slot });
+      starts.push(0);
+      return;
+    }
+    const start = Math.floor(lo / align) * align;
+    if (hi * 4 > spec.buffer.size) throw new Error(`${label}: binding ${index} reaches element ${hi}, past the end of ${spec.buffer.label}`);
+    for (const r of ranges) {
+      if (r.buffer === spec.buffer && start < r.hi && r.lo < hi) {
+        throw new Error(`${label}: bindings ${r.index} and ${index} overlap in ${spec.buffer.label} ([${r.lo}, ${r.hi}) and [${start}, ${hi}))`);
+      }
+    }
+    ranges.push({ buffer: spec.buffer, lo: start, hi, index });
+    rebased.forEach((e, z) => {
+      if (!spec.extent(entries[z])) return;
+      for (const f of spec.offsets) {
+        const v = (e as Record<string, unknown>)[f];
+        if (typeof v === 'number') (e as Record<string, unknown>)[f] = v - start;
+      }
+    });
+    bindings.push({ buffer: spec.buffer, offset: start * 4, size: (hi - start) * 4 });
+    starts.push(start);
+  });
+  return { entries: rebased, bindings, starts };
+}
+
 export interface DispatchSpec {
   label: string;
   source: string;

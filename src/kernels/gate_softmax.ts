@@ -4,7 +4,7 @@
  */
 import source from '../../shaders/gate_softmax.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { createDispatch, grid1d, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, grid1d, packDescriptors, type Dispatch } from './dispatch.js';
 
 export interface GateEntry {
   rows: number;
@@ -32,7 +32,21 @@ const WG = 64;
 const fields = ['rows', 'n', 'k', 'flags', 'xOff', 'xRow', 'wOff', 'bOff', 'outOff', 'outRow'] as const;
 
 export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers): Promise<Dispatch> {
-  const packed = entries.map((e) => ({
+  const bound = bindRanges(ctx, label, entries, [
+    { buffer: buffers.x, extent: (e) => (e.wOff === undefined ? null : [e.xOff, e.xOff + (e.rows - 1) * e.xRow + e.k]), offsets: ['xOff'] },
+    {
+      buffer: buffers.w,
+      extent: (e) => {
+        const parts: [number, number][] = [];
+        if (e.wOff !== undefined) parts.push([e.wOff, e.wOff + e.k * e.n]);
+        if (e.bOff !== undefined) parts.push([e.bOff, e.bOff + e.n]);
+        return parts.length ? [Math.min(...parts.map((p) => p[0])), Math.max(...parts.map((p) => p[1]))] : null;
+      },
+      offsets: ['wOff', 'bOff'],
+    },
+    { buffer: buffers.out, extent: (e) => [e.outOff, e.outOff + (e.rows - 1) * e.outRow + e.n], offsets: ['outOff'] },
+  ]);
+  const packed = bound.entries.map((e) => ({
     ...e,
     flags: (e.wOff !== undefined ? 1 : 0) | (e.bOff !== undefined ? 2 : 0),
     wOff: e.wOff ?? 0,
@@ -44,7 +58,7 @@ export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: rea
     source,
     constants: { WG },
     descriptors: packDescriptors(fields, 12, packed),
-    bindings: [buffers.x, buffers.w, buffers.out],
+    bindings: bound.bindings,
     grid: [x, y, entries.length],
   });
 }

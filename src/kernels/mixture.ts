@@ -9,7 +9,7 @@ import forwardSource from '../../shaders/mixture.wgsl?raw';
 import softmaxBackwardSource from '../../shaders/mixture_softmax_backward.wgsl?raw';
 import expertBackwardSource from '../../shaders/mixture_backward.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { createDispatch, grid1d, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, grid1d, packDescriptors, type Dispatch } from './dispatch.js';
 
 /** One gate's mixture. Members are ownCount experts from ownStart, then n - ownCount from sharedStart. */
 export interface MixtureEntry {
@@ -53,6 +53,10 @@ export interface ExpertGradEntry {
 
 const WG = 64;
 
+/** Extents shared by the forward and softmax-backward mixtures: gate weights and expert outputs. */
+const gateWExtent = (e: { wOff: number; wRow: number; rows: number; n: number }): [number, number] => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + e.n];
+const zExtent = (e: { zOff: number; zRow: number; rows: number }): [number, number] => [e.zOff, e.zOff + e.rows * e.zRow];
+
 export function mixtureMember(e: Pick<MixtureEntry, 'ownStart' | 'ownCount' | 'sharedStart'>, j: number): number {
   return j < e.ownCount ? e.ownStart + j : e.sharedStart + j - e.ownCount;
 }
@@ -66,12 +70,17 @@ export function mixtureDispatch(
   buffers: { gateW: GPUBuffer; z: GPUBuffer; out: GPUBuffer },
 ): Promise<Dispatch> {
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * e.d)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const bound = bindRanges(ctx, label, entries, [
+    { buffer: buffers.gateW, extent: gateWExtent, offsets: ['wOff'] },
+    { buffer: buffers.z, extent: zExtent, offsets: ['zOff'] },
+    { buffer: buffers.out, extent: (e) => [e.outOff, e.outOff + (e.rows - 1) * e.outRow + e.d], offsets: ['outOff'] },
+  ]);
   return createDispatch(ctx, {
     label: `mixture ${label}`,
     source: forwardSource,
     constants: { WG },
-    descriptors: packDescriptors(forwardFields, 16, entries),
-    bindings: [buffers.gateW, buffers.z, buffers.out],
+    descriptors: packDescriptors(forwardFields, 16, bound.entries),
+    bindings: bound.bindings,
     grid: [x, y, entries.length],
   });
 }
@@ -88,12 +97,18 @@ export function mixtureSoftmaxBackwardDispatch(
   buffers: { gateW: GPUBuffer; z: GPUBuffer; dG: GPUBuffer; dLogit: GPUBuffer },
 ): Promise<Dispatch> {
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const bound = bindRanges(ctx, label, entries, [
+    { buffer: buffers.gateW, extent: gateWExtent, offsets: ['wOff'] },
+    { buffer: buffers.z, extent: zExtent, offsets: ['zOff'] },
+    { buffer: buffers.dG, extent: (e) => [e.dgOff, e.dgOff + (e.rows - 1) * e.dgRow + e.d], offsets: ['dgOff'] },
+    { buffer: buffers.dLogit, extent: (e) => [e.dlOff, e.dlOff + (e.rows - 1) * e.dlRow + e.n], offsets: ['dlOff'] },
+  ]);
   return createDispatch(ctx, {
     label: `mixture_softmax_backward ${label}`,
     source: softmaxBackwardSource,
     constants: { WG },
-    descriptors: packDescriptors(softmaxBackwardFields, 16, entries),
-    bindings: [buffers.gateW, buffers.z, buffers.dG, buffers.dLogit],
+    descriptors: packDescriptors(softmaxBackwardFields, 16, bound.entries),
+    bindings: bound.bindings,
     grid: [x, y, entries.length],
   });
 }
@@ -106,10 +121,20 @@ export async function mixtureBackwardDispatch(
   entries: readonly ExpertGradEntry[],
   buffers: { gateW: GPUBuffer; dG: GPUBuffer; dZ: GPUBuffer },
 ): Promise<Dispatch> {
+  const bound = bindRanges(ctx, label, entries, [
+    { buffer: buffers.gateW, extent: (e) => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + Math.max(0, ...e.members.map((m) => m.wCol + 1))], offsets: ['wOff'] },
+    {
+      buffer: buffers.dG,
+      extent: (e) => (e.members.length === 0 ? null : [Math.min(...e.members.map((m) => m.dgOff)), Math.max(...e.members.map((m) => m.dgOff)) + (e.rows - 1) * e.dgRow + e.d]),
+      offsets: [],
+    },
+    { buffer: buffers.dZ, extent: (e) => [e.dzOff, e.dzOff + (e.rows - 1) * e.dzRow + e.d], offsets: ['dzOff'] },
+  ]);
+  const dgStart = bound.starts[1];
   const members: number[] = [];
-  const packed = entries.map((e) => {
+  const packed = bound.entries.map((e) => {
     const memberStart = members.length / 2;
-    for (const m of e.members) members.push(m.wCol, m.dgOff);
+    for (const m of e.members) members.push(m.wCol, m.dgOff - dgStart);
     return { ...e, memberStart, memberCount: e.members.length };
   });
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * e.d)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
@@ -119,7 +144,7 @@ export async function mixtureBackwardDispatch(
     source: expertBackwardSource,
     constants: { WG },
     descriptors: packDescriptors(expertFields, 12, packed),
-    bindings: [memberTable, buffers.gateW, buffers.dG, buffers.dZ],
+    bindings: [{ buffer: memberTable }, ...bound.bindings],
     grid: [x, y, entries.length],
   });
   dispatch.owned.push(memberTable);

@@ -5,7 +5,7 @@
 import source from '../../shaders/task_loss.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import type { TaskType } from '../config.js';
-import { createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
 
 export interface TaskLossEntry {
   type: TaskType;
@@ -37,13 +37,26 @@ const WG = 64;
 const fields = ['kind', 'rows', 'task', 'logitOff', 'labelOff', 'labelRow', 'maskOff', 'maskRow', 'dOff', 'outOff'] as const;
 
 export function taskLossDispatch(ctx: GpuContext, label: string, entries: readonly TaskLossEntry[], buffers: TaskLossBuffers): Promise<Dispatch> {
-  const packed = entries.map((e) => ({ ...e, kind: e.type === 'binary' ? 0 : 1 }));
+  const bound = bindRanges(ctx, label, entries, [
+    { buffer: buffers.logits, extent: (e) => [e.logitOff, e.logitOff + e.rows], offsets: ['logitOff'] },
+    {
+      buffer: buffers.labels,
+      extent: (e) => [
+        Math.min(e.labelOff, e.maskOff),
+        Math.max(e.labelOff + (e.rows - 1) * e.labelRow, e.maskOff + (e.rows - 1) * e.maskRow) + 1,
+      ],
+      offsets: ['labelOff', 'maskOff'],
+    },
+    { buffer: buffers.dLogits, extent: (e) => [e.dOff, e.dOff + e.rows], offsets: ['dOff'] },
+    { buffer: buffers.out, extent: (e) => [e.outOff + 2 * e.task, e.outOff + 2 * e.task + 2], offsets: ['outOff'] },
+  ]);
+  const packed = bound.entries.map((e) => ({ ...e, kind: e.type === 'binary' ? 0 : 1 }));
   return createDispatch(ctx, {
     label: `task_loss ${label}`,
     source,
     constants: { WG },
     descriptors: packDescriptors(fields, 12, packed),
-    bindings: [buffers.weights, buffers.logits, buffers.labels, buffers.dLogits, buffers.out],
+    bindings: [{ buffer: buffers.weights }, ...bound.bindings],
     grid: [entries.length, 1, 1],
   });
 }

@@ -273,7 +273,7 @@ export function referenceBackward(spec: ModelSpec, params: Tensors64, trace: For
   // Towers, last layer first. dOut[k] ends as the gradient of the last level's output k.
   let dOut: Float64Array[] = [];
   for (let k = 0; k < spec.numTasks; k++) {
-    let dY = dLogits[k];
+    let dY: Float64Array = dLogits[k];
     for (let l = spec.towerDims.length - 1; l >= 0; l--) {
       const t = spec.towerDims[l];
       const tin = l === 0 ? spec.towerIn : spec.towerDims[l - 1];
@@ -341,7 +341,7 @@ export function referenceBackward(spec: ModelSpec, params: Tensors64, trace: For
     for (let e = 0; e < level.numExperts; e++) {
       const { group, local } = expertHome(level, e);
       const g = level.groups[group];
-      let dY = dExpert[e];
+      let dY: Float64Array = dExpert[e];
       for (let l = L; l >= 0; l--) {
         const h = level.widths[l];
         const hin = l === 0 ? level.inDim : level.widths[l - 1];

@@ -1,0 +1,287 @@
+/**
+ * The trainer: owns a plan and runs it. A training step writes the batch,
+ * encodes forward, loss, backward and the optimizer into ONE command buffer
+ * and submits it; nothing waits on the CPU inside a step. The step's losses
+ * are copied to a staging buffer and come back as a promise, so a caller can
+ * keep submitting steps and read losses a few steps behind.
+ */
+import type { GpuContext } from './gpu/context.js';
+import type { ModelConfig } from './config.js';
+import { buildSpec, type ModelSpec } from './spec.js';
+import { initParams, type ParamTensors } from './init.js';
+import { buildPlan, destroyPlan, type Plan } from './plan.js';
+import { encodeOps, type Op } from './kernels/dispatch.js';
+import { optimizerUniform, resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './kernels/optimizer.js';
+import type { GemmTuning } from './kernels/batched_gemm.js';
+
+export interface TrainerOptions {
+  /** Rows per step (the plan's capacity); smaller batches are padded and masked. */
+  batchSize: number;
+  optimizer?: OptimizerConfig;
+  /** Seed of the parameter initialisation. */
+  seed?: number;
+  gemmTuning?: GemmTuning;
+}
+
+export interface Batch {
+  rows: number;
+  /** rows x inputDim, row-major. */
+  x: ArrayLike<number>;
+  /** rows x tasks, row-major. A missing label may be NaN when its mask is 0. */
+  labels: ArrayLike<number>;
+  /** rows x tasks of 0/1 (PLE's sample-space indicator); all ones when absent. */
+  mask?: ArrayLike<number>;
+}
+
+export interface StepResult {
+  /** Optimizer steps taken when this result was produced. */
+  step: number;
+  /** Unweighted masked mean loss per task. */
+  taskLoss: number[];
+  /** Labelled samples per task in the batch. */
+  taskCount: number[];
+  /** sum_k w_k L_k with the weights in force. */
+  total: number;
+}
+
+export class BatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BatchError';
+  }
+}
+
+export class Trainer {
+  private stepCount = 0;
+  private lr: number;
+  private taskWeights: number[];
+  private readonly inputStage: Float32Array<ArrayBuffer>;
+  private readonly stagingPool: GPUBuffer[] = [];
+  private destroyed = false;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly spec: ModelSpec,
+    readonly plan: Plan,
+    readonly optimizer: ResolvedOptimizer,
+  ) {
+    this.lr = optimizer.lr;
+    this.taskWeights = spec.config.tasks.map((t) => t.weight);
+    this.inputStage = new Float32Array(plan.input.size);
+    this.writeTaskWeights();
+  }
+
+  static async create(ctx: GpuContext, config: ModelConfig, options: TrainerOptions): Promise<Trainer> {
+    const spec = buildSpec(config);
+    const optimizer = resolveOptimizer(options.optimizer ?? { kind: 'adam', lr: 1e-3 });
+    const plan = await buildPlan(ctx, spec, { batchSize: options.batchSize, gemmTuning: options.gemmTuning });
+    const trainer = new Trainer(ctx, spec, plan, optimizer);
+    trainer.writeParams(initParams(spec, options.seed ?? 0));
+    return trainer;
+  }
+
+  get batchSize(): number {
+    return this.plan.batchSize;
+  }
+
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  /** Sets the learning rate used from the next step on (schedules call this). */
+  setLearningRate(lr: number): void {
+    if (!Number.isFinite(lr) || lr < 0) throw new RangeError(`learning rate must be a finite number >= 0, got ${lr}`);
+    this.lr = lr;
+  }
+
+  /** Sets the loss weights w_k used from the next step on (dynamic weighting calls this). */
+  setTaskWeights(weights: number[]): void {
+    if (weights.length !== this.spec.numTasks || weights.some((w) => !Number.isFinite(w) || w < 0)) {
+      throw new RangeError(`task weights must be ${this.spec.numTasks} finite numbers >= 0, got [${weights.join(', ')}]`);
+    }
+    this.taskWeights = [...weights];
+    this.writeTaskWeights();
+  }
+
+  /** One training step: forward, loss, backward and the optimizer update, in one submission. */
+  step(batch: Batch, gradScale = 1): Promise<StepResult> {
+    this.writeBatch(batch);
+    this.stepCount++;
+    this.ctx.device.queue.writeBuffer(
+      this.plan.buffers.optimizerUniform,
+      0,
+      optimizerUniform(this.optimizer, this.stepCount, this.lr, gradScale, this.plan.params.size),
+    );
+    return this.submit([...this.plan.forward, ...this.plan.loss, ...this.plan.backward, ...this.plan.optimizer]);
+  }
+
+  /** Forward, loss and backward without updating: gradients are left in the gradient buffer. */
+  computeGradients(batch: Batch): Promise<StepResult> {
+    this.writeBatch(batch);
+    return this.submit([...this.plan.forward, ...this.plan.loss, ...this.plan.backward]);
+  }
+
+  /** Forward and loss only. */
+  evaluate(batch: Batch): Promise<StepResult> {
+    this.writeBatch(batch);
+    return this.submit([...this.plan.forward, ...this.plan.loss]);
+  }
+
+  /**
+   * Predictions for `rows` input rows (any number; run in chunks of the batch size):
+   * per task, the probability for binary tasks and the value for regression tasks.
+   */
+  async predict(x: ArrayLike<number>, rows: number): Promise<Float32Array[]> {
+    const K = this.spec.numTasks;
+    const B = this.batchSize;
+    const din = this.spec.inputDim;
+    if (x.length !== rows * din) throw new BatchError(`predict: x has ${x.length} values, expected rows (${rows}) x inputDim (${din}) = ${rows * din}`);
+    const out = Array.from({ length: K }, () => new Float32Array(rows));
+    const logits = this.plan.act.get(`tower.layer${this.spec.towerDims.length - 1}`);
+    for (let start = 0; start < rows; start += B) {
+      const n = Math.min(B, rows - start);
+      this.writeBatch({ rows: n, x: slice(x, start * din, n * din), labels: new Float32Array(n * K), mask: new Float32Array(n * K) });
+      const encoder = this.ctx.device.createCommandEncoder({ label: 'predict' });
+      encodeOps(encoder, this.plan.forward, 'forward');
+      const staging = this.ctx.createBuffer('predict staging', K * B * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+      encoder.copyBufferToBuffer(this.plan.buffers.act, logits.offset * 4, staging, 0, K * B * 4);
+      this.ctx.device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      const z = new Float32Array(staging.getMappedRange());
+      for (let k = 0; k < K; k++) {
+        const binary = this.spec.config.tasks[k].type === 'binary';
+        for (let r = 0; r < n; r++) {
+          const v = z[k * B + r];
+          out[k][start + r] = binary ? 1 / (1 + Math.exp(-v)) : v;
+        }
+      }
+      staging.unmap();
+      this.ctx.destroyBuffer(staging);
+    }
+    return out;
+  }
+
+  /** Parameters by name (a copy, read back from the GPU). */
+  readParams(): Promise<ParamTensors> {
+    return this.readTensors(this.plan.buffers.params);
+  }
+
+  /** Gradients of the last step by name, same names as the parameters. */
+  readGradients(): Promise<ParamTensors> {
+    return this.readTensors(this.plan.buffers.grads);
+  }
+
+  /** Optimizer moments by name (for checkpoints). */
+  async readOptimizerState(): Promise<{ m1: ParamTensors; m2: ParamTensors }> {
+    return { m1: await this.readTensors(this.plan.buffers.m1), m2: await this.readTensors(this.plan.buffers.m2) };
+  }
+
+  /** An activation (or `<name>.grad`) of the last forward/backward pass, e.g. `level0.gates`. */
+  async readActivation(name: string): Promise<Float32Array> {
+    const view = this.plan.act.get(name);
+    return new Float32Array(await this.ctx.readBuffer(this.plan.buffers.act, view.offset * 4, view.size * 4));
+  }
+
+  writeParams(tensors: Map<string, ArrayLike<number>>): void {
+    this.writeTensors(this.plan.buffers.params, tensors);
+  }
+
+  writeOptimizerState(state: { m1: Map<string, ArrayLike<number>>; m2: Map<string, ArrayLike<number>> }, steps: number): void {
+    this.writeTensors(this.plan.buffers.m1, state.m1);
+    this.writeTensors(this.plan.buffers.m2, state.m2);
+    this.stepCount = steps;
+  }
+
+  /** Frees every GPU buffer the trainer allocated. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    destroyPlan(this.ctx, this.plan);
+    for (const b of this.stagingPool) this.ctx.destroyBuffer(b);
+    this.stagingPool.length = 0;
+  }
+
+  private submit(ops: Op[]): Promise<StepResult> {
+    if (this.destroyed) throw new Error('this trainer was destroyed');
+    const K = this.spec.numTasks;
+    const loss = this.plan.act.get('loss');
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'step' });
+    encodeOps(encoder, ops, 'step');
+    const staging = this.stagingPool.pop() ?? this.ctx.createBuffer('loss staging', K * 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    encoder.copyBufferToBuffer(this.plan.buffers.act, loss.offset * 4, staging, 0, K * 8);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    const step = this.stepCount;
+    const weights = [...this.taskWeights];
+    return staging.mapAsync(GPUMapMode.READ).then(() => {
+      const v = new Float32Array(staging.getMappedRange()).slice();
+      staging.unmap();
+      if (this.destroyed) this.ctx.destroyBuffer(staging);
+      else this.stagingPool.push(staging);
+      const taskLoss = Array.from({ length: K }, (_, k) => v[2 * k]);
+      const taskCount = Array.from({ length: K }, (_, k) => v[2 * k + 1]);
+      return { step, taskLoss, taskCount, total: taskLoss.reduce((a, l, k) => a + weights[k] * l, 0) };
+    });
+  }
+
+  private writeTaskWeights(): void {
+    this.ctx.device.queue.writeBuffer(this.plan.buffers.taskWeights, 0, Float32Array.from(this.taskWeights));
+  }
+
+  /** Validates a batch and writes it, padded to the batch size with masked rows. */
+  private writeBatch(batch: Batch): void {
+    const { rows } = batch;
+    const B = this.batchSize;
+    const K = this.spec.numTasks;
+    const din = this.spec.inputDim;
+    if (!Number.isInteger(rows) || rows < 1 || rows > B) throw new BatchError(`batch.rows must be an integer in [1, ${B}] (the batch size), got ${rows}`);
+    if (batch.x.length !== rows * din) throw new BatchError(`batch.x has ${batch.x.length} values, expected rows (${rows}) x inputDim (${din}) = ${rows * din}`);
+    if (batch.labels.length !== rows * K) throw new BatchError(`batch.labels has ${batch.labels.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
+    if (batch.mask && batch.mask.length !== rows * K) throw new BatchError(`batch.mask has ${batch.mask.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
+    const stage = this.inputStage;
+    stage.fill(0);
+    const xOff = this.plan.input.get('x').offset;
+    for (let i = 0; i < rows * din; i++) {
+      const v = batch.x[i];
+      if (!Number.isFinite(v)) throw new BatchError(`batch.x row ${Math.floor(i / din)} column ${i % din} is ${v}; inputs must be finite`);
+      stage[xOff + i] = v;
+    }
+    const lOff = this.plan.input.get('labels').offset;
+    const mOff = this.plan.input.get('mask').offset;
+    for (let i = 0; i < rows * K; i++) {
+      const m = batch.mask ? batch.mask[i] : 1;
+      if (m !== 0 && m !== 1) throw new BatchError(`batch.mask row ${Math.floor(i / K)} task ${i % K} is ${m}; it must be 0 or 1`);
+      const y = batch.labels[i];
+      if (m === 1 && !Number.isFinite(y)) {
+        throw new BatchError(`batch.labels row ${Math.floor(i / K)} task "${this.spec.config.tasks[i % K].name}" is ${y} but its mask is 1; mask missing labels with 0`);
+      }
+      stage[lOff + i] = m === 1 ? y : 0;
+      stage[mOff + i] = m;
+    }
+    this.ctx.device.queue.writeBuffer(this.plan.buffers.input, 0, stage);
+  }
+
+  private async readTensors(buffer: GPUBuffer): Promise<ParamTensors> {
+    const all = new Float32Array(await this.ctx.readBuffer(buffer, 0, this.plan.params.bytes));
+    const out: ParamTensors = new Map();
+    for (const p of this.spec.params) {
+      const v = this.plan.params.get(p.name);
+      out.set(p.name, all.slice(v.offset, v.offset + v.size));
+    }
+    return out;
+  }
+
+  private writeTensors(buffer: GPUBuffer, tensors: Map<string, ArrayLike<number>>): void {
+    const all = new Float32Array(this.plan.params.size);
+    for (const p of this.spec.params) {
+      const t = tensors.get(p.name);
+      if (!t) throw new Error(`missing tensor ${p.name}`);
+      if (t.length !== p.size) throw new Error(`tensor ${p.name} has ${t.length} values, expected ${p.size} (shape [${p.shape.join(', ')}])`);
+      all.set(t, this.plan.params.get(p.name).offset);
+    }
+    this.ctx.device.queue.writeBuffer(buffer, 0, all);
+  }
+}
+
+function slice(a: ArrayLike<number>, start: number, length: number): ArrayLike<number> {
+  return Array.prototype.slice.call(a, start, start + length) as number[];
+}
