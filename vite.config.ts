@@ -1,15 +1,29 @@
 import { defineConfig } from 'vitest/config';
+import { builtinModules } from 'node:module';
 
-export default defineConfig({
-  root: '.',
+// `vite build --mode lib` builds the library (dist/index.js for browsers and Node,
+// dist/node.js with Node's device acquisition); other modes serve and build the demo page.
+export default defineConfig(({ mode }) => ({
+  root: mode === 'lib' ? '.' : 'demo',
+  base: './',
   server: { host: '127.0.0.1' },
+  build:
+    mode === 'lib'
+      ? {
+          outDir: 'dist',
+          emptyOutDir: false,
+          sourcemap: true,
+          lib: { entry: { index: 'src/index.ts', node: 'src/node.ts' }, formats: ['es'] },
+          rollupOptions: { external: ['webgpu', ...builtinModules, ...builtinModules.map((m) => `node:${m}`)] },
+        }
+      : { outDir: '../dist/demo', emptyOutDir: true },
   test: {
+    root: '.',
     include: ['test/**/*.test.ts'],
     // WGSL runs on a CPU driver on GPU-less hosts: pipeline creation takes seconds.
     testTimeout: 300_000,
     hookTimeout: 300_000,
     // One device per worker; the kernels are CPU-bound on SwiftShader, so run files one at a time.
     fileParallelism: false,
-    reporters: ['default'],
   },
-});
+}));

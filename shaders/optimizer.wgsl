@@ -3,7 +3,8 @@
 //   kind 0: SGD with momentum (PyTorch form: v = mu v + g; p -= lr v)
 //   kind 1: Adam (weight decay added to the gradient, L2)
 //   kind 2: AdamW (decoupled weight decay: p -= lr wd p)
-// gradScale multiplies every gradient first (gradient-norm clipping).
+// Every gradient is first multiplied by gradScale and by clip[0], the clipping
+// scale grad_norm.wgsl computed on the GPU for this step.
 // bc1, bc2 are Adam's bias corrections 1 - beta^t, computed on the host.
 
 const WG: u32 = 256u;
@@ -19,6 +20,7 @@ struct Optimizer {
 @group(0) @binding(2) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m1: array<f32>;
 @group(0) @binding(4) var<storage, read_write> m2: array<f32>;
+@group(0) @binding(5) var<storage, read_write> clip: array<f32>;
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -27,7 +29,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     return;
   }
   var p = params[i];
-  var g = grads[i] * opt.gradScale;
+  var g = grads[i] * (opt.gradScale * clip[0]);
   if (opt.kind == 0u) {
     g += opt.weightDecay * p;
     let v = opt.momentum * m1[i] + g;

@@ -29,6 +29,7 @@ import {
 } from './kernels/mixture.js';
 import { taskLossDispatch, type TaskLossEntry } from './kernels/task_loss.js';
 import { optimizerDispatch } from './kernels/optimizer.js';
+import { gradNormDispatch } from './kernels/grad_norm.js';
 import type { Dispatch, Op } from './kernels/dispatch.js';
 
 export interface PlanOptions {
@@ -49,6 +50,9 @@ export interface PlanBuffers {
   /** One f32 loss weight per task. */
   taskWeights: GPUBuffer;
   optimizerUniform: GPUBuffer;
+  /** Gradient clipping: the uniform (count, maxNorm) and the GPU-computed [scale, norm]. */
+  clipUniform: GPUBuffer;
+  clip: GPUBuffer;
 }
 
 export interface Plan {
@@ -162,6 +166,8 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     act: ctx.createBuffer('activations', A.bytes, storage),
     taskWeights: ctx.createBuffer('task weights', K * 4, storage),
     optimizerUniform: ctx.createBuffer('optimizer uniform', 48, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+    clipUniform: ctx.createBuffer('clip uniform', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+    clip: ctx.createBuffer('clip', 16, storage),
   };
   const memory = Object.fromEntries(Object.entries(buffers).map(([k, b]) => [k, b.size])) as Record<keyof PlanBuffers, number>;
 
@@ -456,8 +462,9 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     }
   }
 
+  const gradNorm = gradNormDispatch(ctx, { uniform: buffers.clipUniform, grads: buffers.grads, out: buffers.clip });
   const optimizer = optimizerDispatch(ctx, P.size, {
-    uniform: buffers.optimizerUniform, params: buffers.params, grads: buffers.grads, m1: buffers.m1, m2: buffers.m2,
+    uniform: buffers.optimizerUniform, params: buffers.params, grads: buffers.grads, m1: buffers.m1, m2: buffers.m2, clip: buffers.clip,
   });
 
   const toOps = async (list: Pending[]): Promise<Op[]> => {
@@ -478,7 +485,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     forward: await toOps(forward),
     loss: await toOps([lossDispatch]),
     backward: await toOps(backward),
-    optimizer: await toOps([optimizer]),
+    optimizer: await toOps([gradNorm, optimizer]),
     memory,
   };
 }

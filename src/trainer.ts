@@ -11,6 +11,7 @@ import { buildSpec, type ModelSpec } from './spec.js';
 import { initParams, type ParamTensors } from './init.js';
 import { buildPlan, destroyPlan, type Plan } from './plan.js';
 import { encodeOps, type Op } from './kernels/dispatch.js';
+import { gradNormUniform } from './kernels/grad_norm.js';
 import { optimizerUniform, resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './kernels/optimizer.js';
 import type { GemmTuning } from './kernels/batched_gemm.js';
 
@@ -42,6 +43,8 @@ export interface StepResult {
   taskCount: number[];
   /** sum_k w_k L_k with the weights in force. */
   total: number;
+  /** Global gradient norm before clipping (NaN when the submission did not compute it). */
+  gradNorm: number;
 }
 
 export class BatchError extends Error {
@@ -69,6 +72,7 @@ export class Trainer {
     this.taskWeights = spec.config.tasks.map((t) => t.weight);
     this.inputStage = new Float32Array(plan.input.size);
     this.writeTaskWeights();
+    this.setGradientClip(0);
   }
 
   static async create(ctx: GpuContext, config: ModelConfig, options: TrainerOptions): Promise<Trainer> {
@@ -103,6 +107,12 @@ export class Trainer {
     this.writeTaskWeights();
   }
 
+  /** Clips the global gradient norm to `maxNorm` on the GPU before each update (0 turns clipping off). */
+  setGradientClip(maxNorm: number): void {
+    if (!Number.isFinite(maxNorm) || maxNorm < 0) throw new RangeError(`gradient clip norm must be a finite number >= 0, got ${maxNorm}`);
+    this.ctx.device.queue.writeBuffer(this.plan.buffers.clipUniform, 0, gradNormUniform(this.plan.params.size, maxNorm));
+  }
+
   /** One training step: forward, loss, backward and the optimizer update, in one submission. */
   step(batch: Batch, gradScale = 1): Promise<StepResult> {
     this.writeBatch(batch);
@@ -112,7 +122,7 @@ export class Trainer {
       0,
       optimizerUniform(this.optimizer, this.stepCount, this.lr, gradScale, this.plan.params.size),
     );
-    return this.submit([...this.plan.forward, ...this.plan.loss, ...this.plan.backward, ...this.plan.optimizer]);
+    return this.submit([...this.plan.forward, ...this.plan.loss, ...this.plan.backward, ...this.plan.optimizer], true);
   }
 
   /** Forward, loss and backward without updating: gradients are left in the gradient buffer. */
@@ -201,14 +211,15 @@ export class Trainer {
     this.stagingPool.length = 0;
   }
 
-  private submit(ops: Op[]): Promise<StepResult> {
+  private submit(ops: Op[], withNorm = false): Promise<StepResult> {
     if (this.destroyed) throw new Error('this trainer was destroyed');
     const K = this.spec.numTasks;
     const loss = this.plan.act.get('loss');
     const encoder = this.ctx.device.createCommandEncoder({ label: 'step' });
     encodeOps(encoder, ops, 'step');
-    const staging = this.stagingPool.pop() ?? this.ctx.createBuffer('loss staging', K * 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const staging = this.stagingPool.pop() ?? this.ctx.createBuffer('loss staging', K * 8 + 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     encoder.copyBufferToBuffer(this.plan.buffers.act, loss.offset * 4, staging, 0, K * 8);
+    if (withNorm) encoder.copyBufferToBuffer(this.plan.buffers.clip, 0, staging, K * 8, 8);
     this.ctx.device.queue.submit([encoder.finish()]);
     const step = this.stepCount;
     const weights = [...this.taskWeights];
@@ -219,7 +230,8 @@ export class Trainer {
       else this.stagingPool.push(staging);
       const taskLoss = Array.from({ length: K }, (_, k) => v[2 * k]);
       const taskCount = Array.from({ length: K }, (_, k) => v[2 * k + 1]);
-      return { step, taskLoss, taskCount, total: taskLoss.reduce((a, l, k) => a + weights[k] * l, 0) };
+      const gradNorm = withNorm ? v[2 * K + 1] : NaN;
+      return { step, taskLoss, taskCount, total: taskLoss.reduce((a, l, k) => a + weights[k] * l, 0), gradNorm };
     });
   }
 

@@ -72,6 +72,8 @@ export interface OptimizerBuffers {
   grads: GPUBuffer;
   m1: GPUBuffer;
   m2: GPUBuffer;
+  /** clip[0] scales every gradient (grad_norm.wgsl writes it; 1 when clipping is off). */
+  clip: GPUBuffer;
 }
 
 const WG = 256;
@@ -82,7 +84,7 @@ export function optimizerDispatch(ctx: GpuContext, count: number, buffers: Optim
     label: 'optimizer',
     source,
     constants: { WG },
-    bindings: [buffers.uniform, buffers.params, buffers.grads, buffers.m1, buffers.m2],
+    bindings: [buffers.uniform, buffers.params, buffers.grads, buffers.m1, buffers.m2, { buffer: buffers.clip, offset: 0, size: 16 }],
     grid: [x, y, 1],
   });
 }

@@ -1,0 +1,89 @@
+/**
+ * CSV text -> header and string rows, with the file line of every row so that
+ * later errors can point at it. Browser-safe: the caller reads the file.
+ */
+import Papa from 'papaparse';
+
+/** A problem with the data, naming the file, the 1-based file line and the column where known. */
+export class DataError extends Error {
+  constructor(
+    readonly source: string,
+    readonly line: number | undefined,
+    problem: string,
+    readonly column?: string,
+  ) {
+    // Whole-file problems read "adult.csv is empty"; row problems "adult.csv line 17: ...".
+    super(line === undefined ? `${source} ${problem}` : `${source} line ${line}: ${problem}`);
+    this.name = 'DataError';
+  }
+}
+
+export interface ParsedCsv {
+  /** Column names, trimmed. */
+  header: string[];
+  /** Data rows as raw strings (not trimmed); every row has header.length fields. */
+  rows: string[][];
+  /** The 1-based file line where each row starts (the header is line 1). */
+  lineOf: number[];
+  /** Name used in error messages (usually the file name). */
+  source?: string;
+}
+
+/**
+ * Parses comma-separated text with a header line. Handles a BOM, CRLF or LF
+ * line ends, quoted fields (commas, quotes and line breaks inside), and skips
+ * blank lines (so a trailing newline or blank last line is fine).
+ */
+export function parseCsv(text: string, source = 'input'): ParsedCsv {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+
+  const records: { fields: string[]; line: number }[] = [];
+  let parseError: DataError | undefined;
+  let line = 1;
+  let start = 0; // offset where the current record starts
+  Papa.parse<string[]>(text, {
+    delimiter: ',', // never guess: a one-column file would otherwise fail to detect
+    step: (result, parser) => {
+      const end = result.meta.cursor;
+      if (result.errors.length > 0 && !parseError) {
+        parseError = new DataError(source, line, `CSV syntax error: ${result.errors[0].message}`);
+        parser.abort();
+        return;
+      }
+      const fields = result.data;
+      if (!(fields.length === 1 && fields[0].trim() === '')) records.push({ fields, line });
+      line += countLineBreaks(text, start, end);
+      start = end;
+    },
+  });
+  if (parseError) throw parseError;
+
+  if (records.length === 0) throw new DataError(source, undefined, 'is empty');
+  const header = records[0].fields.map((name) => name.trim());
+  const headerLine = records[0].line;
+  header.forEach((name, i) => {
+    if (name === '') throw new DataError(source, headerLine, `header column ${i + 1} has no name`);
+    if (header.indexOf(name) !== i) throw new DataError(source, headerLine, `column "${name}" appears twice in the header`, name);
+  });
+  if (records.length === 1) throw new DataError(source, undefined, 'has a header but no data rows');
+
+  const rows: string[][] = [];
+  const lineOf: number[] = [];
+  for (const { fields, line } of records.slice(1)) {
+    if (fields.length !== header.length) throw new DataError(source, line, `expected ${header.length} fields, got ${fields.length}`);
+    rows.push(fields);
+    lineOf.push(line);
+  }
+  return { header, rows, lineOf, source };
+}
+
+/** Line breaks (LF, CRLF or a lone CR) in text[start, end). */
+function countLineBreaks(text: string, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) n++;
+    else if (c === 13 && text.charCodeAt(i + 1) !== 10) n++;
+  }
+  return n;
+}
