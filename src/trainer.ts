@@ -142,33 +142,58 @@ export class Trainer {
    * per task, the probability for binary tasks and the value for regression tasks.
    */
   async predict(x: ArrayLike<number>, rows: number): Promise<Float32Array[]> {
+    return (await this.infer(x, rows, false)).predictions;
+  }
+
+  /**
+   * Predictions and, per level, every sample's gate weights ([rows x gateColumns]; gate g
+   * of level j in columns spec.levels[j].gates[g].column onwards): what the gates view and
+   * the gate statistics read.
+   */
+  async infer(x: ArrayLike<number>, rows: number, withGates = true): Promise<{ predictions: Float32Array[]; gates: Float32Array[] }> {
     const K = this.spec.numTasks;
     const B = this.batchSize;
     const din = this.spec.inputDim;
     if (x.length !== rows * din) throw new BatchError(`predict: x has ${x.length} values, expected rows (${rows}) x inputDim (${din}) = ${rows * din}`);
-    const out = Array.from({ length: K }, () => new Float32Array(rows));
-    const logits = this.plan.act.get(`tower.layer${this.spec.towerDims.length - 1}`);
-    for (let start = 0; start < rows; start += B) {
-      const n = Math.min(B, rows - start);
-      this.writeBatch({ rows: n, x: slice(x, start * din, n * din), labels: new Float32Array(n * K), mask: new Float32Array(n * K) });
-      const encoder = this.ctx.device.createCommandEncoder({ label: 'predict' });
-      encodeOps(encoder, this.plan.forward, 'forward');
-      const staging = this.ctx.createBuffer('predict staging', K * B * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-      encoder.copyBufferToBuffer(this.plan.buffers.act, logits.offset * 4, staging, 0, K * B * 4);
-      this.ctx.device.queue.submit([encoder.finish()]);
-      await staging.mapAsync(GPUMapMode.READ);
-      const z = new Float32Array(staging.getMappedRange());
-      for (let k = 0; k < K; k++) {
-        const binary = this.spec.config.tasks[k].type === 'binary';
-        for (let r = 0; r < n; r++) {
-          const v = z[k * B + r];
-          out[k][start + r] = binary ? 1 / (1 + Math.exp(-v)) : v;
+    const predictions = Array.from({ length: K }, () => new Float32Array(rows));
+    const levels = withGates ? this.spec.levels : [];
+    const gates = levels.map((l) => new Float32Array(rows * l.gateColumns));
+    // What to copy back per chunk: the logits, then each level's gate weights.
+    const views = [this.plan.act.get(`tower.layer${this.spec.towerDims.length - 1}`), ...levels.map((l) => this.plan.act.get(`level${l.index}.gates`))];
+    const bytes = views.reduce((a, v) => a + v.size * 4, 0);
+    const staging = this.ctx.createBuffer('inference staging', bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    try {
+      for (let start = 0; start < rows; start += B) {
+        const n = Math.min(B, rows - start);
+        this.writeBatch({ rows: n, x: slice(x, start * din, n * din), labels: new Float32Array(n * K), mask: new Float32Array(n * K) });
+        const encoder = this.ctx.device.createCommandEncoder({ label: 'inference' });
+        encodeOps(encoder, this.plan.forward, 'forward');
+        let at = 0;
+        for (const v of views) {
+          encoder.copyBufferToBuffer(this.plan.buffers.act, v.offset * 4, staging, at, v.size * 4);
+          at += v.size * 4;
         }
+        this.ctx.device.queue.submit([encoder.finish()]);
+        await staging.mapAsync(GPUMapMode.READ);
+        const data = new Float32Array(staging.getMappedRange());
+        for (let k = 0; k < K; k++) {
+          const binary = this.spec.config.tasks[k].type === 'binary';
+          for (let r = 0; r < n; r++) {
+            const z = data[k * B + r];
+            predictions[k][start + r] = binary ? 1 / (1 + Math.exp(-z)) : z;
+          }
+        }
+        let offset = views[0].size;
+        levels.forEach((l, i) => {
+          gates[i].set(data.subarray(offset, offset + n * l.gateColumns), start * l.gateColumns);
+          offset += views[i + 1].size;
+        });
+        staging.unmap();
       }
-      staging.unmap();
+    } finally {
       this.ctx.destroyBuffer(staging);
     }
-    return out;
+    return { predictions, gates };
   }
 
   /** Parameters by name (a copy, read back from the GPU). */

@@ -1,0 +1,137 @@
+/** Command-line flags of the main job, their defaults, and --help. */
+import { parseArgs } from 'node:util';
+
+export const usage = `Usage: npm start -- [flags]
+
+Trains a multi-task model on the GPU (WebGPU through Dawn; SwiftShader on GPU-less
+Linux hosts) and writes metrics (JSON) and a checkpoint (safetensors) to --out.
+
+Model
+  --model NAME          ple | cgc | mmoe | shared-bottom | single-task   (default ple)
+  --levels N            PLE extraction levels                              (default 2)
+  --task-experts N      task-specific experts per task and level          (default 2)
+  --shared-experts N    shared experts per level                          (default 2)
+  --experts N           MMoE experts                                      (default 4)
+  --expert-widths W,..  widths of each expert's layers (bottom for shared-bottom) (default 64)
+  --tower-widths W,..   task tower hidden widths                          (default 32)
+  --gate-bias           give gates a bias term
+  --task NAME           the task single-task trains                       (default: the first)
+
+Data (default: the synthetic benchmark of the MMoE paper, generated in memory)
+  --data NAME           synthetic | csv                                    (default synthetic)
+  --correlation P       synthetic: task correlation p in [-1, 1]           (default 0.5)
+  --input-dim D         synthetic: input width                             (default 64)
+  --train-rows N        synthetic: training rows                          (default 16384)
+  --eval-rows N         synthetic: validation and test rows each          (default 4096)
+  --binary              synthetic: threshold both tasks into binary ones
+  --train FILE          csv: training file (with a header line)
+  --test FILE           csv: test file; without it the training file is split
+  --preset adult        csv: the UCI Adult roles (tasks income and never_married)
+  --label T=COL:binary:V1|V2  csv: task T is 1 when COL is one of the values (repeatable)
+  --label T=COL:threshold:X   csv: task T is 1 when COL > X
+  --label T=COL:regression    csv: task T regresses COL
+  --numeric C,..        csv: numeric columns (standardised with training statistics)
+  --log1p C,..          csv: numeric columns to take log1p of first
+  --categorical C,..    csv: categorical columns (one-hot; unseen values share a reserved slot)
+  --validation F        csv: share of training rows held out for validation (default 0.1)
+
+Training
+  --epochs N            (default 5)        --batch-size N   (default 512)
+  --lr X                (default 0.001)    --optimizer adam | adamw | sgd (default adam)
+  --weight-decay X      (default 0)        --momentum X     (sgd, default 0.9)
+  --warmup N            warm-up steps      --decay constant | linear | cosine (default constant)
+  --clip X              clip the global gradient norm (default off)
+  --task-gamma G,..     dynamic task weights w_k(t) = w_k gamma_k^epoch
+  --early-stopping M    validation metric: loss or <task>.<auc|logLoss|mse>
+  --patience N          epochs without improvement before stopping (default 2)
+  --seed N              initialisation, shuffling and synthetic data (default 1)
+  --resume FILE         continue from a checkpoint written by this program
+  --out DIR             output folder (default out/run-<date>)
+  --quiet               no progress bar
+  -h, --help            this text
+`;
+
+const options = {
+  model: { type: 'string', default: 'ple' },
+  levels: { type: 'string', default: '2' },
+  'task-experts': { type: 'string', default: '2' },
+  'shared-experts': { type: 'string', default: '2' },
+  experts: { type: 'string', default: '4' },
+  'expert-widths': { type: 'string', default: '64' },
+  'tower-widths': { type: 'string', default: '32' },
+  'gate-bias': { type: 'boolean', default: false },
+  task: { type: 'string' },
+  data: { type: 'string', default: 'synthetic' },
+  correlation: { type: 'string', default: '0.5' },
+  'input-dim': { type: 'string', default: '64' },
+  'train-rows': { type: 'string', default: '16384' },
+  'eval-rows': { type: 'string', default: '4096' },
+  binary: { type: 'boolean', default: false },
+  train: { type: 'string' },
+  test: { type: 'string' },
+  preset: { type: 'string' },
+  label: { type: 'string', multiple: true },
+  numeric: { type: 'string' },
+  log1p: { type: 'string' },
+  categorical: { type: 'string' },
+  validation: { type: 'string', default: '0.1' },
+  epochs: { type: 'string', default: '5' },
+  'batch-size': { type: 'string', default: '512' },
+  lr: { type: 'string', default: '0.001' },
+  optimizer: { type: 'string', default: 'adam' },
+  'weight-decay': { type: 'string', default: '0' },
+  momentum: { type: 'string', default: '0.9' },
+  warmup: { type: 'string', default: '0' },
+  decay: { type: 'string', default: 'constant' },
+  clip: { type: 'string', default: '0' },
+  'task-gamma': { type: 'string' },
+  'early-stopping': { type: 'string' },
+  patience: { type: 'string', default: '2' },
+  seed: { type: 'string', default: '1' },
+  resume: { type: 'string' },
+  out: { type: 'string' },
+  quiet: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type Flags = ReturnType<typeof parseFlags>;
+
+export function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** A number flag; the error names the flag. */
+export function num(flags: Flags, name: keyof Flags, check: (x: number) => boolean = Number.isFinite, rule = 'a number'): number {
+  const raw = flags[name];
+  const v = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || !check(v)) throw new UsageError(`--${name} must be ${rule}, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
+export function int(flags: Flags, name: keyof Flags, min: number): number {
+  return num(flags, name, (x) => Number.isInteger(x) && x >= min, `an integer >= ${min}`);
+}
+
+export function list(flags: Flags, name: keyof Flags): string[] {
+  const raw = flags[name];
+  return typeof raw === 'string' && raw.trim() !== '' ? raw.split(',').map((s) => s.trim()) : [];
+}
+
+export function intList(flags: Flags, name: keyof Flags): number[] {
+  return list(flags, name).map((s) => {
+    const v = Number(s);
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${name} must list positive integers, got ${JSON.stringify(flags[name])}`);
+    return v;
+  });
+}

@@ -1,0 +1,221 @@
+/**
+ * The main job (`npm start`): trains a model on the best adapter Node can get,
+ * shows progress and a per-epoch metrics table, and writes metrics.json and
+ * checkpoint.safetensors to the output folder.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { acquireNodeDevice } from '../node.js';
+import { formatAdapter } from '../gpu/context.js';
+import { cgc, mmoe, ple, sharedBottom, singleTask, type ModelConfig } from '../config.js';
+import { Trainer } from '../trainer.js';
+import { parameterCount } from '../spec.js';
+import { fit, type EpochReport } from '../training/fit.js';
+import { evaluate } from '../training/evaluate.js';
+import { csvDataset, syntheticDataset, adultSchema } from '../data/sources.js';
+import type { Dataset } from '../data/dataset.js';
+import type { LabelRole, TabularSchema } from '../data/tabular.js';
+import type { OptimizerConfig } from '../kernels/optimizer.js';
+import { checkpointBytes, readCheckpoint, loadCheckpoint } from '../checkpoint/checkpoint.js';
+import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
+import { int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';
+import { progressLine, tableHeader, tableRow } from './report.js';
+
+async function loadData(flags: Flags): Promise<{ dataset: Dataset; encoder?: unknown }> {
+  const seed = int(flags, 'seed', 0);
+  if (flags.data === 'synthetic') {
+    const evalRows = int(flags, 'eval-rows', 0);
+    return {
+      dataset: syntheticDataset({
+        inputDim: int(flags, 'input-dim', 2),
+        correlation: num(flags, 'correlation', (p) => p >= -1 && p <= 1, 'in [-1, 1]'),
+        trainRows: int(flags, 'train-rows', 1),
+        validationRows: evalRows,
+        testRows: evalRows,
+        seed,
+        binary: flags.binary,
+      }),
+    };
+  }
+  if (flags.data !== 'csv') throw new UsageError(`--data must be synthetic or csv, got ${JSON.stringify(flags.data)}`);
+  if (!flags.train) throw new UsageError('--data csv needs --train FILE');
+  const read = async (file: string) => ({ text: await readFile(file, 'utf8'), source: file });
+  const { dataset, encoder } = csvDataset({
+    schema: csvSchema(flags),
+    train: await read(flags.train),
+    test: flags.test ? await read(flags.test) : undefined,
+    validationFraction: num(flags, 'validation', (x) => x >= 0 && x < 1, 'in [0, 1)'),
+    seed,
+  });
+  return { dataset, encoder: encoder.toJSON() };
+}
+
+function csvSchema(flags: Flags): TabularSchema {
+  if (flags.preset === 'adult') return adultSchema;
+  if (flags.preset) throw new UsageError(`--preset must be adult, got ${JSON.stringify(flags.preset)}`);
+  const labels: LabelRole[] = (flags.label ?? []).map((spec) => {
+    const m = /^([^=]+)=([^:]+):(binary|threshold|regression)(?::(.*))?$/.exec(spec);
+    if (!m) throw new UsageError(`--label must look like TASK=COLUMN:binary:VALUE, TASK=COLUMN:threshold:X or TASK=COLUMN:regression, got ${JSON.stringify(spec)}`);
+    const [, task, column, kind, arg] = m;
+    if (kind === 'regression') return { task, column, type: 'regression' };
+    if (arg === undefined || arg === '') throw new UsageError(`--label ${spec}: ${kind} needs a value after the last colon`);
+    if (kind === 'threshold') {
+      const threshold = Number(arg);
+      if (!Number.isFinite(threshold)) throw new UsageError(`--label ${spec}: the threshold must be a number`);
+      return { task, column, type: 'binary', threshold };
+    }
+    return { task, column, type: 'binary', positive: arg.split('|') };
+  });
+  if (labels.length === 0) throw new UsageError('--data csv needs at least one --label (or --preset adult)');
+  const log1p = new Set(list(flags, 'log1p'));
+  return {
+    labels,
+    numeric: list(flags, 'numeric').map((column) => ({ column, log1p: log1p.has(column) })),
+    categorical: list(flags, 'categorical').map((column) => ({ column, encoding: 'onehot' as const })),
+  };
+}
+
+function modelConfig(flags: Flags, dataset: Dataset): ModelConfig {
+  const common = { inputDim: dataset.inputDim, tasks: dataset.tasks, towerWidths: intList(flags, 'tower-widths'), gateBias: flags['gate-bias'] };
+  const widths = intList(flags, 'expert-widths');
+  switch (flags.model) {
+    case 'ple':
+      return ple({ ...common, levels: int(flags, 'levels', 1), taskExperts: int(flags, 'task-experts', 0), sharedExperts: int(flags, 'shared-experts', 0), expertWidths: widths });
+    case 'cgc':
+      return cgc({ ...common, taskExperts: int(flags, 'task-experts', 0), sharedExperts: int(flags, 'shared-experts', 0), expertWidths: widths });
+    case 'mmoe':
+      return mmoe({ ...common, experts: int(flags, 'experts', 1), expertWidths: widths });
+    case 'shared-bottom':
+      return sharedBottom({ ...common, bottomWidths: widths });
+    case 'single-task': {
+      const task = flags.task ? dataset.tasks.find((t) => t.name === flags.task) : dataset.tasks[0];
+      if (!task) throw new UsageError(`--task ${flags.task} is not a task of the data (${dataset.tasks.map((t) => t.name).join(', ')})`);
+      return singleTask({ ...common, task, bottomWidths: widths });
+    }
+    default:
+      throw new UsageError(`--model must be ple, cgc, mmoe, shared-bottom or single-task, got ${JSON.stringify(flags.model)}`);
+  }
+}
+
+/** Single-task models see only their task's labels. */
+function restrictTasks(dataset: Dataset, config: ModelConfig): Dataset {
+  if (config.tasks.length === dataset.tasks.length) return dataset;
+  const k = dataset.tasks.findIndex((t) => t.name === config.tasks[0].name);
+  const K = dataset.tasks.length;
+  const pick = (s: Dataset['train']) => ({
+    ...s,
+    labels: Float32Array.from({ length: s.rows }, (_, r) => s.labels[r * K + k]),
+    mask: Float32Array.from({ length: s.rows }, (_, r) => s.mask[r * K + k]),
+  });
+  return { ...dataset, tasks: [dataset.tasks[k]], train: pick(dataset.train), validation: dataset.validation && pick(dataset.validation), test: dataset.test && pick(dataset.test) };
+}
+
+function optimizerConfig(flags: Flags): OptimizerConfig {
+  const lr = num(flags, 'lr', (x) => x > 0, 'a positive number');
+  const weightDecay = num(flags, 'weight-decay', (x) => x >= 0, 'a number >= 0');
+  if (flags.optimizer === 'sgd') return { kind: 'sgd', lr, weightDecay, momentum: num(flags, 'momentum', (x) => x >= 0 && x < 1, 'in [0, 1)') };
+  if (flags.optimizer === 'adam' || flags.optimizer === 'adamw') return { kind: flags.optimizer, lr, weightDecay };
+  throw new UsageError(`--optimizer must be adam, adamw or sgd, got ${JSON.stringify(flags.optimizer)}`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const flags = parseFlags(argv);
+  if (flags.help) {
+    process.stdout.write(usage);
+    return;
+  }
+  const epochs = int(flags, 'epochs', 1);
+  const batchSize = int(flags, 'batch-size', 1);
+  const seed = int(flags, 'seed', 0);
+  const decay = flags.decay;
+  if (decay !== 'constant' && decay !== 'linear' && decay !== 'cosine') throw new UsageError(`--decay must be constant, linear or cosine, got ${JSON.stringify(decay)}`);
+  const { dataset: allTasks, encoder } = await loadData(flags);
+  const config = modelConfig(flags, allTasks);
+  const dataset = restrictTasks(allTasks, config);
+  const gamma = list(flags, 'task-gamma').map(Number);
+  if (gamma.length && (gamma.length !== dataset.tasks.length || gamma.some((g) => !(g > 0)))) {
+    throw new UsageError(`--task-gamma needs ${dataset.tasks.length} positive numbers, got ${JSON.stringify(flags['task-gamma'])}`);
+  }
+
+  const ctx = await acquireNodeDevice();
+  const out = resolve(flags.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+  await mkdir(out, { recursive: true });
+  const trainer = await Trainer.create(ctx, config, { batchSize, seed, optimizer: optimizerConfig(flags) });
+  let startEpoch = 1;
+  const history: EpochReport[] = [];
+  if (flags.resume) {
+    const ckpt = readCheckpoint(await readFileBytes(flags.resume), flags.resume);
+    loadCheckpoint(trainer, ckpt, flags.resume);
+    const training = ckpt.training as { epoch?: number; history?: EpochReport[] } | undefined;
+    startEpoch = (training?.epoch ?? 0) + 1;
+    history.push(...(training?.history ?? []));
+  }
+
+  const log = (s: string) => process.stdout.write(s + '\n');
+  log(`adapter: ${formatAdapter(ctx.adapter)}`);
+  log(`data:    ${dataset.name}: ${dataset.train.rows} train, ${dataset.validation?.rows ?? 0} validation, ${dataset.test?.rows ?? 0} test rows, ${dataset.inputDim} inputs`);
+  log(`model:   ${flags.model}, ${parameterCount(trainer.spec)} parameters, tasks ${dataset.tasks.map((t) => `${t.name} (${t.type})`).join(', ')}`);
+  log(`output:  ${out}\n`);
+  log(tableHeader(dataset.tasks));
+  const tty = process.stderr.isTTY && !flags.quiet;
+  let lastDraw = 0;
+  const result = await fit(trainer, dataset, {
+    epochs,
+    startEpoch,
+    decay,
+    warmupSteps: int(flags, 'warmup', 0),
+    clipNorm: num(flags, 'clip', (x) => x >= 0, 'a number >= 0'),
+    taskGamma: gamma.length ? gamma : undefined,
+    earlyStopping: flags['early-stopping'] ? { metric: flags['early-stopping'], patience: int(flags, 'patience', 1) } : undefined,
+    seed,
+    onProgress: (p) => {
+      const now = Date.now();
+      if (flags.quiet || (now - lastDraw < 200 && p.step < p.stepsPerEpoch)) return;
+      lastDraw = now;
+      const line = progressLine(p.epoch, epochs, p.step, p.stepsPerEpoch, p.loss);
+      process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+    },
+    onEpoch: async (report) => {
+      if (tty) process.stderr.write('\r\x1b[2K');
+      log(tableRow(dataset.tasks, report));
+      history.push(report);
+      // A checkpoint after every epoch: an interrupted run keeps its progress.
+      await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpointBytes(trainer, { training: { epoch: report.epoch, history, seed }, data: encoder }));
+    },
+  });
+  const test = dataset.test ? await evaluate(trainer, dataset.test, dataset.tasks) : undefined;
+  if (test) {
+    log('\ntest:');
+    for (const t of dataset.tasks) {
+      const m = test.tasks[t.name];
+      log(`  ${t.name}: ${t.type === 'binary' ? `AUC ${m.auc?.toFixed(4)}, log loss ${m.logLoss?.toFixed(4)}` : `MSE ${m.mse?.toFixed(4)}`} over ${m.count} labelled rows`);
+    }
+  }
+  const epochsRun = history.length ? history[history.length - 1].epoch : 0;
+  await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpointBytes(trainer, { training: { epoch: epochsRun, history, seed }, data: encoder }));
+  const metrics = {
+    command: `npm start -- ${argv.join(' ')}`.trim(),
+    adapter: ctx.adapter,
+    data: dataset.name,
+    model: config,
+    parameters: parameterCount(trainer.spec),
+    epochs: history,
+    best: result.best,
+    stoppedEarly: result.stoppedEarly,
+    test,
+  };
+  await writeFile(join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  log(`\nwrote ${join(out, 'metrics.json')}`);
+  log(`wrote ${join(out, 'checkpoint.safetensors')}`);
+  trainer.destroy();
+  ctx.device.destroy();
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (e: unknown) => {
+    const err = e as Error;
+    process.stderr.write(`\nerror: ${err.name === 'UsageError' ? `${err.message}\n(see --help)` : err.message}\n`);
+    process.exit(err.name === 'UsageError' ? 2 : 1);
+  },
+);

@@ -1,0 +1,168 @@
+/**
+ * The training loop: epochs over shuffled batches with warm-up and decay,
+ * gradient clipping, dynamic task weights, evaluation each epoch, early
+ * stopping, and a guard that stops on a non-finite loss or gradient.
+ * Steps are submitted ahead of their results (a bounded number in flight).
+ */
+import type { Trainer } from '../trainer.js';
+import { gatherBatch, type Dataset } from '../data/dataset.js';
+import { Rng } from '../rng.js';
+import { learningRate, taskWeightsAt, type Decay } from './schedule.js';
+import { evaluate, type EvalReport } from './evaluate.js';
+
+export interface FitOptions {
+  epochs: number;
+  /** Base learning rate (default: the optimizer's). */
+  learningRate?: number;
+  warmupSteps?: number;
+  decay?: Decay;
+  /** Clip the global gradient norm (0 or absent: off). */
+  clipNorm?: number;
+  /** Per-task gamma_k of w_k(t) = w_k0 gamma_k^t, t the epoch (absent: static weights). */
+  taskGamma?: number[];
+  /**
+   * Stop when the validation metric has not improved for `patience` epochs, and restore
+   * the best parameters. metric: 'loss' or '<task>.<auc|logLoss|mse>'.
+   */
+  earlyStopping?: { metric: string; patience: number };
+  /** Seed of the shuffling (epoch e shuffles with seed + e, so a resumed run repeats it). */
+  seed?: number;
+  /** First epoch to run (1-based), for resuming. */
+  startEpoch?: number;
+  /** Steps submitted ahead of their results. */
+  maxInFlight?: number;
+  onProgress?: (p: { epoch: number; step: number; stepsPerEpoch: number; loss: number }) => void;
+  onEpoch?: (report: EpochReport) => void | Promise<void>;
+  /** Polled between steps; true ends training after the current step. */
+  shouldStop?: () => boolean;
+}
+
+export interface EpochReport {
+  epoch: number;
+  learningRate: number;
+  taskWeights: number[];
+  train: { loss: number; taskLoss: number[]; gradNorm: number };
+  validation?: EvalReport;
+  seconds: number;
+}
+
+export interface FitResult {
+  epochs: EpochReport[];
+  best?: { epoch: number; metric: string; value: number };
+  stoppedEarly: boolean;
+}
+
+export class NonFiniteError extends Error {
+  constructor(
+    readonly step: number,
+    readonly what: string,
+  ) {
+    super(`training stopped at step ${step}: ${what} is not finite (lower the learning rate, clip gradients, or check the data)`);
+    this.name = 'NonFiniteError';
+  }
+}
+
+export function metricValue(report: EvalReport, metric: string): number {
+  if (metric === 'loss') return report.loss;
+  const dot = metric.lastIndexOf('.');
+  const task = report.tasks[metric.slice(0, dot)];
+  const value = task?.[metric.slice(dot + 1) as 'auc' | 'logLoss' | 'mse'];
+  if (typeof value !== 'number') throw new RangeError(`unknown metric "${metric}": use loss or <task>.<auc|logLoss|mse> with a task of ${Object.keys(report.tasks).join(', ')}`);
+  return value;
+}
+
+const higherIsBetter = (metric: string) => metric.endsWith('.auc');
+
+export async function fit(trainer: Trainer, data: Dataset, options: FitOptions): Promise<FitResult> {
+  const B = trainer.batchSize;
+  const K = data.tasks.length;
+  const split = data.train;
+  const stepsPerEpoch = Math.ceil(split.rows / B);
+  const totalSteps = stepsPerEpoch * options.epochs;
+  const baseLr = options.learningRate ?? trainer.optimizer.lr;
+  const initialWeights = trainer.spec.config.tasks.map((t) => t.weight);
+  const maxInFlight = options.maxInFlight ?? 2;
+  trainer.setGradientClip(options.clipNorm ?? 0);
+  if (options.earlyStopping && !data.validation) throw new RangeError('early stopping needs a validation split');
+
+  const reports: EpochReport[] = [];
+  let best: FitResult['best'];
+  let bestParams: Map<string, Float32Array> | null = null;
+  let sinceBest = 0;
+  let stoppedEarly = false;
+  const startEpoch = options.startEpoch ?? 1;
+
+  for (let epoch = startEpoch; epoch <= options.epochs; epoch++) {
+    const started = Date.now();
+    const weights = options.taskGamma ? taskWeightsAt(initialWeights, options.taskGamma, epoch - 1) : initialWeights;
+    trainer.setTaskWeights(weights);
+    const order = shuffle(split.rows, (options.seed ?? 0) + epoch);
+    const inFlight: Promise<{ total: number; taskLoss: number[]; gradNorm: number; step: number }>[] = [];
+    const sums = { total: 0, taskLoss: new Array(K).fill(0), gradNorm: 0, count: 0 };
+    const settle = async () => {
+      const r = await inFlight.shift()!;
+      if (!Number.isFinite(r.total)) {
+        const k = r.taskLoss.findIndex((l) => !Number.isFinite(l));
+        throw new NonFiniteError(r.step, k >= 0 ? `the loss of task "${data.tasks[k].name}"` : 'the loss');
+      }
+      if (!Number.isFinite(r.gradNorm)) throw new NonFiniteError(r.step, 'the gradient norm');
+      sums.total += r.total;
+      r.taskLoss.forEach((l, k) => (sums.taskLoss[k] += l));
+      sums.gradNorm += r.gradNorm;
+      sums.count++;
+      options.onProgress?.({ epoch, step: sums.count, stepsPerEpoch, loss: sums.total / sums.count });
+    };
+    let lr = baseLr;
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      const t = (epoch - 1) * stepsPerEpoch + s;
+      lr = learningRate(baseLr, t, totalSteps, options.warmupSteps ?? 0, options.decay ?? 'constant');
+      trainer.setLearningRate(lr);
+      const start = s * B;
+      inFlight.push(trainer.step(gatherBatch(split, data.inputDim, K, order, start, Math.min(B, split.rows - start))));
+      if (inFlight.length >= maxInFlight) await settle();
+      if (options.shouldStop?.()) break;
+    }
+    while (inFlight.length) await settle();
+
+    const report: EpochReport = {
+      epoch,
+      learningRate: lr,
+      taskWeights: weights,
+      train: { loss: sums.total / sums.count, taskLoss: sums.taskLoss.map((l) => l / sums.count), gradNorm: sums.gradNorm / sums.count },
+      validation: data.validation ? await evaluate(trainer, data.validation, data.tasks) : undefined,
+      seconds: (Date.now() - started) / 1000,
+    };
+    reports.push(report);
+    await options.onEpoch?.(report);
+    if (options.shouldStop?.()) break;
+
+    if (options.earlyStopping && report.validation) {
+      const { metric, patience } = options.earlyStopping;
+      const value = metricValue(report.validation, metric);
+      const better = best === undefined || (higherIsBetter(metric) ? value > best.value : value < best.value);
+      if (better) {
+        best = { epoch, metric, value };
+        bestParams = await trainer.readParams();
+        sinceBest = 0;
+      } else if (++sinceBest >= patience) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+  }
+  if (stoppedEarly && bestParams) trainer.writeParams(bestParams);
+  return { epochs: reports, best, stoppedEarly };
+}
+
+/** A permutation of 0..n-1 (Fisher-Yates) from a seed. */
+export function shuffle(n: number, seed: number): Uint32Array {
+  const rng = new Rng(seed);
+  const order = Uint32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.uniform() * (i + 1));
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  return order;
+}
