@@ -165,7 +165,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     input: ctx.createBuffer('input', I.bytes, storage),
     act: ctx.createBuffer('activations', A.bytes, storage),
     taskWeights: ctx.createBuffer('task weights', K * 4, storage),
-    optimizerUniform: ctx.createBuffer('optimizer uniform', 48, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+    optimizerUniform: ctx.createBuffer('optimizer uniform', 64, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
     clipUniform: ctx.createBuffer('clip uniform', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
     clip: ctx.createBuffer('clip', 16, storage),
   };

@@ -108,10 +108,21 @@ async function checkAgainstReference(label: string, seed: number, config: ModelC
     }
 
     const grads = await trainer.readGradients();
+    // A gradient that is a sum of terms of both signs (a bias summed over the batch) can cancel to far
+    // below its terms, and f32 summation error scales with the terms, not the sum (seen: a final-layer
+    // bias gradient of 4.8e-5 summed from 37 terms of ~1e-2, off by 3e-8). So each tensor is held to
+    // 1e-4 of its own norm, or of 10% of the model's typical gradient norm if that is larger.
+    let sumSq = 0;
+    let count = 0;
+    for (const g of ref.grads.values()) for (const v of g) (sumSq += v * v), count++;
+    const typical = Math.sqrt(sumSq / count);
     for (const p of spec.params) {
       const got = grads.get(p.name)!;
+      const want = ref.grads.get(p.name)!;
       expect(got.every(Number.isFinite), `${label}: gradient ${p.name} has unwritten (NaN) elements (seed ${seed})`).toBe(true);
-      expectClose(`${label}: gradient ${p.name}`, seed, got, ref.grads.get(p.name)!, TOL);
+      const scale = Math.max(Math.hypot(...want), 0.1 * typical * Math.sqrt(want.length));
+      const err = Math.hypot(...want.map((w, i) => got[i] - w)) / scale;
+      if (!(err <= TOL)) throw new Error(`${label}: gradient ${p.name}: relative error ${err.toExponential(3)} > ${TOL} (seed ${seed}; rerun with PLE_TEST_SEED=${seed})`);
     }
   } finally {
     trainer.destroy();

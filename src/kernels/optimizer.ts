@@ -49,7 +49,7 @@ export function resolveOptimizer(o: OptimizerConfig): ResolvedOptimizer {
 
 /** The kernel's uniform block for step `t` (1-based), learning rate `lr` and gradient scale. */
 export function optimizerUniform(o: ResolvedOptimizer, t: number, lr: number, gradScale: number, count: number): ArrayBuffer {
-  const data = new ArrayBuffer(48);
+  const data = new ArrayBuffer(64);
   const u = new Uint32Array(data);
   const f = new Float32Array(data);
   u[0] = o.kind === 'sgd' ? 0 : o.kind === 'adam' ? 1 : 2;
@@ -63,6 +63,8 @@ export function optimizerUniform(o: ResolvedOptimizer, t: number, lr: number, gr
   f[8] = 1 - Math.pow(o.beta2, t);
   f[9] = o.momentum;
   f[10] = gradScale;
+  f[11] = 1 - o.beta1;
+  f[12] = 1 - o.beta2;
   return data;
 }
 
