@@ -10,7 +10,8 @@
 // Register tiling without workgroup memory: each invocation accumulates a
 // TILE_M x TILE_N block whose rows are WG_Y apart and columns WG_X apart, so
 // neighbouring invocations touch neighbouring columns. The host specialises
-// the four constants below per adapter.
+// the four constants below per adapter and unrolls the loops marked @unroll
+// (src/gpu/specialize.ts), so the register tile is indexed by constants.
 
 const TILE_M: u32 = 4u;
 const TILE_N: u32 = 4u;
@@ -45,47 +46,43 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   // Out-of-range rows and columns are clamped for loading and skipped when storing.
   var aBase: array<u32, TILE_M>;
   var bBase: array<u32, TILE_N>;
-  for (var i = 0u; i < TILE_M; i++) {
+  for (var i = 0u; i < TILE_M; i++) { // @unroll
     aBase[i] = d.aOff + min(row0 + i * WG_Y, d.m - 1u) * d.aRow;
   }
-  for (var j = 0u; j < TILE_N; j++) {
+  for (var j = 0u; j < TILE_N; j++) { // @unroll
     bBase[j] = d.bOff + min(col0 + j * WG_X, d.n - 1u) * d.bCol;
   }
   var acc: array<array<f32, TILE_N>, TILE_M>;
   for (var kk = 0u; kk < d.k; kk++) {
     var a: array<f32, TILE_M>;
-    for (var i = 0u; i < TILE_M; i++) {
+    for (var i = 0u; i < TILE_M; i++) { // @unroll
       a[i] = A[aBase[i] + kk * d.aCol];
     }
-    for (var j = 0u; j < TILE_N; j++) {
+    for (var j = 0u; j < TILE_N; j++) { // @unroll
       let b = B[bBase[j] + kk * d.bRow];
-      for (var i = 0u; i < TILE_M; i++) {
+      for (var i = 0u; i < TILE_M; i++) { // @unroll
         acc[i][j] = fma(a[i], b, acc[i][j]);
       }
     }
   }
-  for (var i = 0u; i < TILE_M; i++) {
-    let row = row0 + i * WG_Y;
-    if (row >= d.m) {
-      break;
-    }
-    for (var j = 0u; j < TILE_N; j++) {
+  for (var i = 0u; i < TILE_M; i++) { // @unroll
+    for (var j = 0u; j < TILE_N; j++) { // @unroll
+      let row = row0 + i * WG_Y;
       let col = col0 + j * WG_X;
-      if (col >= d.n) {
-        break;
+      if (row < d.m && col < d.n) {
+        let at = d.cOff + row * d.cRow + col;
+        var v = acc[i][j];
+        if ((d.flags & FLAG_BIAS) != 0u) {
+          v += bias[d.biasOff + col];
+        }
+        if ((d.flags & FLAG_ACCUMULATE) != 0u) {
+          v += C[at];
+        }
+        if ((d.flags & FLAG_RELU) != 0u) {
+          v = max(v, 0.0);
+        }
+        C[at] = v;
       }
-      let at = d.cOff + row * d.cRow + col;
-      var v = acc[i][j];
-      if ((d.flags & FLAG_BIAS) != 0u) {
-        v += bias[d.biasOff + col];
-      }
-      if ((d.flags & FLAG_ACCUMULATE) != 0u) {
-        v += C[at];
-      }
-      if ((d.flags & FLAG_RELU) != 0u) {
-        v = max(v, 0.0);
-      }
-      C[at] = v;
     }
   }
 }

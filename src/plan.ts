@@ -16,7 +16,7 @@ import type { LevelSpec, ModelSpec, GateSpec } from './spec.js';
 import { names } from './spec.js';
 import { ArenaLayout, type View } from './arena.js';
 import { LimitError } from './limits.js';
-import { defaultGemmTuning, gemmDispatch, type GemmEntry, type GemmTuning } from './kernels/batched_gemm.js';
+import { gemmTuningFor, gemmDispatch, type GemmEntry, type GemmTuning } from './kernels/batched_gemm.js';
 import { biasActBackwardDispatch, type BiasActEntry } from './kernels/bias_act_backward.js';
 import { gateSoftmaxDispatch, type GateEntry } from './kernels/gate_softmax.js';
 import {
@@ -134,7 +134,7 @@ function memberRuns(level: LevelSpec, gate: GateSpec) {
 export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanOptions): Promise<Plan> {
   const B = options.batchSize;
   if (!Number.isInteger(B) || B < 1) throw new LimitError('batchSize', `batchSize must be a positive integer, got ${B}`);
-  const tuning = options.gemmTuning ?? defaultGemmTuning;
+  const tuning = options.gemmTuning ?? gemmTuningFor(ctx.adapter);
   const align = Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4);
   const K = spec.numTasks;
   const P = paramLayout(spec, align);

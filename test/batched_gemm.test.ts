@@ -43,6 +43,7 @@ const tunings: GemmTuning[] = [
   { tileM: 4, tileN: 4, wgX: 8, wgY: 8 },
   { tileM: 1, tileN: 1, wgX: 16, wgY: 4 },
   { tileM: 2, tileN: 3, wgX: 4, wgY: 16 },
+  { tileM: 8, tileN: 8, wgX: 8, wgY: 8 },
 ];
 
 describe('batched_gemm', () => {

@@ -15,3 +15,32 @@ export function specialize(source: string, constants: Record<string, number>): s
   }
   return out;
 }
+
+/**
+ * Unrolls loops marked `// @unroll` whose bound is a constant given here:
+ *   for (var i = 0u; i < TILE_M; i++) { // @unroll
+ * becomes one copy of the body per value of i, with i replaced by the literal.
+ * Software adapters keep small arrays in registers only when every index is a
+ * constant, so register tiles must be unrolled; real GPU compilers unroll anyway.
+ */
+export function unroll(source: string, constants: Record<string, number>): string {
+  const marker = /for \(var (\w+) = 0u; \1 < (\w+); \1\+\+\) \{ \/\/ @unroll\n/;
+  let out = source;
+  for (let m = marker.exec(out); m; m = marker.exec(out)) {
+    const [head, variable, bound] = m;
+    const count = constants[bound];
+    if (count === undefined) throw new Error(`unroll: the bound ${bound} of an @unroll loop is not a specialised constant`);
+    // Find the loop body: from after the header to the matching closing brace.
+    let depth = 1;
+    let i = m.index + head.length;
+    for (; i < out.length && depth > 0; i++) {
+      if (out[i] === '{') depth++;
+      else if (out[i] === '}') depth--;
+    }
+    const body = out.slice(m.index + head.length, i - 1);
+    const use = new RegExp(`\\b${variable}\\b`, 'g');
+    const copies = Array.from({ length: count }, (_, k) => `{\n${body.replace(use, `${k}u`)}}`).join('\n');
+    out = out.slice(0, m.index) + copies + out.slice(i);
+  }
+  return out;
+}

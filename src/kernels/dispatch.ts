@@ -4,7 +4,7 @@
  * within the device's limits, and creating the pipeline + bind group once.
  */
 import type { GpuContext } from '../gpu/context.js';
-import { specialize } from '../gpu/specialize.js';
+import { specialize, unroll } from '../gpu/specialize.js';
 import { LimitError } from '../limits.js';
 
 export interface Dispatch {
@@ -138,7 +138,7 @@ export interface DispatchSpec {
 
 export async function createDispatch(ctx: GpuContext, spec: DispatchSpec): Promise<Dispatch> {
   checkGrid(ctx, spec.label, spec.grid);
-  const source = spec.constants ? specialize(spec.source, spec.constants) : spec.source;
+  const source = spec.constants ? unroll(specialize(spec.source, spec.constants), spec.constants) : spec.source;
   const pipeline = await ctx.pipelines.get(spec.label.split(' ')[0], source);
   const owned: GPUBuffer[] = [];
   const resources: GPUBufferBinding[] = [];
