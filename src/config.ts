@@ -24,9 +24,21 @@ export interface LevelConfig {
   expertWidths: number[];
 }
 
+/** A learned embedding table: a categorical input column looked up on the GPU. */
+export interface EmbeddingConfig {
+  /** Shown in parameter names (`embedding.<name>`). */
+  name: string;
+  /** Rows of the table; row 0 is by convention the reserved row for unknown values. */
+  vocabulary: number;
+  /** Width of an embedding vector. */
+  dim: number;
+}
+
 export interface ModelConfig {
-  /** Width of an input row. */
+  /** Width of the dense part of an input row. */
   inputDim: number;
+  /** Categorical inputs through embedding tables; their vectors follow the dense inputs. */
+  embeddings?: EmbeddingConfig[];
   tasks: TaskConfig[];
   /** Extraction levels, first to last. One level is CGC. */
   levels: LevelConfig[];
@@ -70,6 +82,7 @@ function checkWidths(v: unknown, field: string, allowEmpty: boolean): number[] {
 /** A validated configuration with every default filled in and per-task counts expanded. */
 export interface ResolvedModelConfig {
   inputDim: number;
+  embeddings: EmbeddingConfig[];
   tasks: Required<TaskConfig>[];
   levels: { taskExperts: number[]; sharedExperts: number; expertWidths: number[] }[];
   towerWidths: number[];
@@ -79,7 +92,19 @@ export interface ResolvedModelConfig {
 /** Validates a configuration; throws ConfigError naming the first offending field. */
 export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
   if (config === null || typeof config !== 'object') throw new ConfigError('config', 'must be an object');
-  const inputDim = checkInt(config.inputDim, 'inputDim', 1);
+  const embeddings = (config.embeddings ?? []).map((e, i) => {
+    const f = `embeddings[${i}]`;
+    if (e === null || typeof e !== 'object') throw new ConfigError(f, 'must be an object');
+    if (typeof e.name !== 'string' || e.name.length === 0) throw new ConfigError(`${f}.name`, `must be a non-empty string, got ${describe(e.name)}`);
+    return { name: e.name, vocabulary: checkInt(e.vocabulary, `${f}.vocabulary`, 1), dim: checkInt(e.dim, `${f}.dim`, 1) };
+  });
+  const embeddingNames = new Set<string>();
+  embeddings.forEach((e, i) => {
+    if (embeddingNames.has(e.name)) throw new ConfigError(`embeddings[${i}].name`, `duplicate embedding name ${describe(e.name)}`);
+    embeddingNames.add(e.name);
+  });
+  // A model may take only embeddings (no dense column).
+  const inputDim = checkInt(config.inputDim, 'inputDim', embeddings.length > 0 ? 0 : 1);
   if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
     throw new ConfigError('tasks', 'at least one task is required');
   }
@@ -137,11 +162,12 @@ export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
   const towerWidths = checkWidths(config.towerWidths ?? [], 'towerWidths', true);
   const gateBias = config.gateBias ?? false;
   if (typeof gateBias !== 'boolean') throw new ConfigError('gateBias', `must be true or false, got ${describe(gateBias)}`);
-  return { inputDim, tasks, levels, towerWidths, gateBias };
+  return { inputDim, embeddings, tasks, levels, towerWidths, gateBias };
 }
 
 interface CommonOptions {
   inputDim: number;
+  embeddings?: EmbeddingConfig[];
   tasks: TaskConfig[];
   towerWidths: number[];
   gateBias?: boolean;
@@ -155,6 +181,7 @@ export function ple(
   const level = { taskExperts: o.taskExperts, sharedExperts: o.sharedExperts, expertWidths: o.expertWidths };
   return {
     inputDim: o.inputDim,
+    embeddings: o.embeddings,
     tasks: o.tasks,
     levels: Array.from({ length: o.levels }, () => ({ ...level })),
     towerWidths: o.towerWidths,

@@ -2,7 +2,7 @@
  * Parameter initialisation. Every expert is drawn independently (identical
  * experts would leave the gates unable to tell them apart). Weights of ReLU
  * layers use He-uniform, others (gates, final tower layer) Glorot-uniform;
- * biases start at zero.
+ * biases start at zero; embedding tables uniform in [-0.05, 0.05].
  */
 import { Rng } from './rng.js';
 import type { ModelSpec } from './spec.js';
@@ -14,7 +14,9 @@ export function initParams(spec: ModelSpec, seed: number): ParamTensors {
   const out: ParamTensors = new Map();
   for (const p of spec.params) {
     const data = new Float32Array(p.size);
-    if (p.kind === 'weight') {
+    if (p.kind === 'embedding') {
+      for (let i = 0; i < data.length; i++) data[i] = rng.range(-0.05, 0.05);
+    } else if (p.kind === 'weight') {
       const bound = p.relu ? Math.sqrt(6 / p.fanIn) : Math.sqrt(6 / (p.fanIn + p.fanOut));
       for (let i = 0; i < data.length; i++) data[i] = rng.range(-bound, bound);
     }

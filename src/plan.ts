@@ -14,7 +14,7 @@
 import type { GpuContext } from './gpu/context.js';
 import type { LevelSpec, ModelSpec, GateSpec } from './spec.js';
 import { names } from './spec.js';
-import { ArenaLayout, type View } from './arena.js';
+import { ArenaLayout } from './arena.js';
 import { LimitError } from './limits.js';
 import { gemmTuningFor, gemmDispatch, type GemmEntry, type GemmTuning } from './kernels/batched_gemm.js';
 import { biasActBackwardDispatch, type BiasActEntry } from './kernels/bias_act_backward.js';
@@ -28,6 +28,7 @@ import {
   type MixtureEntry,
 } from './kernels/mixture.js';
 import { taskLossDispatch, type TaskLossEntry } from './kernels/task_loss.js';
+import { csrWords, embeddingBackwardDispatch, embeddingGatherDispatch, type GatherEntry, type ScatterEntry } from './kernels/embedding.js';
 import { optimizerDispatch } from './kernels/optimizer.js';
 import { gradNormDispatch } from './kernels/grad_norm.js';
 import type { Dispatch, Op } from './kernels/dispatch.js';
@@ -78,15 +79,23 @@ export function paramLayout(spec: ModelSpec, align: number): ArenaLayout {
 
 export function inputLayout(spec: ModelSpec, B: number, align: number): ArenaLayout {
   const layout = new ArenaLayout('input', align);
-  layout.alloc('x', [B, spec.inputDim]);
+  // Dense inputs fill the first inputDim columns; the embedding lookup writes the rest.
+  layout.alloc('x', [B, spec.modelInputDim]);
   layout.alloc('labels', [B, spec.numTasks]);
   layout.alloc('mask', [B, spec.numTasks]);
+  const E = spec.embeddings.length;
+  if (E > 0) {
+    layout.alloc('indices', [B, E]);
+    layout.alloc('csr', [E, csrWords(B)]);
+  }
   return layout;
 }
 
 export function activationLayout(spec: ModelSpec, B: number, align: number): ArenaLayout {
   const layout = new ArenaLayout('activations', align);
   const K = spec.numTasks;
+  // With embeddings, level 1's groups each write their gradient of the input row here.
+  if (spec.embeddings.length > 0) layout.alloc('input.grad', [spec.levels[0].groups.length, B, spec.modelInputDim]);
   const both = (name: string, shape: number[]) => {
     layout.alloc(name, shape);
     layout.alloc(`${name}.grad`, shape);
@@ -176,17 +185,30 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
   const xOff = I.get('x').offset;
 
   // Pending dispatches are created concurrently (pipelines compile in parallel where the host allows).
-  type Pending = Promise<Dispatch> | { clear: View | { offset: number; size: number; label: string } };
+  type Pending = Promise<Dispatch> | { clear: { buffer: GPUBuffer; offset: number; size: number; label: string } };
   const forward: Pending[] = [];
   const backward: Pending[] = [];
 
-  /** Where group g of level j reads its input, and where that input's gradient goes (level > 0). */
+  const tables = spec.embeddings.length;
+  /** Level 1 needs its input's gradient only to reach the embedding tables. */
+  const wantInputGrad = (j: number) => j > 0 || tables > 0;
+  /** Where group g of level j reads its input, and where that input's gradient goes. */
   const inputOf = (j: number, g: number) => {
     const level = spec.levels[j];
-    if (j === 0) return { buffer: buffers.input, off: xOff, row: level.inDim, gradOff: -1 };
+    if (j === 0) return { buffer: buffers.input, off: xOff, row: level.inDim, gradOff: tables > 0 ? av('input.grad') + g * B * level.inDim : -1 };
     const block = B * level.inDim;
     return { buffer: buffers.act, off: av(`level${j - 1}.out`) + g * block, row: level.inDim, gradOff: av(`level${j - 1}.out.grad`) + g * block };
   };
+
+  if (tables > 0) {
+    const entries: GatherEntry[] = spec.embeddings.map((e, t) => ({
+      rows: B, dim: e.dim, vocabulary: e.vocabulary,
+      idxOff: I.get('indices').offset + t, idxRow: tables,
+      tableOff: pv(names.embedding(e.name)),
+      xOff: xOff + e.column, xRow: spec.modelInputDim,
+    }));
+    forward.push(embeddingGatherDispatch(ctx, 'input', entries, { indices: buffers.input, tables: buffers.params, x: buffers.input }));
+  }
 
   for (const level of spec.levels) {
     const j = level.index;
@@ -401,7 +423,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
             };
           }), { a: inBuffer, b: buffers.act, c: buffers.grads }, tuning),
         );
-        if (j > 0) {
+        if (wantInputGrad(j)) {
           backward.push(
             gemmDispatch(ctx, `level${j}.layer0.dX`, groupsWithExperts.map((g) => {
               const gi = level.groups.indexOf(g);
@@ -439,7 +461,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
           };
         }), { a: inBuffer, b: buffers.act, c: buffers.grads }, tuning),
       );
-      if (j > 0) {
+      if (wantInputGrad(j)) {
         backward.push(
           gemmDispatch(ctx, `level${j}.gates.dX`, paramGates.map(({ gate }) => {
             const accumulate = inputGradWritten[gate.group];
@@ -455,11 +477,28 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
       }
     }
     // An input nothing reads (a group without experts behind a parameterless gate) has zero gradient.
-    if (j > 0) {
+    if (wantInputGrad(j)) {
       inputGradWritten.forEach((written, g) => {
-        if (!written) backward.push({ clear: { offset: inputOf(j, g).gradOff, size: B * level.inDim, label: `level${j - 1}.out.grad[${g}]` } });
+        if (!written) backward.push({ clear: { buffer: buffers.act, offset: inputOf(j, g).gradOff, size: B * level.inDim, label: `input gradient ${j}.${g}` } });
       });
     }
+  }
+
+  if (tables > 0) {
+    // Table rows the batch does not look up get a zero gradient; the rest are summed by the kernel.
+    const first = P.get(names.embedding(spec.embeddings[0].name));
+    const last = P.get(names.embedding(spec.embeddings[tables - 1].name));
+    backward.push({ clear: { buffer: buffers.grads, offset: first.offset, size: last.offset + last.size - first.offset, label: 'embedding gradients' } });
+    const groups = spec.levels[0].groups.length;
+    const entries: ScatterEntry[] = spec.embeddings.map((e, t) => ({
+      capacity: B, dim: e.dim,
+      csrOff: I.get('csr').offset + t * csrWords(B),
+      dxOff: av('input.grad') + e.column, dxRow: spec.modelInputDim, groups, groupStride: B * spec.modelInputDim,
+      gradOff: pv(names.embedding(e.name)),
+    }));
+    backward.push(
+      embeddingBackwardDispatch(ctx, 'tables', entries, spec.embeddings.map((e) => e.vocabulary), { csr: buffers.input, dx: buffers.act, grad: buffers.grads }),
+    );
   }
 
   const gradNorm = gradNormDispatch(ctx, { uniform: buffers.clipUniform, grads: buffers.grads, out: buffers.clip });
@@ -471,7 +510,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     const resolved = await Promise.all(list);
     return resolved.map((r) =>
       'clear' in r
-        ? { kind: 'clear' as const, buffer: buffers.act, offset: r.clear.offset * 4, size: r.clear.size * 4, label: 'label' in r.clear ? r.clear.label : r.clear.name }
+        ? { kind: 'clear' as const, buffer: r.clear.buffer, offset: r.clear.offset * 4, size: r.clear.size * 4, label: r.clear.label }
         : { kind: 'dispatch' as const, dispatch: r },
     );
   };

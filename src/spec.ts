@@ -53,13 +53,25 @@ export interface ParamSpec {
   /** Fan-in and fan-out for initialisation; `relu` picks He, otherwise Glorot. */
   fanIn: number;
   fanOut: number;
-  kind: 'weight' | 'bias';
+  kind: 'weight' | 'bias' | 'embedding';
   relu: boolean;
+}
+
+export interface EmbeddingSpec {
+  name: string;
+  vocabulary: number;
+  dim: number;
+  /** First column of this table's vectors in the model's input row. */
+  column: number;
 }
 
 export interface ModelSpec {
   config: ResolvedModelConfig;
+  /** Dense input width (what a batch's x holds per row). */
   inputDim: number;
+  embeddings: EmbeddingSpec[];
+  /** The width level 1 reads: dense inputs then every embedding vector. */
+  modelInputDim: number;
   numTasks: number;
   levels: LevelSpec[];
   /** Tower layer widths including the final 1. */
@@ -76,6 +88,7 @@ export const names = {
   gateBias: (level: number, gate: string) => `level${level}.${gate}.gate.bias`,
   towerWeight: (task: number, layer: number) => `tower.task${task}.layer${layer}.weight`,
   towerBias: (task: number, layer: number) => `tower.task${task}.layer${layer}.bias`,
+  embedding: (name: string) => `embedding.${name}`,
 };
 
 export function buildSpec(modelConfig: ModelConfig): ModelSpec {
@@ -84,8 +97,18 @@ export function buildSpec(modelConfig: ModelConfig): ModelSpec {
   const params: ParamSpec[] = [];
   const addParam = (p: Omit<ParamSpec, 'size'>) => params.push({ ...p, size: p.shape.reduce((a, b) => a * b, 1) });
 
+  // Embedding tables first: one contiguous range that the lookup and its backward bind.
+  let column = config.inputDim;
+  const embeddings: EmbeddingSpec[] = config.embeddings.map((e) => {
+    addParam({ name: names.embedding(e.name), shape: [e.vocabulary, e.dim], fanIn: e.dim, fanOut: e.dim, kind: 'embedding', relu: false });
+    const spec = { ...e, column };
+    column += e.dim;
+    return spec;
+  });
+  const modelInputDim = column;
+
   const levels: LevelSpec[] = [];
-  let inDim = config.inputDim;
+  let inDim = modelInputDim;
   config.levels.forEach((lc, j) => {
     const isLast = j === config.levels.length - 1;
     const groups: GroupSpec[] = [];
@@ -148,7 +171,7 @@ export function buildSpec(modelConfig: ModelConfig): ModelSpec {
     for (let k = 0; k < K; k++) addParam({ name: names.towerBias(k, l), shape: [t], fanIn: tin, fanOut: t, kind: 'bias', relu });
   });
 
-  return { config, inputDim: config.inputDim, numTasks: K, levels, towerDims, towerIn, params };
+  return { config, inputDim: config.inputDim, embeddings, modelInputDim, numTasks: K, levels, towerDims, towerIn, params };
 }
 
 /** Total number of trainable scalars. */

@@ -14,6 +14,7 @@ import { encodeOps, type Op } from './kernels/dispatch.js';
 import { gradNormUniform } from './kernels/grad_norm.js';
 import { optimizerUniform, resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './kernels/optimizer.js';
 import type { GemmTuning } from './kernels/batched_gemm.js';
+import { csrWords, writeCsr } from './kernels/embedding.js';
 
 export interface TrainerOptions {
   /** Rows per step (the plan's capacity); smaller batches are padded and masked. */
@@ -32,6 +33,8 @@ export interface Batch {
   labels: ArrayLike<number>;
   /** rows x tasks of 0/1 (PLE's sample-space indicator); all ones when absent. */
   mask?: ArrayLike<number>;
+  /** rows x embedding tables: the table row each sample looks up (required when the model has embeddings). */
+  categorical?: ArrayLike<number>;
 }
 
 export interface StepResult {
@@ -59,6 +62,8 @@ export class Trainer {
   private lr: number;
   private taskWeights: number[];
   private readonly inputStage: Float32Array<ArrayBuffer>;
+  /** The same staging memory seen as u32, for embedding indices and their CSR. */
+  private readonly inputWords: Uint32Array;
   private readonly stagingPool: GPUBuffer[] = [];
   private destroyed = false;
 
@@ -71,6 +76,7 @@ export class Trainer {
     this.lr = optimizer.lr;
     this.taskWeights = spec.config.tasks.map((t) => t.weight);
     this.inputStage = new Float32Array(plan.input.size);
+    this.inputWords = new Uint32Array(this.inputStage.buffer);
     this.writeTaskWeights();
     this.setGradientClip(0);
   }
@@ -141,8 +147,8 @@ export class Trainer {
    * Predictions for `rows` input rows (any number; run in chunks of the batch size):
    * per task, the probability for binary tasks and the value for regression tasks.
    */
-  async predict(x: ArrayLike<number>, rows: number): Promise<Float32Array[]> {
-    return (await this.infer(x, rows, false)).predictions;
+  async predict(x: ArrayLike<number>, rows: number, categorical?: ArrayLike<number>): Promise<Float32Array[]> {
+    return (await this.infer(x, rows, false, categorical)).predictions;
   }
 
   /**
@@ -150,7 +156,13 @@ export class Trainer {
    * of level j in columns spec.levels[j].gates[g].column onwards): what the gates view and
    * the gate statistics read.
    */
-  async infer(x: ArrayLike<number>, rows: number, withGates = true): Promise<{ predictions: Float32Array[]; gates: Float32Array[] }> {
+  async infer(
+    x: ArrayLike<number>,
+    rows: number,
+    withGates = true,
+    categorical?: ArrayLike<number>,
+  ): Promise<{ predictions: Float32Array[]; gates: Float32Array[] }> {
+    const T = this.spec.embeddings.length;
     const K = this.spec.numTasks;
     const B = this.batchSize;
     const din = this.spec.inputDim;
@@ -165,7 +177,13 @@ export class Trainer {
     try {
       for (let start = 0; start < rows; start += B) {
         const n = Math.min(B, rows - start);
-        this.writeBatch({ rows: n, x: slice(x, start * din, n * din), labels: new Float32Array(n * K), mask: new Float32Array(n * K) });
+        this.writeBatch({
+          rows: n,
+          x: slice(x, start * din, n * din),
+          labels: new Float32Array(n * K),
+          mask: new Float32Array(n * K),
+          categorical: categorical && slice(categorical, start * T, n * T),
+        });
         const encoder = this.ctx.device.createCommandEncoder({ label: 'inference' });
         encodeOps(encoder, this.plan.forward, 'forward');
         let at = 0;
@@ -277,10 +295,11 @@ export class Trainer {
     const stage = this.inputStage;
     stage.fill(0);
     const xOff = this.plan.input.get('x').offset;
+    const width = this.spec.modelInputDim;
     for (let i = 0; i < rows * din; i++) {
       const v = batch.x[i];
       if (!Number.isFinite(v)) throw new BatchError(`batch.x row ${Math.floor(i / din)} column ${i % din} is ${v}; inputs must be finite`);
-      stage[xOff + i] = v;
+      stage[xOff + Math.floor(i / din) * width + (i % din)] = v;
     }
     const lOff = this.plan.input.get('labels').offset;
     const mOff = this.plan.input.get('mask').offset;
@@ -293,6 +312,25 @@ export class Trainer {
       }
       stage[lOff + i] = m === 1 ? y : 0;
       stage[mOff + i] = m;
+    }
+    const tables = this.spec.embeddings;
+    if (tables.length > 0) {
+      const T = tables.length;
+      const cat = batch.categorical;
+      if (!cat || cat.length !== rows * T) {
+        throw new BatchError(`batch.categorical has ${cat?.length ?? 0} values, expected rows (${rows}) x embedding tables (${T}) = ${rows * T}`);
+      }
+      const iOff = this.plan.input.get('indices').offset;
+      for (let i = 0; i < rows * T; i++) {
+        const v = cat[i];
+        const e = tables[i % T];
+        if (!Number.isInteger(v) || v < 0 || v >= e.vocabulary) {
+          throw new BatchError(`batch.categorical row ${Math.floor(i / T)} table "${e.name}" is ${v}; it must be an integer in [0, ${e.vocabulary})`);
+        }
+        this.inputWords[iOff + i] = v;
+      }
+      const csrOff = this.plan.input.get('csr').offset;
+      tables.forEach((_, t) => writeCsr(this.inputWords, csrOff + t * csrWords(B), B, (r) => cat[r * T + t], rows));
     }
     this.ctx.device.queue.writeBuffer(this.plan.buffers.input, 0, stage);
   }

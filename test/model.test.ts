@@ -22,7 +22,10 @@ function randomBatch(spec: ModelSpec, rng: Rng, rows: number, maskRate: number):
     if (mask[i] === 0) return NaN; // a missing label: never read
     return spec.config.tasks[i % K].type === 'binary' ? (rng.uniform() < 0.5 ? 1 : 0) : rng.normal();
   });
-  return { rows, x, labels, mask };
+  // Small index ranges so table rows repeat within a batch (their gradients must add up).
+  const T = spec.embeddings.length;
+  const categorical = Array.from({ length: rows * T }, (_, i) => rng.int(0, Math.min(3, spec.embeddings[i % T].vocabulary - 1)));
+  return { rows, x, labels, mask, categorical };
 }
 
 function randomConfig(rng: Rng): ModelConfig {
@@ -41,6 +44,7 @@ function randomConfig(rng: Rng): ModelConfig {
     }),
     towerWidths: Array.from({ length: rng.int(0, 2) }, () => rng.int(1, 6)),
     gateBias: rng.uniform() < 0.5,
+    embeddings: Array.from({ length: rng.int(0, 2) }, (_, t) => ({ name: `c${t}`, vocabulary: rng.int(1, 9), dim: rng.int(1, 5) })),
   };
 }
 
@@ -63,6 +67,23 @@ const named: Record<string, { config: ModelConfig; batch: number; rows: number }
   'PLE 3 levels': { config: ple({ inputDim: 5, tasks: tasks2, levels: 3, taskExperts: [2, 1], sharedExperts: 1, expertWidths: [6], towerWidths: [] }), batch: 21, rows: 21 },
   'PLE batch 1': { config: ple({ inputDim: 4, tasks: tasks2, levels: 2, taskExperts: 2, sharedExperts: 2, expertWidths: [3], towerWidths: [2] }), batch: 1, rows: 1 },
   'PLE padded partial batch': { config: ple({ inputDim: 6, tasks: tasks2, levels: 2, taskExperts: 1, sharedExperts: 1, expertWidths: [5], towerWidths: [3] }), batch: 70, rows: 37 },
+  'PLE with embeddings': {
+    config: ple({
+      inputDim: 3,
+      embeddings: [
+        { name: 'city', vocabulary: 7, dim: 4 },
+        { name: 'device', vocabulary: 3, dim: 2 },
+      ],
+      tasks: tasks2, levels: 2, taskExperts: 1, sharedExperts: 1, expertWidths: [5], towerWidths: [3],
+    }),
+    batch: 23,
+    rows: 19,
+  },
+  'MMoE on embeddings only': {
+    config: mmoe({ inputDim: 0, embeddings: [{ name: 'item', vocabulary: 11, dim: 6 }], tasks: tasks2, experts: 2, expertWidths: [4], towerWidths: [] }),
+    batch: 9,
+    rows: 9,
+  },
   'PLE sizes past one tile': { config: ple({ inputDim: 37, tasks: tasks2, levels: 2, taskExperts: 2, sharedExperts: 3, expertWidths: [35], towerWidths: [33] }), batch: 67, rows: 67 },
 };
 

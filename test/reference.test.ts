@@ -14,7 +14,9 @@ function randomBatch(spec: ModelSpec, rng: Rng, rows: number): ReferenceBatch {
     spec.config.tasks[i % K].type === 'binary' ? (rng.uniform() < 0.5 ? 1 : 0) : rng.normal(),
   );
   const mask = Array.from({ length: rows * K }, () => (rng.uniform() < 0.8 ? 1 : 0));
-  return { rows, x, labels, mask };
+  // Rows repeat on purpose: gradients of a table row looked up twice must add.
+  const categorical = Array.from({ length: rows * spec.embeddings.length }, (_, i) => rng.int(0, Math.min(2, spec.embeddings[i % spec.embeddings.length].vocabulary - 1)));
+  return { rows, x, labels, mask, categorical };
 }
 
 function randomizeBiases(params: Tensors64, rng: Rng) {
@@ -34,6 +36,22 @@ const configs: Record<string, ModelConfig> = {
     ],
     towerWidths: [3],
     gateBias: true,
+  },
+  'PLE with embeddings, CGC-style shared experts only in level 2': {
+    inputDim: 3,
+    embeddings: [
+      { name: 'city', vocabulary: 4, dim: 2 },
+      { name: 'device', vocabulary: 3, dim: 3 },
+    ],
+    tasks: [
+      { name: 'a', type: 'binary' },
+      { name: 'b', type: 'binary', weight: 2 },
+    ],
+    levels: [
+      { taskExperts: 1, sharedExperts: 1, expertWidths: [4] },
+      { taskExperts: 0, sharedExperts: 2, expertWidths: [3] },
+    ],
+    towerWidths: [2],
   },
   'shared-bottom': {
     inputDim: 4,

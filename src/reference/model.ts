@@ -17,6 +17,8 @@ export interface ReferenceBatch {
   labels: ArrayLike<number>;
   /** rows x numTasks of 0/1; missing means every label is present. */
   mask?: ArrayLike<number>;
+  /** rows x embeddings: the row of each embedding table to look up. */
+  categorical?: ArrayLike<number>;
 }
 
 export interface LevelTrace {
@@ -32,6 +34,8 @@ export interface LevelTrace {
 
 export interface ForwardTrace {
   rows: number;
+  /** The model's input rows: dense inputs, then the embedding vectors (rows x modelInputDim). */
+  input: Float64Array;
   levels: LevelTrace[];
   /** towers[k][l]: output of tower layer l of task k (rows x towerDims[l]); the last is the logit. */
   towers: Float64Array[][];
@@ -192,7 +196,16 @@ function levelForward(spec: ModelSpec, level: LevelSpec, params: Tensors64, inpu
 
 export function referenceForward(spec: ModelSpec, params: Tensors64, batch: ReferenceBatch): ForwardTrace {
   const rows = batch.rows;
-  const x = Float64Array.from({ length: rows * spec.inputDim }, (_, i) => batch.x[i]);
+  const width = spec.modelInputDim;
+  const x = new Float64Array(rows * width);
+  for (let r = 0; r < rows; r++) {
+    for (let a = 0; a < spec.inputDim; a++) x[r * width + a] = batch.x[r * spec.inputDim + a];
+    spec.embeddings.forEach((e, t) => {
+      const row = batch.categorical![r * spec.embeddings.length + t];
+      const table = get(params, names.embedding(e.name));
+      for (let j = 0; j < e.dim; j++) x[r * width + e.column + j] = table[row * e.dim + j];
+    });
+  }
   const levels: LevelTrace[] = [];
   let inputs: Float64Array[] = spec.levels[0].groups.map(() => x);
   for (const level of spec.levels) {
@@ -214,7 +227,7 @@ export function referenceForward(spec: ModelSpec, params: Tensors64, batch: Refe
     });
     towers.push(layers);
   }
-  return { rows, levels, towers, logits: towers.map((t) => t[t.length - 1]) };
+  return { rows, input: x, levels, towers, logits: towers.map((t) => t[t.length - 1]) };
 }
 
 /** Per-sample loss and its derivative with respect to the logit. */
@@ -265,7 +278,13 @@ function zerosLike(params: Tensors64): Tensors64 {
 }
 
 /** Gradients of the loss with respect to every parameter, by name. */
-export function referenceBackward(spec: ModelSpec, params: Tensors64, trace: ForwardTrace, dLogits: Float64Array[]): Tensors64 {
+export function referenceBackward(
+  spec: ModelSpec,
+  params: Tensors64,
+  trace: ForwardTrace,
+  dLogits: Float64Array[],
+  categorical?: ArrayLike<number>,
+): Tensors64 {
   const grads = zerosLike(params);
   const rows = trace.rows;
   const last = trace.levels[trace.levels.length - 1];
@@ -298,7 +317,8 @@ export function referenceBackward(spec: ModelSpec, params: Tensors64, trace: For
     const tr = trace.levels[j];
     const L = level.widths.length - 1;
     const d = level.outDim;
-    const wantDX = j > 0;
+    // Level 1's input gradient is needed only to reach the embedding tables.
+    const wantDX = j > 0 || spec.embeddings.length > 0;
     const dInputs = level.groups.map(() => new Float64Array(rows * level.inDim));
     const dExpert = Array.from({ length: level.numExperts }, () => new Float64Array(rows * d));
 
@@ -364,6 +384,15 @@ export function referenceBackward(spec: ModelSpec, params: Tensors64, trace: For
     }
     dOut = dInputs;
   }
+  // Embedding tables: every group's gradient of the input row, summed, lands on the looked-up rows.
+  const width = spec.modelInputDim;
+  spec.embeddings.forEach((e, t) => {
+    const dTable = get(grads, names.embedding(e.name));
+    for (let r = 0; r < rows; r++) {
+      const row = categorical![r * spec.embeddings.length + t];
+      for (const dInput of dOut) for (let j = 0; j < e.dim; j++) dTable[row * e.dim + j] += dInput[r * width + e.column + j];
+    }
+  });
   return grads;
 }
 
@@ -371,7 +400,7 @@ export function referenceBackward(spec: ModelSpec, params: Tensors64, trace: For
 export function referenceGradients(spec: ModelSpec, params: Tensors64, batch: ReferenceBatch, weights?: number[]) {
   const trace = referenceForward(spec, params, batch);
   const loss = referenceLoss(spec, trace.logits, batch, weights);
-  const grads = referenceBackward(spec, params, trace, loss.dLogits);
+  const grads = referenceBackward(spec, params, trace, loss.dLogits, batch.categorical);
   return { trace, loss, grads };
 }
 

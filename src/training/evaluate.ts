@@ -17,7 +17,7 @@ export interface GateReport {
 }
 
 export interface EvalReport {
-  /** Mean over tasks of the masked per-task loss (log loss or MSE). */
+  /** sum_k w_k L_k over the split with the config's static weights (PLE eq. 8; log loss or MSE per task). */
   loss: number;
   taskLoss: number[];
   tasks: Record<string, TaskMetrics>;
@@ -42,9 +42,9 @@ export async function evaluate(trainer: Trainer, split: Split, tasks: TaskInfo[]
       gateReports.push({ level: j, gate: gate.name, experts: gate.members, ...gateStatistics(w, split.rows, n) });
     }
   });
-  const finite = taskLoss.filter(Number.isFinite);
+  const weights = trainer.spec.config.tasks.map((t) => t.weight);
   return {
-    loss: finite.reduce((a, b) => a + b, 0) / Math.max(1, finite.length),
+    loss: taskLoss.reduce((a, l, k) => a + (Number.isFinite(l) ? weights[k] * l : 0), 0),
     taskLoss,
     tasks: taskMetrics(tasks, predictions, split.labels, split.mask),
     gates: gateReports,
