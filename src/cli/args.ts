@@ -32,7 +32,8 @@ Data (default: the synthetic benchmark of the MMoE paper, generated in memory)
   --label T=COL:regression    csv: task T regresses COL
   --numeric C,..        csv: numeric columns (standardised with training statistics)
   --log1p C,..          csv: numeric columns to take log1p of first
-  --categorical C,..    csv: categorical columns (one-hot; unseen values share a reserved slot)
+  --categorical C,..    csv: categorical columns (unseen values share a reserved slot/row)
+  --categorical-encoding onehot | embedding   csv: one-hot inputs, or learned embedding tables (default onehot)
   --validation F        csv: share of training rows held out for validation (default 0.1)
 
 Training
@@ -74,6 +75,7 @@ const options = {
   numeric: { type: 'string' },
   log1p: { type: 'string' },
   categorical: { type: 'string' },
+  'categorical-encoding': { type: 'string', default: 'onehot' },
   validation: { type: 'string', default: '0.1' },
   epochs: { type: 'string', default: '5' },
   'batch-size': { type: 'string', default: '512' },

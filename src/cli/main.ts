@@ -51,7 +51,9 @@ async function loadData(flags: Flags): Promise<{ dataset: Dataset; encoder?: unk
 }
 
 function csvSchema(flags: Flags): TabularSchema {
-  if (flags.preset === 'adult') return adultSchema;
+  const encoding = flags['categorical-encoding'];
+  if (encoding !== 'onehot' && encoding !== 'embedding') throw new UsageError(`--categorical-encoding must be onehot or embedding, got ${JSON.stringify(encoding)}`);
+  if (flags.preset === 'adult') return adultSchema(encoding);
   if (flags.preset) throw new UsageError(`--preset must be adult, got ${JSON.stringify(flags.preset)}`);
   const labels: LabelRole[] = (flags.label ?? []).map((spec) => {
     const m = /^([^=]+)=([^:]+):(binary|threshold|regression)(?::(.*))?$/.exec(spec);
@@ -71,12 +73,18 @@ function csvSchema(flags: Flags): TabularSchema {
   return {
     labels,
     numeric: list(flags, 'numeric').map((column) => ({ column, log1p: log1p.has(column) })),
-    categorical: list(flags, 'categorical').map((column) => ({ column, encoding: 'onehot' as const })),
+    categorical: list(flags, 'categorical').map((column) => ({ column, encoding })),
   };
 }
 
 function modelConfig(flags: Flags, dataset: Dataset): ModelConfig {
-  const common = { inputDim: dataset.inputDim, tasks: dataset.tasks, towerWidths: intList(flags, 'tower-widths'), gateBias: flags['gate-bias'] };
+  const common = {
+    inputDim: dataset.inputDim,
+    embeddings: dataset.embeddings,
+    tasks: dataset.tasks,
+    towerWidths: intList(flags, 'tower-widths'),
+    gateBias: flags['gate-bias'],
+  };
   const widths = intList(flags, 'expert-widths');
   switch (flags.model) {
     case 'ple':
@@ -210,12 +218,3 @@ export async function main(argv: string[]): Promise<void> {
   trainer.destroy();
   ctx.device.destroy();
 }
-
-main(process.argv.slice(2)).then(
-  () => process.exit(0),
-  (e: unknown) => {
-    const err = e as Error;
-    process.stderr.write(`\nerror: ${err.name === 'UsageError' ? `${err.message}\n(see --help)` : err.message}\n`);
-    process.exit(err.name === 'UsageError' ? 2 : 1);
-  },
-);

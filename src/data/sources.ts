@@ -3,7 +3,7 @@
  * default, generated in memory, no file) and CSV text with column roles.
  */
 import { SyntheticTasks, type SyntheticSplit } from './synthetic.js';
-import { parseCsv, DataError } from './csv.js';
+import { parseCsv } from './csv.js';
 import { fitTabular, splitRows, type TabularEncoder, type TabularSchema } from './tabular.js';
 import type { Dataset, Split } from './dataset.js';
 
@@ -58,12 +58,10 @@ export function csvDataset(o: CsvDatasetOptions): { dataset: Dataset; encoder: T
   const test = o.test ? 0 : 0.2;
   const parts = splitRows(parsed, { train: 1 - validation - test, validation, test }, o.seed ?? 0);
   const encoder = fitTabular(parts.train, o.schema);
-  if (encoder.embeddings.length > 0) {
-    throw new DataError(o.train.source, undefined, 'uses embedding-encoded categorical columns, which this data path does not support yet; use encoding "onehot"');
-  }
+  const withTables = encoder.embeddings.length > 0;
   const toSplit = (p: typeof parsed, source: string): Split => {
     const d = encoder.transform(p, source);
-    return { rows: d.rows, x: d.dense, labels: d.labels, mask: d.mask };
+    return { rows: d.rows, x: d.dense, labels: d.labels, mask: d.mask, categorical: withTables ? d.categorical : undefined };
   };
   const testParsed = o.test ? parseCsv(o.test.text, o.test.source) : parts.test;
   return {
@@ -71,6 +69,7 @@ export function csvDataset(o: CsvDatasetOptions): { dataset: Dataset; encoder: T
       name: o.test ? `${o.train.source} / ${o.test.source}` : o.train.source,
       tasks: encoder.tasks,
       inputDim: encoder.denseNames.length,
+      embeddings: withTables ? encoder.embeddings.map((e) => ({ name: e.column, vocabulary: e.vocabulary, dim: e.dim })) : undefined,
       train: toSplit(parts.train, o.train.source),
       validation: parts.validation.rows.length > 0 ? toSplit(parts.validation, o.train.source) : undefined,
       test: testParsed.rows.length > 0 ? toSplit(testParsed, o.test?.source ?? o.train.source) : undefined,
@@ -79,12 +78,14 @@ export function csvDataset(o: CsvDatasetOptions): { dataset: Dataset; encoder: T
   };
 }
 
-/** The standard multi-task roles of the UCI Adult (census income) files. */
-export const adultSchema: TabularSchema = {
+/** The standard multi-task roles of the UCI Adult (census income) files; categorical columns one-hot or through embeddings. */
+export function adultSchema(encoding: 'onehot' | 'embedding' = 'onehot'): TabularSchema {
+  return {
   labels: [
     { column: 'class', task: 'income', type: 'binary', positive: ['>50K', '>50K.'] },
     { column: 'marital-status', task: 'never_married', type: 'binary', positive: 'Never-married' },
   ],
   numeric: ['age', 'fnlwgt', 'education-num', 'capital-gain', 'capital-loss', 'hours-per-week'].map((column) => ({ column })),
-  categorical: ['workclass', 'education', 'occupation', 'relationship', 'race', 'sex', 'native-country'].map((column) => ({ column, encoding: 'onehot' as const })),
-};
+  categorical: ['workclass', 'education', 'occupation', 'relationship', 'race', 'sex', 'native-country'].map((column) => ({ column, encoding })),
+  };
+}

@@ -25,7 +25,7 @@ export interface EvalReport {
 }
 
 export async function evaluate(trainer: Trainer, split: Split, tasks: TaskInfo[]): Promise<EvalReport> {
-  const { predictions, gates } = await trainer.infer(split.x, split.rows, true);
+  const { predictions, gates } = await trainer.infer(split.x, split.rows, true, split.categorical);
   const K = tasks.length;
   const column = (a: Float32Array, k: number) => Float32Array.from({ length: split.rows }, (_, r) => a[r * K + k]);
   const taskLoss = tasks.map((t, k) => {
