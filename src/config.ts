@@ -46,6 +46,11 @@ export interface ModelConfig {
   towerWidths: number[];
   /** Give gates a bias term (the paper's gates have none). Default false. */
   gateBias?: boolean;
+  /**
+   * Learn a log-variance s_k per task and minimise sum_k w_k (exp(-s_k) L_k + s_k)
+   * (uncertainty weighting, Kendall et al. 2018). Default false.
+   */
+  uncertaintyWeighting?: boolean;
 }
 
 /** A configuration error; `field` is the path of the offending field. */
@@ -87,6 +92,7 @@ export interface ResolvedModelConfig {
   levels: { taskExperts: number[]; sharedExperts: number; expertWidths: number[] }[];
   towerWidths: number[];
   gateBias: boolean;
+  uncertaintyWeighting: boolean;
 }
 
 /** Validates a configuration; throws ConfigError naming the first offending field. */
@@ -162,12 +168,17 @@ export function resolveConfig(config: ModelConfig): ResolvedModelConfig {
   const towerWidths = checkWidths(config.towerWidths ?? [], 'towerWidths', true);
   const gateBias = config.gateBias ?? false;
   if (typeof gateBias !== 'boolean') throw new ConfigError('gateBias', `must be true or false, got ${describe(gateBias)}`);
-  return { inputDim, embeddings, tasks, levels, towerWidths, gateBias };
+  const uncertaintyWeighting = config.uncertaintyWeighting ?? false;
+  if (typeof uncertaintyWeighting !== 'boolean') {
+    throw new ConfigError('uncertaintyWeighting', `must be true or false, got ${describe(uncertaintyWeighting)}`);
+  }
+  return { inputDim, embeddings, tasks, levels, towerWidths, gateBias, uncertaintyWeighting };
 }
 
 interface CommonOptions {
   inputDim: number;
   embeddings?: EmbeddingConfig[];
+  uncertaintyWeighting?: boolean;
   tasks: TaskConfig[];
   towerWidths: number[];
   gateBias?: boolean;
@@ -186,6 +197,7 @@ export function ple(
     levels: Array.from({ length: o.levels }, () => ({ ...level })),
     towerWidths: o.towerWidths,
     gateBias: o.gateBias,
+    uncertaintyWeighting: o.uncertaintyWeighting,
   };
 }
 

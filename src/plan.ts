@@ -31,6 +31,7 @@ import { taskLossDispatch, type TaskLossEntry } from './kernels/task_loss.js';
 import { csrWords, embeddingBackwardDispatch, embeddingGatherDispatch, type GatherEntry, type ScatterEntry } from './kernels/embedding.js';
 import { optimizerDispatch } from './kernels/optimizer.js';
 import { gradNormDispatch } from './kernels/grad_norm.js';
+import { uncertaintyDispatch } from './kernels/uncertainty.js';
 import type { Dispatch, Op } from './kernels/dispatch.js';
 
 export interface PlanOptions {
@@ -48,8 +49,10 @@ export interface PlanBuffers {
   /** x, labels and mask of the current batch. */
   input: GPUBuffer;
   act: GPUBuffer;
-  /** One f32 loss weight per task. */
+  /** One f32 loss weight per task: what the loss kernel applies. */
   taskWeights: GPUBuffer;
+  /** The weights w_k the host sets; under uncertainty weighting taskWeights = w_k exp(-s_k) is derived on the GPU. */
+  baseWeights: GPUBuffer;
   optimizerUniform: GPUBuffer;
   /** Gradient clipping: the uniform (count, maxNorm) and the GPU-computed [scale, norm]. */
   clipUniform: GPUBuffer;
@@ -174,6 +177,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     input: ctx.createBuffer('input', I.bytes, storage),
     act: ctx.createBuffer('activations', A.bytes, storage),
     taskWeights: ctx.createBuffer('task weights', K * 4, storage),
+    baseWeights: ctx.createBuffer('base task weights', K * 4, storage),
     optimizerUniform: ctx.createBuffer('optimizer uniform', 64, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
     clipUniform: ctx.createBuffer('clip uniform', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
     clip: ctx.createBuffer('clip', 16, storage),
@@ -308,6 +312,9 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
   const lossDispatch = taskLossDispatch(ctx, 'tasks', lossEntries, {
     weights: buffers.taskWeights, logits: buffers.act, labels: buffers.input, dLogits: buffers.act, out: buffers.act,
   });
+
+  const uncertainty = { tasks: K, sOff: spec.config.uncertaintyWeighting ? pv(names.logVariance) : 0, lossOff: A.get('loss').offset };
+  const uncertaintyBuffers = { base: buffers.baseWeights, params: buffers.params, effective: buffers.taskWeights, act: buffers.act, grads: buffers.grads };
 
   // ---- Backward: towers, last layer first.
   for (let l = lastTower; l >= 0; l--) {
@@ -522,7 +529,11 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     act: A,
     buffers,
     forward: await toOps(forward),
-    loss: await toOps([lossDispatch]),
+    loss: await toOps(
+      spec.config.uncertaintyWeighting
+        ? [uncertaintyDispatch(ctx, { ...uncertainty, phase: 0 }, uncertaintyBuffers), lossDispatch, uncertaintyDispatch(ctx, { ...uncertainty, phase: 1 }, uncertaintyBuffers)]
+        : [lossDispatch],
+    ),
     backward: await toOps(backward),
     optimizer: await toOps([gradNorm, optimizer]),
     memory,

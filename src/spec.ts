@@ -53,7 +53,8 @@ export interface ParamSpec {
   /** Fan-in and fan-out for initialisation; `relu` picks He, otherwise Glorot. */
   fanIn: number;
   fanOut: number;
-  kind: 'weight' | 'bias' | 'embedding';
+  /** Biases and log-variances start at zero. */
+  kind: 'weight' | 'bias' | 'embedding' | 'log_variance';
   relu: boolean;
 }
 
@@ -89,6 +90,7 @@ export const names = {
   towerWeight: (task: number, layer: number) => `tower.task${task}.layer${layer}.weight`,
   towerBias: (task: number, layer: number) => `tower.task${task}.layer${layer}.bias`,
   embedding: (name: string) => `embedding.${name}`,
+  logVariance: 'loss.log_variance',
 };
 
 export function buildSpec(modelConfig: ModelConfig): ModelSpec {
@@ -170,6 +172,8 @@ export function buildSpec(modelConfig: ModelConfig): ModelSpec {
     for (let k = 0; k < K; k++) addParam({ name: names.towerWeight(k, l), shape: [tin, t], fanIn: tin, fanOut: t, kind: 'weight', relu });
     for (let k = 0; k < K; k++) addParam({ name: names.towerBias(k, l), shape: [t], fanIn: tin, fanOut: t, kind: 'bias', relu });
   });
+
+  if (config.uncertaintyWeighting) addParam({ name: names.logVariance, shape: [K], fanIn: 1, fanOut: 1, kind: 'log_variance', relu: false });
 
   return { config, inputDim: config.inputDim, embeddings, modelInputDim, numTasks: K, levels, towerDims, towerIn, params };
 }

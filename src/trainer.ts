@@ -44,7 +44,7 @@ export interface StepResult {
   taskLoss: number[];
   /** Labelled samples per task in the batch. */
   taskCount: number[];
-  /** sum_k w_k L_k with the weights in force. */
+  /** sum_k w_k L_k with the weights w_k in force (without the uncertainty terms, if any). */
   total: number;
   /** Global gradient norm before clipping (NaN when the submission did not compute it). */
   gradNorm: number;
@@ -279,7 +279,9 @@ export class Trainer {
   }
 
   private writeTaskWeights(): void {
-    this.ctx.device.queue.writeBuffer(this.plan.buffers.taskWeights, 0, Float32Array.from(this.taskWeights));
+    const w = Float32Array.from(this.taskWeights);
+    this.ctx.device.queue.writeBuffer(this.plan.buffers.taskWeights, 0, w);
+    this.ctx.device.queue.writeBuffer(this.plan.buffers.baseWeights, 0, w);
   }
 
   /** Validates a batch and writes it, padded to the batch size with masked rows. */

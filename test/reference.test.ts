@@ -20,7 +20,7 @@ function randomBatch(spec: ModelSpec, rng: Rng, rows: number): ReferenceBatch {
 }
 
 function randomizeBiases(params: Tensors64, rng: Rng) {
-  for (const [name, t] of params) if (name.endsWith('.bias')) for (let i = 0; i < t.length; i++) t[i] = 0.3 * rng.normal();
+  for (const [name, t] of params) if (name.endsWith('.bias') || name === 'loss.log_variance') for (let i = 0; i < t.length; i++) t[i] = 0.3 * rng.normal();
 }
 
 const configs: Record<string, ModelConfig> = {
@@ -36,6 +36,7 @@ const configs: Record<string, ModelConfig> = {
     ],
     towerWidths: [3],
     gateBias: true,
+    uncertaintyWeighting: true,
   },
   'PLE with embeddings, CGC-style shared experts only in level 2': {
     inputDim: 3,
@@ -74,7 +75,8 @@ describe('float64 reference', () => {
       randomizeBiases(params, rng);
       const batch = randomBatch(spec, rng, 6);
       const { grads } = referenceGradients(spec, params, batch);
-      const lossAt = () => referenceLoss(spec, referenceForward(spec, params, batch).logits, batch).total;
+      const logVariance = spec.config.uncertaintyWeighting ? params.get('loss.log_variance') : undefined;
+      const lossAt = () => referenceLoss(spec, referenceForward(spec, params, batch).logits, batch, undefined, logVariance).total;
       const h = 1e-6;
       let checked = 0;
       for (const [name, t] of params) {

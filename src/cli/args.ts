@@ -43,6 +43,7 @@ Training
   --warmup N            warm-up steps      --decay constant | linear | cosine (default constant)
   --clip X              clip the global gradient norm (default off)
   --task-gamma G,..     dynamic task weights w_k(t) = w_k gamma_k^epoch
+  --uncertainty         learn a log-variance per task weighting its loss (Kendall et al. 2018)
   --early-stopping M    validation metric: loss or <task>.<auc|logLoss|mse>
   --patience N          epochs without improvement before stopping (default 2)
   --seed N              initialisation, shuffling and synthetic data (default 1)
@@ -87,6 +88,7 @@ const options = {
   decay: { type: 'string', default: 'constant' },
   clip: { type: 'string', default: '0' },
   'task-gamma': { type: 'string' },
+  uncertainty: { type: 'boolean', default: false },
   'early-stopping': { type: 'string' },
   patience: { type: 'string', default: '2' },
   seed: { type: 'string', default: '1' },

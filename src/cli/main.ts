@@ -84,6 +84,7 @@ function modelConfig(flags: Flags, dataset: Dataset): ModelConfig {
     tasks: dataset.tasks,
     towerWidths: intList(flags, 'tower-widths'),
     gateBias: flags['gate-bias'],
+    uncertaintyWeighting: flags.uncertainty,
   };
   const widths = intList(flags, 'expert-widths');
   switch (flags.model) {

@@ -51,6 +51,8 @@ export interface LossResult {
   total: number;
   /** d total / d logit, per task (rows). */
   dLogits: Float64Array[];
+  /** d total / d s_k under uncertainty weighting. */
+  dLogVariance?: number[];
 }
 
 /** Linear layer Y = act(X W + b) on contiguous row-major matrices; W is read through `w(a, o)`. */
@@ -240,16 +242,28 @@ export function sampleLoss(type: 'binary' | 'regression', z: number, y: number):
   return { loss: (z - y) * (z - y), grad: 2 * (z - y) };
 }
 
-/** Masked, weighted multi-task loss (eq. 8-9). `weights` overrides the config's static weights. */
-export function referenceLoss(spec: ModelSpec, logits: Float64Array[], batch: ReferenceBatch, weights?: number[]): LossResult {
+/**
+ * Masked, weighted multi-task loss (eq. 8-9). `weights` overrides the config's static weights.
+ * With uncertainty weighting, `logVariance` holds s_k: the loss is sum_k w_k (exp(-s_k) L_k + s_k).
+ */
+export function referenceLoss(
+  spec: ModelSpec,
+  logits: Float64Array[],
+  batch: ReferenceBatch,
+  weights?: number[],
+  logVariance?: ArrayLike<number>,
+): LossResult {
   const K = spec.numTasks;
   const taskLoss: number[] = [];
   const taskCount: number[] = [];
   const dLogits: Float64Array[] = [];
+  const dLogVariance: number[] = [];
   let total = 0;
   for (let k = 0; k < K; k++) {
     const type = spec.config.tasks[k].type;
-    const wk = weights ? weights[k] : spec.config.tasks[k].weight;
+    const base = weights ? weights[k] : spec.config.tasks[k].weight;
+    const precision = logVariance ? Math.exp(-logVariance[k]) : 1;
+    const wk = base * precision;
     let count = 0;
     let sum = 0;
     const grad = new Float64Array(batch.rows);
@@ -266,9 +280,10 @@ export function referenceLoss(spec: ModelSpec, logits: Float64Array[], batch: Re
     taskLoss.push(Lk);
     taskCount.push(count);
     dLogits.push(grad);
-    total += wk * Lk;
+    total += wk * Lk + (logVariance ? base * logVariance[k] : 0);
+    dLogVariance.push(base * (1 - precision * Lk));
   }
-  return { taskLoss, taskCount, total, dLogits };
+  return { taskLoss, taskCount, total, dLogits, dLogVariance: logVariance ? dLogVariance : undefined };
 }
 
 function zerosLike(params: Tensors64): Tensors64 {
@@ -399,8 +414,10 @@ export function referenceBackward(
 /** Forward, loss and backward in one call. */
 export function referenceGradients(spec: ModelSpec, params: Tensors64, batch: ReferenceBatch, weights?: number[]) {
   const trace = referenceForward(spec, params, batch);
-  const loss = referenceLoss(spec, trace.logits, batch, weights);
+  const logVariance = spec.config.uncertaintyWeighting ? get(params, names.logVariance) : undefined;
+  const loss = referenceLoss(spec, trace.logits, batch, weights, logVariance);
   const grads = referenceBackward(spec, params, trace, loss.dLogits, batch.categorical);
+  if (loss.dLogVariance) get(grads, names.logVariance).set(loss.dLogVariance);
   return { trace, loss, grads };
 }
 
