@@ -133,6 +133,11 @@ export function largestBatch(spec: ModelSpec, align: number, maxBytes: number): 
   return lo;
 }
 
+/** Every expert of a level: its group, its index within the group, and its index in the level. */
+function expertsOf(level: LevelSpec) {
+  return level.groups.flatMap((g) => Array.from({ length: g.experts }, (_, i) => ({ g, i, e: g.firstExpert + i })));
+}
+
 /** A gate's members as (own run, shared run), the form the mixture kernels take. */
 function memberRuns(level: LevelSpec, gate: GateSpec) {
   const K = level.groups.length - 1;
@@ -221,8 +226,6 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     const L = level.widths.length - 1;
     const d = level.outDim;
     const groupsWithExperts = level.groups.filter((g) => g.experts > 0);
-    const expertsOf = () =>
-      groupsWithExperts.flatMap((g) => Array.from({ length: g.experts }, (_, i) => ({ g, i, e: g.firstExpert + i })));
 
     // Expert layers. Layer 0 is one wide GEMM per group; deeper layers one GEMM per expert.
     level.widths.forEach((h, l) => {
@@ -240,7 +243,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
                 biasOff: pv(names.expertBias(j, g.name, 0)), relu: true,
               };
             })
-          : expertsOf().map(({ g, i, e }) => ({
+          : expertsOf(level).map(({ g, i, e }) => ({
               m: B, n: h, k: hin,
               aOff: av(`level${j}.layer${l - 1}`) + e * hin, aRow: E * hin, aCol: 1,
               bOff: pv(names.expertWeight(j, g.name, l)) + i * hin * h, bRow: h, bCol: 1,
@@ -365,7 +368,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     const outGrad = av(`level${j}.out.grad`);
     const inBuffer = inputOf(j, 0).buffer;
     const groupsWithExperts = level.groups.filter((g) => g.experts > 0);
-    const experts = groupsWithExperts.flatMap((g) => Array.from({ length: g.experts }, (_, i) => ({ g, i, e: g.firstExpert + i })));
+    const experts = expertsOf(level);
     const paramGates = level.gates.map((gate, gi) => ({ gate, gi })).filter(({ gate }) => gate.hasParams);
 
     if (paramGates.length > 0) {
