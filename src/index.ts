@@ -21,3 +21,14 @@ export {
   type ReferenceBatch,
   type ForwardTrace,
 } from './reference/model.js';
+export { fit, shuffle, metricValue, NonFiniteError, type FitOptions, type FitResult, type EpochReport } from './training/fit.js';
+export { evaluate, type EvalReport, type GateReport } from './training/evaluate.js';
+export { learningRate, taskWeightsAt, type Decay } from './training/schedule.js';
+export { auc, logLoss, mse, taskMetrics, gateStatistics, type TaskMetrics, type GateStatistics } from './metrics.js';
+export { gatherBatch, type Dataset, type Split, type TaskInfo } from './data/dataset.js';
+export { syntheticDataset, csvDataset, adultSchema, type SyntheticDatasetOptions, type CsvDatasetOptions } from './data/sources.js';
+export { SyntheticTasks, type SyntheticOptions } from './data/synthetic.js';
+export { parseCsv, DataError, type ParsedCsv } from './data/csv.js';
+export { fitTabular, splitRows, TabularEncoder, type TabularSchema, type LabelRole, type TabularData } from './data/tabular.js';
+export { checkpointBytes, readCheckpoint, loadCheckpoint, trainerFromCheckpoint, CHECKPOINT_FORMAT, type Checkpoint } from './checkpoint/checkpoint.js';
+export { encodeSafetensors, decodeSafetensors, CheckpointError, type NamedTensor } from './checkpoint/safetensors.js';

@@ -35,6 +35,8 @@ export interface FitOptions {
   onEpoch?: (report: EpochReport) => void | Promise<void>;
   /** Polled between steps; true ends training after the current step. */
   shouldStop?: () => boolean;
+  /** Awaited before each step: a caller pauses training by returning a promise it resolves on resume. */
+  beforeStep?: () => void | Promise<void>;
 }
 
 export interface EpochReport {
@@ -114,6 +116,7 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
     };
     let lr = baseLr;
     for (let s = 0; s < stepsPerEpoch; s++) {
+      await options.beforeStep?.();
       const t = (epoch - 1) * stepsPerEpoch + s;
       lr = learningRate(baseLr, t, totalSteps, options.warmupSteps ?? 0, options.decay ?? 'constant');
       trainer.setLearningRate(lr);
