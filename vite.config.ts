@@ -11,7 +11,7 @@ export default defineConfig(({ mode }) => ({
     mode === 'lib'
       ? {
           outDir: 'dist',
-          emptyOutDir: false,
+          emptyOutDir: true,
           sourcemap: true,
           lib: { entry: { index: 'src/index.ts', node: 'src/node.ts' }, formats: ['es'] },
           rollupOptions: { external: ['webgpu', ...builtinModules, ...builtinModules.map((m) => `node:${m}`)] },
