@@ -3,7 +3,7 @@ export * from './config.js';
 export { buildSpec, parameterCount, names as paramNames, type ModelSpec, type LevelSpec, type GateSpec, type GroupSpec, type ParamSpec } from './spec.js';
 export { initParams, type ParamTensors } from './init.js';
 export { Rng } from './rng.js';
-export { GpuContext, NoAdapterError, openDevice, describeAdapter, formatAdapter, type AdapterReport } from './gpu/context.js';
+export { GpuContext, DeviceLostError, NoAdapterError, openDevice, describeAdapter, formatAdapter, type AdapterReport } from './gpu/context.js';
 export { acquireBrowserDevice } from './gpu/browser.js';
 export { ShaderCompileError } from './gpu/pipelines.js';
 export { LimitError } from './limits.js';

@@ -192,7 +192,7 @@ export class Trainer {
           at += v.size * 4;
         }
         this.ctx.device.queue.submit([encoder.finish()]);
-        await staging.mapAsync(GPUMapMode.READ);
+        await this.ctx.guard(staging.mapAsync(GPUMapMode.READ));
         const data = new Float32Array(staging.getMappedRange());
         for (let k = 0; k < K; k++) {
           const binary = this.spec.config.tasks[k].type === 'binary';
@@ -256,6 +256,7 @@ export class Trainer {
 
   private submit(ops: Op[], withNorm = false): Promise<StepResult> {
     if (this.destroyed) throw new Error('this trainer was destroyed');
+    this.ctx.assertAlive();
     const K = this.spec.numTasks;
     const loss = this.plan.act.get('loss');
     const encoder = this.ctx.device.createCommandEncoder({ label: 'step' });
@@ -266,7 +267,8 @@ export class Trainer {
     this.ctx.device.queue.submit([encoder.finish()]);
     const step = this.stepCount;
     const weights = [...this.taskWeights];
-    return staging.mapAsync(GPUMapMode.READ).then(() => {
+    return this.ctx.guard(staging.mapAsync(GPUMapMode.READ)).then(
+      () => {
       const v = new Float32Array(staging.getMappedRange()).slice();
       staging.unmap();
       if (this.destroyed) this.ctx.destroyBuffer(staging);
@@ -275,7 +277,12 @@ export class Trainer {
       const taskCount = Array.from({ length: K }, (_, k) => v[2 * k + 1]);
       const gradNorm = withNorm ? v[2 * K + 1] : NaN;
       return { step, taskLoss, taskCount, total: taskLoss.reduce((a, l, k) => a + weights[k] * l, 0), gradNorm };
-    });
+      },
+      (e: unknown) => {
+        this.ctx.destroyBuffer(staging);
+        throw e;
+      },
+    );
   }
 
   private writeTaskWeights(): void {
@@ -286,6 +293,7 @@ export class Trainer {
 
   /** Validates a batch and writes it, padded to the batch size with masked rows. */
   private writeBatch(batch: Batch): void {
+    this.ctx.assertAlive();
     const { rows } = batch;
     const B = this.batchSize;
     const K = this.spec.numTasks;

@@ -15,10 +15,26 @@ export interface AdapterReport {
   features: string[];
 }
 
+/** The device was lost (destroyed, driver reset, GPU process crash): its work and buffers are gone. */
+export class DeviceLostError extends Error {
+  constructor(
+    readonly reason: string,
+    detail: string,
+  ) {
+    super(`the GPU device was lost (${reason}${detail ? `: ${detail}` : ''}); acquire a new device and resume from the last checkpoint`);
+    this.name = 'DeviceLostError';
+  }
+}
+
 export class GpuContext {
   readonly pipelines: PipelineCache;
   private liveBuffers = new Set<GPUBuffer>();
   private liveBytesCount = 0;
+  /** Set once the device is lost. */
+  lostError: DeviceLostError | null = null;
+  /** Validation and out-of-memory errors nobody captured, newest last (kept for reporting; bounded). */
+  readonly uncapturedErrors: string[] = [];
+  private readonly lostListeners = new Set<(e: DeviceLostError) => void>();
 
   constructor(
     readonly device: GPUDevice,
@@ -27,6 +43,44 @@ export class GpuContext {
   ) {
     this.pipelines = new PipelineCache(device, options.asyncPipelines ?? true);
     this.hostInstance = options.keepAlive;
+    void device.lost.then((info) => {
+      this.lostError = new DeviceLostError(info.reason ?? 'unknown', info.message ?? '');
+      for (const listener of this.lostListeners) listener(this.lostError);
+    });
+    device.addEventListener?.('uncapturederror', (event) => {
+      const message = (event as GPUUncapturedErrorEvent).error?.message ?? String(event);
+      this.uncapturedErrors.push(message);
+      if (this.uncapturedErrors.length > 20) this.uncapturedErrors.shift();
+    });
+  }
+
+  /** Calls `listener` when the device is lost (at once if it already is); returns an unsubscribe function. */
+  onLost(listener: (e: DeviceLostError) => void): () => void {
+    if (this.lostError) listener(this.lostError);
+    else this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
+  /** Throws the DeviceLostError if the device is gone. */
+  assertAlive(): void {
+    if (this.lostError) throw this.lostError;
+  }
+
+  /**
+   * Awaits GPU work (a mapAsync, say); if it fails because the device was lost, or the device is
+   * lost meanwhile, the caller gets the DeviceLostError rather than the host's raw message.
+   */
+  async guard<T>(work: Promise<T>): Promise<T> {
+    try {
+      const value = await work;
+      this.assertAlive();
+      return value;
+    } catch (e) {
+      // Give the lost promise a chance to settle first: hosts reject pending maps before it.
+      await new Promise((r) => setTimeout(r, 0));
+      if (this.lostError) throw this.lostError;
+      throw e;
+    }
   }
 
   /** The host's GPU instance, referenced so it lives as long as the device. */
@@ -55,6 +109,7 @@ export class GpuContext {
   }
 
   createBuffer(label: string, size: number, usage: GPUBufferUsageFlags, mappedAtCreation = false): GPUBuffer {
+    this.assertAlive();
     // Sizes are rounded up to 16 bytes so any buffer can hold a vec4 tail and be copied.
     const bytes = Math.max(16, Math.ceil(size / 16) * 16);
     const buffer = this.device.createBuffer({ label, size: bytes, usage, mappedAtCreation });
@@ -75,17 +130,19 @@ export class GpuContext {
   destroyBuffer(buffer: GPUBuffer): void {
     if (!this.liveBuffers.delete(buffer)) return;
     this.liveBytesCount -= buffer.size;
-    buffer.destroy();
+    // After a device loss its buffers are gone already; the accounting above still balances.
+    if (!this.lostError) buffer.destroy();
   }
 
   /** Reads a whole buffer back (for tests, inspection and checkpoints, not the training loop). */
   async readBuffer(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): Promise<ArrayBuffer> {
+    this.assertAlive();
     const staging = this.createBuffer('readback', byteLength, GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ);
     const encoder = this.device.createCommandEncoder({ label: 'readback' });
     encoder.copyBufferToBuffer(buffer, byteOffset, staging, 0, Math.ceil(byteLength / 4) * 4);
     this.device.queue.submit([encoder.finish()]);
     try {
-      await staging.mapAsync(GPUMapMode.READ);
+      await this.guard(staging.mapAsync(GPUMapMode.READ));
       const copy = staging.getMappedRange(0, byteLength).slice(0);
       staging.unmap();
       return copy;

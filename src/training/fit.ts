@@ -115,17 +115,23 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
       options.onProgress?.({ epoch, step: sums.count, stepsPerEpoch, loss: sums.total / sums.count });
     };
     let lr = baseLr;
-    for (let s = 0; s < stepsPerEpoch; s++) {
-      await options.beforeStep?.();
-      const t = (epoch - 1) * stepsPerEpoch + s;
-      lr = learningRate(baseLr, t, totalSteps, options.warmupSteps ?? 0, options.decay ?? 'constant');
-      trainer.setLearningRate(lr);
-      const start = s * B;
-      inFlight.push(trainer.step(gatherBatch(split, data.inputDim, K, order, start, Math.min(B, split.rows - start))));
-      if (inFlight.length >= maxInFlight) await settle();
-      if (options.shouldStop?.()) break;
+    try {
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        await options.beforeStep?.();
+        const t = (epoch - 1) * stepsPerEpoch + s;
+        lr = learningRate(baseLr, t, totalSteps, options.warmupSteps ?? 0, options.decay ?? 'constant');
+        trainer.setLearningRate(lr);
+        const start = s * B;
+        inFlight.push(trainer.step(gatherBatch(split, data.inputDim, K, order, start, Math.min(B, split.rows - start))));
+        if (inFlight.length >= maxInFlight) await settle();
+        if (options.shouldStop?.()) break;
+      }
+      while (inFlight.length) await settle();
+    } catch (e) {
+      // Steps still in flight settle (their results are moot) before the error reaches the caller.
+      await Promise.allSettled(inFlight);
+      throw e;
     }
-    while (inFlight.length) await settle();
 
     const report: EpochReport = {
       epoch,
