@@ -1,0 +1,255 @@
+/**
+ * Per-adapter tuning of the batched expert GEMM (shaders/batched_gemm.wgsl).
+ *
+ * The kernel's register tile (tileM x tileN per invocation) and workgroup shape
+ * (wgX x wgY) are specialisation constants. What is fastest depends on the
+ * adapter (a software rasteriser wants large register tiles; a discrete GPU wants
+ * enough workgroups to fill its cores) and on the shapes. `tuneGemm` times each
+ * candidate once on the adapter over the GEMMs a training step of the plan runs
+ * (forward, dX and dW of every layer, with the same transposed strides), picks the
+ * fastest, and remembers the choice in a cache keyed by the adapter's description
+ * and the shapes. The result goes into `Trainer.create(ctx, config, { gemmTuning })`.
+ *
+ * The cache is in memory; `TuningCache.toJSON` / `TuningCache.fromJSON` let a
+ * caller persist it (localStorage, a file).
+ */
+import type { GpuContext, AdapterReport } from './gpu/context.js';
+import type { ModelConfig } from './config.js';
+import { buildSpec, type ModelSpec } from './spec.js';
+import { gemmDispatch, gemmGrid, gemmTuningFor, type GemmEntry, type GemmTuning } from './kernels/batched_gemm.js';
+import { encodeOps, type Op } from './kernels/dispatch.js';
+
+/** One batched GEMM of a step: its entries' sizes and the operand layout. */
+export interface GemmShape {
+  label: string;
+  /** forward: C = A B; dX: C = A B^T; dW: C = A^T B (what the planner's backward uses). */
+  kind: 'forward' | 'dX' | 'dW';
+  /** Sizes (m, n, k) of each entry of the dispatch. */
+  entries: { m: number; n: number; k: number }[];
+}
+
+/** Candidates tried by default: register tiles and workgroup shapes that cover CPUs and GPUs. */
+export const defaultGemmCandidates: readonly GemmTuning[] = [
+  { tileM: 8, tileN: 8, wgX: 8, wgY: 8 },
+  { tileM: 4, tileN: 4, wgX: 8, wgY: 8 },
+  { tileM: 8, tileN: 4, wgX: 8, wgY: 8 },
+  { tileM: 4, tileN: 8, wgX: 8, wgY: 8 },
+  { tileM: 4, tileN: 4, wgX: 16, wgY: 16 },
+  { tileM: 2, tileN: 2, wgX: 16, wgY: 16 },
+  { tileM: 8, tileN: 8, wgX: 16, wgY: 4 },
+  { tileM: 1, tileN: 1, wgX: 16, wgY: 16 },
+];
+
+export function tuningKey(t: GemmTuning): string {
+  return `${t.tileM}x${t.tileN}/${t.wgX}x${t.wgY}`;
+}
+
+/** The GEMMs one training step runs (forward, dX, dW of expert layers, gate dW/dX, towers), by shape. */
+export function stepGemmShapes(spec: ModelSpec, batchSize: number): GemmShape[] {
+  const B = batchSize;
+  const K = spec.numTasks;
+  const out: GemmShape[] = [];
+  const push = (label: string, kind: GemmShape['kind'], entries: GemmShape['entries']) => {
+    if (entries.length > 0) out.push({ label, kind, entries });
+  };
+  for (const level of spec.levels) {
+    const j = level.index;
+    const groups = level.groups.filter((g) => g.experts > 0);
+    const experts = groups.reduce((a, g) => a + g.experts, 0);
+    const wantInputGrad = j > 0 || spec.embeddings.length > 0;
+    level.widths.forEach((h, l) => {
+      const hin = l === 0 ? level.inDim : level.widths[l - 1];
+      const per = l === 0 ? groups.map((g) => g.experts * h) : Array.from({ length: experts }, () => h);
+      push(`level${j}.layer${l}`, 'forward', per.map((n) => ({ m: B, n, k: hin })));
+      push(`level${j}.layer${l}.dW`, 'dW', per.map((n) => ({ m: hin, n, k: B })));
+      if (l > 0 || wantInputGrad) push(`level${j}.layer${l}.dX`, 'dX', per.map((n) => ({ m: B, n: hin, k: n })));
+    });
+    const gates = level.gates.filter((g) => g.hasParams);
+    push(`level${j}.gates.dW`, 'dW', gates.map((g) => ({ m: level.inDim, n: g.members.length, k: B })));
+    if (wantInputGrad) push(`level${j}.gates.dX`, 'dX', gates.map((g) => ({ m: B, n: level.inDim, k: g.members.length })));
+  }
+  spec.towerDims.forEach((t, l) => {
+    const tin = l === 0 ? spec.towerIn : spec.towerDims[l - 1];
+    const tasks = Array.from({ length: K }, () => 0);
+    push(`tower.layer${l}`, 'forward', tasks.map(() => ({ m: B, n: t, k: tin })));
+    push(`tower.layer${l}.dW`, 'dW', tasks.map(() => ({ m: tin, n: t, k: B })));
+    push(`tower.layer${l}.dX`, 'dX', tasks.map(() => ({ m: B, n: tin, k: t })));
+  });
+  return out;
+}
+
+/** Floating-point operations (2 m n k per entry) of a list of shapes. */
+export function gemmFlops(shapes: readonly GemmShape[]): number {
+  return shapes.reduce((a, s) => a + s.entries.reduce((b, e) => b + 2 * e.m * e.n * e.k, 0), 0);
+}
+
+/**
+ * GEMM entries laid out contiguously in three scratch arrays, with the strides
+ * the planner uses for the shape's kind. Returns the entries and each array's length.
+ */
+export function layoutShape(shape: GemmShape): { entries: GemmEntry[]; aLen: number; bLen: number; cLen: number } {
+  let aLen = 0;
+  let bLen = 0;
+  let cLen = 0;
+  const entries = shape.entries.map(({ m, n, k }) => {
+    // forward: A [m, k], B [k, n]; dX: A [m, k], B^T stored as [n, k]; dW: A^T stored as [k, m], B [k, n].
+    const a = shape.kind === 'dW' ? { aRow: 1, aCol: m } : { aRow: k, aCol: 1 };
+    const b = shape.kind === 'dX' ? { bRow: 1, bCol: k } : { bRow: n, bCol: 1 };
+    const e: GemmEntry = { m, n, k, aOff: aLen, ...a, bOff: bLen, ...b, cOff: cLen, cRow: n };
+    aLen += m * k;
+    bLen += k * n;
+    cLen += m * n;
+    return e;
+  });
+  return { entries, aLen, bLen, cLen };
+}
+
+/** Whether the device can run a tuning at these shapes (workgroup size and grid limits). */
+export function tuningFits(ctx: GpuContext, t: GemmTuning, shapes: readonly GemmShape[]): boolean {
+  const L = ctx.limits;
+  if (t.wgX * t.wgY > L.maxComputeInvocationsPerWorkgroup || t.wgX > L.maxComputeWorkgroupSizeX || t.wgY > L.maxComputeWorkgroupSizeY) return false;
+  return shapes.every((s) => gemmGrid(layoutShape(s).entries, t).every((n) => n <= L.maxComputeWorkgroupsPerDimension));
+}
+
+export interface TuningTiming {
+  tuning: GemmTuning;
+  /** Best wall time of one pass over all shapes, in ms. */
+  ms: number;
+  gflops: number;
+}
+
+export interface TuningResult {
+  tuning: GemmTuning;
+  /** True when the choice came from the cache and nothing was timed. */
+  fromCache: boolean;
+  /** Every candidate timed (empty when from the cache), fastest first. */
+  timings: TuningTiming[];
+  key: string;
+}
+
+interface CachedChoice {
+  tuning: GemmTuning;
+  timings: TuningTiming[];
+}
+
+/** Tuning choices by adapter description and shapes. */
+export class TuningCache {
+  private readonly entries = new Map<string, CachedChoice>();
+
+  static key(adapter: AdapterReport, shapes: readonly GemmShape[]): string {
+    const a = [adapter.vendor, adapter.architecture, adapter.device, adapter.description].join('|');
+    const s = shapes.map((x) => `${x.kind}:${x.entries.map((e) => `${e.m}x${e.n}x${e.k}`).join(',')}`).join(';');
+    return `${a}#${s}`;
+  }
+
+  get(key: string): CachedChoice | undefined {
+    return this.entries.get(key);
+  }
+
+  set(key: string, choice: CachedChoice): void {
+    this.entries.set(key, choice);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  toJSON(): Record<string, GemmTuning> {
+    return Object.fromEntries([...this.entries].map(([k, v]) => [k, v.tuning]));
+  }
+
+  static fromJSON(data: Record<string, GemmTuning>): TuningCache {
+    const cache = new TuningCache();
+    for (const [k, tuning] of Object.entries(data)) cache.set(k, { tuning, timings: [] });
+    return cache;
+  }
+}
+
+/** The cache used when a caller passes none (one per page or process). */
+export const sharedTuningCache = new TuningCache();
+
+export interface TuneOptions {
+  /** Candidates to time; default: the adapter's default tuning (gemmTuningFor) and `defaultGemmCandidates`. */
+  candidates?: readonly GemmTuning[];
+  /** Timed passes per candidate after one untimed pass; the best is kept. Default 3. */
+  repeats?: number;
+  cache?: TuningCache;
+  /** Time every candidate even when the cache has a choice (the new choice replaces it). */
+  force?: boolean;
+  /** Called after each candidate is timed (progress on slow adapters). */
+  onTiming?: (timing: TuningTiming) => void;
+}
+
+/**
+ * Times every candidate on the adapter over `shapes` (one command buffer holding
+ * one dispatch per shape, as in a training step) and returns the fastest.
+ */
+export async function tuneGemm(ctx: GpuContext, shapes: readonly GemmShape[], options: TuneOptions = {}): Promise<TuningResult> {
+  if (shapes.length === 0) throw new Error('tuneGemm: no shapes');
+  const cache = options.cache ?? sharedTuningCache;
+  const key = TuningCache.key(ctx.adapter, shapes);
+  const cached = cache.get(key);
+  if (cached && !options.force) return { tuning: cached.tuning, fromCache: true, timings: cached.timings, key };
+
+  const seen = new Set<string>();
+  const listed = options.candidates ?? [gemmTuningFor(ctx.adapter), ...defaultGemmCandidates];
+  const candidates = listed.filter((t) => {
+    const k = tuningKey(t);
+    if (seen.has(k) || !tuningFits(ctx, t, shapes)) return false;
+    seen.add(k);
+    return true;
+  });
+  if (candidates.length === 0) throw new Error('tuneGemm: no candidate fits the device limits');
+
+  const laid = shapes.map(layoutShape);
+  const flops = gemmFlops(shapes);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const aLen = Math.max(...laid.map((l) => l.aLen));
+  const bLen = Math.max(...laid.map((l) => l.bLen));
+  const cLen = Math.max(...laid.map((l) => l.cLen));
+  const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const a = ctx.createDataBuffer('tuning A', fill(aLen), usage);
+  const b = ctx.createDataBuffer('tuning B', fill(bLen), usage);
+  const c = ctx.createBuffer('tuning C', Math.max(1, cLen) * 4, usage);
+  const repeats = options.repeats ?? 3;
+  const timings: TuningTiming[] = [];
+  try {
+    for (const tuning of candidates) {
+      const dispatches = await Promise.all(laid.map((l, i) => gemmDispatch(ctx, `tune ${shapes[i].label}`, l.entries, { a, b, c }, tuning)));
+      const ops: Op[] = dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch }));
+      const pass = async () => {
+        const encoder = ctx.device.createCommandEncoder({ label: 'gemm tuning' });
+        encodeOps(encoder, ops, 'gemm tuning');
+        ctx.device.queue.submit([encoder.finish()]);
+        await ctx.device.queue.onSubmittedWorkDone();
+      };
+      try {
+        await pass();
+        let best = Infinity;
+        for (let r = 0; r < repeats; r++) {
+          const t0 = performance.now();
+          await pass();
+          best = Math.min(best, performance.now() - t0);
+        }
+        const timing = { tuning, ms: best, gflops: flops / best / 1e6 };
+        timings.push(timing);
+        options.onTiming?.(timing);
+      } finally {
+        for (const d of dispatches) for (const buf of d.owned) ctx.destroyBuffer(buf);
+      }
+    }
+  } finally {
+    ctx.destroyBuffer(a);
+    ctx.destroyBuffer(b);
+    ctx.destroyBuffer(c);
+  }
+  timings.sort((x, y) => x.ms - y.ms);
+  const choice = { tuning: timings[0].tuning, timings };
+  cache.set(key, choice);
+  return { ...choice, fromCache: false, key };
+}
+
+/** Tunes for the GEMMs of a model's training step at `batchSize` (what `Trainer.create` then plans). */
+export function tuneGemmForModel(ctx: GpuContext, config: ModelConfig, batchSize: number, options: TuneOptions = {}): Promise<TuningResult> {
+  return tuneGemm(ctx, stepGemmShapes(buildSpec(config), batchSize), options);
+}

@@ -1,0 +1,88 @@
+/** src/tuning.ts: the GEMM tuner picks one of its candidates, every candidate is exact, and the cache skips re-timing. */
+import { describe, expect, it } from 'vitest';
+import { gemmDispatch, type GemmTuning } from '../src/kernels/batched_gemm.js';
+import { gemmReference } from '../src/reference/batched_gemm.js';
+import { ple } from '../src/config.js';
+import { buildSpec } from '../src/spec.js';
+import { Rng } from '../src/rng.js';
+import { TuningCache, gemmFlops, layoutShape, stepGemmShapes, tuneGemm, tuningKey, type GemmShape, type TuningTiming } from '../src/tuning.js';
+import { caseSeed, expectClose, randomArray } from './helpers.js';
+import { download, run, testContext, upload } from './gpu.js';
+
+// Tiny shapes, odd sizes so every tiling has partial tiles; one of each operand layout.
+const shapes: GemmShape[] = [
+  { label: 'forward', kind: 'forward', entries: [{ m: 13, n: 10, k: 7 }, { m: 13, n: 6, k: 7 }] },
+  { label: 'dX', kind: 'dX', entries: [{ m: 13, n: 7, k: 10 }, { m: 13, n: 7, k: 6 }] },
+  { label: 'dW', kind: 'dW', entries: [{ m: 7, n: 10, k: 13 }, { m: 7, n: 6, k: 13 }] },
+];
+
+const candidates: GemmTuning[] = [
+  { tileM: 1, tileN: 1, wgX: 8, wgY: 8 },
+  { tileM: 2, tileN: 2, wgX: 4, wgY: 4 },
+  { tileM: 4, tileN: 2, wgX: 8, wgY: 4 },
+];
+
+describe('GEMM tuning', () => {
+  it('every candidate matches the float64 reference at every shape', async () => {
+    const ctx = await testContext();
+    for (const shape of shapes) {
+      const seed = caseSeed(`tuning ${shape.label}`);
+      const rng = new Rng(seed);
+      const { entries, aLen, bLen, cLen } = layoutShape(shape);
+      const a = randomArray(rng, aLen);
+      const b = randomArray(rng, bLen);
+      const want = new Float64Array(cLen);
+      gemmReference(entries, a, b, want);
+      const aBuf = upload(ctx, a, 'A');
+      const bBuf = upload(ctx, b, 'B');
+      for (const tuning of candidates) {
+        const cBuf = upload(ctx, new Float32Array(cLen).fill(NaN), 'C');
+        const d = await gemmDispatch(ctx, `tuning ${shape.label}`, entries, { a: aBuf, b: bBuf, c: cBuf }, tuning);
+        await run(ctx, [d]);
+        expectClose(`${shape.label} with ${tuningKey(tuning)}`, seed, await download(ctx, cBuf, cLen), want, 1e-5);
+        for (const x of [cBuf, ...d.owned]) ctx.destroyBuffer(x);
+      }
+      ctx.destroyBuffer(aBuf);
+      ctx.destroyBuffer(bBuf);
+    }
+  });
+
+  it('returns one of the candidates, and the cache answers again without timing', async () => {
+    const ctx = await testContext();
+    const cache = new TuningCache();
+    const liveBefore = ctx.liveBufferCount;
+    const timed: TuningTiming[] = [];
+    const first = await tuneGemm(ctx, shapes, { candidates, cache, repeats: 1, onTiming: (t) => timed.push(t) });
+    expect(first.fromCache).toBe(false);
+    expect(timed.length).toBe(candidates.length);
+    expect(candidates.map(tuningKey)).toContain(tuningKey(first.tuning));
+    expect(first.timings[0].tuning).toEqual(first.tuning);
+    expect(first.timings.every((t) => t.ms > 0 && Number.isFinite(t.gflops))).toBe(true);
+    expect(ctx.liveBufferCount).toBe(liveBefore); // scratch buffers and descriptor tables freed
+
+    const again = await tuneGemm(ctx, shapes, { candidates, cache, onTiming: (t) => timed.push(t) });
+    expect(again.fromCache).toBe(true);
+    expect(again.tuning).toEqual(first.tuning);
+    expect(timed.length).toBe(candidates.length); // nothing re-timed
+
+    // Persisted and restored, the choice is still served without timing.
+    const restored = TuningCache.fromJSON(JSON.parse(JSON.stringify(cache.toJSON())));
+    const third = await tuneGemm(ctx, shapes, { candidates, cache: restored, onTiming: (t) => timed.push(t) });
+    expect(third.fromCache).toBe(true);
+    expect(third.tuning).toEqual(first.tuning);
+    expect(timed.length).toBe(candidates.length);
+  });
+
+  it("lists a step's GEMM shapes", () => {
+    const config = ple({
+      inputDim: 128, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'binary' }],
+      levels: 2, taskExperts: 2, sharedExperts: 2, expertWidths: [64], towerWidths: [32],
+    });
+    const s = stepGemmShapes(buildSpec(config), 512);
+    const fwd = s.find((x) => x.label === 'level0.layer0')!;
+    expect(fwd.entries).toEqual([{ m: 512, n: 128, k: 128 }, { m: 512, n: 128, k: 128 }, { m: 512, n: 128, k: 128 }]);
+    expect(s.some((x) => x.label === 'level0.layer0.dX')).toBe(false); // level 1 needs no input gradient
+    expect(s.find((x) => x.label === 'level1.layer0.dX')!.entries[0]).toEqual({ m: 512, n: 64, k: 128 });
+    expect(gemmFlops([fwd])).toBe(3 * 2 * 512 * 128 * 128);
+  });
+});
