@@ -35,6 +35,13 @@ describe('npm start', () => {
     const resumed = readCheckpoint(new Uint8Array(await readFile(join(out, 'checkpoint.safetensors'))));
     expect(resumed.step).toBe(12);
     expect(JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')).epochs.map((e: { epoch: number }) => e.epoch)).toEqual([1, 2, 3]);
+
+    // A run that blows up stops with the step and the task, and leaves the last good checkpoint as it was.
+    const good = await readFile(join(out, 'checkpoint.safetensors'));
+    const r3 = await run(['--epochs', '6', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet', '--resume', join(out, 'checkpoint.safetensors'), '--optimizer', 'sgd', '--lr', '1e6']);
+    expect(r3.code).toBe(1);
+    expect(r3.stderr).toMatch(/error: training stopped at step \d+: the (loss of task "task\d"|gradient norm|loss) is not finite/);
+    expect((await readFile(join(out, 'checkpoint.safetensors'))).equals(good)).toBe(true);
   });
 
   it('trains on a CSV file with embeddings', async () => {
