@@ -8,13 +8,17 @@
 // weight gradient (X^T dZ), for all experts of a level in one dispatch.
 //
 // Register tiling without workgroup memory: each invocation accumulates a
-// TILE_M x TILE_N block whose rows are WG_Y apart and columns WG_X apart, so
-// neighbouring invocations touch neighbouring columns. The host specialises
+// TILE_M x TILE_N block whose rows are WG_Y apart and whose columns come in runs
+// of VEC_N adjacent columns (the vector width), runs WG_X * VEC_N apart, so
+// neighbouring invocations touch neighbouring runs. VEC_N = 1 suits GPUs (each
+// load coalesces across invocations); wider runs let a CPU driver load and
+// multiply adjacent columns as one vector. The host specialises
 // the four constants below per adapter and unrolls the loops marked @unroll
 // (src/gpu/specialize.ts), so the register tile is indexed by constants.
 
 const TILE_M: u32 = 4u;
 const TILE_N: u32 = 4u;
+const VEC_N: u32 = 1u;
 const WG_X: u32 = 8u;
 const WG_Y: u32 = 8u;
 
@@ -35,11 +39,16 @@ struct Gemm {
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
 
+/** The column of the invocation's j-th accumulator: run j / VEC_N, position j % VEC_N in it. */
+fn column(col0: u32, j: u32) -> u32 {
+  return col0 + (j / VEC_N) * (WG_X * VEC_N) + j % VEC_N;
+}
+
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let d = descs[wg.z];
   let row0 = wg.y * (WG_Y * TILE_M) + lid.y;
-  let col0 = wg.x * (WG_X * TILE_N) + lid.x;
+  let col0 = wg.x * (WG_X * TILE_N) + lid.x * VEC_N;
   if (row0 >= d.m || col0 >= d.n) {
     return;
   }
@@ -50,7 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     aBase[i] = d.aOff + min(row0 + i * WG_Y, d.m - 1u) * d.aRow;
   }
   for (var j = 0u; j < TILE_N; j++) { // @unroll
-    bBase[j] = d.bOff + min(col0 + j * WG_X, d.n - 1u) * d.bCol;
+    bBase[j] = d.bOff + min(column(col0, j), d.n - 1u) * d.bCol;
   }
   var acc: array<array<f32, TILE_N>, TILE_M>;
   for (var kk = 0u; kk < d.k; kk++) {
@@ -68,7 +77,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   for (var i = 0u; i < TILE_M; i++) { // @unroll
     for (var j = 0u; j < TILE_N; j++) { // @unroll
       let row = row0 + i * WG_Y;
-      let col = col0 + j * WG_X;
+      let col = column(col0, j);
       if (row < d.m && col < d.n) {
         let at = d.cOff + row * d.cRow + col;
         var v = acc[i][j];

@@ -29,6 +29,8 @@ export interface GemmTuning {
   /** Rows and columns of C each invocation accumulates in registers. */
   tileM: number;
   tileN: number;
+  /** Vector width: an invocation's columns come in runs of vecN adjacent ones (divides tileN; default 1). */
+  vecN?: number;
   /** Workgroup shape (invocations along columns and rows). */
   wgX: number;
   wgY: number;
@@ -79,6 +81,8 @@ export function gemmDispatch(
   tuning: GemmTuning = defaultGemmTuning,
 ): Promise<Dispatch> {
   if (entries.length === 0) throw new Error(`${label}: no GEMM entries`);
+  const vecN = tuning.vecN ?? 1;
+  if (tuning.tileN % vecN !== 0) throw new Error(`${label}: the vector width ${vecN} must divide tileN ${tuning.tileN}`);
   for (const e of entries) {
     if (e.m < 1 || e.n < 1 || e.k < 1) throw new Error(`${label}: empty GEMM ${e.m}x${e.n}x${e.k}`);
     if (e.biasOff !== undefined && !buffers.bias) throw new Error(`${label}: an entry has a bias but no bias buffer was given`);
@@ -100,7 +104,7 @@ export function gemmDispatch(
   return createDispatch(ctx, {
     label: `batched_gemm ${label}`,
     source,
-    constants: { TILE_M: tuning.tileM, TILE_N: tuning.tileN, WG_X: tuning.wgX, WG_Y: tuning.wgY },
+    constants: { TILE_M: tuning.tileM, TILE_N: tuning.tileN, VEC_N: vecN, WG_X: tuning.wgX, WG_Y: tuning.wgY },
     descriptors: packDescriptors(fields, 16, packed),
     bindings: bound.bindings,
     grid: gemmGrid(entries, tuning),
