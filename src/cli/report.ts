@@ -17,9 +17,15 @@ export function headline(task: TaskInfo, report: EvalReport): string {
   return v === undefined || Number.isNaN(v) ? '-' : v.toFixed(4);
 }
 
+function columns(tasks: TaskInfo[]): string[] {
+  return ['epoch', 'train loss', 'val loss', ...tasks.map((t) => `${t.name} ${t.type === 'binary' ? 'AUC' : 'MSE'}`), 'sec'];
+}
+
+const pad = (cells: string[], names: string[]) => cells.map((c, i) => c.padStart(Math.max(10, names[i].length))).join(' ');
+
 export function tableHeader(tasks: TaskInfo[]): string {
-  const cols = ['epoch', 'train loss', 'val loss', ...tasks.map((t) => `${t.name} ${t.type === 'binary' ? 'AUC' : 'MSE'}`), 'sec'];
-  return cols.map((c) => c.padStart(Math.max(10, c.length))).join(' ');
+  const names = columns(tasks);
+  return pad(names, names);
 }
 
 export function tableRow(tasks: TaskInfo[], r: EpochReport): string {
@@ -30,6 +36,5 @@ export function tableRow(tasks: TaskInfo[], r: EpochReport): string {
     ...tasks.map((t) => (r.validation ? headline(t, r.validation) : '-')),
     r.seconds.toFixed(1),
   ];
-  const widths = tableHeader(tasks).split(' ').length ? ['epoch', 'train loss', 'val loss', ...tasks.map((t) => `${t.name} ${t.type === 'binary' ? 'AUC' : 'MSE'}`), 'sec'] : [];
-  return cells.map((c, i) => c.padStart(Math.max(10, widths[i].length))).join(' ');
+  return pad(cells, columns(tasks));
 }
