@@ -1,0 +1,190 @@
+/**
+ * The column-role picker of a CSV file: one row per column with its role (a label that becomes a
+ * task, a numeric or categorical input, or ignored), read back as the library's TabularSchema.
+ */
+import type { LabelRole, ParsedCsv, TabularSchema } from '../src/index.js';
+
+export type Role =
+  | 'ignore'
+  | 'label-value'
+  | 'label-threshold'
+  | 'label-regression'
+  | 'numeric'
+  | 'numeric-log1p'
+  | 'categorical-onehot'
+  | 'categorical-embedding';
+
+const ROLE_TEXT: Record<Role, string> = {
+  ignore: 'ignored',
+  'label-value': 'task: binary, by value',
+  'label-threshold': 'task: binary, threshold',
+  'label-regression': 'task: regression',
+  numeric: 'numeric input',
+  'numeric-log1p': 'numeric, log(1+x)',
+  'categorical-onehot': 'categorical, one-hot',
+  'categorical-embedding': 'categorical, embedding',
+};
+
+const MISSING = new Set(['?', '', 'NA']);
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+interface ColumnStats {
+  distinct: Map<string, number>;
+  numeric: boolean;
+  median: number;
+}
+
+function stats(parsed: ParsedCsv, c: number): ColumnStats {
+  const distinct = new Map<string, number>();
+  const numbers: number[] = [];
+  let present = 0;
+  for (const row of parsed.rows) {
+    const v = row[c].trim();
+    if (MISSING.has(v)) continue;
+    present++;
+    distinct.set(v, (distinct.get(v) ?? 0) + 1);
+    if (NUMBER.test(v)) numbers.push(Number(v));
+  }
+  numbers.sort((a, b) => a - b);
+  return { distinct, numeric: present > 0 && numbers.length === present, median: numbers.length ? numbers[numbers.length >> 1] : 0 };
+}
+
+/** A first guess: numbers are numeric inputs, few distinct strings categorical, the last column a binary label. */
+function guess(s: ColumnStats, last: boolean): { role: Role; param: string } {
+  if (last) {
+    if (s.numeric && s.distinct.size > 2) return { role: 'label-threshold', param: String(s.median) };
+    const rarest = [...s.distinct.entries()].sort((a, b) => a[1] - b[1])[0];
+    return { role: 'label-value', param: rarest ? rarest[0] : '' };
+  }
+  if (s.numeric) return { role: 'numeric', param: '' };
+  if (s.distinct.size <= 100) return { role: 'categorical-onehot', param: '' };
+  return { role: 'ignore', param: '' };
+}
+
+export class RolePicker {
+  private parsed: ParsedCsv | null = null;
+
+  constructor(
+    private readonly host: HTMLElement,
+    private readonly onChange: () => void,
+  ) {}
+
+  get columns(): string[] {
+    return this.parsed?.header ?? [];
+  }
+
+  render(parsed: ParsedCsv): void {
+    this.parsed = parsed;
+    const table = document.createElement('table');
+    const head = table.createTHead().insertRow();
+    for (const h of ['column (e.g.)', 'role']) {
+      const th = document.createElement('th');
+      th.textContent = h;
+      head.appendChild(th);
+    }
+    const body = table.createTBody();
+    parsed.header.forEach((name, c) => {
+      const s = stats(parsed, c);
+      const g = guess(s, c === parsed.header.length - 1);
+      const row = body.insertRow();
+      const nameCell = row.insertCell();
+      nameCell.textContent = name;
+      const sample = document.createElement('span');
+      sample.className = 'sample';
+      const top = [...s.distinct.entries()].sort((a, b) => b[1] - a[1]).slice(0, 4).map((e) => e[0]);
+      sample.textContent = top.join(', ');
+      sample.title = `${s.distinct.size} distinct values; most frequent: ${top.join(', ')}`;
+      nameCell.appendChild(sample);
+      const select = document.createElement('select');
+      select.dataset.column = name;
+      select.setAttribute('aria-label', `role of ${name}`);
+      for (const [value, text] of Object.entries(ROLE_TEXT)) select.add(new Option(text, value));
+      select.value = g.role;
+      const param = document.createElement('input');
+      param.type = 'text';
+      param.dataset.param = name;
+      param.setAttribute('aria-label', `positive values or threshold of ${name}`);
+      param.value = g.param;
+      const sync = () => {
+        const role = select.value as Role;
+        param.hidden = role !== 'label-value' && role !== 'label-threshold';
+        if (role === 'label-threshold' && !NUMBER.test(param.value.trim())) param.value = String(s.median);
+        param.placeholder = role === 'label-value' ? 'label-1 values, e.g. yes, 1' : 'threshold (label 1 above)';
+        param.title = param.placeholder;
+      };
+      select.addEventListener('change', () => {
+        sync();
+        this.onChange();
+      });
+      param.addEventListener('input', this.onChange);
+      sync();
+      const roleCell = row.insertCell();
+      roleCell.append(select, param);
+    });
+    this.host.replaceChildren(table);
+  }
+
+  clear(): void {
+    this.parsed = null;
+    this.host.replaceChildren();
+  }
+
+  /** Sets roles from a schema (a loaded checkpoint's), for columns this file has. */
+  apply(schema: TabularSchema): void {
+    const set = (column: string, role: Role, param = '') => {
+      const select = this.host.querySelector<HTMLSelectElement>(`select[data-column="${CSS.escape(column)}"]`);
+      const input = this.host.querySelector<HTMLInputElement>(`input[data-param="${CSS.escape(column)}"]`);
+      if (!select || !input) return;
+      input.value = param;
+      select.value = role;
+      select.dispatchEvent(new Event('change'));
+    };
+    for (const column of this.columns) set(column, 'ignore');
+    for (const l of schema.labels) {
+      if (l.type === 'regression') set(l.column, 'label-regression');
+      else if ('threshold' in l) set(l.column, 'label-threshold', String(l.threshold));
+      else set(l.column, 'label-value', ([] as string[]).concat(l.positive).join(', '));
+    }
+    for (const n of schema.numeric ?? []) set(n.column, n.log1p ? 'numeric-log1p' : 'numeric');
+    for (const c of schema.categorical ?? []) set(c.column, c.encoding === 'embedding' ? 'categorical-embedding' : 'categorical-onehot');
+  }
+
+  /** The schema the picker describes; throws a plain Error when it cannot train anything. */
+  schema(): TabularSchema {
+    const labels: LabelRole[] = [];
+    const numeric: NonNullable<TabularSchema['numeric']> = [];
+    const categorical: NonNullable<TabularSchema['categorical']> = [];
+    for (const select of Array.from(this.host.querySelectorAll<HTMLSelectElement>('select[data-column]'))) {
+      const column = select.dataset.column!;
+      const param = this.host.querySelector<HTMLInputElement>(`input[data-param="${CSS.escape(column)}"]`)!.value.trim();
+      switch (select.value as Role) {
+        case 'label-value': {
+          const positive = param.split(',').map((v) => v.trim()).filter(Boolean);
+          if (!positive.length) throw new Error(`column "${column}": list the value(s) that make the label 1`);
+          labels.push({ column, type: 'binary', positive });
+          break;
+        }
+        case 'label-threshold':
+          if (!NUMBER.test(param)) throw new Error(`column "${column}": the threshold must be a number, got "${param}"`);
+          labels.push({ column, type: 'binary', threshold: Number(param) });
+          break;
+        case 'label-regression':
+          labels.push({ column, type: 'regression' });
+          break;
+        case 'numeric':
+        case 'numeric-log1p':
+          numeric.push({ column, log1p: select.value === 'numeric-log1p' });
+          break;
+        case 'categorical-onehot':
+        case 'categorical-embedding':
+          categorical.push({ column, encoding: select.value === 'categorical-embedding' ? 'embedding' : 'onehot' });
+          break;
+        case 'ignore':
+          break;
+      }
+    }
+    if (!labels.length) throw new Error('choose at least one label column (a role starting with "task"): each becomes a task');
+    if (!numeric.length && !categorical.length) throw new Error('choose at least one input column (numeric or categorical)');
+    return { labels, numeric, categorical };
+  }
+}
