@@ -153,7 +153,6 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
   if (!Number.isInteger(B) || B < 1) throw new LimitError('batchSize', `batchSize must be a positive integer, got ${B}`);
   const tuning = options.gemmTuning ?? gemmTuningFor(ctx.adapter);
   const align = Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4);
-  const K = spec.numTasks;
   const P = paramLayout(spec, align);
   const I = inputLayout(spec, B, align);
   const A = activationLayout(spec, B, align);
@@ -173,6 +172,37 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     }
   }
 
+  // Should anything below fail (a shader, a limit met while creating a dispatch), everything it
+  // allocated is freed before the error reaches the caller.
+  const mark = ctx.bufferMark();
+  const forward: PendingOp[] = [];
+  const backward: PendingOp[] = [];
+  const rest: Promise<Dispatch>[] = [];
+  try {
+    return await assemblePlan(ctx, spec, B, tuning, P, I, A, forward, backward, rest);
+  } catch (e) {
+    await Promise.allSettled([...forward, ...backward, ...rest]);
+    ctx.destroyBuffersSince(mark);
+    throw e;
+  }
+}
+
+type PendingOp = Promise<Dispatch> | { clear: { buffer: GPUBuffer; offset: number; size: number; label: string } };
+
+/** Allocates the plan's buffers and creates its dispatches, in step order; `forward`, `backward` and `rest` collect them. */
+async function assemblePlan(
+  ctx: GpuContext,
+  spec: ModelSpec,
+  B: number,
+  tuning: GemmTuning,
+  P: ArenaLayout,
+  I: ArenaLayout,
+  A: ArenaLayout,
+  forward: PendingOp[],
+  backward: PendingOp[],
+  rest: Promise<Dispatch>[],
+): Promise<Plan> {
+  const K = spec.numTasks;
   const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const buffers: PlanBuffers = {
     params: ctx.createBuffer('params', P.bytes, storage),
@@ -188,15 +218,13 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     clip: ctx.createBuffer('clip', 16, storage),
   };
   const memory = Object.fromEntries(Object.entries(buffers).map(([k, b]) => [k, b.size])) as Record<keyof PlanBuffers, number>;
+  const track = (p: Promise<Dispatch>) => (rest.push(p), p);
 
   const pv = (name: string) => P.get(name).offset;
   const av = (name: string) => A.get(name).offset;
   const xOff = I.get('x').offset;
 
-  // Pending dispatches are created concurrently (pipelines compile in parallel where the host allows).
-  type Pending = Promise<Dispatch> | { clear: { buffer: GPUBuffer; offset: number; size: number; label: string } };
-  const forward: Pending[] = [];
-  const backward: Pending[] = [];
+  // Dispatches are created concurrently (pipelines compile in parallel where the host allows).
 
   const tables = spec.embeddings.length;
   /** Level 1 needs its input's gradient only to reach the embedding tables. */
@@ -312,9 +340,9 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     dOff: dLogitsOff + k * B,
     outOff: A.get('loss').offset,
   }));
-  const lossDispatch = taskLossDispatch(ctx, 'tasks', lossEntries, {
+  const lossDispatch = track(taskLossDispatch(ctx, 'tasks', lossEntries, {
     weights: buffers.taskWeights, logits: buffers.act, labels: buffers.input, dLogits: buffers.act, out: buffers.act,
-  });
+  }));
 
   const uncertainty = { tasks: K, sOff: spec.config.uncertaintyWeighting ? pv(names.logVariance) : 0, lossOff: A.get('loss').offset };
   const uncertaintyBuffers = { base: buffers.baseWeights, params: buffers.params, effective: buffers.taskWeights, act: buffers.act, grads: buffers.grads };
@@ -511,12 +539,17 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     );
   }
 
-  const gradNorm = gradNormDispatch(ctx, { uniform: buffers.clipUniform, grads: buffers.grads, out: buffers.clip });
-  const optimizer = optimizerDispatch(ctx, P.size, {
-    uniform: buffers.optimizerUniform, params: buffers.params, grads: buffers.grads, m1: buffers.m1, m2: buffers.m2, clip: buffers.clip,
-  });
+  const gradNorm = track(gradNormDispatch(ctx, { uniform: buffers.clipUniform, grads: buffers.grads, out: buffers.clip }));
+  const optimizer = track(
+    optimizerDispatch(ctx, P.size, {
+      uniform: buffers.optimizerUniform, params: buffers.params, grads: buffers.grads, m1: buffers.m1, m2: buffers.m2, clip: buffers.clip,
+    }),
+  );
+  const lossOps: Promise<Dispatch>[] = spec.config.uncertaintyWeighting
+    ? [track(uncertaintyDispatch(ctx, { ...uncertainty, phase: 0 }, uncertaintyBuffers)), lossDispatch, track(uncertaintyDispatch(ctx, { ...uncertainty, phase: 1 }, uncertaintyBuffers))]
+    : [lossDispatch];
 
-  const toOps = async (list: Pending[]): Promise<Op[]> => {
+  const toOps = async (list: PendingOp[]): Promise<Op[]> => {
     const resolved = await Promise.all(list);
     return resolved.map((r) =>
       'clear' in r
@@ -532,11 +565,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
     act: A,
     buffers,
     forward: await toOps(forward),
-    loss: await toOps(
-      spec.config.uncertaintyWeighting
-        ? [uncertaintyDispatch(ctx, { ...uncertainty, phase: 0 }, uncertaintyBuffers), lossDispatch, uncertaintyDispatch(ctx, { ...uncertainty, phase: 1 }, uncertaintyBuffers)]
-        : [lossDispatch],
-    ),
+    loss: await toOps(lossOps),
     backward: await toOps(backward),
     optimizer: await toOps([gradNorm, optimizer]),
     memory,

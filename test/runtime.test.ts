@@ -106,3 +106,19 @@ describe('runtime', () => {
     expect(ctx.liveBytes).toBe(bytes);
   });
 });
+
+describe('a plan that fails while being built', () => {
+  it('frees everything it had allocated', async () => {
+    const ctx = await testContext();
+    ctx.placeholderBuffer;
+    const before = { buffers: ctx.liveBufferCount, bytes: ctx.liveBytes };
+    // A workgroup grid over the device's per-dimension limit fails inside dispatch creation,
+    // after the plan's buffers exist.
+    const spec = buildSpec(ple({ inputDim: 2, tasks, levels: 1, taskExperts: 1, sharedExperts: 1, expertWidths: [2], towerWidths: [] }));
+    const tooTall = ctx.limits.maxComputeWorkgroupsPerDimension * 64 + 1;
+    const error = await buildPlan(ctx, spec, { batchSize: tooTall, gemmTuning: { tileM: 1, tileN: 1, wgX: 1, wgY: 1 } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LimitError);
+    expect((error as LimitError).limit).toBe('maxComputeWorkgroupsPerDimension');
+    expect({ buffers: ctx.liveBufferCount, bytes: ctx.liveBytes }).toEqual(before);
+  });
+});

@@ -99,6 +99,16 @@ export class GpuContext {
     return this.placeholder;
   }
 
+  /** The buffers alive now, to free what a failed construction allocated after this point. */
+  bufferMark(): ReadonlySet<GPUBuffer> {
+    return new Set(this.liveBuffers);
+  }
+
+  /** Destroys every buffer allocated since `mark`. */
+  destroyBuffersSince(mark: ReadonlySet<GPUBuffer>): void {
+    for (const b of [...this.liveBuffers]) if (!mark.has(b)) this.destroyBuffer(b);
+  }
+
   /** Number of buffers allocated through this context and not yet destroyed. */
   get liveBufferCount(): number {
     return this.liveBuffers.size;
