@@ -16,13 +16,13 @@ export type Role =
 
 const ROLE_TEXT: Record<Role, string> = {
   ignore: 'ignored',
-  'label-value': 'task: binary, by value',
-  'label-threshold': 'task: binary, threshold',
+  'label-value': 'task: binary (values)',
+  'label-threshold': 'task: binary (> threshold)',
   'label-regression': 'task: regression',
-  numeric: 'numeric input',
+  numeric: 'numeric',
   'numeric-log1p': 'numeric, log(1+x)',
-  'categorical-onehot': 'categorical, one-hot',
-  'categorical-embedding': 'categorical, embedding',
+  'categorical-onehot': 'category, one-hot',
+  'categorical-embedding': 'category, embedding',
 };
 
 const MISSING = new Set(['?', '', 'NA']);

@@ -11,7 +11,6 @@ import {
   evaluate,
   fit,
   formatAdapter,
-  gateStatistics,
   mmoe,
   NoAdapterError,
   parseCsv,
@@ -366,26 +365,27 @@ function drawSimplex(): void {
 }
 el.simplexGate.addEventListener('change', drawSimplex);
 
-/** Runs the model on the gate sample; the heat map shows `reports` when given (a whole validation split), else the sample's. */
+/**
+ * Runs the model on the gate sample for the simplex view. The heat map shows `reports` when given
+ * (the epoch's evaluation over the whole validation split), else the library's evaluation of the sample.
+ */
 async function refreshGates(s: Session, reports?: GateReport[], caption?: string): Promise<void> {
   const sample = gateSample(s.dataset);
   const { gates } = await s.trainer.infer(sample.x, sample.rows, true, sample.categorical);
   s.sample = { gates, rows: sample.rows, classes: sample.classes };
-  const spec = s.trainer.spec;
-  const taskNames = s.dataset.tasks.map((t) => t.name);
   if (!reports) {
-    const own: GateReport[] = (reports = []);
-    spec.levels.forEach((level, j) => {
-      for (const gate of level.gates) {
-        const n = gate.members.length;
-        const w = new Float32Array(sample.rows * n);
-        for (let r = 0; r < sample.rows; r++) w.set(gates[j].subarray(r * level.gateColumns + gate.column, r * level.gateColumns + gate.column + n), r * n);
-        own.push({ level: j, gate: gate.name, experts: gate.members, ...gateStatistics(w, sample.rows, n) });
-      }
-    });
+    const K = s.dataset.tasks.length;
+    const sub: Split = {
+      rows: sample.rows,
+      x: sample.x,
+      labels: sample.split.labels.subarray(0, sample.rows * K),
+      mask: sample.split.mask.subarray(0, sample.rows * K),
+      categorical: sample.categorical,
+    };
+    reports = (await evaluate(s.trainer, sub, s.dataset.tasks)).gates;
     caption = `Mean weights over ${sample.rows} validation samples, during training (step ${s.trainer.steps}).`;
   }
-  renderHeatmaps(el.heatmaps, spec, reports, taskNames, caption ?? '');
+  renderHeatmaps(el.heatmaps, s.trainer.spec, reports, s.dataset.tasks.map((t) => t.name), caption ?? '');
   drawSimplex();
   gateUpdates++;
 }
@@ -491,7 +491,7 @@ async function start(): Promise<void> {
           if (!stopRequested) setState('training', statusLine());
         }
         const now = performance.now();
-        if (now - lastGates > 2000) {
+        if (now - lastGates > 1000) {
           lastGates = now;
           await refreshGates(s);
         }

@@ -138,6 +138,12 @@ describe('demo page', () => {
     await expect(page.getByTestId('pause').textContent()).resolves.toBe('Resume');
     await page.getByTestId('pause').click();
     await waitFor(`window.__demo.state === 'training'`, 30_000);
+    // The page keeps painting and answering while it trains.
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))));
+      expect(performance.now() - t, 'a frame and a task while training').toBeLessThan(1000);
+    }
 
     await waitFor(`window.__demo.epochsDone >= 2`, 180_000);
     const plotted = await demo((d) => d.plotted()); // also redraws the charts now, for the screenshots
