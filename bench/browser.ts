@@ -1,0 +1,143 @@
+/**
+ * `npm run bench`: one headless Chromium session, one adapter. Serves
+ * bench/browser/ with Vite (its own root, no config file), opens it with
+ * Playwright, and times a full PLE training step of this runtime, of
+ * TensorFlow.js on `webgpu` and of TensorFlow.js on `cpu` — same model, same
+ * initial parameters, same batch. Writes the `browser` section of
+ * results/bench.md and results/bench.json.
+ *
+ * Flags:
+ *   --profile          per-kernel time of this runtime's step (timestamp-query)
+ *   --tune             tune the GEMM on the adapter first (src/tuning.ts)
+ *   --steps N          timed steps of this runtime on bench-small (default 20)
+ *   --tfjs-warmup N    tfjs warm-up steps (default 2); --tfjs-steps N timed steps (default 3)
+ *   --no-large         skip bench-large; --large-tfjs also run tfjs-webgpu on bench-large on a software adapter
+ *   --no-write         print, write nothing
+ */
+import { createServer } from 'vite';
+import { chromium } from 'playwright';
+import { join } from 'node:path';
+import { benchConfigs, describeConfig, fmt, mdTable, profileOpsTable, profileTable, type StepTiming } from './common.js';
+import { commandLine, commit, repoRoot, writeResults } from './results.js';
+import type { PageOptions, PageResult, PageRun } from './browser/main.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const value = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const started = new Date();
+
+const server = await createServer({
+  configFile: false,
+  root: join(repoRoot, 'bench/browser'),
+  cacheDir: join(repoRoot, 'node_modules/.vite-bench'),
+  logLevel: 'warn',
+  server: { host: '127.0.0.1', port: 0, strictPort: false, fs: { allow: [repoRoot] } },
+  optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'] },
+});
+await server.listen();
+const url = server.resolvedUrls?.local[0];
+if (!url) throw new Error('vite: no local URL');
+
+const chromiumArgs = ['--enable-unsafe-webgpu', '--no-sandbox', '--headless=new', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: chromiumArgs, headless: true });
+let exitCode = 0;
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => console.log(`[page] ${m.text()}`));
+  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true, undefined, { timeout: 180_000 });
+  const info = await page.evaluate(async () => {
+    const a = await navigator.gpu?.requestAdapter();
+    return a ? { isFallback: Boolean((a.info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter), architecture: a.info.architecture } : null;
+  });
+  if (!info) throw new Error('navigator.gpu.requestAdapter() gave no adapter in the page');
+  const software = info.isFallback || info.architecture === 'swiftshader';
+
+  const tw = value('--tfjs-warmup', 2);
+  const ts = value('--tfjs-steps', 3);
+  const runs: PageRun[] = [
+    { config: 'bench-small', system: 'ple-webgpu', warmup: 3, steps: value('--steps', 20) },
+    { config: 'bench-small', system: 'tfjs-webgpu', warmup: tw, steps: ts },
+    { config: 'bench-small', system: 'tfjs-cpu', warmup: tw, steps: ts },
+  ];
+  if (!flag('--no-large')) {
+    runs.push({ config: 'bench-large', system: 'ple-webgpu', warmup: software ? 1 : 3, steps: software ? 2 : 20 });
+    if (!software || flag('--large-tfjs')) runs.push({ config: 'bench-large', system: 'tfjs-webgpu', warmup: software ? 1 : tw, steps: software ? 1 : 10 });
+  }
+  const options: PageOptions = { runs, profile: flag('--profile'), tune: flag('--tune') };
+  const t0 = performance.now();
+  const result: PageResult = await page.evaluate((o) => (window as unknown as { runBench: (o: PageOptions) => Promise<PageResult> }).runBench(o), options);
+  const wallS = (performance.now() - t0) / 1000;
+
+  // ---- Report.
+  const md: string[] = [];
+  md.push(`## Browser (headless Chromium): ple-webgpu vs TensorFlow.js`);
+  md.push('');
+  md.push(`- Date: ${started.toISOString()}`);
+  md.push(`- Adapter (this runtime): ${result.adapter}; tfjs-webgpu's adapter info: ${result.tfjsAdapter || 'n/a'}`);
+  md.push(`- Browser: Chromium ${browser.version()} (${result.userAgent}), headless, flags \`${chromiumArgs.join(' ')}\``);
+  md.push(`- Command: \`${commandLine()}\` (commit ${commit()}); page run ${fmt(wallS, 0)} s`);
+  md.push(`- Step: forward, BCE loss, backward, Adam (lr 1e-3); the same spec, initial parameters (seed 1) and batch in all three; timed steps are submitted back to back and synchronised by reading back the last step's loss. Warm-up steps (pipeline/shader creation) are excluded from ms/step and listed separately.`);
+  md.push('');
+  const byConfig = new Map<string, StepTiming[]>();
+  for (const t of result.timings) byConfig.set(t.config, [...(byConfig.get(t.config) ?? []), t]);
+  for (const [config, timings] of byConfig) {
+    const c = benchConfigs[config];
+    const ple = timings.find((t) => t.system === 'ple-webgpu');
+    md.push(`### ${config}: ${describeConfig(c)}`);
+    md.push('');
+    md.push(
+      mdTable(
+        ['system', 'ms / step', 'steps / s', 'ple-webgpu speed-up (their ms ÷ ours)', 'timed steps', 'warm-up steps (ms each)', 'setup ms', 'loss at step 1', 'loss at last step'],
+        timings.map((t) => [
+          t.system, fmt(t.msPerStep), fmt(t.stepsPerSec, 3), ple ? `${fmt(t.msPerStep / ple.msPerStep, 2)}×` : 'n/a', t.steps,
+          t.warmupMs.map((m) => fmt(m, 0)).join(', '), fmt(t.createMs, 0), t.firstLoss.toFixed(6), t.lastLoss.toFixed(6),
+        ]),
+      ),
+    );
+    md.push('');
+    if (ple) {
+      const tw = timings.find((t) => t.system === 'tfjs-webgpu');
+      const tc = timings.find((t) => t.system === 'tfjs-cpu');
+      if (tw) md.push(`- ple-webgpu vs tfjs-webgpu: **${fmt(tw.msPerStep / ple.msPerStep)}×** the steps/s (target ≥ 40×: ${tw.msPerStep / ple.msPerStep >= 40 ? 'met' : 'NOT met'}).`);
+      if (tc) md.push(`- ple-webgpu vs tfjs-cpu: **${fmt(tc.msPerStep / ple.msPerStep, 2)}×** (target > 1×: ${tc.msPerStep > ple.msPerStep ? 'met' : 'NOT met'}).`);
+      const same = timings.filter((t) => t !== ple).map((t) => `${t.system} ${fmt(Math.abs(t.firstLoss - ple.firstLoss) / Math.abs(ple.firstLoss), 0) === '0' ? (Math.abs(t.firstLoss - ple.firstLoss) / Math.abs(ple.firstLoss)).toExponential(1) : (Math.abs(t.firstLoss - ple.firstLoss) / Math.abs(ple.firstLoss)).toExponential(1)}`);
+      md.push(`- Same model check: relative difference of the step-1 loss from ple-webgpu's: ${same.join(', ') || 'n/a'}.`);
+      if (ple.memory) md.push(`- GPU memory: plan ${(ple.memory.planBytes / 1024).toFixed(1)} KiB (${Object.entries(ple.memory.plan).map(([k, v]) => `${k} ${(v / 1024).toFixed(1)} KiB`).join(', ')}); ctx.liveBytes with the trainer: ${(ple.memory.liveBytes / 1024).toFixed(1)} KiB.`);
+      if (result.tuning[config]) md.push(`- GEMM tuning: ${result.tuning[config]}.`);
+      if (config === 'bench-large' && !timings.some((t) => t.system !== 'ple-webgpu')) md.push(`- On this software adapter bench-large runs for ple-webgpu only, with ${ple.warmupMs.length} warm-up and ${ple.steps} timed steps (tfjs would take minutes per step; --large-tfjs adds it).`);
+      md.push('');
+    }
+    const profile = result.profiles[config];
+    if (profile) {
+      md.push(`#### ple-webgpu ${config} step by kernel (${profile.method}, each dispatch in its own pass; sum ${fmt(profile.totalMs)} ms vs ${fmt(ple?.msPerStep ?? NaN)} ms/step wall; outside GEMMs ${fmt(100 * profile.outsideGemmShare)}%)`);
+      md.push('');
+      md.push(profileTable(profile));
+      md.push('');
+      md.push('<details><summary>per op</summary>\n');
+      md.push(profileOpsTable(profile));
+      md.push('\n</details>\n');
+    }
+  }
+  if (result.errors.length) {
+    md.push(`### Errors`);
+    md.push('');
+    for (const e of result.errors) md.push(`- ${e.split('\n')[0]}`);
+    md.push('');
+    exitCode = 1;
+  }
+  const text = md.join('\n');
+  console.log(`\n${text}`);
+  if (!flag('--no-write')) {
+    const json = { date: started.toISOString(), command: commandLine(), commit: commit(), chromium: browser.version(), chromiumArgs, ...result };
+    console.log(`wrote ${writeResults('browser', text, 'bench.json', json)}`);
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}
+process.exit(exitCode);

@@ -1,0 +1,98 @@
+/**
+ * The benchmark page (served by bench/browser.ts through Vite, driven by Playwright):
+ * times a training step of this runtime, then of TensorFlow.js on its `webgpu` and
+ * `cpu` backends, the same model and batch, in this one page on this browser's adapter.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-webgpu';
+import { acquireBrowserDevice, formatAdapter } from '../../src/index.js';
+import { tuneGemmForModel, tuningKey } from '../../src/tuning.js';
+import { benchConfigs, buildBenchSpec, modelConfig, profileStep, timeRuntime, type StepProfile, type StepTiming } from '../common.js';
+import { timeTfjs } from '../tfjs-ple.js';
+
+export interface PageRun {
+  config: string;
+  system: 'ple-webgpu' | 'tfjs-webgpu' | 'tfjs-cpu';
+  warmup: number;
+  steps: number;
+}
+
+export interface PageOptions {
+  runs: PageRun[];
+  profile: boolean;
+  tune: boolean;
+}
+
+export interface PageResult {
+  adapter: string;
+  adapterInfo: Record<string, unknown>;
+  tfjsAdapter: string;
+  userAgent: string;
+  timestampQuery: boolean;
+  timings: StepTiming[];
+  profiles: Record<string, StepProfile>;
+  tuning: Record<string, string>;
+  errors: string[];
+}
+
+const logEl = document.getElementById('log')!;
+const log = (s: string) => {
+  console.log(s);
+  logEl.textContent += `\n${s}`;
+};
+
+async function runBench(options: PageOptions): Promise<PageResult> {
+  const ctx = await acquireBrowserDevice();
+  const adapter = formatAdapter(ctx.adapter);
+  log(`adapter: ${adapter}`);
+  const result: PageResult = {
+    adapter,
+    adapterInfo: { ...ctx.adapter },
+    tfjsAdapter: '',
+    userAgent: navigator.userAgent,
+    timestampQuery: ctx.device.features.has('timestamp-query'),
+    timings: [],
+    profiles: {},
+    tuning: {},
+    errors: [],
+  };
+  for (const run of options.runs) {
+    const c = benchConfigs[run.config];
+    try {
+      if (run.system === 'ple-webgpu') {
+        let tuning;
+        if (options.tune) {
+          const t0 = performance.now();
+          const tuned = await tuneGemmForModel(ctx, modelConfig(c), c.batchSize, { repeats: c.batchSize > 1024 ? 1 : 3 });
+          tuning = tuned.tuning;
+          result.tuning[c.name] = `${tuningKey(tuned.tuning)} (tuned in ${(performance.now() - t0).toFixed(0)} ms; ${tuned.timings.map((t) => `${tuningKey(t.tuning)} ${t.gflops.toFixed(2)}`).join(', ')} GFLOP/s)`;
+          log(`${c.name}: tuning ${result.tuning[c.name]}`);
+        }
+        const { timing, trainer } = await timeRuntime(ctx, c, { warmup: run.warmup, steps: run.steps, tuning, log });
+        result.timings.push(timing);
+        if (options.profile) {
+          result.profiles[c.name] = await profileStep(ctx, trainer, c.batchSize > 1024 ? 1 : 3);
+          log(`${c.name}: profiled (${result.profiles[c.name].method})`);
+        }
+        trainer.destroy();
+      } else {
+        const backend = run.system === 'tfjs-webgpu' ? 'webgpu' : 'cpu';
+        if (!(await tf.setBackend(backend))) throw new Error(`tfjs backend ${backend} failed to initialise`);
+        await tf.ready();
+        if (backend === 'webgpu') {
+          const info = (tf.backend() as unknown as { adapterInfo?: Record<string, unknown> }).adapterInfo;
+          result.tfjsAdapter = info ? JSON.stringify(info) : 'unknown';
+        }
+        result.timings.push(await timeTfjs(tf, run.system, buildBenchSpec(c), c, { warmup: run.warmup, steps: run.steps, log }));
+      }
+    } catch (e) {
+      const msg = `${run.system} ${run.config}: ${(e as Error).stack ?? e}`;
+      log(`ERROR ${msg}`);
+      result.errors.push(msg);
+    }
+  }
+  return result;
+}
+
+(window as unknown as { runBench: typeof runBench }).runBench = runBench;
+(window as unknown as { benchReady: boolean }).benchReady = true;

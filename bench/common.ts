@@ -1,0 +1,279 @@
+/**
+ * What the benchmarks share, in the browser page and in Node: the benchmark
+ * configs, a deterministic batch, FLOP counts of a step, timing this runtime's
+ * training step, and a per-kernel profile of a step through timestamp queries.
+ * No Node or DOM imports here.
+ */
+import { ple, type ModelConfig } from '../src/config.js';
+import { buildSpec, type ModelSpec } from '../src/spec.js';
+import { Trainer, type Batch } from '../src/trainer.js';
+import type { GpuContext } from '../src/gpu/context.js';
+import type { GemmTuning } from '../src/kernels/batched_gemm.js';
+import { encodeDispatch, encodeOps, type Op } from '../src/kernels/dispatch.js';
+import { gemmFlops, stepGemmShapes } from '../src/tuning.js';
+import { Rng } from '../src/rng.js';
+
+export interface BenchConfig {
+  name: string;
+  batchSize: number;
+  inputDim: number;
+  levels: number;
+  taskExperts: number;
+  sharedExperts: number;
+  expertWidth: number;
+  towerWidth: number;
+  tasks: number;
+}
+
+export const benchConfigs: Record<string, BenchConfig> = {
+  'bench-small': { name: 'bench-small', batchSize: 512, inputDim: 128, levels: 2, taskExperts: 2, sharedExperts: 2, expertWidth: 64, towerWidth: 32, tasks: 2 },
+  'bench-large': { name: 'bench-large', batchSize: 2048, inputDim: 512, levels: 2, taskExperts: 2, sharedExperts: 2, expertWidth: 256, towerWidth: 128, tasks: 2 },
+  /** For the 1,000-step memory check. */
+  'bench-tiny': { name: 'bench-tiny', batchSize: 64, inputDim: 16, levels: 2, taskExperts: 1, sharedExperts: 1, expertWidth: 16, towerWidth: 8, tasks: 2 },
+};
+
+export function modelConfig(c: BenchConfig): ModelConfig {
+  return ple({
+    inputDim: c.inputDim,
+    tasks: Array.from({ length: c.tasks }, (_, k) => ({ name: `task${k}`, type: 'binary' as const })),
+    levels: c.levels,
+    taskExperts: c.taskExperts,
+    sharedExperts: c.sharedExperts,
+    expertWidths: [c.expertWidth],
+    towerWidths: [c.towerWidth],
+  });
+}
+
+export function describeConfig(c: BenchConfig): string {
+  return `batch ${c.batchSize}, ${c.inputDim} inputs, ${c.levels} levels of ${c.taskExperts} task + ${c.sharedExperts} shared experts [${c.expertWidth}], towers [${c.towerWidth}], ${c.tasks} binary tasks`;
+}
+
+/** A fixed batch: x uniform in [-1, 1), labels a noisy function of x. */
+export function benchBatch(c: BenchConfig, seed = 7): Batch & { x: Float32Array; labels: Float32Array } {
+  const rng = new Rng(seed);
+  const B = c.batchSize;
+  const x = new Float32Array(B * c.inputDim);
+  for (let i = 0; i < x.length; i++) x[i] = rng.range(-1, 1);
+  const labels = new Float32Array(B * c.tasks);
+  for (let r = 0; r < B; r++) {
+    for (let k = 0; k < c.tasks; k++) labels[r * c.tasks + k] = x[r * c.inputDim + k] + 0.3 * rng.normal() > 0 ? 1 : 0;
+  }
+  return { rows: B, x, labels };
+}
+
+/**
+ * Matrix-product FLOPs of one training step (2 m n k per product): every GEMM the
+ * batched_gemm kernel runs, plus the gate logits computed inside gate_softmax.
+ */
+export function stepFlops(spec: ModelSpec, B: number): { gemm: number; gateLogits: number; total: number } {
+  const gemm = gemmFlops(stepGemmShapes(spec, B));
+  let gateLogits = 0;
+  for (const level of spec.levels) for (const g of level.gates) if (g.hasParams) gateLogits += 2 * B * level.inDim * g.members.length;
+  return { gemm, gateLogits, total: gemm + gateLogits };
+}
+
+export interface StepTiming {
+  system: string;
+  config: string;
+  /** Trainer.create: planning and pipeline creation. */
+  createMs: number;
+  warmupMs: number[];
+  steps: number;
+  totalMs: number;
+  msPerStep: number;
+  stepsPerSec: number;
+  /** Total loss of the first step (before any update) and of the last timed step. */
+  firstLoss: number;
+  lastLoss: number;
+  /** ms/step of the fastest window of timed steps (less exposed to other load on the host). */
+  bestWindowMsPerStep?: number;
+  memory?: { plan: Record<string, number>; planBytes: number; liveBytes: number };
+  note?: string;
+}
+
+export interface RuntimeBenchOptions {
+  warmup: number;
+  steps: number;
+  tuning?: GemmTuning;
+  /** Timed steps per synchronised window (default: all in one). */
+  window?: number;
+  seed?: number;
+  log?: (s: string) => void;
+}
+
+/**
+ * Times this runtime's training step: `warmup` steps awaited one by one (the
+ * first includes lazy work), then `steps` steps submitted back to back and
+ * synchronised by reading back the last step's loss.
+ */
+export async function timeRuntime(ctx: GpuContext, c: BenchConfig, o: RuntimeBenchOptions): Promise<{ timing: StepTiming; trainer: Trainer }> {
+  const batch = benchBatch(c);
+  const t0 = performance.now();
+  const trainer = await Trainer.create(ctx, modelConfig(c), { batchSize: c.batchSize, seed: o.seed ?? 1, optimizer: { kind: 'adam', lr: 1e-3 }, gemmTuning: o.tuning });
+  const createMs = performance.now() - t0;
+  o.log?.(`ple-webgpu ${c.name}: plan + pipelines ${createMs.toFixed(0)} ms`);
+  const warmupMs: number[] = [];
+  let firstLoss = NaN;
+  for (let i = 0; i < o.warmup; i++) {
+    const s = performance.now();
+    const r = await trainer.step(batch);
+    if (i === 0) firstLoss = r.total;
+    warmupMs.push(performance.now() - s);
+  }
+  // Timed steps in windows, each synchronised by reading back its last loss; ms/step is over all of them.
+  const window = Math.max(1, Math.min(o.window ?? o.steps, o.steps));
+  const windowsMs: number[] = [];
+  let lastLoss = NaN;
+  const s = performance.now();
+  for (let done = 0; done < o.steps; ) {
+    const n = Math.min(window, o.steps - done);
+    const w = performance.now();
+    let last: Promise<{ total: number }> | null = null;
+    for (let i = 0; i < n; i++) last = trainer.step(batch);
+    lastLoss = (await last!).total;
+    windowsMs.push((performance.now() - w) / n);
+    done += n;
+  }
+  const totalMs = performance.now() - s;
+  const planBytes = Object.values(trainer.plan.memory).reduce((a, b) => a + b, 0);
+  const timing: StepTiming = {
+    system: 'ple-webgpu',
+    config: c.name,
+    createMs,
+    warmupMs,
+    steps: o.steps,
+    totalMs,
+    msPerStep: totalMs / o.steps,
+    stepsPerSec: (1000 * o.steps) / totalMs,
+    firstLoss,
+    lastLoss,
+    bestWindowMsPerStep: Math.min(...windowsMs),
+    memory: { plan: { ...trainer.plan.memory }, planBytes, liveBytes: ctx.liveBytes },
+  };
+  o.log?.(`ple-webgpu ${c.name}: ${timing.msPerStep.toFixed(1)} ms/step over ${o.steps} steps`);
+  return { timing, trainer };
+}
+
+export interface OpProfile {
+  phase: string;
+  label: string;
+  kernel: string;
+  ms: number;
+}
+
+export interface StepProfile {
+  method: 'timestamp-query' | 'submit-and-wait';
+  ops: OpProfile[];
+  byKernel: { kernel: string; ms: number; share: number }[];
+  /** Sum over ops. */
+  totalMs: number;
+  gemmMs: number;
+  /** Share of the summed op time outside batched_gemm. */
+  outsideGemmShare: number;
+}
+
+const kernelOf = (op: Op) => (op.kind === 'dispatch' ? op.dispatch.label.split(' ')[0] : 'clear');
+const labelOf = (op: Op) => (op.kind === 'dispatch' ? op.dispatch.label : `clear ${op.label}`);
+
+/**
+ * Per-kernel time of one training step. With `timestamp-query` every dispatch
+ * of plan.forward/loss/backward/optimizer is encoded in its own compute pass
+ * with timestampWrites, the query set resolved and read back; otherwise each op
+ * is submitted and awaited on its own. Runs one extra step's worth of work (the
+ * batch and optimizer uniform of the trainer's last step are reused).
+ */
+export async function profileStep(ctx: GpuContext, trainer: Trainer, repeats = 3): Promise<StepProfile> {
+  const plan = trainer.plan;
+  const phases: [string, Op[]][] = [
+    ['forward', plan.forward],
+    ['loss', plan.loss],
+    ['backward', plan.backward],
+    ['optimizer', plan.optimizer],
+  ];
+  const all = phases.flatMap(([phase, ops]) => ops.map((op) => ({ phase, op })));
+  const ms = new Array<number>(all.length).fill(Infinity);
+  const device = ctx.device;
+  const timestamps = device.features.has('timestamp-query');
+  if (timestamps) {
+    const count = 2 * all.length;
+    const querySet = device.createQuerySet({ type: 'timestamp', count });
+    const resolve = ctx.createBuffer('profile resolve', count * 8, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC);
+    const read = ctx.createBuffer('profile read', count * 8, GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ);
+    try {
+      for (let r = 0; r < repeats; r++) {
+        const encoder = device.createCommandEncoder({ label: 'profile' });
+        all.forEach(({ op }, i) => {
+          if (op.kind === 'dispatch') {
+            const pass = encoder.beginComputePass({
+              label: op.dispatch.label,
+              timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+            });
+            encodeDispatch(pass, op.dispatch);
+            pass.end();
+          } else {
+            // Clears are copy commands (no timestamps there); an empty pass stamps around nothing.
+            encoder.clearBuffer(op.buffer, op.offset, op.size);
+            const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+            pass.end();
+          }
+        });
+        encoder.resolveQuerySet(querySet, 0, count, resolve, 0);
+        encoder.copyBufferToBuffer(resolve, 0, read, 0, count * 8);
+        device.queue.submit([encoder.finish()]);
+        await read.mapAsync(GPUMapMode.READ);
+        const t = new BigInt64Array(read.getMappedRange().slice(0));
+        read.unmap();
+        all.forEach((_, i) => {
+          const d = Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+          ms[i] = Math.min(ms[i], Math.max(0, d));
+        });
+      }
+    } finally {
+      querySet.destroy();
+      ctx.destroyBuffer(resolve);
+      ctx.destroyBuffer(read);
+    }
+  } else {
+    for (let r = 0; r < repeats; r++) {
+      for (let i = 0; i < all.length; i++) {
+        const t0 = performance.now();
+        const encoder = device.createCommandEncoder({ label: 'profile' });
+        encodeOps(encoder, [all[i].op], 'profile');
+        device.queue.submit([encoder.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        ms[i] = Math.min(ms[i], performance.now() - t0);
+      }
+    }
+  }
+  const ops = all.map(({ phase, op }, i) => ({ phase, label: labelOf(op), kernel: kernelOf(op), ms: ms[i] }));
+  const totalMs = ops.reduce((a, o) => a + o.ms, 0);
+  const kernels = new Map<string, number>();
+  for (const o of ops) kernels.set(o.kernel, (kernels.get(o.kernel) ?? 0) + o.ms);
+  const byKernel = [...kernels].map(([kernel, t]) => ({ kernel, ms: t, share: t / totalMs })).sort((a, b) => b.ms - a.ms);
+  const gemmMs = kernels.get('batched_gemm') ?? 0;
+  return { method: timestamps ? 'timestamp-query' : 'submit-and-wait', ops, byKernel, totalMs, gemmMs, outsideGemmShare: 1 - gemmMs / totalMs };
+}
+
+// ---- Formatting.
+
+export function mdTable(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export const fmt = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+
+export function profileTable(p: StepProfile): string {
+  return mdTable(
+    ['kernel', 'ms / step', 'share'],
+    p.byKernel.map((k) => [k.kernel, fmt(k.ms, 2), `${(k.share * 100).toFixed(1)}%`]),
+  );
+}
+
+export function profileOpsTable(p: StepProfile): string {
+  return mdTable(['phase', 'op', 'ms'], p.ops.map((o) => [o.phase, o.label, fmt(o.ms, 2)]));
+}
+
+export function buildBenchSpec(c: BenchConfig): ModelSpec {
+  return buildSpec(modelConfig(c));
+}

@@ -1,0 +1,284 @@
+/**
+ * `npm run bench:node`: the training step through Dawn in Node, the batched
+ * expert GEMM's GFLOP/s (forward, dX, dW; every tuning variant beside a naive
+ * one-output-per-invocation kernel), the share of a step's time outside GEMMs
+ * per shape, the step's rate against the best GEMM variant, and GPU memory over
+ * 1,000 steps. Writes the `node` section of results/bench.md and results/bench-node.json.
+ *
+ * Flags: --profile (per-op table of bench-small's step), --large (bench-large
+ * shapes on a software adapter too), --memory-steps N (default 1000), --no-write.
+ */
+import naiveSource from './naive_gemm.wgsl?raw';
+import { acquireNodeDevice, formatAdapter } from '../src/node.js';
+import type { GpuContext } from '../src/gpu/context.js';
+import { gemmDispatch, gemmTuningFor, type GemmTuning } from '../src/kernels/batched_gemm.js';
+import { createDispatch, encodeOps, packDescriptors, type Dispatch } from '../src/kernels/dispatch.js';
+import { defaultGemmCandidates, gemmFlops, layoutShape, stepGemmShapes, tuneGemm, tuningFits, tuningKey, type GemmShape } from '../src/tuning.js';
+import {
+  benchBatch, benchConfigs, buildBenchSpec, describeConfig, fmt, mdTable, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
+  type BenchConfig, type StepProfile, type StepTiming,
+} from './common.js';
+import { loadavg } from 'node:os';
+import { commandLine, commit, writeResults } from './results.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const value = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const log = (s: string) => console.log(s);
+
+const ctx = await acquireNodeDevice();
+const adapter = formatAdapter(ctx.adapter);
+const software = ctx.adapter.isFallback || ctx.adapter.architecture === 'swiftshader';
+log(`adapter: ${adapter}; timestamp-query ${ctx.device.features.has('timestamp-query') ? 'on' : 'off'}`);
+const started = new Date();
+const loadStart = loadavg()[0];
+
+// ---- GEMM microbenchmark.
+
+const small = benchConfigs['bench-small'];
+const large = benchConfigs['bench-large'];
+const withLarge = !software || flag('--large');
+const pick = (c: BenchConfig, labels: string[]) => stepGemmShapes(buildBenchSpec(c), c.batchSize).filter((s) => labels.includes(s.label)).map((s) => ({ ...s, label: `${c.name} ${s.label}` }));
+const square = (n: number): GemmShape[] =>
+  (['forward', 'dX', 'dW'] as const).map((kind) => ({ label: `${n}³ ${kind}`, kind, entries: [{ m: n, n, k: n }] }));
+const microShapes: GemmShape[] = [
+  ...pick(small, ['level0.layer0', 'level0.layer0.dW', 'level1.layer0', 'level1.layer0.dX', 'level1.layer0.dW']),
+  ...square(256),
+  ...(withLarge ? [...pick(large, ['level0.layer0', 'level0.layer0.dW', 'level1.layer0.dX']), ...square(1024)] : []),
+];
+
+function naiveDispatch(ctx: GpuContext, shape: GemmShape, buffers: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer }): Promise<Dispatch> {
+  const { entries } = layoutShape(shape);
+  const packed = entries.map((e) => ({ ...e, flags: 0, biasOff: 0 }));
+  const fields = ['m', 'n', 'k', 'flags', 'aOff', 'aRow', 'aCol', 'bOff', 'bRow', 'bCol', 'cOff', 'cRow', 'biasOff'] as const;
+  const maxM = Math.max(...entries.map((e) => e.m));
+  const maxN = Math.max(...entries.map((e) => e.n));
+  return createDispatch(ctx, {
+    label: `naive_gemm ${shape.label}`,
+    source: naiveSource,
+    descriptors: packDescriptors(fields, 16, packed),
+    bindings: [buffers.a, buffers.b, buffers.c],
+    grid: [Math.ceil(maxN / 16), Math.ceil(maxM / 16), entries.length],
+  });
+}
+
+async function timeDispatch(d: Dispatch, repeats: number): Promise<number> {
+  const once = async () => {
+    const encoder = ctx.device.createCommandEncoder();
+    encodeOps(encoder, [{ kind: 'dispatch', dispatch: d }], 'gemm bench');
+    ctx.device.queue.submit([encoder.finish()]);
+    await ctx.device.queue.onSubmittedWorkDone();
+  };
+  await once();
+  let best = Infinity;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    await once();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+const variants: GemmTuning[] = [];
+for (const t of [gemmTuningFor(ctx.adapter), ...defaultGemmCandidates]) if (!variants.some((v) => tuningKey(v) === tuningKey(t))) variants.push(t);
+const gemmRows: { shape: string; kind: string; entries: string; flops: number; naive: number; variants: Record<string, number>; best: string }[] = [];
+for (const shape of microShapes) {
+  const { aLen, bLen, cLen } = layoutShape(shape);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const a = ctx.createDataBuffer('bench A', fill(aLen), usage);
+  const b = ctx.createDataBuffer('bench B', fill(bLen), usage);
+  const c = ctx.createBuffer('bench C', cLen * 4, usage);
+  const flops = gemmFlops([shape]);
+  const gf = (ms: number) => flops / ms / 1e6;
+  const repeats = flops > 2e9 ? 1 : 3;
+  const nd = await naiveDispatch(ctx, shape, { a, b, c });
+  const naive = gf(await timeDispatch(nd, repeats));
+  nd.owned.forEach((x) => ctx.destroyBuffer(x));
+  const results: Record<string, number> = {};
+  for (const t of variants) {
+    if (!tuningFits(ctx, t, [shape])) continue;
+    const d = await gemmDispatch(ctx, shape.label, layoutShape(shape).entries, { a, b, c }, t);
+    results[tuningKey(t)] = gf(await timeDispatch(d, repeats));
+    d.owned.forEach((x) => ctx.destroyBuffer(x));
+  }
+  [a, b, c].forEach((x) => ctx.destroyBuffer(x));
+  const best = Object.entries(results).sort((x, y) => y[1] - x[1])[0][0];
+  const e = shape.entries[0];
+  gemmRows.push({ shape: shape.label, kind: shape.kind, entries: `${shape.entries.length} × ${e.m}×${e.n}×${e.k}`, flops, naive, variants: results, best });
+  log(`GEMM ${shape.label.padEnd(28)} naive ${fmt(naive, 2)} GFLOP/s, best ${best} ${fmt(results[best], 2)} GFLOP/s`);
+}
+
+// ---- Training steps: tuning, timing, profile, rate against the best GEMM variant.
+
+interface StepReport {
+  config: BenchConfig;
+  tuning: GemmTuning;
+  tuningTimings: { tuning: string; ms: number; gflops: number }[];
+  defaultTuning: GemmTuning;
+  timing: StepTiming;
+  flops: ReturnType<typeof stepFlops>;
+  stepGflops: number;
+  /** Step FLOPs over the summed GPU time of its ops (the profile), i.e. without host/queue gaps. */
+  gpuTimeGflops: number;
+  bestGemmGflops: number;
+  rateVsBestGemm: number;
+  profile: StepProfile;
+}
+
+const stepConfigs: { c: BenchConfig; warmup: number; steps: number }[] = [
+  { c: small, warmup: 3, steps: 20 },
+  { c: { ...small, name: 'bench-small@128', batchSize: 128 }, warmup: 3, steps: 20 },
+  { c: { ...small, name: 'bench-small@2048', batchSize: 2048 }, warmup: 2, steps: software ? 5 : 20 },
+  ...(withLarge ? [{ c: large, warmup: software ? 1 : 3, steps: software ? 2 : 20 }] : []),
+];
+const steps: StepReport[] = [];
+let smallProfile: StepProfile | null = null;
+for (const { c, warmup, steps: n } of stepConfigs) {
+  const spec = buildBenchSpec(c);
+  const shapes = stepGemmShapes(spec, c.batchSize);
+  const tuned = await tuneGemm(ctx, shapes, { repeats: c.batchSize >= 2048 && software ? 2 : 5 });
+  log(`${c.name}: tuned GEMM ${tuningKey(tuned.tuning)} at ${fmt(tuned.timings[0].gflops, 2)} GFLOP/s over the step's GEMMs`);
+  const { timing, trainer } = await timeRuntime(ctx, c, { warmup, steps: n, tuning: tuned.tuning, window: 5, log });
+  const profile = await profileStep(ctx, trainer, software && c.batchSize >= 2048 ? 1 : 3);
+  if (c === small) smallProfile = profile;
+  trainer.destroy();
+  const flops = stepFlops(spec, c.batchSize);
+  const stepGflops = flops.total / timing.msPerStep / 1e6;
+  const best = tuned.timings[0].gflops;
+  steps.push({
+    config: c, tuning: tuned.tuning, defaultTuning: gemmTuningFor(ctx.adapter),
+    tuningTimings: tuned.timings.map((t) => ({ tuning: tuningKey(t.tuning), ms: t.ms, gflops: t.gflops })),
+    timing, flops, stepGflops, gpuTimeGflops: flops.total / profile.totalMs / 1e6, bestGemmGflops: best, rateVsBestGemm: stepGflops / best, profile,
+  });
+  log(`${c.name}: step ${fmt(timing.msPerStep)} ms = ${fmt(stepGflops, 2)} GFLOP/s, ${fmt((100 * stepGflops) / best)}% of the best GEMM; outside GEMMs ${fmt(100 * profile.outsideGemmShare)}%`);
+}
+
+// The default tuning beside the tuned one on bench-small (is tuning worth it here?).
+const smallReport = steps[0];
+let defaultSmall: StepTiming | null = null;
+if (tuningKey(smallReport.tuning) !== tuningKey(smallReport.defaultTuning)) {
+  const { timing, trainer } = await timeRuntime(ctx, small, { warmup: 3, steps: 20, window: 5 });
+  trainer.destroy();
+  defaultSmall = timing;
+}
+
+// ---- GPU memory over many steps.
+
+const memSteps = value('--memory-steps', 1000);
+const tiny = benchConfigs['bench-tiny'];
+const memory: { step: number; liveBytes: number; planBytes: number }[] = [];
+{
+  const before = ctx.liveBytes;
+  const { trainer } = await timeRuntime(ctx, tiny, { warmup: 1, steps: 0 });
+  const batch = benchBatch(tiny);
+  const planBytes = () => Object.values(trainer.plan.memory).reduce((a, b) => a + b, 0);
+  memory.push({ step: trainer.steps, liveBytes: ctx.liveBytes - before, planBytes: planBytes() });
+  const t0 = performance.now();
+  for (let i = 1; i <= memSteps; i++) {
+    await trainer.step(batch);
+    if (i % 100 === 0) memory.push({ step: trainer.steps, liveBytes: ctx.liveBytes - before, planBytes: planBytes() });
+  }
+  log(`memory: ${memSteps} steps of ${tiny.name} in ${fmt((performance.now() - t0) / 1000)} s; live bytes ${memory.map((m) => m.liveBytes).join(', ')}`);
+  trainer.destroy();
+  memory.push({ step: -1, liveBytes: ctx.liveBytes - before, planBytes: 0 });
+}
+const memConstant = memory.slice(0, -1).every((m) => m.liveBytes === memory[0].liveBytes && m.planBytes === memory[0].planBytes);
+const memFreed = memory[memory.length - 1].liveBytes === 0;
+
+// ---- Report.
+
+const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+const md: string[] = [];
+md.push(`## Node (Dawn): GEMM, step profile, memory`);
+md.push('');
+md.push(`- Date: ${started.toISOString()}`);
+md.push(`- Adapter: ${adapter}; timestamp-query ${ctx.device.features.has('timestamp-query') ? 'available (profile from GPU timestamps)' : 'not available (profile by submit-and-wait per op)'}`);
+md.push(`- Command: \`${commandLine()}\` (commit ${commit()}, Node ${process.version})`);
+if (!withLarge) md.push(`- bench-large shapes skipped on this software adapter (pass --large to include them).`);
+md.push('');
+md.push(`### Batched expert GEMM, GFLOP/s (best of 3 runs after one untimed; variant = tileM×tileN/wgX×wgY; naive = one output per invocation, bench/naive_gemm.wgsl)`);
+md.push('');
+md.push(`Shapes named after a config are that config's step GEMMs (entries × m×n×k; forward C = A B, dX C = A Bᵀ, dW C = Aᵀ B with the planner's strides).`);
+md.push('');
+md.push(
+  mdTable(
+    ['shape', 'kind', 'entries', 'naive', ...variants.map(tuningKey), 'best vs naive'],
+    gemmRows.map((r) => [
+      r.shape, r.kind, r.entries, fmt(r.naive, 2),
+      ...variants.map((v) => {
+        const g = r.variants[tuningKey(v)];
+        return g === undefined ? '—' : tuningKey(v) === r.best ? `**${fmt(g, 2)}**` : fmt(g, 2);
+      }),
+      `${fmt(r.variants[r.best] / r.naive)}×`,
+    ]),
+  ),
+);
+md.push('');
+md.push(`### Training step (forward, loss, backward, Adam), tuned GEMM`);
+md.push('');
+md.push(`"best GEMM" is the tuner's fastest variant timed over exactly the step's GEMMs (one command buffer, as in a step); "step rate" is the step's matrix FLOPs (GEMMs + gate logits) over its wall time. "outside GEMMs" is the share of the summed per-op GPU time (profile) spent in other kernels.`);
+md.push('');
+const dominant = gemmRows.find((r) => r.shape === 'bench-small level0.layer0');
+md.push(
+  mdTable(
+    ['config', 'tuning', 'ms / step (all timed)', 'best 5-step window', 'steps/s', 'step MFLOP', 'step GFLOP/s (wall)', 'step GFLOP/s (GPU time)', 'best GEMM GFLOP/s', 'step / best GEMM (wall)', 'step / best GEMM (GPU time)', 'outside GEMMs'],
+    steps.map((s) => [
+      s.config.name, tuningKey(s.tuning), fmt(s.timing.msPerStep), fmt(s.timing.bestWindowMsPerStep ?? NaN), fmt(s.timing.stepsPerSec, 2),
+      fmt(s.flops.total / 1e6, 0), fmt(s.stepGflops, 2), fmt(s.gpuTimeGflops, 2), fmt(s.bestGemmGflops, 2),
+      `${fmt(100 * s.rateVsBestGemm)}%`, `${fmt((100 * s.gpuTimeGflops) / s.bestGemmGflops)}%`, `${fmt(100 * s.profile.outsideGemmShare)}%`,
+    ]),
+  ),
+);
+md.push('');
+md.push(`Configs: ${steps.map((s) => `${s.config.name} = ${describeConfig(s.config)}`).join('; ')}.`);
+md.push('');
+if (dominant) {
+  const s0 = steps[0];
+  const top = dominant.variants[dominant.best];
+  md.push(
+    `Against the best variant at bench-small's largest GEMM alone (${dominant.entries}, ${dominant.best}: ${fmt(top, 2)} GFLOP/s) the step runs at ` +
+      `${fmt((100 * s0.stepGflops) / top)}% (wall) / ${fmt((100 * s0.gpuTimeGflops) / top)}% (GPU time); the step's whole GEMM set only reaches ${fmt(s0.bestGemmGflops, 2)} GFLOP/s because many of its GEMMs are small (gate dW ${'`'}m = inputs, n = gate width${'`'}, towers) and fill few workgroups.`,
+  );
+  md.push('');
+}
+md.push(`Host load (1-min load average) at start ${loadStart.toFixed(2)}, at end ${loadavg()[0].toFixed(2)} on ${(await import('node:os')).cpus().length} CPUs: other processes sharing the CPUs inflate wall times on a software adapter.`);
+md.push('');
+md.push(`Steps timed: ${steps.map((s) => `${s.config.name} ${s.timing.steps} (after ${s.timing.warmupMs.length} warm-up steps: ${s.timing.warmupMs.map((m) => fmt(m, 0)).join(', ')} ms; plan + pipelines ${fmt(s.timing.createMs, 0)} ms)`).join('; ')}.`);
+if (defaultSmall) md.push(`With the adapter's default tuning (${tuningKey(smallReport.defaultTuning)}) bench-small takes ${fmt(defaultSmall.msPerStep)} ms/step (tuned: ${fmt(smallReport.timing.msPerStep)}).`);
+else md.push(`On bench-small the tuner chose the adapter's default tuning (${tuningKey(smallReport.defaultTuning)}).`);
+md.push('');
+md.push(`Tuner timings for bench-small (all of the step's GEMMs): ${smallReport.tuningTimings.map((t) => `${t.tuning} ${fmt(t.gflops, 2)}`).join(', ')} GFLOP/s.`);
+md.push('');
+for (const s of steps) {
+  md.push(`#### Where ${s.config.name}'s step goes (${s.profile.method}; sum of ops ${fmt(s.profile.totalMs)} ms vs ${fmt(s.timing.msPerStep)} ms wall)`);
+  md.push('');
+  md.push(profileTable(s.profile));
+  md.push('');
+}
+if (flag('--profile') && smallProfile) {
+  md.push(`#### bench-small, per op`);
+  md.push('');
+  md.push(profileOpsTable(smallProfile));
+  md.push('');
+}
+md.push(`### GPU memory`);
+md.push('');
+for (const s of steps) {
+  const m = s.timing.memory!;
+  md.push(`- ${s.config.name}: plan ${kib(m.planBytes)} (${Object.entries(m.plan).map(([k, v]) => `${k} ${kib(v)}`).join(', ')}); ctx.liveBytes with the trainer ${kib(m.liveBytes)}.`);
+}
+md.push(
+  `- ${tiny.name} (${describeConfig(tiny)}), ${memSteps} steps: bytes held by the trainer (ctx.liveBytes less what was live before) at steps ${memory.slice(0, -1).map((m) => m.step).join(', ')}: ` +
+    `${[...new Set(memory.slice(0, -1).map((m) => m.liveBytes))].map(kib).join(' / ')}; plan ${kib(memory[0].planBytes)} — ${memConstant ? '**constant**' : '**NOT constant**'}; ` +
+    `after destroy: ${memory[memory.length - 1].liveBytes} bytes ${memFreed ? '(all freed)' : '(LEAK)'}.`,
+);
+md.push('');
+
+const json = { date: started.toISOString(), adapter: ctx.adapter, command: commandLine(), commit: commit(), gemm: gemmRows, steps, defaultSmall, memory: { config: tiny, steps: memSteps, samples: memory, constant: memConstant, freed: memFreed } };
+if (!flag('--no-write')) log(`wrote ${writeResults('node', md.join('\n'), 'bench-node.json', json)}`);
+else console.log(md.join('\n'));
+process.exit(0);
