@@ -110,6 +110,8 @@ let paused = false;
 let resume: (() => void) | null = null;
 let stopRequested = false;
 let gateUpdates = 0;
+/** The message of the last device loss, shown instead of the errors it causes in flight. */
+let deviceLost: string | null = null;
 const errors: string[] = [];
 let progress = { epoch: 0, step: 0, stepsPerEpoch: 0, loss: NaN, epochs: 0 };
 
@@ -136,6 +138,8 @@ const demo = {
   get epochsDone() {
     return charts.current?.epochs.length ?? 0;
   },
+  /** Destroys the GPU device, as a driver reset would lose it (for the test of the device-lost path). */
+  loseDevice: () => ctx?.device.destroy(),
   runs: () => charts.runs.map((r) => ({ label: r.label, tasks: r.tasks, epochs: r.epochs, finished: r.finished })),
   plotted: () => {
     charts.flush();
@@ -149,7 +153,7 @@ function setState(s: State, text?: string): void {
   el.status.dataset.state = s;
   if (text !== undefined) el.status.textContent = text;
   const running = s === 'preparing' || s === 'training' || s === 'paused' || s === 'stopping';
-  el.start.disabled = running || ctx === null;
+  el.start.disabled = running || s === 'no-webgpu' || s === 'loading';
   el.pause.disabled = !(s === 'training' || s === 'paused');
   el.pause.textContent = s === 'paused' ? 'Resume' : 'Pause';
   el.stop.disabled = !(s === 'training' || s === 'paused');
@@ -171,7 +175,11 @@ function clearError(): void {
   el.error.textContent = '';
 }
 
-window.addEventListener('unhandledrejection', (e) => showError(e.reason));
+window.addEventListener('unhandledrejection', (e) => {
+  // After a device loss, the steps still in flight fail too: the loss message says it all.
+  if (deviceLost) return e.preventDefault();
+  showError(e.reason);
+});
 
 // ---------------------------------------------------------------------------------------------
 // WebGPU
@@ -180,9 +188,10 @@ async function device(): Promise<GpuContext> {
   if (ctx) return ctx;
   const c = await acquireBrowserDevice();
   c.device.lost.then((info) => {
+    // The page never destroys its device, so any loss (a driver reset, a GPU process crash) is news.
     if (ctx === c) ctx = null;
-    if (info.reason === 'destroyed') return;
-    showError(`The GPU device was lost (${info.reason || 'unknown reason'}): ${info.message || 'no message'}. Training stopped; start again to get a new device, or reload the page.`);
+    deviceLost = `The GPU device was lost (${info.reason || 'unknown reason'}${info.message ? `: ${info.message}` : ''}). Training stopped; press Start to train again on a new device, or reload the page.`;
+    showError(deviceLost);
     stopRequested = true;
     resume?.();
     setState('error', 'GPU device lost.');
@@ -428,6 +437,7 @@ function statusLine(extra = ''): string {
 
 async function start(): Promise<void> {
   clearError();
+  deviceLost = null;
   stopRequested = false;
   paused = false;
   setState('preparing', 'Preparing the data…');
@@ -534,8 +544,14 @@ async function start(): Promise<void> {
   } catch (e) {
     trainer?.destroy();
     if (session) session.run.finished = true;
-    showError(e);
-    setState('error', 'Training did not finish: see the message above.');
+    if (deviceLost) {
+      el.error.textContent = deviceLost;
+      el.error.hidden = false;
+      setState('error', 'GPU device lost: training stopped.');
+    } else {
+      showError(e);
+      setState('error', 'Training did not finish: see the message above.');
+    }
   }
 }
 

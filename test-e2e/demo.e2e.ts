@@ -31,6 +31,7 @@ interface DemoHandle {
   gateUpdates: number;
   redraws: number;
   epochsDone: number;
+  loseDevice(): void;
   runs(): { label: string; epochs: { epoch: number; trainTaskLoss: number[]; validationTaskLoss?: number[]; metric: (number | null)[] }[]; finished: boolean }[];
   plotted(): Record<'loss' | 'metric' | 'seesaw', { label: string; data: { x: number; y: number }[] }[]>;
 }
@@ -254,6 +255,24 @@ describe('demo page', () => {
     await error.waitFor({ state: 'visible', timeout: 30_000 });
     await expect(error.textContent()).resolves.toMatch(/DataError: ragged\.csv line 3: expected 3 fields, got 2/);
     await shot('bad-csv.png');
+  });
+
+  test('a lost GPU device stops training with a message; Start trains again on a new device', async () => {
+    await page.check('input[name="source"][value="synthetic"]');
+    await page.selectOption('#family', 'cgc');
+    await page.fill('#epochs', '20');
+    await page.fill('#batch-size', '128');
+    await page.getByTestId('start').click();
+    await waitFor(`window.__demo.state === 'training' && window.__demo.progress.step >= 2`, 180_000);
+    await demo((d) => d.loseDevice());
+    await waitFor(`window.__demo.state === 'error'`, 60_000);
+    await expect(page.getByTestId('error').textContent()).resolves.toMatch(/GPU device was lost/);
+    await shot('device-lost.png');
+    await page.fill('#epochs', '1');
+    await page.getByTestId('start').click();
+    await waitFor(`window.__demo.state === 'done' || window.__demo.state === 'error'`, 180_000);
+    expect(await demo((d) => d.state)).toBe('done');
+    await expect(page.getByTestId('error').isHidden()).resolves.toBe(true);
   });
 
   test('without WebGPU the page says so and how to get it', async () => {
