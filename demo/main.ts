@@ -310,7 +310,7 @@ el.csvFile.addEventListener('change', async () => {
     csv = { text, source: file.name, parsed };
     picker.render(parsed);
     const d = loaded?.ckpt.data as DataDescriptor | undefined;
-    if (d?.kind === 'csv') picker.apply(d.schema);
+    if (d?.kind === 'csv' && d.schema) picker.apply(d.schema);
     el.csvSummary.textContent = `${file.name}: ${parsed.rows.length} rows, ${parsed.header.length} columns (read in this tab). Pick each column's role:`;
   } catch (e) {
     el.csvSummary.textContent = `${file.name} could not be read.`;
@@ -651,7 +651,9 @@ el.checkpointFile.addEventListener('change', async () => {
     const ckpt = readCheckpoint(new Uint8Array(await file.arrayBuffer()), file.name);
     loaded = { ckpt, source: file.name };
     const t = ckpt.training as { epoch?: number; history?: EpochReport[]; family?: string; options?: Session['options'] } | undefined;
-    const d = ckpt.data as DataDescriptor | undefined;
+    // The demo's own data descriptor; a checkpoint of the CLI holds a tabular encoder (or nothing) instead.
+    const raw = ckpt.data as { kind?: unknown } | undefined;
+    const d = raw && (raw.kind === 'synthetic' || raw.kind === 'csv') ? (raw as DataDescriptor) : undefined;
     el.checkpointSummary.textContent = `${file.name}: ${describeConfig(ckpt.config)}; ${ckpt.step} optimizer steps${t?.epoch ? `, ${t.epoch} epochs` : ''}.`;
     el.continue.disabled = false;
     el.continue.checked = true;
@@ -664,6 +666,7 @@ el.checkpointFile.addEventListener('change', async () => {
       $<HTMLInputElement>('lr').value = String(t.options.learningRate);
     }
     if (d) applyDataDescriptor(d);
+    else el.checkpointSummary.textContent += ' It does not say how its data was made here: set up the same data (synthetic settings, or the CSV file and roles) to view its gates or continue it.';
 
     // View it: its history on the charts, its gates on the data (when that data is at hand).
     const c = await device();
