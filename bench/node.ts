@@ -94,7 +94,7 @@ for (const shape of microShapes) {
   const c = ctx.createBuffer('bench C', cLen * 4, usage);
   const flops = gemmFlops([shape]);
   const gf = (ms: number) => flops / ms / 1e6;
-  const repeats = flops > 2e9 ? 1 : 3;
+  const repeats = flops > 2e9 ? 1 : 5;
   const nd = await naiveDispatch(ctx, shape, { a, b, c });
   const naive = gf(await timeDispatch(nd, repeats));
   nd.owned.forEach((x) => ctx.destroyBuffer(x));
@@ -111,6 +111,33 @@ for (const shape of microShapes) {
   gemmRows.push({ shape: shape.label, kind: shape.kind, entries: `${shape.entries.length} × ${e.m}×${e.n}×${e.k}`, flops, naive, variants: results, best });
   log(`GEMM ${shape.label.padEnd(28)} naive ${fmt(naive, 2)} GFLOP/s, best ${best} ${fmt(results[best], 2)} GFLOP/s`);
 }
+
+// ---- One tuning for every GEMM of the plan (what PlanOptions.gemmTuning takes) vs the best variant per GEMM.
+
+const perShape: { label: string; best: string; bestMs: number; ms: Record<string, number> }[] = [];
+{
+  const shapes = stepGemmShapes(buildBenchSpec(small), small.batchSize);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  for (const shape of shapes) {
+    const { aLen, bLen, cLen, entries } = layoutShape(shape);
+    const a = ctx.createBuffer('A', aLen * 4, usage);
+    const b = ctx.createBuffer('B', bLen * 4, usage);
+    const c = ctx.createBuffer('C', cLen * 4, usage);
+    const ms: Record<string, number> = {};
+    for (const t of variants) {
+      if (!tuningFits(ctx, t, [shape])) continue;
+      const d = await gemmDispatch(ctx, shape.label, entries, { a, b, c }, t);
+      ms[tuningKey(t)] = await timeDispatch(d, 5);
+      d.owned.forEach((x) => ctx.destroyBuffer(x));
+    }
+    [a, b, c].forEach((x) => ctx.destroyBuffer(x));
+    const [best, bestMs] = Object.entries(ms).sort((x, y) => x[1] - y[1])[0];
+    perShape.push({ label: shape.label, best, bestMs, ms });
+  }
+}
+const perShapeTotal = perShape.reduce((a, r) => a + r.bestMs, 0);
+const singleTotals = variants.map((v) => ({ key: tuningKey(v), ms: perShape.reduce((a, r) => a + (r.ms[tuningKey(v)] ?? Infinity), 0) })).sort((x, y) => x.ms - y.ms);
+log(`bench-small GEMMs one by one: best single tuning ${singleTotals[0].key} ${fmt(singleTotals[0].ms)} ms, best per GEMM ${fmt(perShapeTotal)} ms`);
 
 // ---- Training steps: tuning, timing, profile, rate against the best GEMM variant.
 
@@ -200,7 +227,7 @@ md.push(`- Adapter: ${adapter}; timestamp-query ${ctx.device.features.has('times
 md.push(`- Command: \`${commandLine()}\` (commit ${commit()}, Node ${process.version})`);
 if (!withLarge) md.push(`- bench-large shapes skipped on this software adapter (pass --large to include them).`);
 md.push('');
-md.push(`### Batched expert GEMM, GFLOP/s (best of 3 runs after one untimed; variant = tileM×tileN/wgX×wgY; naive = one output per invocation, bench/naive_gemm.wgsl)`);
+md.push(`### Batched expert GEMM, GFLOP/s (best of 5 runs after one untimed; variant = tileM×tileN/wgX×wgY; naive = one output per invocation, bench/naive_gemm.wgsl)`);
 md.push('');
 md.push(`Shapes named after a config are that config's step GEMMs (entries × m×n×k; forward C = A B, dX C = A Bᵀ, dW C = Aᵀ B with the planner's strides).`);
 md.push('');
@@ -217,6 +244,12 @@ md.push(
     ]),
   ),
 );
+md.push('');
+md.push(`### bench-small's GEMMs one by one: one tuning for all vs the best per GEMM`);
+md.push('');
+md.push(`Each of the step's ${perShape.length} GEMM dispatches timed alone (wall, submit + wait, best of 5) under every variant. A plan takes ONE GemmTuning for all its GEMMs; the best single tuning sums to ${fmt(singleTotals[0].ms)} ms (${singleTotals[0].key}), the best variant per GEMM to ${fmt(perShapeTotal)} ms (${fmt((100 * (singleTotals[0].ms - perShapeTotal)) / singleTotals[0].ms)}% less).`);
+md.push('');
+md.push(mdTable(['GEMM', 'best variant', 'best ms', `${singleTotals[0].key} ms`, 'naive-like 1x1 ms'], perShape.map((r) => [r.label, r.best, fmt(r.bestMs, 2), fmt(r.ms[singleTotals[0].key], 2), fmt(r.ms['1x1/16x16'] ?? NaN, 2)])));
 md.push('');
 md.push(`### Training step (forward, loss, backward, Adam), tuned GEMM`);
 md.push('');
@@ -278,7 +311,7 @@ md.push(
 );
 md.push('');
 
-const json = { date: started.toISOString(), adapter: ctx.adapter, command: commandLine(), commit: commit(), gemm: gemmRows, steps, defaultSmall, memory: { config: tiny, steps: memSteps, samples: memory, constant: memConstant, freed: memFreed } };
+const json = { date: started.toISOString(), adapter: ctx.adapter, command: commandLine(), commit: commit(), loadavg: { start: loadStart, end: loadavg()[0] }, gemm: gemmRows, perShape, singleTotals, steps, defaultSmall, memory: { config: tiny, steps: memSteps, samples: memory, constant: memConstant, freed: memFreed } };
 if (!flag('--no-write')) log(`wrote ${writeResults('node', md.join('\n'), 'bench-node.json', json)}`);
 else console.log(md.join('\n'));
 process.exit(0);

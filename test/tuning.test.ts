@@ -5,7 +5,7 @@ import { gemmReference } from '../src/reference/batched_gemm.js';
 import { ple } from '../src/config.js';
 import { buildSpec } from '../src/spec.js';
 import { Rng } from '../src/rng.js';
-import { TuningCache, gemmFlops, layoutShape, stepGemmShapes, tuneGemm, tuningKey, type GemmShape, type TuningTiming } from '../src/tuning.js';
+import { TuningCache, gemmFlops, layoutShape, shapeKey, stepGemmShapes, tuneGemm, tuneGemmPerShape, tuningKey, type GemmShape, type TuningTiming } from '../src/tuning.js';
 import { caseSeed, expectClose, randomArray } from './helpers.js';
 import { download, run, testContext, upload } from './gpu.js';
 
@@ -71,6 +71,23 @@ describe('GEMM tuning', () => {
     expect(third.fromCache).toBe(true);
     expect(third.tuning).toEqual(first.tuning);
     expect(timed.length).toBe(candidates.length);
+  });
+
+  it('per-shape tuning picks a candidate for every shape and falls back to the best single one', async () => {
+    const ctx = await testContext();
+    const liveBefore = ctx.liveBufferCount;
+    const r = await tuneGemmPerShape(ctx, shapes, { candidates, repeats: 1 });
+    expect(r.choices.size).toBe(shapes.length);
+    const keys = candidates.map(tuningKey);
+    for (const shape of shapes) {
+      const choice = r.choices.get(shapeKey(shape.entries))!;
+      expect(keys).toContain(tuningKey(choice.tuning));
+      expect(r.choose(shape.entries)).toEqual(choice.tuning);
+    }
+    expect(keys).toContain(tuningKey(r.fallback));
+    expect(r.choose([{ m: 1, n: 2, k: 3 }])).toEqual(r.fallback);
+    expect(r.perShapeMs).toBeLessThanOrEqual(r.singleMs);
+    expect(ctx.liveBufferCount).toBe(liveBefore);
   });
 
   it("lists a step's GEMM shapes", () => {
