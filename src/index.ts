@@ -22,7 +22,7 @@ export {
   type ForwardTrace,
 } from './reference/model.js';
 export { fit, shuffle, metricValue, NonFiniteError, type FitOptions, type FitResult, type EpochReport } from './training/fit.js';
-export { evaluate, type EvalReport, type GateReport } from './training/evaluate.js';
+export { evaluate, gateReportsOf, type EvalReport, type GateReport } from './training/evaluate.js';
 export { learningRate, taskWeightsAt, type Decay } from './training/schedule.js';
 export { auc, logLoss, mse, taskMetrics, gateStatistics, type TaskMetrics, type GateStatistics } from './metrics.js';
 export { gatherBatch, type Dataset, type Split, type TaskInfo } from './data/dataset.js';

@@ -1,5 +1,6 @@
 /** Evaluation over a whole split: per-task metrics, losses and gate statistics. */
 import type { Trainer } from '../trainer.js';
+import type { ModelSpec } from '../spec.js';
 import type { Split, TaskInfo } from '../data/dataset.js';
 import { gateStatistics, logLoss, mse, taskMetrics, type TaskMetrics } from '../metrics.js';
 
@@ -24,6 +25,20 @@ export interface EvalReport {
   gates: GateReport[];
 }
 
+/** Gate statistics per level and gate from `Trainer.infer`'s per-level gate weights ([rows x gateColumns]). */
+export function gateReportsOf(spec: ModelSpec, gates: Float32Array[], rows: number): GateReport[] {
+  const reports: GateReport[] = [];
+  spec.levels.forEach((level, j) => {
+    for (const gate of level.gates) {
+      const n = gate.members.length;
+      const w = new Float32Array(rows * n);
+      for (let r = 0; r < rows; r++) w.set(gates[j].subarray(r * level.gateColumns + gate.column, r * level.gateColumns + gate.column + n), r * n);
+      reports.push({ level: j, gate: gate.name, experts: gate.members, ...gateStatistics(w, rows, n) });
+    }
+  });
+  return reports;
+}
+
 export async function evaluate(trainer: Trainer, split: Split, tasks: TaskInfo[]): Promise<EvalReport> {
   const { predictions, gates } = await trainer.infer(split.x, split.rows, true, split.categorical);
   const K = tasks.length;
@@ -33,15 +48,7 @@ export async function evaluate(trainer: Trainer, split: Split, tasks: TaskInfo[]
     const m = column(split.mask, k);
     return t.type === 'binary' ? logLoss(predictions[k], y, m) : mse(predictions[k], y, m);
   });
-  const gateReports: GateReport[] = [];
-  trainer.spec.levels.forEach((level, j) => {
-    for (const gate of level.gates) {
-      const n = gate.members.length;
-      const w = new Float32Array(split.rows * n);
-      for (let r = 0; r < split.rows; r++) w.set(gates[j].subarray(r * level.gateColumns + gate.column, r * level.gateColumns + gate.column + n), r * n);
-      gateReports.push({ level: j, gate: gate.name, experts: gate.members, ...gateStatistics(w, split.rows, n) });
-    }
-  });
+  const gateReports = gateReportsOf(trainer.spec, gates, split.rows);
   const weights = trainer.spec.config.tasks.map((t) => t.weight);
   return {
     loss: taskLoss.reduce((a, l, k) => a + (Number.isFinite(l) ? weights[k] * l : 0), 0),

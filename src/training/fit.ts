@@ -31,7 +31,8 @@ export interface FitOptions {
   startEpoch?: number;
   /** Steps submitted ahead of their results. */
   maxInFlight?: number;
-  onProgress?: (p: { epoch: number; step: number; stepsPerEpoch: number; loss: number }) => void;
+  /** After each step's result: the epoch's running mean of the weighted total and of each task's loss. */
+  onProgress?: (p: { epoch: number; step: number; stepsPerEpoch: number; loss: number; taskLoss: number[] }) => void;
   onEpoch?: (report: EpochReport) => void | Promise<void>;
   /** Polled between steps; true ends training after the current step. */
   shouldStop?: () => boolean;
@@ -112,7 +113,7 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
       r.taskLoss.forEach((l, k) => (sums.taskLoss[k] += l));
       sums.gradNorm += r.gradNorm;
       sums.count++;
-      options.onProgress?.({ epoch, step: sums.count, stepsPerEpoch, loss: sums.total / sums.count });
+      options.onProgress?.({ epoch, step: sums.count, stepsPerEpoch, loss: sums.total / sums.count, taskLoss: sums.taskLoss.map((l) => l / sums.count) });
     };
     let lr = baseLr;
     try {
