@@ -15,6 +15,7 @@
  *   --no-write         print, write nothing
  */
 import { createServer } from 'vite';
+import { loadavg } from 'node:os';
 import { chromium } from 'playwright';
 import { join } from 'node:path';
 import { benchConfigs, describeConfig, fmt, mdTable, profileOpsTable, profileTable, type StepTiming } from './common.js';
@@ -28,13 +29,15 @@ const value = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const started = new Date();
+const loadStart = loadavg()[0];
 
 const server = await createServer({
   configFile: false,
   root: join(repoRoot, 'bench/browser'),
   cacheDir: join(repoRoot, 'node_modules/.vite-bench'),
   logLevel: 'warn',
-  server: { host: '127.0.0.1', port: 0, strictPort: false, fs: { allow: [repoRoot] } },
+  // No HMR and no file watching: edits elsewhere in the repo must not reload the page mid-run.
+  server: { host: '127.0.0.1', port: 0, strictPort: false, fs: { allow: [repoRoot] }, hmr: false, watch: { ignored: ['**/*'] } },
   optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'] },
 });
 await server.listen();
@@ -48,6 +51,8 @@ try {
   const page = await browser.newPage();
   page.on('console', (m) => console.log(`[page] ${m.text()}`));
   page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  page.on('crash', () => console.log('[page crashed]'));
+  page.on('framenavigated', (f) => { if (f === page.mainFrame()) console.log(`[page navigated] ${f.url()}`); });
   await page.goto(url);
   await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true, undefined, { timeout: 180_000 });
   const info = await page.evaluate(async () => {
@@ -68,9 +73,30 @@ try {
     runs.push({ config: 'bench-large', system: 'ple-webgpu', warmup: software ? 1 : 3, steps: software ? 2 : 20 });
     if (!software || flag('--large-tfjs')) runs.push({ config: 'bench-large', system: 'tfjs-webgpu', warmup: software ? 1 : tw, steps: software ? 1 : 10 });
   }
-  const options: PageOptions = { runs, profile: flag('--profile'), tune: flag('--tune') };
   const t0 = performance.now();
-  const result: PageResult = await page.evaluate((o) => (window as unknown as { runBench: (o: PageOptions) => Promise<PageResult> }).runBench(o), options);
+  const result: PageResult = { adapter: '', adapterInfo: {}, tfjsAdapter: '', userAgent: '', timestampQuery: false, timings: [], profiles: {}, tuning: {}, errors: [] };
+  for (const run of runs) {
+    const options: PageOptions = { runs: [run], profile: flag('--profile'), tune: flag('--tune') };
+    try {
+      const r: PageResult = await page.evaluate((o) => (window as unknown as { runBench: (o: PageOptions) => Promise<PageResult> }).runBench(o), options);
+      result.adapter ||= r.adapter;
+      result.adapterInfo = Object.keys(result.adapterInfo).length ? result.adapterInfo : r.adapterInfo;
+      result.tfjsAdapter ||= r.tfjsAdapter;
+      result.userAgent ||= r.userAgent;
+      result.timestampQuery ||= r.timestampQuery;
+      result.timings.push(...r.timings);
+      Object.assign(result.profiles, r.profiles);
+      Object.assign(result.tuning, r.tuning);
+      result.errors.push(...r.errors);
+    } catch (e) {
+      // The page navigated or its renderer died: note it, reload, go on with the next run.
+      const msg = `${run.system} ${run.config}: the page failed (${(e as Error).message.split('\n')[0]})`;
+      console.log(msg);
+      result.errors.push(msg);
+      await page.goto(url);
+      await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true, undefined, { timeout: 180_000 });
+    }
+  }
   const wallS = (performance.now() - t0) / 1000;
 
   // ---- Report.
@@ -80,7 +106,7 @@ try {
   md.push(`- Date: ${started.toISOString()}`);
   md.push(`- Adapter (this runtime): ${result.adapter}; tfjs-webgpu's adapter info: ${result.tfjsAdapter || 'n/a'}`);
   md.push(`- Browser: Chromium ${browser.version()} (${result.userAgent}), headless, flags \`${chromiumArgs.join(' ')}\``);
-  md.push(`- Command: \`${commandLine()}\` (commit ${commit()}); page run ${fmt(wallS, 0)} s`);
+  md.push(`- Command: \`${commandLine()}\` (commit ${commit()}); page run ${fmt(wallS, 0)} s; host 1-min load average ${loadStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end (other processes sharing the 2 CPUs inflate wall times on a software adapter)`);
   md.push(`- Step: forward, BCE loss, backward, Adam (lr 1e-3); the same spec, initial parameters (seed 1) and batch in all three; timed steps are submitted back to back and synchronised by reading back the last step's loss. Warm-up steps (pipeline/shader creation) are excluded from ms/step and listed separately.`);
   md.push('');
   const byConfig = new Map<string, StepTiming[]>();

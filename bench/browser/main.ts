@@ -41,8 +41,12 @@ const log = (s: string) => {
   logEl.textContent += `\n${s}`;
 };
 
+let device: ReturnType<typeof acquireBrowserDevice> | null = null;
+
+/** Runs `options.runs` (the runner passes one at a time, so results survive a page crash). */
 async function runBench(options: PageOptions): Promise<PageResult> {
-  const ctx = await acquireBrowserDevice();
+  device ??= acquireBrowserDevice();
+  const ctx = await device;
   const adapter = formatAdapter(ctx.adapter);
   log(`adapter: ${adapter}`);
   const result: PageResult = {
