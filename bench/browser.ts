@@ -18,7 +18,7 @@ import { createServer } from 'vite';
 import { loadavg } from 'node:os';
 import { chromium } from 'playwright';
 import { join } from 'node:path';
-import { benchConfigs, describeConfig, fmt, mdTable, profileOpsTable, profileTable, type StepTiming } from './common.js';
+import { benchConfigs, buildBenchSpec, describeConfig, stepFlops, fmt, mdTable, profileOpsTable, profileTable, type StepTiming } from './common.js';
 import { commandLine, commit, repoRoot, writeResults } from './results.js';
 import type { PageOptions, PageResult, PageRun } from './browser/main.js';
 
@@ -74,7 +74,7 @@ try {
     if (!software || flag('--large-tfjs')) runs.push({ config: 'bench-large', system: 'tfjs-webgpu', warmup: software ? 1 : tw, steps: software ? 1 : 10 });
   }
   const t0 = performance.now();
-  const result: PageResult = { adapter: '', adapterInfo: {}, tfjsAdapter: '', userAgent: '', timestampQuery: false, timings: [], profiles: {}, tuning: {}, errors: [] };
+  const result: PageResult = { adapter: '', adapterInfo: {}, tfjsAdapter: '', userAgent: '', timestampQuery: false, timings: [], profiles: {}, tuning: {}, tuningBestGflops: {}, errors: [] };
   for (const run of runs) {
     const options: PageOptions = { runs: [run], profile: flag('--profile'), tune: flag('--tune') };
     try {
@@ -87,6 +87,7 @@ try {
       result.timings.push(...r.timings);
       Object.assign(result.profiles, r.profiles);
       Object.assign(result.tuning, r.tuning);
+      Object.assign(result.tuningBestGflops, r.tuningBestGflops);
       result.errors.push(...r.errors);
     } catch (e) {
       // The page navigated or its renderer died: note it, reload, go on with the next run.
@@ -135,6 +136,13 @@ try {
       md.push(`- Same model check: relative difference of the step-1 loss from ple-webgpu's: ${same.join(', ') || 'n/a'}.`);
       if (ple.memory) md.push(`- GPU memory: plan ${(ple.memory.planBytes / 1024).toFixed(1)} KiB (${Object.entries(ple.memory.plan).map(([k, v]) => `${k} ${(v / 1024).toFixed(1)} KiB`).join(', ')}); ctx.liveBytes with the trainer: ${(ple.memory.liveBytes / 1024).toFixed(1)} KiB.`);
       if (result.tuning[config]) md.push(`- GEMM tuning: ${result.tuning[config]}.`);
+      const flops = stepFlops(buildBenchSpec(c), c.batchSize).total;
+      const rate = flops / ple.msPerStep / 1e6;
+      const best = result.tuningBestGflops[config];
+      md.push(
+        `- Step rate: ${fmt(flops / 1e6, 0)} MFLOP of matrix products per step (GEMMs + gate logits) in ${fmt(ple.msPerStep)} ms = ${fmt(rate, 2)} GFLOP/s` +
+          (best ? `, ${fmt((100 * rate) / best)}% of the best GEMM variant over the step's own GEMMs (${fmt(best, 2)} GFLOP/s, tuner, same page) — target ≥ 70%: ${rate / best >= 0.7 ? 'met' : 'NOT met'}.` : ' (run with --tune for the best GEMM variant beside it).'),
+      );
       if (config === 'bench-large' && !timings.some((t) => t.system !== 'ple-webgpu')) md.push(`- On this software adapter bench-large runs for ple-webgpu only, with ${ple.warmupMs.length} warm-up and ${ple.steps} timed steps (tfjs would take minutes per step; --large-tfjs adds it).`);
       md.push('');
     }
