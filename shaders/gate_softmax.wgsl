@@ -1,9 +1,11 @@
 // Gate logits fused with the softmax: for every gate z and sample r,
 //   w[r, :] = softmax(X[r, :] W (+ b))
 // W is [k x n] row-major. A gate without weights (over a single expert) writes 1.
-// One invocation per sample; the logits are staged in the output row.
+// One invocation per sample; the logits are staged in the output row, computed
+// N_TILE at a time so each input value is read once per N_TILE logits.
 
 const WG: u32 = 64u;
+const N_TILE: u32 = 4u;
 
 const FLAG_WEIGHTS: u32 = 1u;
 const FLAG_BIAS: u32 = 2u;
@@ -28,19 +30,31 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   }
   let o = d.outOff + r * d.outRow;
   let x = d.xOff + r * d.xRow;
-  var mx = -3.0e38;
-  for (var j = 0u; j < d.n; j++) {
-    var s = 0.0;
-    if ((d.flags & FLAG_BIAS) != 0u) {
-      s = W[d.bOff + j];
+  for (var j0 = 0u; j0 < d.n; j0 += N_TILE) {
+    // Every element is assigned here: a var declared in a loop body was seen to keep the previous
+    // iteration's values on SwiftShader instead of starting from zero.
+    var acc: array<f32, N_TILE>;
+    for (var t = 0u; t < N_TILE; t++) { // @unroll
+      acc[t] = select(0.0, W[d.bOff + min(j0 + t, d.n - 1u)], (d.flags & FLAG_BIAS) != 0u);
     }
     if ((d.flags & FLAG_WEIGHTS) != 0u) {
       for (var a = 0u; a < d.k; a++) {
-        s = fma(X[x + a], W[d.wOff + a * d.n + j], s);
+        let xa = X[x + a];
+        let row = d.wOff + a * d.n;
+        for (var t = 0u; t < N_TILE; t++) { // @unroll
+          acc[t] = fma(xa, W[row + min(j0 + t, d.n - 1u)], acc[t]);
+        }
       }
     }
-    outW[o + j] = s;
-    mx = max(mx, s);
+    for (var t = 0u; t < N_TILE; t++) { // @unroll
+      if (j0 + t < d.n) {
+        outW[o + j0 + t] = acc[t];
+      }
+    }
+  }
+  var mx = -3.0e38;
+  for (var j = 0u; j < d.n; j++) {
+    mx = max(mx, outW[o + j]);
   }
   var sum = 0.0;
   for (var j = 0u; j < d.n; j++) {

@@ -2,9 +2,11 @@
 //   out[r, o] = sum_j w[r, j] * E_{member(j)}[r, o]
 // Expert outputs sit side by side in Z ([rows x experts*d]); a gate's members
 // are its own experts (ownCount from ownStart) followed by the shared experts
-// (from sharedStart). One invocation per output element.
+// (from sharedStart). Each invocation computes O_TILE adjacent outputs of one row,
+// reading each gate weight once for them.
 
 const WG: u32 = 64u;
+const O_TILE: u32 = 4u;
 
 struct Mixture {
   rows: u32, d: u32, n: u32, ownStart: u32,
@@ -25,15 +27,24 @@ fn member(d: Mixture, j: u32) -> u32 {
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let d = descs[wg.z];
+  let blocks = (d.d + O_TILE - 1u) / O_TILE;
   let i = (wg.y * nwg.x + wg.x) * WG + lid.x;
-  if (i >= d.rows * d.d) {
+  if (i >= d.rows * blocks) {
     return;
   }
-  let r = i / d.d;
-  let o = i % d.d;
-  var s = 0.0;
+  let r = i / blocks;
+  let o0 = (i % blocks) * O_TILE;
+  var acc: array<f32, O_TILE>;
   for (var j = 0u; j < d.n; j++) {
-    s = fma(gateW[d.wOff + r * d.wRow + j], Z[d.zOff + r * d.zRow + member(d, j) * d.d + o], s);
+    let w = gateW[d.wOff + r * d.wRow + j];
+    let z = d.zOff + r * d.zRow + member(d, j) * d.d;
+    for (var t = 0u; t < O_TILE; t++) { // @unroll
+      acc[t] = fma(w, Z[z + min(o0 + t, d.d - 1u)], acc[t]);
+    }
   }
-  outM[d.outOff + r * d.outRow + o] = s;
+  for (var t = 0u; t < O_TILE; t++) { // @unroll
+    if (o0 + t < d.d) {
+      outM[d.outOff + r * d.outRow + o0 + t] = acc[t];
+    }
+  }
 }

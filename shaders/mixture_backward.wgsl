@@ -2,8 +2,10 @@
 // expert z, summed over the gates that mix it,
 //   dE[r, o] = sum_{(gate, j) mixing z} w_gate[r, j] * dG_gate[r, o]
 // Each expert's (gate-weight column, dG offset) pairs are listed in `members`.
+// Each invocation computes O_TILE adjacent outputs of one row.
 
 const WG: u32 = 64u;
+const O_TILE: u32 = 4u;
 
 struct ExpertGrad {
   rows: u32, d: u32, memberStart: u32, memberCount: u32,
@@ -20,16 +22,25 @@ struct ExpertGrad {
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let d = descs[wg.z];
+  let blocks = (d.d + O_TILE - 1u) / O_TILE;
   let i = (wg.y * nwg.x + wg.x) * WG + lid.x;
-  if (i >= d.rows * d.d) {
+  if (i >= d.rows * blocks) {
     return;
   }
-  let r = i / d.d;
-  let o = i % d.d;
-  var s = 0.0;
+  let r = i / blocks;
+  let o0 = (i % blocks) * O_TILE;
+  var acc: array<f32, O_TILE>;
   for (var p = 0u; p < d.memberCount; p++) {
     let m = members[d.memberStart + p];
-    s = fma(gateW[d.wOff + r * d.wRow + m.x], dG[m.y + r * d.dgRow + o], s);
+    let w = gateW[d.wOff + r * d.wRow + m.x];
+    let g = m.y + r * d.dgRow;
+    for (var t = 0u; t < O_TILE; t++) { // @unroll
+      acc[t] = fma(w, dG[g + min(o0 + t, d.d - 1u)], acc[t]);
+    }
   }
-  dZ[d.dzOff + r * d.dzRow + o] = s;
+  for (var t = 0u; t < O_TILE; t++) { // @unroll
+    if (o0 + t < d.d) {
+      dZ[d.dzOff + r * d.dzRow + o0 + t] = acc[t];
+    }
+  }
 }

@@ -29,6 +29,8 @@ export interface GateBuffers {
 }
 
 const WG = 64;
+/** Logits per pass over a sample's inputs. */
+const N_TILE = 4;
 const fields = ['rows', 'n', 'k', 'flags', 'xOff', 'xRow', 'wOff', 'bOff', 'outOff', 'outRow'] as const;
 
 export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers): Promise<Dispatch> {
@@ -56,7 +58,7 @@ export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: rea
   return createDispatch(ctx, {
     label: `gate_softmax ${label}`,
     source,
-    constants: { WG },
+    constants: { WG, N_TILE },
     descriptors: packDescriptors(fields, 12, packed),
     bindings: bound.bindings,
     grid: [x, y, entries.length],

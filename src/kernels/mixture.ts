@@ -52,6 +52,8 @@ export interface ExpertGradEntry {
 }
 
 const WG = 64;
+/** Adjacent outputs per invocation in the forward mixture and the expert-gradient kernel. */
+const O_TILE = 4;
 
 /** Extents shared by the forward and softmax-backward mixtures: gate weights and expert outputs. */
 const gateWExtent = (e: { wOff: number; wRow: number; rows: number; n: number }): [number, number] => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + e.n];
@@ -69,7 +71,7 @@ export function mixtureDispatch(
   entries: readonly MixtureEntry[],
   buffers: { gateW: GPUBuffer; z: GPUBuffer; out: GPUBuffer },
 ): Promise<Dispatch> {
-  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * e.d)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * Math.ceil(e.d / O_TILE))), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
   const bound = bindRanges(ctx, label, entries, [
     { buffer: buffers.gateW, extent: gateWExtent, offsets: ['wOff'] },
     { buffer: buffers.z, extent: zExtent, offsets: ['zOff'] },
@@ -78,7 +80,7 @@ export function mixtureDispatch(
   return createDispatch(ctx, {
     label: `mixture ${label}`,
     source: forwardSource,
-    constants: { WG },
+    constants: { WG, O_TILE },
     descriptors: packDescriptors(forwardFields, 16, bound.entries),
     bindings: bound.bindings,
     grid: [x, y, entries.length],
@@ -137,12 +139,12 @@ export async function mixtureBackwardDispatch(
     for (const m of e.members) members.push(m.wCol, m.dgOff - dgStart);
     return { ...e, memberStart, memberCount: e.members.length };
   });
-  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * e.d)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * Math.ceil(e.d / O_TILE))), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
   const memberTable = ctx.createDataBuffer(`mixture_backward ${label} members`, Uint32Array.from(members.length ? members : [0, 0]));
   const dispatch = await createDispatch(ctx, {
     label: `mixture_backward ${label}`,
     source: expertBackwardSource,
-    constants: { WG },
+    constants: { WG, O_TILE },
     descriptors: packDescriptors(expertFields, 12, packed),
     bindings: [{ buffer: memberTable }, ...bound.bindings],
     grid: [x, y, entries.length],
