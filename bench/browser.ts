@@ -132,8 +132,8 @@ try {
       const tc = timings.find((t) => t.system === 'tfjs-cpu');
       if (tw) md.push(`- ple-webgpu vs tfjs-webgpu: **${fmt(tw.msPerStep / ple.msPerStep)}×** the steps/s (target ≥ 40×: ${tw.msPerStep / ple.msPerStep >= 40 ? 'met' : 'NOT met'}).`);
       if (tc) md.push(`- ple-webgpu vs tfjs-cpu: **${fmt(tc.msPerStep / ple.msPerStep, 2)}×** (target > 1×: ${tc.msPerStep > ple.msPerStep ? 'met' : 'NOT met'}).`);
-      const same = timings.filter((t) => t !== ple).map((t) => `${t.system} ${fmt(Math.abs(t.firstLoss - ple.firstLoss) / Math.abs(ple.firstLoss), 0) === '0' ? (Math.abs(t.firstLoss - ple.firstLoss) / Math.abs(ple.firstLoss)).toExponential(1) : (Math.abs(t.firstLoss - ple.firstLoss) / Math.abs(ple.firstLoss)).toExponential(1)}`);
-      md.push(`- Same model check: relative difference of the step-1 loss from ple-webgpu's: ${same.join(', ') || 'n/a'}.`);
+      const same = timings.filter((t) => t !== ple).map((t) => `${t.system} ${(Math.abs(t.firstLoss - ple.firstLoss) / Math.abs(ple.firstLoss)).toExponential(1)}`);
+      if (same.length) md.push(`- Same model check: relative difference of the step-1 loss from ple-webgpu's: ${same.join(', ')}.`);
       if (ple.memory) md.push(`- GPU memory: plan ${(ple.memory.planBytes / 1024).toFixed(1)} KiB (${Object.entries(ple.memory.plan).map(([k, v]) => `${k} ${(v / 1024).toFixed(1)} KiB`).join(', ')}); ctx.liveBytes with the trainer: ${(ple.memory.liveBytes / 1024).toFixed(1)} KiB.`);
       if (result.tuning[config]) md.push(`- GEMM tuning: ${result.tuning[config]}.`);
       const flops = stepFlops(buildBenchSpec(c), c.batchSize).total;
