@@ -16,7 +16,7 @@ import type { LevelSpec, ModelSpec, GateSpec } from './spec.js';
 import { names } from './spec.js';
 import { ArenaLayout } from './arena.js';
 import { LimitError } from './limits.js';
-import { gemmTuningFor, gemmDispatch, type GemmEntry, type GemmTuning } from './kernels/batched_gemm.js';
+import { gemmTuningFor, gemmDispatch, type GemmBuffers, type GemmEntry, type GemmTuning, type GemmTuningChooser } from './kernels/batched_gemm.js';
 import { biasActBackwardDispatch, type BiasActEntry } from './kernels/bias_act_backward.js';
 import { gateSoftmaxDispatch, type GateEntry } from './kernels/gate_softmax.js';
 import {
@@ -37,7 +37,8 @@ import type { Dispatch, Op } from './kernels/dispatch.js';
 export interface PlanOptions {
   /** Rows per step; smaller batches are padded and masked. */
   batchSize: number;
-  gemmTuning?: GemmTuning;
+  /** One tuning for every GEMM dispatch, or a chooser called per dispatch (see src/tuning.ts). Default: by adapter. */
+  gemmTuning?: GemmTuning | GemmTuningChooser;
 }
 
 export interface PlanBuffers {
@@ -151,7 +152,8 @@ function memberRuns(level: LevelSpec, gate: GateSpec) {
 export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanOptions): Promise<Plan> {
   const B = options.batchSize;
   if (!Number.isInteger(B) || B < 1) throw new LimitError('batchSize', `batchSize must be a positive integer, got ${B}`);
-  const tuning = options.gemmTuning ?? gemmTuningFor(ctx.adapter);
+  const given = options.gemmTuning ?? gemmTuningFor(ctx.adapter);
+  const tuning: GemmTuningChooser = typeof given === 'function' ? given : () => given;
   const align = Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4);
   const P = paramLayout(spec, align);
   const I = inputLayout(spec, B, align);
@@ -194,7 +196,7 @@ async function assemblePlan(
   ctx: GpuContext,
   spec: ModelSpec,
   B: number,
-  tuning: GemmTuning,
+  tuning: GemmTuningChooser,
   P: ArenaLayout,
   I: ArenaLayout,
   A: ArenaLayout,
@@ -219,6 +221,7 @@ async function assemblePlan(
   };
   const memory = Object.fromEntries(Object.entries(buffers).map(([k, b]) => [k, b.size])) as Record<keyof PlanBuffers, number>;
   const track = (p: Promise<Dispatch>) => (rest.push(p), p);
+  const gemm = (label: string, entries: GemmEntry[], bufs: GemmBuffers) => gemmDispatch(ctx, label, entries, bufs, tuning(entries));
 
   const pv = (name: string) => P.get(name).offset;
   const av = (name: string) => A.get(name).offset;
@@ -279,7 +282,7 @@ async function assemblePlan(
               biasOff: pv(names.expertBias(j, g.name, l)) + i * h, relu: true,
             }));
       const a = l === 0 ? inBuffer : buffers.act;
-      forward.push(gemmDispatch(ctx, `level${j}.layer${l}`, entries, { a, b: buffers.params, c: buffers.act, bias: buffers.params }, tuning));
+      forward.push(gemm(`level${j}.layer${l}`, entries, { a, b: buffers.params, c: buffers.act, bias: buffers.params }));
     });
 
     const gateCols = level.gateColumns;
@@ -327,7 +330,7 @@ async function assemblePlan(
         biasOff: pv(names.towerBias(k, l)), relu: l < lastTower,
       };
     });
-    forward.push(gemmDispatch(ctx, `tower.layer${l}`, entries, { a: buffers.act, b: buffers.params, c: buffers.act, bias: buffers.params }, tuning));
+    forward.push(gemm(`tower.layer${l}`, entries, { a: buffers.act, b: buffers.params, c: buffers.act, bias: buffers.params }));
   });
 
   const logitsOff = av(`tower.layer${lastTower}`);
@@ -361,7 +364,7 @@ async function assemblePlan(
       ),
     );
     backward.push(
-      gemmDispatch(ctx, `tower.layer${l}.dW`, tasks.map((k) => {
+      gemm(`tower.layer${l}.dW`, tasks.map((k) => {
         const input = towerInput(k, l);
         return {
           m: input.width, n: t, k: B,
@@ -369,10 +372,10 @@ async function assemblePlan(
           bOff: dy(k), bRow: t, bCol: 1,
           cOff: pv(names.towerWeight(k, l)), cRow: t,
         };
-      }), { a: buffers.act, b: buffers.act, c: buffers.grads }, tuning),
+      }), { a: buffers.act, b: buffers.act, c: buffers.grads }),
     );
     backward.push(
-      gemmDispatch(ctx, `tower.layer${l}.dX`, tasks.map((k) => {
+      gemm(`tower.layer${l}.dX`, tasks.map((k) => {
         const input = towerInput(k, l);
         return {
           m: B, n: input.width, k: t,
@@ -380,7 +383,7 @@ async function assemblePlan(
           bOff: pv(names.towerWeight(k, l)), bRow: 1, bCol: t,
           cOff: input.gradOff, cRow: input.width,
         };
-      }), { a: buffers.act, b: buffers.params, c: buffers.act }, tuning),
+      }), { a: buffers.act, b: buffers.params, c: buffers.act }),
     );
   }
 
@@ -434,24 +437,24 @@ async function assemblePlan(
       if (l > 0) {
         const x = av(`level${j}.layer${l - 1}`);
         backward.push(
-          gemmDispatch(ctx, `level${j}.layer${l}.dW`, experts.map(({ g, i, e }) => ({
+          gemm(`level${j}.layer${l}.dW`, experts.map(({ g, i, e }) => ({
             m: hin, n: h, k: B,
             aOff: x + e * hin, aRow: 1, aCol: E * hin,
             bOff: dy + e * h, bRow: E * h, bCol: 1,
             cOff: pv(names.expertWeight(j, g.name, l)) + i * hin * h, cRow: h,
-          })), { a: buffers.act, b: buffers.act, c: buffers.grads }, tuning),
+          })), { a: buffers.act, b: buffers.act, c: buffers.grads }),
         );
         backward.push(
-          gemmDispatch(ctx, `level${j}.layer${l}.dX`, experts.map(({ g, i, e }) => ({
+          gemm(`level${j}.layer${l}.dX`, experts.map(({ g, i, e }) => ({
             m: B, n: hin, k: h,
             aOff: dy + e * h, aRow: E * h, aCol: 1,
             bOff: pv(names.expertWeight(j, g.name, l)) + i * hin * h, bRow: 1, bCol: h,
             cOff: av(`level${j}.layer${l - 1}.grad`) + e * hin, cRow: E * hin,
-          })), { a: buffers.act, b: buffers.params, c: buffers.act }, tuning),
+          })), { a: buffers.act, b: buffers.params, c: buffers.act }),
         );
       } else {
         backward.push(
-          gemmDispatch(ctx, `level${j}.layer0.dW`, groupsWithExperts.map((g) => {
+          gemm(`level${j}.layer0.dW`, groupsWithExperts.map((g) => {
             const input = inputOf(j, level.groups.indexOf(g));
             return {
               m: hin, n: g.experts * h, k: B,
@@ -459,11 +462,11 @@ async function assemblePlan(
               bOff: dy + g.firstExpert * h, bRow: E * h, bCol: 1,
               cOff: pv(names.expertWeight(j, g.name, 0)), cRow: g.experts * h,
             };
-          }), { a: inBuffer, b: buffers.act, c: buffers.grads }, tuning),
+          }), { a: inBuffer, b: buffers.act, c: buffers.grads }),
         );
         if (wantInputGrad(j)) {
           backward.push(
-            gemmDispatch(ctx, `level${j}.layer0.dX`, groupsWithExperts.map((g) => {
+            gemm(`level${j}.layer0.dX`, groupsWithExperts.map((g) => {
               const gi = level.groups.indexOf(g);
               inputGradWritten[gi] = true;
               return {
@@ -472,7 +475,7 @@ async function assemblePlan(
                 bOff: pv(names.expertWeight(j, g.name, 0)), bRow: 1, bCol: g.experts * h,
                 cOff: inputOf(j, gi).gradOff, cRow: hin,
               };
-            }), { a: buffers.act, b: buffers.params, c: buffers.act }, tuning),
+            }), { a: buffers.act, b: buffers.params, c: buffers.act }),
           );
         }
       }
@@ -489,7 +492,7 @@ async function assemblePlan(
         );
       }
       backward.push(
-        gemmDispatch(ctx, `level${j}.gates.dW`, paramGates.map(({ gate }) => {
+        gemm(`level${j}.gates.dW`, paramGates.map(({ gate }) => {
           const input = inputOf(j, gate.group);
           return {
             m: level.inDim, n: gate.members.length, k: B,
@@ -497,11 +500,11 @@ async function assemblePlan(
             bOff: gatesGrad + gate.column, bRow: gateCols, bCol: 1,
             cOff: pv(names.gateWeight(j, gate.name)), cRow: gate.members.length,
           };
-        }), { a: inBuffer, b: buffers.act, c: buffers.grads }, tuning),
+        }), { a: inBuffer, b: buffers.act, c: buffers.grads }),
       );
       if (wantInputGrad(j)) {
         backward.push(
-          gemmDispatch(ctx, `level${j}.gates.dX`, paramGates.map(({ gate }) => {
+          gemm(`level${j}.gates.dX`, paramGates.map(({ gate }) => {
             const accumulate = inputGradWritten[gate.group];
             inputGradWritten[gate.group] = true;
             return {
@@ -510,7 +513,7 @@ async function assemblePlan(
               bOff: pv(names.gateWeight(j, gate.name)), bRow: 1, bCol: gate.members.length,
               cOff: inputOf(j, gate.group).gradOff, cRow: level.inDim, accumulate,
             };
-          }), { a: buffers.act, b: buffers.params, c: buffers.act }, tuning),
+          }), { a: buffers.act, b: buffers.params, c: buffers.act }),
         );
       }
     }

@@ -13,7 +13,7 @@ import { buildPlan, destroyPlan, type Plan } from './plan.js';
 import { encodeOps, type Op } from './kernels/dispatch.js';
 import { gradNormUniform } from './kernels/grad_norm.js';
 import { optimizerUniform, resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './kernels/optimizer.js';
-import type { GemmTuning } from './kernels/batched_gemm.js';
+import type { GemmTuning, GemmTuningChooser } from './kernels/batched_gemm.js';
 import { csrWords, writeCsr } from './kernels/embedding.js';
 
 export interface TrainerOptions {
@@ -22,7 +22,8 @@ export interface TrainerOptions {
   optimizer?: OptimizerConfig;
   /** Seed of the parameter initialisation. */
   seed?: number;
-  gemmTuning?: GemmTuning;
+  /** One GEMM tuning, or a per-dispatch chooser (src/tuning.ts); default: chosen by adapter. */
+  gemmTuning?: GemmTuning | GemmTuningChooser;
 }
 
 export interface Batch {

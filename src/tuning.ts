@@ -254,8 +254,8 @@ export function tuneGemmForModel(ctx: GpuContext, config: ModelConfig, batchSize
   return tuneGemm(ctx, stepGemmShapes(buildSpec(config), batchSize), options);
 }
 
-/** Chooses a tuning for one batched GEMM dispatch from its entries. */
-export type GemmTuningChooser = (entries: readonly { m: number; n: number; k: number }[]) => GemmTuning;
+import type { GemmTuningChooser } from './kernels/batched_gemm.js';
+export type { GemmTuningChooser };
 
 export interface PerShapeTuningResult {
   /** Fastest variant for each shape (by `shapeKey`), and its time alone. */
@@ -274,8 +274,7 @@ export function shapeKey(entries: readonly { m: number; n: number; k: number }[]
 
 /**
  * Times every candidate on each shape alone and keeps the fastest per shape.
- * A plan can use the result only once PlanOptions.gemmTuning accepts a chooser
- * (one tuning per dispatch); on SwiftShader it cuts bench-small's GEMM time by
+ * A plan takes `choose` as its gemmTuning (one tuning per dispatch); on SwiftShader it cuts bench-small's GEMM time by
  * ~30% against the best single tuning (results/bench.md). Not cached.
  */
 export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmShape[], options: Omit<TuneOptions, 'cache' | 'force'> = {}): Promise<PerShapeTuningResult> {

@@ -11,6 +11,7 @@ import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';
 import { testContext } from './gpu.js';
 import type { ModelSpec } from '../src/spec.js';
+import type { GemmTuningChooser } from '../src/kernels/batched_gemm.js';
 
 const TOL = 1e-4;
 
@@ -92,10 +93,10 @@ const named: Record<string, { config: ModelConfig; batch: number; rows: number }
   'PLE sizes past one tile': { config: ple({ inputDim: 37, tasks: tasks2, levels: 2, taskExperts: 2, sharedExperts: 3, expertWidths: [35], towerWidths: [33] }), batch: 67, rows: 67 },
 };
 
-async function checkAgainstReference(label: string, seed: number, config: ModelConfig, batchSize: number, rows: number, maskRate = 0.2) {
+async function checkAgainstReference(label: string, seed: number, config: ModelConfig, batchSize: number, rows: number, maskRate = 0.2, gemmTuning?: GemmTuningChooser) {
   const ctx = await testContext();
   const rng = new Rng(seed);
-  const trainer = await Trainer.create(ctx, config, { batchSize, seed });
+  const trainer = await Trainer.create(ctx, config, { batchSize, seed, gemmTuning });
   try {
     const spec = trainer.spec;
     // Random biases too, so every term of every layer is exercised.
@@ -164,6 +165,13 @@ describe('forward and backward against the float64 reference', () => {
       await checkAgainstReference(label, caseSeed(label), c.config, c.batch, c.rows);
     });
   }
+  it('PLE with a different GEMM tuning per dispatch', async () => {
+    const c = named['PLE 2 levels'];
+    // Odd and even inner dimensions get different tile shapes and vector widths.
+    const choose: GemmTuningChooser = (entries) =>
+      entries[0].k % 2 ? { tileM: 3, tileN: 4, vecN: 4, wgX: 4, wgY: 8 } : { tileM: 2, tileN: 2, wgX: 16, wgY: 4 };
+    await checkAgainstReference('per-dispatch tuning', caseSeed('per-dispatch tuning'), c.config, c.batch, c.rows, 0.2, choose);
+  });
   for (let i = 0; i < 6; i++) {
     it(`random config #${i + 1}`, async () => {
       const seed = caseSeed(`random ${i}`);

@@ -36,6 +36,9 @@ export interface GemmTuning {
   wgY: number;
 }
 
+/** Chooses a tuning for one batched GEMM dispatch from its entries (per-dispatch tuning). */
+export type GemmTuningChooser = (entries: readonly { m: number; n: number; k: number }[]) => GemmTuning;
+
 export const defaultGemmTuning: GemmTuning = { tileM: 4, tileN: 4, wgX: 8, wgY: 8 };
 
 /**
