@@ -247,7 +247,7 @@ md.push(
 md.push('');
 md.push(`### bench-small's GEMMs one by one: one tuning for all vs the best per GEMM`);
 md.push('');
-md.push(`Each of the step's ${perShape.length} GEMM dispatches timed alone (wall, submit + wait, best of 5) under every variant. A plan takes ONE GemmTuning for all its GEMMs; the best single tuning sums to ${fmt(singleTotals[0].ms)} ms (${singleTotals[0].key}), the best variant per GEMM to ${fmt(perShapeTotal)} ms (${fmt((100 * (singleTotals[0].ms - perShapeTotal)) / singleTotals[0].ms)}% less).`);
+md.push(`Each of the step's ${perShape.length} GEMM dispatches timed alone (wall, submit + wait, best of 5) under every variant. A plan takes one GemmTuning for all its GEMMs or, through tuneGemmPerShape's chooser, one per dispatch; the best single tuning sums to ${fmt(singleTotals[0].ms)} ms (${singleTotals[0].key}), the best variant per GEMM to ${fmt(perShapeTotal)} ms (${fmt((100 * (singleTotals[0].ms - perShapeTotal)) / singleTotals[0].ms)}% less).`);
 md.push('');
 md.push(mdTable(['GEMM', 'best variant', 'best ms', `${singleTotals[0].key} ms`, 'naive-like 1x1 ms'], perShape.map((r) => [r.label, r.best, fmt(r.bestMs, 2), fmt(r.ms[singleTotals[0].key], 2), fmt(r.ms['1x1/16x16'] ?? NaN, 2)])));
 md.push('');
