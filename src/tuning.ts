@@ -217,20 +217,8 @@ export async function tuneGemm(ctx: GpuContext, shapes: readonly GemmShape[], op
     for (const tuning of candidates) {
       const dispatches = await Promise.all(laid.map((l, i) => gemmDispatch(ctx, `tune ${shapes[i].label}`, l.entries, { a, b, c }, tuning)));
       const ops: Op[] = dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch }));
-      const pass = async () => {
-        const encoder = ctx.device.createCommandEncoder({ label: 'gemm tuning' });
-        encodeOps(encoder, ops, 'gemm tuning');
-        ctx.device.queue.submit([encoder.finish()]);
-        await ctx.device.queue.onSubmittedWorkDone();
-      };
       try {
-        await pass();
-        let best = Infinity;
-        for (let r = 0; r < repeats; r++) {
-          const t0 = performance.now();
-          await pass();
-          best = Math.min(best, performance.now() - t0);
-        }
+        const best = await bestTime(ctx, ops, repeats);
         const timing = { tuning, ms: best, gflops: flops / best / 1e6 };
         timings.push(timing);
         options.onTiming?.(timing);
@@ -296,20 +284,8 @@ export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmSha
         if (!tuningFits(ctx, tuning, [shape])) continue;
         const d = await gemmDispatch(ctx, `tune ${shape.label}`, entries, { a, b, c }, tuning);
         const ops: Op[] = [{ kind: 'dispatch', dispatch: d }];
-        const pass = async () => {
-          const encoder = ctx.device.createCommandEncoder({ label: 'gemm tuning' });
-          encodeOps(encoder, ops, 'gemm tuning');
-          ctx.device.queue.submit([encoder.finish()]);
-          await ctx.device.queue.onSubmittedWorkDone();
-        };
         try {
-          await pass();
-          let ms = Infinity;
-          for (let r = 0; r < repeats; r++) {
-            const t0 = performance.now();
-            await pass();
-            ms = Math.min(ms, performance.now() - t0);
-          }
+          const ms = await bestTime(ctx, ops, repeats);
           const key = tuningKey(tuning);
           times.set(key, (times.get(key) ?? 0) + ms);
           options.onTiming?.({ tuning, ms, gflops: gemmFlops([shape]) / ms / 1e6 });
@@ -330,4 +306,22 @@ export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmSha
   const [fallbackKey, singleMs] = complete.sort((x, y) => x[1] - y[1])[0];
   const fallback = candidates.find((t) => tuningKey(t) === fallbackKey)!;
   return { choices, choose: (entries) => choices.get(shapeKey(entries))?.tuning ?? fallback, fallback, perShapeMs, singleMs };
+}
+
+/** The best of `repeats` timed runs of `ops` (submit and wait), after one untimed run. */
+async function bestTime(ctx: GpuContext, ops: Op[], repeats: number): Promise<number> {
+  const pass = async () => {
+    const encoder = ctx.device.createCommandEncoder({ label: 'gemm tuning' });
+    encodeOps(encoder, ops, 'gemm tuning');
+    ctx.device.queue.submit([encoder.finish()]);
+    await ctx.device.queue.onSubmittedWorkDone();
+  };
+  await pass();
+  let best = Infinity;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    await pass();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
 }
