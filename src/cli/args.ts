@@ -47,6 +47,8 @@ Training
   --early-stopping M    validation metric: loss or <task>.<auc|logLoss|mse>
   --patience N          epochs without improvement before stopping (default 2)
   --seed N              initialisation, shuffling and synthetic data (default 1)
+  --tuning MODE         tune: time GEMM variants on this adapter once (cached in out/gemm-tuning.json);
+                        adapter: the adapter's default variant (default tune)
   --resume FILE         continue from a checkpoint written by this program
   --out DIR             output folder (default out/run-<date>)
   --quiet               no progress bar
@@ -92,6 +94,7 @@ const options = {
   'early-stopping': { type: 'string' },
   patience: { type: 'string', default: '2' },
   seed: { type: 'string', default: '1' },
+  tuning: { type: 'string', default: 'tune' },
   resume: { type: 'string' },
   out: { type: 'string' },
   quiet: { type: 'boolean', default: false },

@@ -3,10 +3,13 @@
  * shows progress and a per-epoch metrics table, and writes metrics.json and
  * checkpoint.safetensors to the output folder.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { acquireNodeDevice } from '../node.js';
-import { formatAdapter } from '../gpu/context.js';
+import { formatAdapter, type GpuContext } from '../gpu/context.js';
+import { gemmTuningFor, type GemmTuning } from '../kernels/batched_gemm.js';
+import { TuningCache, tuneGemmForModel } from '../tuning.js';
 import { cgc, mmoe, ple, sharedBottom, singleTask, type ModelConfig } from '../config.js';
 import { Trainer } from '../trainer.js';
 import { parameterCount } from '../spec.js';
@@ -127,6 +130,24 @@ function optimizerConfig(flags: Flags): OptimizerConfig {
   throw new UsageError(`--optimizer must be adam, adamw or sgd, got ${JSON.stringify(flags.optimizer)}`);
 }
 
+/** The GEMM variant: timed on this adapter once (the choice is cached in a file), or the adapter's default. */
+async function chooseGemmTuning(flags: Flags, ctx: GpuContext, config: ModelConfig, batchSize: number): Promise<{ tuning: GemmTuning; description: string }> {
+  const describe = (t: GemmTuning) => `tile ${t.tileM}x${t.tileN}${t.vecN ? ` vec ${t.vecN}` : ''}, workgroup ${t.wgX}x${t.wgY}`;
+  if (flags.tuning === 'adapter') {
+    const tuning = gemmTuningFor(ctx.adapter);
+    return { tuning, description: `${describe(tuning)} (the adapter's default)` };
+  }
+  if (flags.tuning !== 'tune') throw new UsageError(`--tuning must be tune or adapter, got ${JSON.stringify(flags.tuning)}`);
+  const file = join('out', 'gemm-tuning.json');
+  const cache = existsSync(file) ? TuningCache.fromJSON(JSON.parse(await readFile(file, 'utf8'))) : new TuningCache();
+  const r = await tuneGemmForModel(ctx, config, batchSize, { cache });
+  if (!r.fromCache) {
+    await mkdir('out', { recursive: true });
+    await writeFile(file, JSON.stringify(cache.toJSON(), null, 1) + '\n');
+  }
+  return { tuning: r.tuning, description: `${describe(r.tuning)} (${r.fromCache ? `cached in ${file}` : `fastest of ${r.timings.length} variants timed on this adapter`})` };
+}
+
 export async function main(argv: string[]): Promise<void> {
   const flags = parseFlags(argv);
   if (flags.help) {
@@ -149,7 +170,8 @@ export async function main(argv: string[]): Promise<void> {
   const ctx = await acquireNodeDevice();
   const out = resolve(flags.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(out, { recursive: true });
-  const trainer = await Trainer.create(ctx, config, { batchSize, seed, optimizer: optimizerConfig(flags) });
+  const gemmTuning = await chooseGemmTuning(flags, ctx, config, batchSize);
+  const trainer = await Trainer.create(ctx, config, { batchSize, seed, optimizer: optimizerConfig(flags), gemmTuning: gemmTuning.tuning });
   let startEpoch = 1;
   const history: EpochReport[] = [];
   if (flags.resume) {
@@ -164,6 +186,7 @@ export async function main(argv: string[]): Promise<void> {
   log(`adapter: ${formatAdapter(ctx.adapter)}`);
   log(`data:    ${dataset.name}: ${dataset.train.rows} train, ${dataset.validation?.rows ?? 0} validation, ${dataset.test?.rows ?? 0} test rows, ${dataset.inputDim} inputs`);
   log(`model:   ${flags.model}, ${parameterCount(trainer.spec)} parameters, tasks ${dataset.tasks.map((t) => `${t.name} (${t.type})`).join(', ')}`);
+  log(`gemm:    ${gemmTuning.description}`);
   log(`output:  ${out}\n`);
   log(tableHeader(dataset.tasks));
   const tty = process.stderr.isTTY && !flags.quiet;
