@@ -38,10 +38,12 @@ export const defaultGemmCandidates: readonly GemmTuning[] = [
   { tileM: 2, tileN: 2, wgX: 16, wgY: 16 },
   { tileM: 8, tileN: 8, wgX: 16, wgY: 4 },
   { tileM: 1, tileN: 1, wgX: 16, wgY: 16 },
+  { tileM: 1, tileN: 1, wgX: 16, wgY: 16, workgroupMemory: true },
+  { tileM: 1, tileN: 1, wgX: 8, wgY: 8, workgroupMemory: true },
 ];
 
 export function tuningKey(t: GemmTuning): string {
-  return `${t.tileM}x${t.tileN}/${t.wgX}x${t.wgY}`;
+  return `${t.tileM}x${t.tileN}${t.vecN && t.vecN > 1 ? `v${t.vecN}` : ''}/${t.wgX}x${t.wgY}${t.workgroupMemory ? ' shared' : ''}`;
 }
 
 /** The GEMMs one training step runs (forward, dX, dW of expert layers, gate dW/dX, towers), by shape. */
@@ -218,7 +220,8 @@ export async function tuneGemm(ctx: GpuContext, shapes: readonly GemmShape[], op
       const dispatches = await Promise.all(laid.map((l, i) => gemmDispatch(ctx, `tune ${shapes[i].label}`, l.entries, { a, b, c }, tuning)));
       const ops: Op[] = dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch }));
       try {
-        const best = await bestTime(ctx, ops, repeats);
+        // A candidate whose first pass is already 3x slower than the best so far cannot win: not repeated.
+        const best = await bestTime(ctx, ops, repeats, 3 * Math.min(Infinity, ...timings.map((t) => t.ms)));
         const timing = { tuning, ms: best, gflops: flops / best / 1e6 };
         timings.push(timing);
         options.onTiming?.(timing);
@@ -308,15 +311,21 @@ export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmSha
   return { choices, choose: (entries) => choices.get(shapeKey(entries))?.tuning ?? fallback, fallback, perShapeMs, singleMs };
 }
 
-/** The best of `repeats` timed runs of `ops` (submit and wait), after one untimed run. */
-async function bestTime(ctx: GpuContext, ops: Op[], repeats: number): Promise<number> {
+/**
+ * The best of `repeats` timed runs of `ops` (submit and wait), after a first run; when that first
+ * run already takes longer than `cutoffMs`, its time is returned without repeats.
+ */
+async function bestTime(ctx: GpuContext, ops: Op[], repeats: number, cutoffMs = Infinity): Promise<number> {
   const pass = async () => {
     const encoder = ctx.device.createCommandEncoder({ label: 'gemm tuning' });
     encodeOps(encoder, ops, 'gemm tuning');
     ctx.device.queue.submit([encoder.finish()]);
     await ctx.device.queue.onSubmittedWorkDone();
   };
+  const t0 = performance.now();
   await pass();
+  const first = performance.now() - t0;
+  if (first > cutoffMs) return first;
   let best = Infinity;
   for (let r = 0; r < repeats; r++) {
     const t0 = performance.now();

@@ -46,6 +46,8 @@ const tunings: GemmTuning[] = [
   { tileM: 8, tileN: 8, wgX: 8, wgY: 8 },
   { tileM: 3, tileN: 8, vecN: 4, wgX: 4, wgY: 8 },
   { tileM: 2, tileN: 6, vecN: 2, wgX: 8, wgY: 4 },
+  { tileM: 1, tileN: 1, wgX: 8, wgY: 8, workgroupMemory: true },
+  { tileM: 1, tileN: 1, wgX: 16, wgY: 16, workgroupMemory: true },
 ];
 
 describe('batched_gemm', () => {
@@ -56,7 +58,7 @@ describe('batched_gemm', () => {
   ];
   for (const tuning of tunings) {
     for (const [label, count, maxDim] of cases) {
-      it(`${label}, tile ${tuning.tileM}x${tuning.tileN} vec ${tuning.vecN ?? 1} wg ${tuning.wgX}x${tuning.wgY}`, async () => {
+      it(`${label}, tile ${tuning.tileM}x${tuning.tileN} vec ${tuning.vecN ?? 1} wg ${tuning.wgX}x${tuning.wgY}${tuning.workgroupMemory ? ' workgroup memory' : ''}`, async () => {
         const ctx = await testContext();
         const seed = caseSeed(label + JSON.stringify(tuning));
         const rng = new Rng(seed);

@@ -167,9 +167,13 @@ describe('forward and backward against the float64 reference', () => {
   }
   it('PLE with a different GEMM tuning per dispatch', async () => {
     const c = named['PLE 2 levels'];
-    // Odd and even inner dimensions get different tile shapes and vector widths.
+    // Dispatches get register tiles of different shapes and vector widths, or workgroup-memory tiles.
     const choose: GemmTuningChooser = (entries) =>
-      entries[0].k % 2 ? { tileM: 3, tileN: 4, vecN: 4, wgX: 4, wgY: 8 } : { tileM: 2, tileN: 2, wgX: 16, wgY: 4 };
+      [
+        { tileM: 3, tileN: 4, vecN: 4, wgX: 4, wgY: 8 },
+        { tileM: 2, tileN: 2, wgX: 16, wgY: 4 },
+        { tileM: 1, tileN: 1, wgX: 8, wgY: 8, workgroupMemory: true },
+      ][entries[0].k % 3];
     await checkAgainstReference('per-dispatch tuning', caseSeed('per-dispatch tuning'), c.config, c.batch, c.rows, 0.2, choose);
   });
   for (let i = 0; i < 6; i++) {

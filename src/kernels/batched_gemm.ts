@@ -1,8 +1,10 @@
 /**
- * Host side of shaders/batched_gemm.wgsl: C[z] = act(A[z] B[z] + bias[z] (+ C[z])).
+ * Host side of shaders/batched_gemm.wgsl (register tiles) and shaders/batched_gemm_shared.wgsl
+ * (workgroup-memory tiles): C[z] = act(A[z] B[z] + bias[z] (+ C[z])).
  * CPU reference: src/reference/batched_gemm.ts. Test: test/batched_gemm.test.ts.
  */
 import source from '../../shaders/batched_gemm.wgsl?raw';
+import sharedSource from '../../shaders/batched_gemm_shared.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
 
@@ -31,6 +33,11 @@ export interface GemmTuning {
   tileN: number;
   /** Vector width: an invocation's columns come in runs of vecN adjacent ones (divides tileN; default 1). */
   vecN?: number;
+  /**
+   * Stage tiles of A and B in workgroup memory (shaders/batched_gemm_shared.wgsl): one output per
+   * invocation, a square wgX x wgX workgroup; tileM, tileN and vecN must then be 1.
+   */
+  workgroupMemory?: boolean;
   /** Workgroup shape (invocations along columns and rows). */
   wgX: number;
   wgY: number;
@@ -71,6 +78,11 @@ interface PackedGemm extends Omit<GemmEntry, 'relu' | 'accumulate' | 'biasOff'> 
 const fields = ['m', 'n', 'k', 'flags', 'aOff', 'aRow', 'aCol', 'bOff', 'bRow', 'bCol', 'cOff', 'cRow', 'biasOff'] as const;
 
 export function gemmGrid(entries: readonly GemmEntry[], t: GemmTuning): [number, number, number] {
+  if (t.workgroupMemory) {
+    const maxM = Math.max(...entries.map((e) => e.m));
+    const maxN = Math.max(...entries.map((e) => e.n));
+    return [Math.ceil(maxN / t.wgX), Math.ceil(maxM / t.wgX), entries.length];
+  }
   const maxM = Math.max(...entries.map((e) => e.m));
   const maxN = Math.max(...entries.map((e) => e.n));
   return [Math.ceil(maxN / (t.wgX * t.tileN)), Math.ceil(maxM / (t.wgY * t.tileM)), entries.length];
@@ -86,6 +98,9 @@ export function gemmDispatch(
   if (entries.length === 0) throw new Error(`${label}: no GEMM entries`);
   const vecN = tuning.vecN ?? 1;
   if (tuning.tileN % vecN !== 0) throw new Error(`${label}: the vector width ${vecN} must divide tileN ${tuning.tileN}`);
+  if (tuning.workgroupMemory && (tuning.wgX !== tuning.wgY || tuning.tileM !== 1 || tuning.tileN !== 1 || vecN !== 1)) {
+    throw new Error(`${label}: the workgroup-memory GEMM takes a square workgroup and 1x1 tiles`);
+  }
   for (const e of entries) {
     if (e.m < 1 || e.n < 1 || e.k < 1) throw new Error(`${label}: empty GEMM ${e.m}x${e.n}x${e.k}`);
     if (e.biasOff !== undefined && !buffers.bias) throw new Error(`${label}: an entry has a bias but no bias buffer was given`);
@@ -106,8 +121,8 @@ export function gemmDispatch(
   });
   return createDispatch(ctx, {
     label: `batched_gemm ${label}`,
-    source,
-    constants: { TILE_M: tuning.tileM, TILE_N: tuning.tileN, VEC_N: vecN, WG_X: tuning.wgX, WG_Y: tuning.wgY },
+    source: tuning.workgroupMemory ? sharedSource : source,
+    constants: tuning.workgroupMemory ? { WG: tuning.wgX } : { TILE_M: tuning.tileM, TILE_N: tuning.tileN, VEC_N: vecN, WG_X: tuning.wgX, WG_Y: tuning.wgY },
     descriptors: packDescriptors(fields, 16, packed),
     bindings: bound.bindings,
     grid: gemmGrid(entries, tuning),
