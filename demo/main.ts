@@ -9,6 +9,7 @@ import {
   checkpointBytes,
   csvDataset,
   evaluate,
+  gateReportsOf,
   fit,
   formatAdapter,
   mmoe,
@@ -376,22 +377,14 @@ el.simplexGate.addEventListener('change', drawSimplex);
 
 /**
  * Runs the model on the gate sample for the simplex view. The heat map shows `reports` when given
- * (the epoch's evaluation over the whole validation split), else the library's evaluation of the sample.
+ * (the epoch's evaluation over the whole validation split), else the same sample's gate statistics.
  */
 async function refreshGates(s: Session, reports?: GateReport[], caption?: string): Promise<void> {
   const sample = gateSample(s.dataset);
   const { gates } = await s.trainer.infer(sample.x, sample.rows, true, sample.categorical);
   s.sample = { gates, rows: sample.rows, classes: sample.classes };
   if (!reports) {
-    const K = s.dataset.tasks.length;
-    const sub: Split = {
-      rows: sample.rows,
-      x: sample.x,
-      labels: sample.split.labels.subarray(0, sample.rows * K),
-      mask: sample.split.mask.subarray(0, sample.rows * K),
-      categorical: sample.categorical,
-    };
-    reports = (await evaluate(s.trainer, sub, s.dataset.tasks)).gates;
+    reports = gateReportsOf(s.trainer.spec, gates, sample.rows);
     caption = `Mean weights over ${sample.rows} validation samples, during training (step ${s.trainer.steps}).`;
   }
   renderHeatmaps(el.heatmaps, s.trainer.spec, reports, s.dataset.tasks.map((t) => t.name), caption ?? '');
