@@ -15,6 +15,7 @@ import { BatchError, Trainer } from '../src/trainer.js';
 import { checkpointBytes, loadCheckpoint, readCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { CheckpointError, encodeSafetensors } from '../src/checkpoint/safetensors.js';
 import { testContext } from './gpu.js';
+import { thrownBy } from './helpers.js';
 
 type Kind = new (...args: never[]) => Error;
 interface Case {
@@ -67,14 +68,7 @@ const csvCases: Case[] = [
 describe('bad-input corpus', () => {
   for (const c of [...configCases, ...csvCases]) {
     it(c.label, () => {
-      let error: unknown;
-      try {
-        c.run();
-      } catch (e) {
-        error = e;
-      }
-      expect(error, `${c.label}: no error was raised`).toBeInstanceOf(c.kind);
-      expect((error as Error).message).toMatch(c.message);
+      expect(thrownBy(c.kind, c.run).message).toMatch(c.message);
     });
   }
 

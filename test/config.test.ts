@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, cgc, mmoe, ple, resolveConfig, sharedBottom, singleTask, type ModelConfig } from '../src/config.js';
 import { buildSpec, parameterCount } from '../src/spec.js';
 import { resolveOptimizer } from '../src/kernels/optimizer.js';
+import { thrownBy } from './helpers.js';
 
 const base = (): ModelConfig => ({
   inputDim: 4,
@@ -17,13 +18,7 @@ const base = (): ModelConfig => ({
 function configError(mutate: (c: ModelConfig) => void): ConfigError {
   const c = base();
   mutate(c);
-  try {
-    resolveConfig(c);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return e as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
+  return thrownBy(ConfigError, () => resolveConfig(c));
 }
 
 describe('config validation', () => {

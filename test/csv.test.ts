@@ -1,16 +1,9 @@
 /** CSV parsing: BOM, CRLF, quoting, blank lines, and errors that name the file line. */
 import { describe, expect, it } from 'vitest';
 import { DataError, parseCsv } from '../src/data/csv.js';
+import { thrownBy } from './helpers.js';
 
-function dataError(f: () => unknown): DataError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DataError);
-    return e as DataError;
-  }
-  throw new Error('expected a DataError');
-}
+const dataError = (f: () => unknown): DataError => thrownBy(DataError, f);
 
 describe('parseCsv', () => {
   it('reads the header, rows and the line of each row', () => {

@@ -38,3 +38,14 @@ export function expectClose(label: string, seed: number, got: ArrayLike<number>,
   }
   return err;
 }
+
+/** Runs `f`, asserts it throws an instance of `kind`, and returns the error. */
+export function thrownBy<E extends Error>(kind: new (...args: never[]) => E, f: () => unknown): E {
+  try {
+    f();
+  } catch (e) {
+    if (!(e instanceof kind)) throw new Error(`expected a ${kind.name}, got ${String(e)}`);
+    return e;
+  }
+  throw new Error(`expected a ${kind.name}, but nothing was thrown`);
+}

@@ -3,16 +3,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DataError, parseCsv } from '../src/data/csv.js';
 import { fitTabular, splitRows, TabularEncoder, type TabularSchema } from '../src/data/tabular.js';
+import { thrownBy } from './helpers.js';
 
-function dataError(f: () => unknown): DataError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DataError);
-    return e as DataError;
-  }
-  throw new Error('expected a DataError');
-}
+const dataError = (f: () => unknown): DataError => thrownBy(DataError, f);
 
 /** Row r of a row-major matrix with `width` columns. */
 const rowOf = (m: ArrayLike<number>, width: number, r: number) => Array.from(m).slice(r * width, (r + 1) * width);
