@@ -1,4 +1,5 @@
-// Batched strided GEMM with a bias + activation epilogue.
+// Batched strided GEMM with a bias + activation epilogue, in two variants: `main` (register
+// tiles) and `main_shared` (workgroup-memory tiles), sharing descriptors, bindings and epilogue.
 //
 // For every descriptor z (the workgroup grid's z dimension):
 //   C[z] = act(A[z] * B[z] + bias[z] (+ C[z] when accumulating))
@@ -39,6 +40,25 @@ struct Gemm {
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
 
+/** The epilogue: C[row, col] = act(acc + bias (+ C)), for an element inside the matrix. */
+fn store(d: Gemm, row: u32, col: u32, acc: f32) {
+  if (row >= d.m || col >= d.n) {
+    return;
+  }
+  let at = d.cOff + row * d.cRow + col;
+  var v = acc;
+  if ((d.flags & FLAG_BIAS) != 0u) {
+    v += bias[d.biasOff + col];
+  }
+  if ((d.flags & FLAG_ACCUMULATE) != 0u) {
+    v += C[at];
+  }
+  if ((d.flags & FLAG_RELU) != 0u) {
+    v = max(v, 0.0);
+  }
+  C[at] = v;
+}
+
 /** The column of the invocation's j-th accumulator: run j / VEC_N, position j % VEC_N in it. */
 fn column(col0: u32, j: u32) -> u32 {
   return col0 + (j / VEC_N) * (WG_X * VEC_N) + j % VEC_N;
@@ -76,22 +96,38 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   }
   for (var i = 0u; i < TILE_M; i++) { // @unroll
     for (var j = 0u; j < TILE_N; j++) { // @unroll
-      let row = row0 + i * WG_Y;
-      let col = column(col0, j);
-      if (row < d.m && col < d.n) {
-        let at = d.cOff + row * d.cRow + col;
-        var v = acc[i][j];
-        if ((d.flags & FLAG_BIAS) != 0u) {
-          v += bias[d.biasOff + col];
-        }
-        if ((d.flags & FLAG_ACCUMULATE) != 0u) {
-          v += C[at];
-        }
-        if ((d.flags & FLAG_RELU) != 0u) {
-          v = max(v, 0.0);
-        }
-        C[at] = v;
-      }
+      store(d, row0 + i * WG_Y, column(col0, j), acc[i][j]);
     }
   }
+}
+
+// The variant staged through workgroup memory, which GPUs tend to prefer (SwiftShader does not:
+// its barriers are costly). A WG_X x WG_X workgroup computes a WG_X x WG_X block of C, one output
+// per invocation, loading WG_X-wide slices of A and B cooperatively. The host sets WG_Y = WG_X
+// and 1x1 tiles for it.
+var<workgroup> tileA: array<f32, WG_X * WG_X>;
+var<workgroup> tileB: array<f32, WG_X * WG_X>;
+
+@compute @workgroup_size(WG_X, WG_X, 1)
+fn main_shared(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let d = descs[wg.z];
+  let row = wg.y * WG_X + lid.y;
+  let col = wg.x * WG_X + lid.x;
+  // No early return: every invocation of the workgroup must reach every barrier.
+  let aRow = d.aOff + min(row, d.m - 1u) * d.aRow;
+  let bCol = d.bOff + min(col, d.n - 1u) * d.bCol;
+  var acc = 0.0;
+  let steps = (d.k + WG_X - 1u) / WG_X;
+  for (var s = 0u; s < steps; s++) {
+    let ka = s * WG_X + lid.x;
+    let kb = s * WG_X + lid.y;
+    tileA[lid.y * WG_X + lid.x] = select(0.0, A[aRow + min(ka, d.k - 1u) * d.aCol], ka < d.k);
+    tileB[lid.y * WG_X + lid.x] = select(0.0, B[bCol + min(kb, d.k - 1u) * d.bRow], kb < d.k);
+    workgroupBarrier();
+    for (var kk = 0u; kk < WG_X; kk++) {
+      acc = fma(tileA[lid.y * WG_X + kk], tileB[kk * WG_X + lid.x], acc);
+    }
+    workgroupBarrier();
+  }
+  store(d, row, col, acc);
 }

@@ -28,17 +28,18 @@ export class PipelineCache {
     return this.cache.size;
   }
 
-  get(label: string, source: string): Promise<GPUComputePipeline> {
-    let pending = this.cache.get(source);
+  get(label: string, source: string, entryPoint = 'main'): Promise<GPUComputePipeline> {
+    const key = `${entryPoint}\n${source}`;
+    let pending = this.cache.get(key);
     if (!pending) {
-      pending = this.compile(label, source);
-      this.cache.set(source, pending);
-      pending.catch(() => this.cache.delete(source));
+      pending = this.compile(label, source, entryPoint);
+      this.cache.set(key, pending);
+      pending.catch(() => this.cache.delete(key));
     }
     return pending;
   }
 
-  private async compile(label: string, source: string): Promise<GPUComputePipeline> {
+  private async compile(label: string, source: string, entryPoint: string): Promise<GPUComputePipeline> {
     const module = this.device.createShaderModule({ label, code: source });
     const info = await module.getCompilationInfo();
     const errors = info.messages.filter((m) => m.type === 'error');
@@ -50,7 +51,7 @@ export class PipelineCache {
       throw new ShaderCompileError(label, text);
     }
     this.device.pushErrorScope('validation');
-    const descriptor: GPUComputePipelineDescriptor = { label, layout: 'auto', compute: { module, entryPoint: 'main' } };
+    const descriptor: GPUComputePipelineDescriptor = { label, layout: 'auto', compute: { module, entryPoint } };
     const pipeline = this.asyncCompile
       ? await this.device.createComputePipelineAsync(descriptor)
       : this.device.createComputePipeline(descriptor);

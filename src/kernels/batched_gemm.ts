@@ -1,10 +1,9 @@
 /**
- * Host side of shaders/batched_gemm.wgsl (register tiles) and shaders/batched_gemm_shared.wgsl
- * (workgroup-memory tiles): C[z] = act(A[z] B[z] + bias[z] (+ C[z])).
+ * Host side of shaders/batched_gemm.wgsl, register tiles (`main`) or workgroup-memory tiles
+ * (`main_shared`): C[z] = act(A[z] B[z] + bias[z] (+ C[z])).
  * CPU reference: src/reference/batched_gemm.ts. Test: test/batched_gemm.test.ts.
  */
 import source from '../../shaders/batched_gemm.wgsl?raw';
-import sharedSource from '../../shaders/batched_gemm_shared.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
 
@@ -34,7 +33,7 @@ export interface GemmTuning {
   /** Vector width: an invocation's columns come in runs of vecN adjacent ones (divides tileN; default 1). */
   vecN?: number;
   /**
-   * Stage tiles of A and B in workgroup memory (shaders/batched_gemm_shared.wgsl): one output per
+   * Stage tiles of A and B in workgroup memory (the shader's `main_shared`): one output per
    * invocation, a square wgX x wgX workgroup; tileM, tileN and vecN must then be 1.
    */
   workgroupMemory?: boolean;
@@ -121,8 +120,9 @@ export function gemmDispatch(
   });
   return createDispatch(ctx, {
     label: `batched_gemm ${label}`,
-    source: tuning.workgroupMemory ? sharedSource : source,
-    constants: tuning.workgroupMemory ? { WG: tuning.wgX } : { TILE_M: tuning.tileM, TILE_N: tuning.tileN, VEC_N: vecN, WG_X: tuning.wgX, WG_Y: tuning.wgY },
+    source,
+    entryPoint: tuning.workgroupMemory ? 'main_shared' : 'main',
+    constants: { TILE_M: tuning.tileM, TILE_N: tuning.tileN, VEC_N: vecN, WG_X: tuning.wgX, WG_Y: tuning.wgY },
     descriptors: packDescriptors(fields, 16, packed),
     bindings: bound.bindings,
     grid: gemmGrid(entries, tuning),

@@ -129,6 +129,8 @@ export interface DispatchSpec {
   label: string;
   source: string;
   constants?: Record<string, number>;
+  /** The shader's entry point (default `main`). */
+  entryPoint?: string;
   /** Binding 0 when given: the descriptor table. */
   descriptors?: Uint32Array;
   /** The remaining bindings in order: buffers (whole) or resources. */
@@ -139,7 +141,7 @@ export interface DispatchSpec {
 export async function createDispatch(ctx: GpuContext, spec: DispatchSpec): Promise<Dispatch> {
   checkGrid(ctx, spec.label, spec.grid);
   const source = spec.constants ? unroll(specialize(spec.source, spec.constants), spec.constants) : spec.source;
-  const pipeline = await ctx.pipelines.get(spec.label.split(' ')[0], source);
+  const pipeline = await ctx.pipelines.get(spec.label.split(' ')[0], source, spec.entryPoint);
   const owned: GPUBuffer[] = [];
   const resources: GPUBufferBinding[] = [];
   if (spec.descriptors) {
