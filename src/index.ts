@@ -1,5 +1,6 @@
 /** ple-webgpu: train PLE-family multi-task models on WebGPU. Browser and Node share this API. */
 export * from './config.js';
+export { familyConfig, familyOptionsOf, datasetForConfig, isModelFamily, MODEL_FAMILIES, FAMILY_NAMES, FAMILY_CHOICES, type ModelFamily, type FamilyOptions, type ModelInputs } from './family.js';
 export { buildSpec, parameterCount, names as paramNames, type ModelSpec, type LevelSpec, type GateSpec, type GroupSpec, type ParamSpec } from './spec.js';
 export { initParams, type ParamTensors } from './init.js';
 export { Rng } from './rng.js';
@@ -29,6 +30,7 @@ export { gatherBatch, type Dataset, type Split, type TaskInfo } from './data/dat
 export { syntheticDataset, csvDataset, adultSchema, type SyntheticDatasetOptions, type CsvDatasetOptions } from './data/sources.js';
 export { SyntheticTasks, type SyntheticOptions } from './data/synthetic.js';
 export { parseCsv, DataError, type ParsedCsv } from './data/csv.js';
+export { fitTargetScaling, scaleTargets, targetScalingFromJSON, reportInTargetUnits, epochInTargetUnits, predictionsInTargetUnits, NO_SCALING, type TargetScaling } from './data/targets.js';
 export { fitTabular, splitRows, TabularEncoder, type TabularSchema, type LabelRole, type TabularData } from './data/tabular.js';
 export { checkpointBytes, readCheckpoint, loadCheckpoint, trainerFromCheckpoint, CHECKPOINT_FORMAT, type Checkpoint } from './checkpoint/checkpoint.js';
 export { encodeSafetensors, decodeSafetensors, CheckpointError, type NamedTensor } from './checkpoint/safetensors.js';

@@ -35,6 +35,8 @@ Data (default: the synthetic benchmark of the MMoE paper, generated in memory)
   --categorical C,..    csv: categorical columns (unseen values share a reserved slot/row)
   --categorical-encoding onehot | embedding   csv: one-hot inputs, or learned embedding tables (default onehot)
   --validation F        csv: share of training rows held out for validation (default 0.1)
+  --raw-targets         train regression tasks on their raw values; by default they are standardised
+                        with training statistics (MSE is reported in the target's units either way)
 
 Training
   --epochs N            (default 5)        --batch-size N   (default 512)
@@ -80,6 +82,7 @@ const options = {
   categorical: { type: 'string' },
   'categorical-encoding': { type: 'string', default: 'onehot' },
   validation: { type: 'string', default: '0.1' },
+  'raw-targets': { type: 'boolean', default: false },
   epochs: { type: 'string', default: '5' },
   'batch-size': { type: 'string', default: '512' },
   lr: { type: 'string', default: '0.001' },

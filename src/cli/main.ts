@@ -10,13 +10,15 @@ import { acquireNodeDevice } from '../node.js';
 import { formatAdapter, type GpuContext } from '../gpu/context.js';
 import { gemmTuningFor, type GemmTuning } from '../kernels/batched_gemm.js';
 import { TuningCache, tuneGemmForModel } from '../tuning.js';
-import { cgc, mmoe, ple, sharedBottom, singleTask, type ModelConfig } from '../config.js';
+import { ConfigError, type ModelConfig } from '../config.js';
+import { datasetForConfig, familyConfig, isModelFamily, FAMILY_CHOICES, type FamilyOptions } from '../family.js';
 import { Trainer } from '../trainer.js';
 import { parameterCount } from '../spec.js';
 import { fit, type EpochReport } from '../training/fit.js';
 import { evaluate } from '../training/evaluate.js';
 import { csvDataset, syntheticDataset, adultSchema } from '../data/sources.js';
 import type { Dataset } from '../data/dataset.js';
+import { epochInTargetUnits, fitTargetScaling, NO_SCALING, reportInTargetUnits, scaleTargets, targetScalingFromJSON, type TargetScaling } from '../data/targets.js';
 import type { LabelRole, TabularSchema } from '../data/tabular.js';
 import type { OptimizerConfig } from '../kernels/optimizer.js';
 import { checkpointBytes, readCheckpoint, loadCheckpoint } from '../checkpoint/checkpoint.js';
@@ -80,46 +82,33 @@ function csvSchema(flags: Flags): TabularSchema {
   };
 }
 
-function modelConfig(flags: Flags, dataset: Dataset): ModelConfig {
-  const common = {
-    inputDim: dataset.inputDim,
-    embeddings: dataset.embeddings,
-    tasks: dataset.tasks,
-    towerWidths: intList(flags, 'tower-widths'),
-    gateBias: flags['gate-bias'],
-    uncertaintyWeighting: flags.uncertainty,
-  };
-  const widths = intList(flags, 'expert-widths');
-  switch (flags.model) {
+/** The model family and its options from the flags (the switch itself is src/family.ts). */
+function familyOptions(flags: Flags): FamilyOptions {
+  const family = flags.model;
+  if (!isModelFamily(family)) throw new UsageError(`--model must be ${FAMILY_CHOICES}, got ${JSON.stringify(family)}`);
+  const common = { family, expertWidths: intList(flags, 'expert-widths'), towerWidths: intList(flags, 'tower-widths'), gateBias: flags['gate-bias'], uncertaintyWeighting: flags.uncertainty };
+  switch (family) {
     case 'ple':
-      return ple({ ...common, levels: int(flags, 'levels', 1), taskExperts: int(flags, 'task-experts', 0), sharedExperts: int(flags, 'shared-experts', 0), expertWidths: widths });
+      return { ...common, levels: int(flags, 'levels', 1), taskExperts: int(flags, 'task-experts', 0), sharedExperts: int(flags, 'shared-experts', 0) };
     case 'cgc':
-      return cgc({ ...common, taskExperts: int(flags, 'task-experts', 0), sharedExperts: int(flags, 'shared-experts', 0), expertWidths: widths });
+      return { ...common, taskExperts: int(flags, 'task-experts', 0), sharedExperts: int(flags, 'shared-experts', 0) };
     case 'mmoe':
-      return mmoe({ ...common, experts: int(flags, 'experts', 1), expertWidths: widths });
-    case 'shared-bottom':
-      return sharedBottom({ ...common, bottomWidths: widths });
-    case 'single-task': {
-      const task = flags.task ? dataset.tasks.find((t) => t.name === flags.task) : dataset.tasks[0];
-      if (!task) throw new UsageError(`--task ${flags.task} is not a task of the data (${dataset.tasks.map((t) => t.name).join(', ')})`);
-      return singleTask({ ...common, task, bottomWidths: widths });
-    }
+      return { ...common, experts: int(flags, 'experts', 1) };
+    case 'single-task':
+      return { ...common, task: flags.task };
     default:
-      throw new UsageError(`--model must be ple, cgc, mmoe, shared-bottom or single-task, got ${JSON.stringify(flags.model)}`);
+      return common;
   }
 }
 
-/** Single-task models see only their task's labels. */
-function restrictTasks(dataset: Dataset, config: ModelConfig): Dataset {
-  if (config.tasks.length === dataset.tasks.length) return dataset;
-  const k = dataset.tasks.findIndex((t) => t.name === config.tasks[0].name);
-  const K = dataset.tasks.length;
-  const pick = (s: Dataset['train']) => ({
-    ...s,
-    labels: Float32Array.from({ length: s.rows }, (_, r) => s.labels[r * K + k]),
-    mask: Float32Array.from({ length: s.rows }, (_, r) => s.mask[r * K + k]),
-  });
-  return { ...dataset, tasks: [dataset.tasks[k]], train: pick(dataset.train), validation: dataset.validation && pick(dataset.validation), test: dataset.test && pick(dataset.test) };
+function modelConfig(model: FamilyOptions, dataset: Dataset): ModelConfig {
+  try {
+    return familyConfig(model, dataset);
+  } catch (e) {
+    // The flag that set it: --task for single-task's task.
+    if (e instanceof ConfigError && e.field === 'task') throw new UsageError(`--task ${model.task} is not a task of the data (${dataset.tasks.map((t) => t.name).join(', ')})`);
+    throw e;
+  }
 }
 
 function optimizerConfig(flags: Flags): OptimizerConfig {
@@ -160,8 +149,9 @@ export async function main(argv: string[]): Promise<void> {
   const decay = flags.decay;
   if (decay !== 'constant' && decay !== 'linear' && decay !== 'cosine') throw new UsageError(`--decay must be constant, linear or cosine, got ${JSON.stringify(decay)}`);
   const { dataset: allTasks, encoder } = await loadData(flags);
-  const config = modelConfig(flags, allTasks);
-  const dataset = restrictTasks(allTasks, config);
+  const model = familyOptions(flags);
+  const config = modelConfig(model, allTasks);
+  const dataset = datasetForConfig(allTasks, config);
   const gamma = list(flags, 'task-gamma').map(Number);
   if (gamma.length && (gamma.length !== dataset.tasks.length || gamma.some((g) => !(g > 0)))) {
     throw new UsageError(`--task-gamma needs ${dataset.tasks.length} positive numbers, got ${JSON.stringify(flags['task-gamma'])}`);
@@ -174,13 +164,18 @@ export async function main(argv: string[]): Promise<void> {
   const trainer = await Trainer.create(ctx, config, { batchSize, seed, optimizer: optimizerConfig(flags), gemmTuning: gemmTuning.tuning });
   let startEpoch = 1;
   const history: EpochReport[] = [];
+  // Regression targets train standardised (training statistics) unless --raw-targets; metrics stay in their units.
+  let targets: TargetScaling = flags['raw-targets'] ? NO_SCALING : fitTargetScaling(dataset);
   if (flags.resume) {
     const ckpt = readCheckpoint(await readFileBytes(flags.resume), flags.resume);
     loadCheckpoint(trainer, ckpt, flags.resume);
-    const training = ckpt.training as { epoch?: number; history?: EpochReport[] } | undefined;
+    const training = ckpt.training as { epoch?: number; history?: EpochReport[]; targets?: unknown } | undefined;
     startEpoch = (training?.epoch ?? 0) + 1;
     history.push(...(training?.history ?? []));
+    // The scaling the checkpoint trained with (none before it was recorded).
+    targets = training?.targets === undefined ? NO_SCALING : targetScalingFromJSON(training.targets, flags.resume);
   }
+  const trainData = scaleTargets(dataset, targets);
 
   const log = (s: string) => process.stdout.write(s + '\n');
   log(`adapter: ${formatAdapter(ctx.adapter)}`);
@@ -191,7 +186,7 @@ export async function main(argv: string[]): Promise<void> {
   log(tableHeader(dataset.tasks));
   const tty = process.stderr.isTTY && !flags.quiet;
   let lastDraw = 0;
-  const result = await fit(trainer, dataset, {
+  const result = await fit(trainer, trainData, {
     epochs,
     startEpoch,
     decay,
@@ -207,15 +202,16 @@ export async function main(argv: string[]): Promise<void> {
       const line = progressLine(p.epoch, epochs, p.step, p.stepsPerEpoch, p.loss);
       process.stderr.write(tty ? `\r${line}` : `${line}\n`);
     },
-    onEpoch: async (report) => {
+    onEpoch: async (scaled) => {
+      const report = epochInTargetUnits(scaled, targets);
       if (tty) process.stderr.write('\r\x1b[2K');
       log(tableRow(dataset.tasks, report));
       history.push(report);
       // A checkpoint after every epoch: an interrupted run keeps its progress.
-      await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpointBytes(trainer, { training: { epoch: report.epoch, history, seed }, data: encoder }));
+      await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpointBytes(trainer, { training: { epoch: report.epoch, history, seed, model, targets }, data: encoder }));
     },
   });
-  const test = dataset.test ? await evaluate(trainer, dataset.test, dataset.tasks) : undefined;
+  const test = trainData.test ? reportInTargetUnits(await evaluate(trainer, trainData.test, dataset.tasks), targets) : undefined;
   if (test) {
     log('\ntest:');
     for (const t of dataset.tasks) {
@@ -224,12 +220,13 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   const epochsRun = history.length ? history[history.length - 1].epoch : 0;
-  await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpointBytes(trainer, { training: { epoch: epochsRun, history, seed }, data: encoder }));
+  await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpointBytes(trainer, { training: { epoch: epochsRun, history, seed, model, targets }, data: encoder }));
   const metrics = {
     command: `npm start -- ${argv.join(' ')}`.trim(),
     adapter: ctx.adapter,
     data: dataset.name,
     model: config,
+    targets,
     parameters: parameterCount(trainer.spec),
     epochs: history,
     best: result.best,
