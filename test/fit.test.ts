@@ -63,6 +63,35 @@ describe('fit', () => {
     trainer.destroy();
   });
 
+  it('a stop mid-epoch reports no epoch and says where it left off; resuming there trains as an uninterrupted run', async () => {
+    const ctx = await testContext();
+    const make = () => Trainer.create(ctx, config, { batchSize: 64, seed: 4, optimizer: { kind: 'adam', lr: 0.01 } });
+    const whole = await make();
+    const wholeResult = await fit(whole, data, { epochs: 2, seed: 9, decay: 'linear' });
+    const expected = await whole.readParams();
+
+    const parted = await make();
+    const epochs: number[] = [];
+    let steps = 0;
+    const first = await fit(parted, data, { epochs: 2, seed: 9, decay: 'linear', shouldStop: () => ++steps >= 3, onEpoch: (r) => void epochs.push(r.epoch) });
+    expect(epochs).toEqual([]);
+    expect(first.epochs).toEqual([]);
+    expect(first.stoppedAt).toEqual({ epoch: 1, step: 3, stepsPerEpoch: 8 });
+    expect(parted.steps).toBe(3);
+    const positions: number[] = [];
+    const rest = await fit(parted, data, { epochs: 2, seed: 9, decay: 'linear', startEpoch: 1, startStep: 3, onProgress: (p) => void positions.push(p.step) });
+    expect(rest.stoppedAt).toBeUndefined();
+    expect(rest.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    expect(positions.slice(0, 5)).toEqual([4, 5, 6, 7, 8]);
+    expect(parted.steps).toBe(16);
+    const got = await parted.readParams();
+    for (const [name, want] of expected) expect(Array.from(got.get(name)!), name).toEqual(Array.from(want));
+    expect(rest.epochs[1].validation!.loss).toBe(wholeResult.epochs[1].validation!.loss);
+    await expect(fit(parted, data, { epochs: 2, startStep: 8 })).rejects.toThrow(/startStep must be an integer in \[0, 8\), got 8/);
+    whole.destroy();
+    parted.destroy();
+  });
+
   it('stops within a few steps on a non-finite loss, naming the step', async () => {
     const ctx = await testContext();
     const trainer = await Trainer.create(ctx, config, { batchSize: 64, seed: 1, optimizer: { kind: 'sgd', lr: 1e6 } });

@@ -29,12 +29,14 @@ export interface FitOptions {
   seed?: number;
   /** First epoch to run (1-based), for resuming. */
   startEpoch?: number;
+  /** Steps of startEpoch already taken (a run stopped mid-epoch): its shuffle is repeated and they are skipped. */
+  startStep?: number;
   /** Steps submitted ahead of their results. */
   maxInFlight?: number;
   /** After each step's result: the epoch's running mean of the weighted total and of each task's loss. */
   onProgress?: (p: { epoch: number; step: number; stepsPerEpoch: number; loss: number; taskLoss: number[] }) => void;
   onEpoch?: (report: EpochReport) => void | Promise<void>;
-  /** Polled between steps; true ends training after the current step. */
+  /** Polled between steps; true ends training after the current step (mid-epoch: no report, see FitResult.stoppedAt). */
   shouldStop?: () => boolean;
   /** Awaited before each step: a caller pauses training by returning a promise it resolves on resume. */
   beforeStep?: () => void | Promise<void>;
@@ -53,6 +55,8 @@ export interface FitResult {
   epochs: EpochReport[];
   best?: { epoch: number; metric: string; value: number };
   stoppedEarly: boolean;
+  /** Where a shouldStop mid-epoch left off: the epoch, and its steps taken (resume with startEpoch and startStep). */
+  stoppedAt?: { epoch: number; step: number; stepsPerEpoch: number };
 }
 
 export class NonFiniteError extends Error {
@@ -94,12 +98,16 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
   let sinceBest = 0;
   let stoppedEarly = false;
   const startEpoch = options.startEpoch ?? 1;
+  const startStep = options.startStep ?? 0;
+  if (!Number.isInteger(startStep) || startStep < 0 || startStep >= stepsPerEpoch) throw new RangeError(`startStep must be an integer in [0, ${stepsPerEpoch}), got ${startStep}`);
+  let stoppedAt: FitResult['stoppedAt'];
 
   for (let epoch = startEpoch; epoch <= options.epochs; epoch++) {
     const started = Date.now();
     const weights = options.taskGamma ? taskWeightsAt(initialWeights, options.taskGamma, epoch - 1) : initialWeights;
     trainer.setTaskWeights(weights);
     const order = shuffle(split.rows, (options.seed ?? 0) + epoch);
+    const first = epoch === startEpoch ? startStep : 0;
     const inFlight: Promise<{ total: number; taskLoss: number[]; gradNorm: number; step: number }>[] = [];
     const sums = { total: 0, taskLoss: new Array(K).fill(0), gradNorm: 0, count: 0 };
     const settle = async () => {
@@ -113,21 +121,28 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
       r.taskLoss.forEach((l, k) => (sums.taskLoss[k] += l));
       sums.gradNorm += r.gradNorm;
       sums.count++;
-      options.onProgress?.({ epoch, step: sums.count, stepsPerEpoch, loss: sums.total / sums.count, taskLoss: sums.taskLoss.map((l) => l / sums.count) });
+      options.onProgress?.({ epoch, step: first + sums.count, stepsPerEpoch, loss: sums.total / sums.count, taskLoss: sums.taskLoss.map((l) => l / sums.count) });
     };
     let lr = baseLr;
+    let taken = first;
     try {
-      for (let s = 0; s < stepsPerEpoch; s++) {
+      for (let s = first; s < stepsPerEpoch; s++) {
         await options.beforeStep?.();
         const t = (epoch - 1) * stepsPerEpoch + s;
         lr = learningRate(baseLr, t, totalSteps, options.warmupSteps ?? 0, options.decay ?? 'constant');
         trainer.setLearningRate(lr);
         const start = s * B;
         inFlight.push(trainer.step(gatherBatch(split, data.inputDim, K, order, start, Math.min(B, split.rows - start))));
+        taken++;
         if (inFlight.length >= maxInFlight) await settle();
         if (options.shouldStop?.()) break;
       }
       while (inFlight.length) await settle();
+      if (taken < stepsPerEpoch) {
+        // Stopped mid-epoch: a part of an epoch is not an epoch, so no report.
+        stoppedAt = { epoch, step: taken, stepsPerEpoch };
+        break;
+      }
     } catch (e) {
       // Steps still in flight settle (their results are moot) before the error reaches the caller.
       await Promise.allSettled(inFlight);
@@ -161,7 +176,7 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
     }
   }
   if (stoppedEarly && bestParams) trainer.writeParams(bestParams);
-  return { epochs: reports, best, stoppedEarly };
+  return { epochs: reports, best, stoppedEarly, stoppedAt };
 }
 
 /** A permutation of 0..n-1 (Fisher-Yates) from a seed. */
