@@ -7,6 +7,8 @@ export default defineConfig(({ mode }) => ({
   root: mode === 'lib' ? '.' : 'demo',
   base: './',
   server: { host: '127.0.0.1' },
+  // `npm run preview` serves the built site (dist/demo) the same way; WebGPU needs 127.0.0.1 or localhost.
+  preview: { host: '127.0.0.1' },
   // The demo's npm dependencies, pre-bundled at server start so the page never reloads mid-session.
   optimizeDeps: mode === 'lib' ? undefined : { include: ['chart.js', 'wgpu-matrix', 'papaparse'] },
   build:

@@ -7,6 +7,7 @@ import {
   Chart,
   Legend,
   LinearScale,
+  LogarithmicScale,
   LineController,
   LineElement,
   PointElement,
@@ -17,7 +18,7 @@ import {
 } from 'chart.js';
 import type { EpochReport, TaskInfo } from '../src/index.js';
 
-Chart.register(LineController, ScatterController, LineElement, PointElement, LinearScale, Legend, Tooltip);
+Chart.register(LineController, ScatterController, LineElement, PointElement, LinearScale, LogarithmicScale, Legend, Tooltip);
 
 export const TASK_COLORS = ['#2f6fdb', '#e8590c', '#2b8a3e', '#9c36b5', '#c2255c', '#0c8599'];
 const RUN_COLORS = ['#2f6fdb', '#e8590c', '#2b8a3e', '#9c36b5', '#c2255c', '#0c8599', '#5c940d', '#862e9c', '#d9480f', '#364fc7'];
@@ -34,10 +35,12 @@ export interface EpochPoint {
 export interface RunRecord {
   id: number;
   label: string;
+  /** Runs on the same data (same key) compare on the seesaw. */
+  dataKey: string;
   tasks: TaskInfo[];
   epochs: EpochPoint[];
-  /** x = fractional epoch, y = running mean of the weighted training loss within the epoch. */
-  running: { x: number; y: number }[];
+  /** Per task: x = fractional epoch, y = the running mean of the task's training loss within the epoch. */
+  running: { x: number; y: number }[][];
   finished: boolean;
 }
 
@@ -67,7 +70,7 @@ const common = {
   parsing: false as const,
   normalized: true,
   interaction: { mode: 'nearest' as const, intersect: false },
-  plugins: { legend: { labels: { usePointStyle: true, pointStyle: 'line' as const, pointStyleWidth: 22, font: { size: 11 } } } },
+  plugins: { legend: { labels: { usePointStyle: true, font: { size: 11 } } } },
 };
 
 export class Charts {
@@ -89,7 +92,8 @@ export class Charts {
     this.loss = new Chart(canvases.loss, {
       type: 'line',
       data: { datasets: [] },
-      options: { ...common, scales: { x: epochAxis, y: { type: 'linear', title: { display: true, text: 'loss (log loss / MSE)' } } } },
+      // A log axis: the first steps' losses are many times the later ones and would flatten them.
+      options: { ...common, scales: { x: epochAxis, y: { type: 'logarithmic', title: { display: true, text: 'loss (log loss / MSE), log scale' } } } },
     });
     this.metric = new Chart(canvases.metric, {
       type: 'line',
@@ -129,15 +133,27 @@ export class Charts {
     return this.runs[this.runs.length - 1];
   }
 
-  addRun(label: string, tasks: TaskInfo[]): RunRecord {
-    const run: RunRecord = { id: this.runs.length + 1, label, tasks, epochs: [], running: [], finished: false };
+  private nextId = 1;
+
+  addRun(label: string, dataKey: string, tasks: TaskInfo[]): RunRecord {
+    const run: RunRecord = { id: this.nextId++, label, dataKey, tasks, epochs: [], running: tasks.map(() => []), finished: false };
     this.runs.push(run);
     this.request();
     return run;
   }
 
-  clearFinished(): void {
-    for (let i = this.runs.length - 1; i >= 0; i--) if (this.runs[i].finished) this.runs.splice(i, 1);
+  /** Removes every run but `keep` (the model in the tab, whose curves, gates and status stay). */
+  clearOthers(keep: RunRecord | undefined): void {
+    for (let i = this.runs.length - 1; i >= 0; i--) if (this.runs[i] !== keep) this.runs.splice(i, 1);
+    if (keep && this.runs.length === 0) this.runs.push(keep);
+    this.request();
+  }
+
+  /** The current run last (the charts plot it). */
+  makeCurrent(run: RunRecord): void {
+    const i = this.runs.indexOf(run);
+    if (i >= 0) this.runs.splice(i, 1);
+    this.runs.push(run);
     this.request();
   }
 
@@ -168,16 +184,21 @@ export class Charts {
     if (run) {
       run.tasks.forEach((t, k) => {
         const color = TASK_COLORS[k % TASK_COLORS.length];
-        lossSets.push(line(`${t.name} train`, color, run.epochs.map((e) => ({ x: e.epoch, y: e.trainTaskLoss[k] }))));
+        lossSets.push({ ...line(`${t.name} train`, color, run.epochs.map((e) => ({ x: e.epoch, y: e.trainTaskLoss[k] }))), pointStyle: 'circle' });
         const val = run.epochs.filter((e) => e.validationTaskLoss).map((e) => ({ x: e.epoch, y: e.validationTaskLoss![k] }));
-        if (val.length) lossSets.push({ ...line(`${t.name} validation`, color, val), borderDash: [6, 4] });
+        // Hollow diamonds on a dashed line: told apart from training in the legend too.
+        if (val.length) lossSets.push({ ...line(`${t.name} validation`, color, val), borderDash: [6, 4], pointStyle: 'rectRot', pointRadius: 4, backgroundColor: '#fff' });
+        lossSets.push({ ...line(`${t.name} running`, color, run.running[k] ?? []), borderWidth: 1, pointRadius: 0, pointStyle: 'line' });
         metricSets.push({
           ...line(`${t.name} ${metricName(t)}`, color, run.epochs.filter((e) => e.metric[k] !== null).map((e) => ({ x: e.epoch, y: e.metric[k]! }))),
           yAxisID: t.type === 'binary' ? 'auc' : 'mse',
         });
       });
-      lossSets.push({ ...line('running train loss', '#8a939e', run.running), borderWidth: 1, pointRadius: 0 });
     }
+    // Room around the epoch points: one epoch's points do not sit on the chart's edge.
+    const lastEpoch = Math.max(1, ...(run?.epochs.map((e) => e.epoch) ?? []), ...(run?.running.flat().map((p) => Math.ceil(p.x)) ?? []));
+    (this.loss.options.scales!.x as { max?: number }).max = lastEpoch + 0.5;
+    Object.assign(this.metric.options.scales!.x as object, { min: 0.5, max: lastEpoch + 0.5 });
     this.loss.data.datasets = lossSets;
     this.metric.data.datasets = metricSets;
 
@@ -185,6 +206,7 @@ export class Charts {
     const seesawSets: ChartDataset<'scatter', ScatterDataPoint[]>[] = [];
     if (pair) {
       for (const r of this.runs) {
+        if (r.dataKey !== this.current?.dataKey) continue; // other data: not comparable
         const a = r.tasks.findIndex((t) => t.name === pair[0]);
         const b = r.tasks.findIndex((t) => t.name === pair[1]);
         if (a < 0 || b < 0) continue;

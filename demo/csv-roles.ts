@@ -49,9 +49,9 @@ function stats(parsed: ParsedCsv, c: number): ColumnStats {
   return { distinct, numeric: present > 0 && numbers.length === present, median: numbers.length ? numbers[numbers.length >> 1] : 0 };
 }
 
-/** A first guess: numbers are numeric inputs, few distinct strings categorical, the last column a binary label. */
-function guess(s: ColumnStats, last: boolean): { role: Role; param: string } {
-  if (last) {
+/** A first guess: numbers are numeric inputs, few distinct strings categorical, the label columns binary tasks. */
+function guess(s: ColumnStats, label: boolean): { role: Role; param: string } {
+  if (label) {
     if (s.numeric && s.distinct.size > 2) return { role: 'label-threshold', param: String(s.median) };
     const rarest = [...s.distinct.entries()].sort((a, b) => a[1] - b[1])[0];
     return { role: 'label-value', param: rarest ? rarest[0] : '' };
@@ -66,6 +66,7 @@ export class RolePicker {
 
   constructor(
     private readonly host: HTMLElement,
+    private readonly summary: HTMLElement,
     private readonly onChange: () => void,
   ) {}
 
@@ -73,8 +74,17 @@ export class RolePicker {
     return this.parsed?.header ?? [];
   }
 
-  render(parsed: ParsedCsv): void {
+  /** One row per column with a first guess of its role (or `schema`'s roles): two tasks where the file has a second label-like column. */
+  render(parsed: ParsedCsv, schema?: TabularSchema): void {
     this.parsed = parsed;
+    const all = parsed.header.map((_, c) => stats(parsed, c));
+    const last = parsed.header.length - 1;
+    // A multi-task demo wants two tasks: besides the last column, the column with the fewest distinct values (2 to 10).
+    const second = all
+      .map((s, c) => ({ c, n: s.distinct.size }))
+      .filter((x) => x.c !== last && x.n >= 2 && x.n <= 10)
+      .sort((a, b) => a.n - b.n)[0]?.c;
+    const labels = new Set([last, ...(second === undefined || parsed.header.length < 4 ? [] : [second])]);
     const table = document.createElement('table');
     const head = table.createTHead().insertRow();
     for (const h of ['column (e.g.)', 'role']) {
@@ -84,8 +94,8 @@ export class RolePicker {
     }
     const body = table.createTBody();
     parsed.header.forEach((name, c) => {
-      const s = stats(parsed, c);
-      const g = guess(s, c === parsed.header.length - 1);
+      const s = all[c];
+      const g = guess(s, labels.has(c));
       const row = body.insertRow();
       const nameCell = row.insertCell();
       nameCell.textContent = name;
@@ -105,28 +115,49 @@ export class RolePicker {
       param.dataset.param = name;
       param.setAttribute('aria-label', `positive values or threshold of ${name}`);
       param.value = g.param;
+      // The column's own values to pick from ("positive value" is matched exactly, after trimming).
+      const values = document.createElement('datalist');
+      values.id = `values-${c}`;
+      for (const [v] of [...s.distinct.entries()].sort((a, b) => b[1] - a[1]).slice(0, 50)) values.appendChild(new Option(v));
+      param.setAttribute('list', values.id);
+      const warn = document.createElement('span');
+      warn.className = 'warn';
+      warn.dataset.warn = name;
+      const check = () => {
+        const unseen = select.value === 'label-value' ? param.value.split(',').map((v) => v.trim()).filter((v) => v && !s.distinct.has(v)) : [];
+        warn.textContent = unseen.length ? `not a value of this column: ${unseen.join(', ')}` : '';
+        warn.hidden = !unseen.length;
+      };
       const sync = () => {
         const role = select.value as Role;
         param.hidden = role !== 'label-value' && role !== 'label-threshold';
         if (role === 'label-threshold' && !NUMBER.test(param.value.trim())) param.value = String(s.median);
         param.placeholder = role === 'label-value' ? 'label-1 values, e.g. yes, 1' : 'threshold (label 1 above)';
         param.title = param.placeholder;
+        check();
       };
       select.addEventListener('change', () => {
         sync();
         this.onChange();
       });
-      param.addEventListener('input', this.onChange);
+      param.addEventListener('input', () => {
+        check();
+        this.onChange();
+      });
       sync();
       const roleCell = row.insertCell();
-      roleCell.append(select, param);
+      roleCell.append(select, param, values, warn);
     });
     this.host.replaceChildren(table);
+    if (schema) this.apply(schema);
+    const tasks = () => Array.from(this.host.querySelectorAll<HTMLSelectElement>('select[data-column]')).filter((s) => s.value.startsWith('label')).length;
+    this.summary.textContent = `${parsed.source}: ${parsed.rows.length} rows, ${parsed.header.length} columns (read in this tab). Pick each column's role; each "task" column becomes one of the model's tasks (${tasks()} now).`;
   }
 
-  clear(): void {
+  clear(message = ''): void {
     this.parsed = null;
     this.host.replaceChildren();
+    this.summary.textContent = message;
   }
 
   /** Sets roles from a schema (a loaded checkpoint's), for columns this file has. */
@@ -149,7 +180,7 @@ export class RolePicker {
     for (const c of schema.categorical ?? []) set(c.column, c.encoding === 'embedding' ? 'categorical-embedding' : 'categorical-onehot');
   }
 
-  /** The schema the picker describes; throws a plain Error when it cannot train anything. */
+  /** The schema the picker describes; throws a plain Error (naming the column) when it cannot train anything. */
   schema(): TabularSchema {
     const labels: LabelRole[] = [];
     const numeric: NonNullable<TabularSchema['numeric']> = [];
@@ -161,6 +192,9 @@ export class RolePicker {
         case 'label-value': {
           const positive = param.split(',').map((v) => v.trim()).filter(Boolean);
           if (!positive.length) throw new Error(`column "${column}": list the value(s) that make the label 1`);
+          const seen = stats(this.parsed!, this.columns.indexOf(column)).distinct;
+          const unseen = positive.filter((v) => !seen.has(v));
+          if (unseen.length) throw new Error(`column "${column}": ${unseen.map((v) => `"${v}"`).join(', ')} is not one of its values (${[...seen.keys()].slice(0, 8).join(', ')}${seen.size > 8 ? ', …' : ''})`);
           labels.push({ column, type: 'binary', positive });
           break;
         }

@@ -97,6 +97,7 @@ export class SimplexView {
   private state: { spec: ModelSpec; sample: GateSample; level: number; gate: number; taskNames: string[] } | null = null;
 
   constructor(private readonly canvas: HTMLCanvasElement) {
+    new ResizeObserver(() => this.draw()).observe(canvas);
     let dragging: { x: number; y: number } | null = null;
     canvas.addEventListener('pointerdown', (e) => {
       dragging = { x: e.clientX, y: e.clientY };
@@ -119,12 +120,24 @@ export class SimplexView {
 
   clear(message: string): void {
     this.state = null;
-    const ctx = this.canvas.getContext('2d')!;
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    const { ctx, W, H } = this.fitCanvas();
     ctx.fillStyle = '#66707c';
     ctx.font = '13px system-ui, sans-serif';
     ctx.textAlign = 'center';
-    ctx.fillText(message, this.canvas.width / 2, this.canvas.height / 2);
+    ctx.fillText(message, W / 2, H / 2);
+  }
+
+  /** Sizes the canvas to its box (CSS pixels, sharp on high-density screens) and clears it. */
+  private fitCanvas(): { ctx: CanvasRenderingContext2D; W: number; H: number } {
+    const W = this.canvas.clientWidth || 420;
+    const H = Math.round((W * 380) / 420);
+    const dpr = window.devicePixelRatio || 1;
+    if (this.canvas.width !== Math.round(W * dpr)) this.canvas.width = Math.round(W * dpr);
+    if (this.canvas.height !== Math.round(H * dpr)) this.canvas.height = Math.round(H * dpr);
+    const ctx = this.canvas.getContext('2d')!;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, W, H);
+    return { ctx, W, H };
   }
 
   private draw(): void {
@@ -134,10 +147,7 @@ export class SimplexView {
     const gate = L.gates[g];
     const n = gate.members.length;
     const names = expertNames(spec, level, taskNames);
-    const W = this.canvas.width;
-    const H = this.canvas.height;
-    const ctx = this.canvas.getContext('2d')!;
-    ctx.clearRect(0, 0, W, H);
+    const { ctx, W, H } = this.fitCanvas();
 
     // Corners in 3D (z = 0 for the planar cases), then one projection for all.
     let corners: number[][];
@@ -220,5 +230,86 @@ export class SimplexView {
       const w = v[3];
       return [W / 2 + ((v[0] / w) * W) / 2, H / 2 + 8 - ((v[1] / w) * H) / 2, v[2] / w];
     };
+  }
+}
+
+/**
+ * The page's Gates panel: the heat maps, the gate picker and the simplex of one model. Says so
+ * instead of drawing when a model has no gates (shared-bottom) or there are no weights yet.
+ */
+export class GatesView {
+  private readonly simplex: SimplexView;
+  private spec: ModelSpec | null = null;
+  private taskNames: string[] = [];
+  private sample: GateSample | null = null;
+
+  constructor(
+    private readonly el: { section: HTMLElement; heatmaps: HTMLElement; picker: HTMLSelectElement; simplexBox: HTMLElement; canvas: HTMLCanvasElement; note: HTMLElement },
+  ) {
+    this.simplex = new SimplexView(el.canvas);
+    el.picker.addEventListener('change', () => this.drawSimplex());
+    this.reset();
+  }
+
+  /** Before any model: what the panel will show. */
+  reset(): void {
+    this.spec = null;
+    this.sample = null;
+    this.el.note.textContent = 'Train a model with gates (PLE, CGC or MMoE) to see how they use the experts.';
+    this.el.heatmaps.replaceChildren();
+    this.el.simplexBox.hidden = true;
+  }
+
+  /** A new model: its gate choices for the simplex (gates over 2 to 4 experts). */
+  setModel(spec: ModelSpec, taskNames: string[]): void {
+    this.spec = spec;
+    this.taskNames = taskNames;
+    this.sample = null;
+    const picker = this.el.picker;
+    const previous = picker.value;
+    picker.replaceChildren();
+    const choices: { value: string; n: number }[] = [];
+    let mixing = 0;
+    spec.levels.forEach((level, j) =>
+      level.gates.forEach((gate, g) => {
+        const n = gate.members.length;
+        if (n >= 2) mixing++;
+        if (n < 2 || n > 4) return;
+        choices.push({ value: `${j}:${g}`, n });
+        picker.add(new Option(`${gateTitle(spec, j, g, taskNames)} (${n} experts)`, `${j}:${g}`));
+      }),
+    );
+    if (choices.some((c) => c.value === previous)) picker.value = previous;
+    else {
+      const pick = choices.find((c) => c.n === 3) ?? choices.find((c) => c.n === 4) ?? choices[0];
+      if (pick) picker.value = pick.value;
+    }
+    picker.disabled = choices.length === 0;
+    this.el.heatmaps.replaceChildren();
+    this.el.simplexBox.hidden = true;
+    this.el.note.textContent = mixing
+      ? 'Gate weights appear after the first second of training.'
+      : 'This model has no gates: one shared bottom feeds every task tower, so there is nothing to mix.';
+  }
+
+  get hasGates(): boolean {
+    return Boolean(this.spec?.levels.some((l) => l.gates.some((g) => g.members.length >= 2)));
+  }
+
+  /** New gate statistics (heat maps) and per-sample weights (simplex). */
+  show(reports: GateReport[], caption: string, sample: GateSample | null): void {
+    if (!this.spec || !this.hasGates) return;
+    this.el.note.textContent = 'Mean weight each gate gives each expert, and each sample\'s weights in the simplex.';
+    renderHeatmaps(this.el.heatmaps, this.spec, reports, this.taskNames, caption);
+    if (sample) this.sample = sample;
+    this.el.simplexBox.hidden = !this.sample || this.el.picker.disabled;
+    this.drawSimplex();
+  }
+
+  private drawSimplex(): void {
+    if (!this.spec || !this.sample) return;
+    if (!this.el.picker.value) return this.simplex.clear('no gate mixes 2 to 4 experts in this model');
+    const [j, g] = this.el.picker.value.split(':').map(Number);
+    this.simplex.show(this.spec, this.sample, j, g, this.taskNames);
   }
 }
