@@ -58,6 +58,13 @@ describe('npm start', () => {
     const metrics = JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8'));
     expect(metrics.model.embeddings).toEqual([{ name: 'city', vocabulary: 4, dim: expect.any(Number) }]);
     expect(metrics.test.tasks.click.auc).toBeGreaterThanOrEqual(0);
+    // The regression target trained standardised; the scaling and the family options are in the checkpoint.
+    const training = readCheckpoint(new Uint8Array(await readFile(join(dir, 'checkpoint.safetensors')))).training as { targets: { tasks: { name: string; mean: number; std: number }[] }; model: unknown };
+    expect(training.targets.tasks.map((t) => t.name)).toEqual(['spend']);
+    expect(training.targets.tasks[0].mean).toBeGreaterThan(5);
+    expect(training.targets.tasks[0].std).toBeGreaterThan(3);
+    expect(metrics.targets).toEqual(training.targets);
+    expect(training.model).toEqual({ family: 'ple', levels: 2, taskExperts: 2, sharedExperts: 2, expertWidths: [4], towerWidths: [2], gateBias: false, uncertaintyWeighting: false });
   });
 
   it('rejects bad flags with a message naming the flag', async () => {
