@@ -51,6 +51,8 @@ seesawX.addEventListener('change', syncSeesaw);
 seesawY.addEventListener('change', syncSeesaw);
 
 controls.start.addEventListener('click', () => {
+  // A new model replaces a loaded one: its summary no longer describes the model in the tab.
+  if (!form.continueBox.checked) $('checkpoint-summary').textContent = '';
   $('charts-empty').hidden = true;
   $('charts').hidden = false;
   void session.start();
