@@ -390,10 +390,14 @@ describe('demo page', () => {
     expect(await h.demo((d) => d.state)).toBe('done');
     await expect(page.getByTestId('seesaw-empty').textContent()).resolves.toBe('This run has one task (task2): the seesaw needs two.');
     await expect(page.locator('#seesaw-x').isVisible()).resolves.toBe(false);
+    // Other data (another task correlation), same task names: the seesaw shows only runs on this data.
+    await page.fill('#correlation', '0.9');
     await page.selectOption('#family', 'shared-bottom');
     await page.getByTestId('start').click();
     await h.finished();
     expect(await h.demo((d) => d.state)).toBe('done');
+    expect((await h.demo((d) => d.runs())).filter((r) => r.tasks.length === 2 && r.tasks[0].name === 'task1').length).toBeGreaterThan(1);
+    expect((await h.demo((d) => d.plotted())).seesaw.map((s) => s.label)).toEqual([expect.stringMatching(/^Shared-bottom #\d · synthetic, correlation 0\.9$/)]);
     await expect(page.getByTestId('gates-note').textContent()).resolves.toMatch(/no gates/);
     expect(await page.$$eval('#heatmaps tbody tr', (trs) => trs.length)).toBe(0);
     await expect(page.getByTestId('simplex').isVisible()).resolves.toBe(false);
