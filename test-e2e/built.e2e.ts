@@ -9,27 +9,22 @@ import type { Browser, Page } from 'playwright';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeSafetensors } from '../src/checkpoint/safetensors.js';
-import { helpers, launch, peopleCsv, repo, serve } from './site.js';
+import { helpers, launch, peopleCsv, record, repo, serve, type PageRecord } from './site.js';
 
 const artifacts = resolve(repo, 'test-results/e2e-built');
 let site: Awaited<ReturnType<typeof serve>>;
 let browser: Browser;
 let page: Page;
 let h: ReturnType<typeof helpers>;
-const requests: string[] = [];
-const problems: string[] = [];
+const seen: PageRecord = { requests: [], sockets: [], problems: [] };
 
 beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   site = await serve('built');
-  browser = await launch();
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1440, height: 1000 }, deviceScaleFactor: 1 });
+  let context;
+  ({ browser, context } = await launch());
   page = await context.newPage();
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
+  record(page, seen);
   h = helpers(page);
 });
 
@@ -43,7 +38,7 @@ describe('the built site', () => {
     await page.goto(site.origin, { waitUntil: 'load' });
     await h.waitFor(`window.__demo && window.__demo.state !== 'loading'`, 60_000);
     expect(await h.demo((d) => d.state)).toBe('ready');
-    expect(requests.some((u) => /\/assets\/index-[\w-]+\.js$/.test(u))).toBe(true);
+    expect(seen.requests.some(({ url: u }) => /\/assets\/index-[\w-]+\.js$/.test(u))).toBe(true);
   });
 
   test('trains, and a downloaded checkpoint loads back and continues', async () => {
@@ -80,7 +75,7 @@ describe('the built site', () => {
     await page.waitForTimeout(300);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(420);
     await page.screenshot({ path: resolve(artifacts, 'phone.png'), fullPage: true });
-    expect(problems).toEqual([]);
-    expect(requests.filter((u) => !(u.startsWith(`${site.origin}/`) || u.startsWith('blob:') || u.startsWith('data:')))).toEqual([]);
+    expect(seen.problems).toEqual([]);
+    expect(seen.requests.map((r) => r.url).filter((u) => !(u.startsWith(`${site.origin}/`) || u.startsWith('blob:') || u.startsWith('data:')))).toEqual([]);
   });
 });

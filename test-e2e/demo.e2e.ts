@@ -12,7 +12,7 @@ import type { Browser, BrowserContext, Page } from 'playwright';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeSafetensors } from '../src/checkpoint/safetensors.js';
-import { helpers, launch, peopleCsv, repo, serve } from './site.js';
+import { helpers, launch, peopleCsv, record, repo, serve, type PageRecord } from './site.js';
 
 const artifacts = resolve(repo, 'test-results/e2e');
 const docs = process.env.E2E_DOCS === '1' ? resolve(repo, 'docs') : null;
@@ -22,9 +22,8 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let origin: string;
-const requests: { url: string; method: string; body: string | null }[] = [];
-const sockets: string[] = [];
-const pageProblems: string[] = [];
+const seen: PageRecord = { requests: [], sockets: [], problems: [] };
+const { requests, sockets, problems: pageProblems } = seen;
 const people = peopleCsv(400);
 let h: ReturnType<typeof helpers>;
 
@@ -34,15 +33,8 @@ const shot = async (name: string, target?: { screenshot(o: { path: string }): Pr
 const status = () => page.getByTestId('status').textContent();
 const errorText = () => page.getByTestId('error').textContent();
 
-function watch(p: Page): void {
-  p.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
-  p.on('websocket', (ws) => sockets.push(ws.url()));
-  p.on('pageerror', (e) => pageProblems.push(`pageerror: ${e.message}`));
-  p.on('console', (m) => {
-    // Errors the page shows on purpose are also logged; anything else is a problem.
-    if (m.type() === 'error' && !/DataError|not a text file|semicolons|safetensors|Levels:|Bottom widths:|not one of its values|GPU device was lost|WebGPU error/.test(m.text())) pageProblems.push(`console: ${m.text()}`);
-  });
-}
+/** Errors the page shows on purpose are also logged; anything else is a problem. */
+const watch = (p: Page) => record(p, seen, /DataError|not a text file|semicolons|safetensors|Levels:|Bottom widths:|not one of its values|GPU device was lost|WebGPU error/);
 
 async function download(click: () => Promise<void>): Promise<string> {
   const [d] = await Promise.all([page.waitForEvent('download'), click()]);
@@ -58,8 +50,7 @@ beforeAll(async () => {
   if (docs) mkdirSync(docs, { recursive: true });
   site = await serve('dev');
   origin = site.origin;
-  browser = await launch();
-  context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1440, height: 1000 }, deviceScaleFactor: 1 });
+  ({ browser, context } = await launch());
   page = await context.newPage();
   watch(page);
   h = helpers(page);
@@ -456,7 +447,7 @@ describe('demo page', () => {
 
   test('without WebGPU the page says so and how to get it', async () => {
     const p = await context.newPage();
-    p.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
+    watch(p);
     await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
     await p.goto(origin, { waitUntil: 'load' });
     const notice = p.getByTestId('no-webgpu');

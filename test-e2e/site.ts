@@ -4,7 +4,7 @@
  * GPU), the page's test handle, and small CSV files generated here.
  */
 import { build, createServer, preview, type PreviewServer, type ViteDevServer } from 'vite';
-import { chromium, type Browser, type Page } from 'playwright';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright';
 import { createServer as createNetServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,8 +60,27 @@ export async function serve(kind: SiteKind): Promise<{ origin: string; close(): 
   return { origin: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
 
-export function launch(): Promise<Browser> {
-  return chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
+/** Chromium and a desktop-sized context (1440 x 1000) that accepts downloads. */
+export async function launch(): Promise<{ browser: Browser; context: BrowserContext }> {
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1440, height: 1000 }, deviceScaleFactor: 1 });
+  return { browser, context };
+}
+
+/** What pages sent and said: every request, WebSocket and page error or console error (but those `expected`). */
+export interface PageRecord {
+  requests: { url: string; method: string; body: string | null }[];
+  sockets: string[];
+  problems: string[];
+}
+
+export function record(p: Page, into: PageRecord, expected?: RegExp): void {
+  p.on('request', (r) => into.requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
+  p.on('websocket', (ws) => into.sockets.push(ws.url()));
+  p.on('pageerror', (e) => into.problems.push(`pageerror: ${e.message}`));
+  p.on('console', (m) => {
+    if (m.type() === 'error' && !expected?.test(m.text())) into.problems.push(`console: ${m.text()}`);
+  });
 }
 
 export function helpers(page: Page) {
