@@ -55,7 +55,7 @@ export async function serve(kind: SiteKind): Promise<{ origin: string; close(): 
     await server.listen();
     return { origin: `http://127.0.0.1:${port}`, close: () => server.close() };
   }
-  await build({ configFile, mode: 'production', logLevel: 'warn' });
+  await build({ configFile, mode: 'production', logLevel: 'error' }); // no bundle-size or timing notes in the test log
   const server: PreviewServer = await preview({ configFile, mode: 'production', logLevel: 'warn', preview: { host: '127.0.0.1', port, strictPort: true, open: false } });
   return { origin: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
