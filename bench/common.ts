@@ -9,7 +9,7 @@ import { buildSpec, type ModelSpec } from '../src/spec.js';
 import { Trainer, type Batch } from '../src/trainer.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import type { GemmTuning } from '../src/kernels/batched_gemm.js';
-import { encodeDispatch, encodeOps, type Op } from '../src/kernels/dispatch.js';
+import { encodeDispatch, encodeOps, opKernel, opName, type Op } from '../src/kernels/dispatch.js';
 import { gemmFlops, stepGemmShapes } from '../src/tuning.js';
 import { Rng } from '../src/rng.js';
 
@@ -172,8 +172,6 @@ export interface StepProfile {
   outsideGemmShare: number;
 }
 
-const kernelOf = (op: Op) => (op.kind === 'dispatch' ? op.dispatch.label.split(' ')[0] : 'clear');
-const labelOf = (op: Op) => (op.kind === 'dispatch' ? op.dispatch.label : `clear ${op.label}`);
 
 /**
  * Per-kernel time of one training step. With `timestamp-query` every dispatch
@@ -245,7 +243,7 @@ export async function profileStep(ctx: GpuContext, trainer: Trainer, repeats = 3
       }
     }
   }
-  const ops = all.map(({ phase, op }, i) => ({ phase, label: labelOf(op), kernel: kernelOf(op), ms: ms[i] }));
+  const ops = all.map(({ phase, op }, i) => ({ phase, label: `${opKernel(op)} ${opName(op)}`, kernel: opKernel(op), ms: ms[i] }));
   const totalMs = ops.reduce((a, o) => a + o.ms, 0);
   const kernels = new Map<string, number>();
   for (const o of ops) kernels.set(o.kernel, (kernels.get(o.kernel) ?? 0) + o.ms);

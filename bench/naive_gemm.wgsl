@@ -1,13 +1,8 @@
 // Bench-only baseline: the naive batched GEMM, one output element per invocation,
 // no register tile, no workgroup memory. Same descriptor table as
-// shaders/batched_gemm.wgsl (only m, n, k and the strides are read; no epilogue).
+// shaders/batched_gemm.wgsl (only m, n, k and the strides are read; no epilogue):
+// bench/node.ts prepends the Gemm struct from its declaration (GEMM_DESCRIPTOR).
 
-struct Gemm {
-  m: u32, n: u32, k: u32, flags: u32,
-  aOff: u32, aRow: u32, aCol: u32, bOff: u32,
-  bRow: u32, bCol: u32, cOff: u32, cRow: u32,
-  biasOff: u32, pad0: u32, pad1: u32, pad2: u32,
-}
 
 @group(0) @binding(0) var<storage, read> descs: array<Gemm>;
 @group(0) @binding(1) var<storage, read> A: array<f32>;

@@ -11,8 +11,8 @@
 import naiveSource from './naive_gemm.wgsl?raw';
 import { acquireNodeDevice, formatAdapter } from '../src/node.js';
 import type { GpuContext } from '../src/gpu/context.js';
-import { gemmDispatch, gemmTuningFor, type GemmTuning } from '../src/kernels/batched_gemm.js';
-import { createDispatch, encodeOps, packDescriptors, type Dispatch } from '../src/kernels/dispatch.js';
+import { GEMM_DESCRIPTOR, gemmDispatch, gemmTuningFor, type GemmTuning } from '../src/kernels/batched_gemm.js';
+import { createDispatch, encodeOps, type Dispatch } from '../src/kernels/dispatch.js';
 import { defaultGemmCandidates, gemmFlops, layoutShape, stepGemmShapes, tuneGemm, tuningFits, tuningKey, type GemmShape } from '../src/tuning.js';
 import {
   benchBatch, benchConfigs, buildBenchSpec, describeConfig, fmt, mdTable, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
@@ -41,9 +41,9 @@ const loadStart = loadavg()[0];
 const small = benchConfigs['bench-small'];
 const large = benchConfigs['bench-large'];
 const withLarge = !software || flag('--large');
-const pick = (c: BenchConfig, labels: string[]) => stepGemmShapes(buildBenchSpec(c), c.batchSize).filter((s) => labels.includes(s.label)).map((s) => ({ ...s, label: `${c.name} ${s.label}` }));
+const pick = (c: BenchConfig, names: string[]) => stepGemmShapes(buildBenchSpec(c), c.batchSize).filter((s) => names.includes(s.name)).map((s) => ({ ...s, name: `${c.name} ${s.name}` }));
 const square = (n: number): GemmShape[] =>
-  (['forward', 'dX', 'dW'] as const).map((kind) => ({ label: `${n}³ ${kind}`, kind, entries: [{ m: n, n, k: n }] }));
+  (['forward', 'dX', 'dW'] as const).map((layout) => ({ name: `${n}³ ${layout}`, layout, entries: [{ m: n, n, k: n }] }));
 const microShapes: GemmShape[] = [
   ...pick(small, ['level0.layer0', 'level0.layer0.dW', 'level1.layer0', 'level1.layer0.dX', 'level1.layer0.dW']),
   ...square(256),
@@ -53,13 +53,13 @@ const microShapes: GemmShape[] = [
 function naiveDispatch(ctx: GpuContext, shape: GemmShape, buffers: { a: GPUBuffer; b: GPUBuffer; c: GPUBuffer }): Promise<Dispatch> {
   const { entries } = layoutShape(shape);
   const packed = entries.map((e) => ({ ...e, flags: 0, biasOff: 0 }));
-  const fields = ['m', 'n', 'k', 'flags', 'aOff', 'aRow', 'aCol', 'bOff', 'bRow', 'bCol', 'cOff', 'cRow', 'biasOff'] as const;
   const maxM = Math.max(...entries.map((e) => e.m));
   const maxN = Math.max(...entries.map((e) => e.n));
   return createDispatch(ctx, {
-    label: `naive_gemm ${shape.label}`,
-    source: naiveSource,
-    descriptors: packDescriptors(fields, 16, packed),
+    kernel: 'naive_gemm',
+    name: shape.name,
+    source: `${GEMM_DESCRIPTOR.wgsl}\n\n${naiveSource}`,
+    descriptors: GEMM_DESCRIPTOR.pack(packed),
     bindings: [buffers.a, buffers.b, buffers.c],
     grid: [Math.ceil(maxN / 16), Math.ceil(maxM / 16), entries.length],
   });
@@ -101,15 +101,15 @@ for (const shape of microShapes) {
   const results: Record<string, number> = {};
   for (const t of variants) {
     if (!tuningFits(ctx, t, [shape])) continue;
-    const d = await gemmDispatch(ctx, shape.label, layoutShape(shape).entries, { a, b, c }, t);
+    const d = await gemmDispatch(ctx, shape.name, layoutShape(shape).entries, { a, b, c }, t);
     results[tuningKey(t)] = gf(await timeDispatch(d, repeats));
     d.owned.forEach((x) => ctx.destroyBuffer(x));
   }
   [a, b, c].forEach((x) => ctx.destroyBuffer(x));
   const best = Object.entries(results).sort((x, y) => y[1] - x[1])[0][0];
   const e = shape.entries[0];
-  gemmRows.push({ shape: shape.label, kind: shape.kind, entries: `${shape.entries.length} × ${e.m}×${e.n}×${e.k}`, flops, naive, variants: results, best });
-  log(`GEMM ${shape.label.padEnd(28)} naive ${fmt(naive, 2)} GFLOP/s, best ${best} ${fmt(results[best], 2)} GFLOP/s`);
+  gemmRows.push({ shape: shape.name, kind: shape.layout, entries: `${shape.entries.length} × ${e.m}×${e.n}×${e.k}`, flops, naive, variants: results, best });
+  log(`GEMM ${shape.name.padEnd(28)} naive ${fmt(naive, 2)} GFLOP/s, best ${best} ${fmt(results[best], 2)} GFLOP/s`);
 }
 
 // ---- One tuning for every GEMM of the plan (what PlanOptions.gemmTuning takes) vs the best variant per GEMM.
@@ -126,13 +126,13 @@ const perShape: { label: string; best: string; bestMs: number; ms: Record<string
     const ms: Record<string, number> = {};
     for (const t of variants) {
       if (!tuningFits(ctx, t, [shape])) continue;
-      const d = await gemmDispatch(ctx, shape.label, entries, { a, b, c }, t);
+      const d = await gemmDispatch(ctx, shape.name, entries, { a, b, c }, t);
       ms[tuningKey(t)] = await timeDispatch(d, 5);
       d.owned.forEach((x) => ctx.destroyBuffer(x));
     }
     [a, b, c].forEach((x) => ctx.destroyBuffer(x));
     const [best, bestMs] = Object.entries(ms).sort((x, y) => x[1] - y[1])[0];
-    perShape.push({ label: shape.label, best, bestMs, ms });
+    perShape.push({ label: shape.name, best, bestMs, ms });
   }
 }
 const perShapeTotal = perShape.reduce((a, r) => a + r.bestMs, 0);

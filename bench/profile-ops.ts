@@ -6,7 +6,7 @@
 import { acquireNodeDevice, formatAdapter } from '../src/node.js';
 import { ple } from '../src/config.js';
 import { Trainer } from '../src/trainer.js';
-import { encodeOps, type Op } from '../src/kernels/dispatch.js';
+import { encodeOps, opKernel, opName, type Op } from '../src/kernels/dispatch.js';
 
 const ctx = await acquireNodeDevice();
 const B = Number(process.env.BATCH ?? 512);
@@ -29,9 +29,9 @@ for (const op of ops) {
   ctx.device.queue.submit([enc.finish()]);
   await ctx.device.queue.onSubmittedWorkDone();
   const ms = performance.now() - t0;
-  const label = op.kind === 'dispatch' ? op.dispatch.label : `clear ${op.label}`;
+  const label = `${opKernel(op)} ${opName(op)}`;
   console.log(`${ms.toFixed(1).padStart(8)} ms  ${label}  grid ${op.kind === 'dispatch' ? op.dispatch.grid.join('x') : ''}`);
-  const kernel = label.split(' ')[0];
+  const kernel = opKernel(op);
   byKernel.set(kernel, (byKernel.get(kernel) ?? 0) + ms);
   total += ms;
 }

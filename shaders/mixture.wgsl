@@ -5,24 +5,12 @@
 // (from sharedStart). Each invocation computes O_TILE adjacent outputs of one row,
 // reading each gate weight once for them.
 
-const WG: u32 = 64u;
-const O_TILE: u32 = 4u;
-
-struct Mixture {
-  rows: u32, d: u32, n: u32, ownStart: u32,
-  ownCount: u32, sharedStart: u32, wOff: u32, wRow: u32,
-  zOff: u32, zRow: u32, outOff: u32, outRow: u32,
-  pad0: u32, pad1: u32, pad2: u32, pad3: u32,
-}
+// Mixture, member() and the constants WG, O_TILE: mixture_common.wgsl.
 
 @group(0) @binding(0) var<storage, read> descs: array<Mixture>;
 @group(0) @binding(1) var<storage, read_write> gateW: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Z: array<f32>;
 @group(0) @binding(3) var<storage, read_write> outM: array<f32>;
-
-fn member(d: Mixture, j: u32) -> u32 {
-  return select(d.sharedStart + j - d.ownCount, d.ownStart + j, j < d.ownCount);
-}
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

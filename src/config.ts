@@ -224,3 +224,43 @@ export function singleTask(
 ): ModelConfig {
   return sharedBottom({ ...o, tasks: [o.task] });
 }
+
+/** The optimizer a trainer applies (src/kernels/optimizer.ts runs it). */
+export type OptimizerConfig =
+  | { kind: 'adam' | 'adamw'; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }
+  | { kind: 'sgd'; lr: number; momentum?: number; weightDecay?: number };
+
+export interface ResolvedOptimizer {
+  kind: 'sgd' | 'adam' | 'adamw';
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  momentum: number;
+}
+
+export function resolveOptimizer(o: OptimizerConfig): ResolvedOptimizer {
+  const num = (v: unknown, field: string, ok: (x: number) => boolean, rule: string) => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new ConfigError(`optimizer.${field}`, `must be ${rule}, got ${String(v)}`);
+    return v;
+  };
+  if (!o || !['sgd', 'adam', 'adamw'].includes(o.kind)) {
+    throw new ConfigError('optimizer.kind', `must be "sgd", "adam" or "adamw", got ${JSON.stringify(o?.kind)}`);
+  }
+  const lr = num(o.lr, 'lr', (x) => x >= 0, 'a finite number >= 0');
+  const weightDecay = num(o.weightDecay ?? 0, 'weightDecay', (x) => x >= 0, 'a finite number >= 0');
+  if (o.kind === 'sgd') {
+    const momentum = num(o.momentum ?? 0, 'momentum', (x) => x >= 0 && x < 1, 'in [0, 1)');
+    return { kind: 'sgd', lr, beta1: 0, beta2: 0, eps: 0, weightDecay, momentum };
+  }
+  return {
+    kind: o.kind,
+    lr,
+    beta1: num(o.beta1 ?? 0.9, 'beta1', (x) => x >= 0 && x < 1, 'in [0, 1)'),
+    beta2: num(o.beta2 ?? 0.999, 'beta2', (x) => x >= 0 && x < 1, 'in [0, 1)'),
+    eps: num(o.eps ?? 1e-8, 'eps', (x) => x > 0, 'a finite number > 0'),
+    weightDecay,
+    momentum: 0,
+  };
+}

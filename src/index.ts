@@ -8,10 +8,10 @@ export { GpuContext, DeviceLostError, NoAdapterError, openDevice, describeAdapte
 export { acquireBrowserDevice } from './gpu/browser.js';
 export { ShaderCompileError } from './gpu/pipelines.js';
 export { LimitError } from './limits.js';
-export { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './kernels/optimizer.js';
 export { defaultGemmTuning, type GemmTuning } from './kernels/batched_gemm.js';
-export { Trainer, BatchError, type TrainerOptions, type Batch, type StepResult } from './trainer.js';
-export { buildPlan, destroyPlan, largestBatch, type Plan, type PlanOptions } from './plan.js';
+export { Trainer, type TrainerOptions, type StepResult } from './trainer.js';
+export { BatchError, type Batch } from './data/batch.js';
+export { buildPlan, destroyPlan, largestBatch, Plan, type PlanOptions } from './plan.js';
 export {
   referenceForward,
   referenceLoss,
@@ -19,7 +19,6 @@ export {
   referenceGradients,
   toFloat64,
   type Tensors64,
-  type ReferenceBatch,
   type ForwardTrace,
 } from './reference/model.js';
 export { fit, shuffle, metricValue, NonFiniteError, type FitOptions, type FitResult, type EpochReport } from './training/fit.js';

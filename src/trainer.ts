@@ -10,11 +10,13 @@ import type { ModelConfig } from './config.js';
 import { buildSpec, type ModelSpec } from './spec.js';
 import { initParams, type ParamTensors } from './init.js';
 import { buildPlan, destroyPlan, type Plan } from './plan.js';
+import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './config.js';
 import { encodeOps, type Op } from './kernels/dispatch.js';
-import { gradNormUniform } from './kernels/grad_norm.js';
-import { optimizerUniform, resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './kernels/optimizer.js';
 import type { GemmTuning, GemmTuningChooser } from './kernels/batched_gemm.js';
-import { csrWords, writeCsr } from './kernels/embedding.js';
+import { BatchError, type Batch } from './data/batch.js';
+import { activationNames } from './layers/activations.js';
+
+export { BatchError, type Batch };
 
 export interface TrainerOptions {
   /** Rows per step (the plan's capacity); smaller batches are padded and masked. */
@@ -24,18 +26,6 @@ export interface TrainerOptions {
   seed?: number;
   /** One GEMM tuning, or a per-dispatch chooser (src/tuning.ts); default: chosen by adapter. */
   gemmTuning?: GemmTuning | GemmTuningChooser;
-}
-
-export interface Batch {
-  rows: number;
-  /** rows x inputDim, row-major. */
-  x: ArrayLike<number>;
-  /** rows x tasks, row-major. A missing label may be NaN when its mask is 0. */
-  labels: ArrayLike<number>;
-  /** rows x tasks of 0/1 (PLE's sample-space indicator); all ones when absent. */
-  mask?: ArrayLike<number>;
-  /** rows x embedding tables: the table row each sample looks up (required when the model has embeddings). */
-  categorical?: ArrayLike<number>;
 }
 
 export interface StepResult {
@@ -51,20 +41,10 @@ export interface StepResult {
   gradNorm: number;
 }
 
-export class BatchError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BatchError';
-  }
-}
-
 export class Trainer {
   private stepCount = 0;
   private lr: number;
   private taskWeights: number[];
-  private readonly inputStage: Float32Array<ArrayBuffer>;
-  /** The same staging memory seen as u32, for embedding indices and their CSR. */
-  private readonly inputWords: Uint32Array;
   private readonly stagingPool: GPUBuffer[] = [];
   private destroyed = false;
 
@@ -76,9 +56,7 @@ export class Trainer {
   ) {
     this.lr = optimizer.lr;
     this.taskWeights = spec.config.tasks.map((t) => t.weight);
-    this.inputStage = new Float32Array(plan.input.size);
-    this.inputWords = new Uint32Array(this.inputStage.buffer);
-    this.writeTaskWeights();
+    plan.setTaskWeights(this.taskWeights);
     this.setGradientClip(0);
   }
 
@@ -111,24 +89,20 @@ export class Trainer {
       throw new RangeError(`task weights must be ${this.spec.numTasks} finite numbers >= 0, got [${weights.join(', ')}]`);
     }
     this.taskWeights = [...weights];
-    this.writeTaskWeights();
+    this.plan.setTaskWeights(this.taskWeights);
   }
 
   /** Clips the global gradient norm to `maxNorm` on the GPU before each update (0 turns clipping off). */
   setGradientClip(maxNorm: number): void {
     if (!Number.isFinite(maxNorm) || maxNorm < 0) throw new RangeError(`gradient clip norm must be a finite number >= 0, got ${maxNorm}`);
-    this.ctx.device.queue.writeBuffer(this.plan.buffers.clipUniform, 0, gradNormUniform(this.plan.params.size, maxNorm));
+    this.plan.setGradientClip(maxNorm);
   }
 
   /** One training step: forward, loss, backward and the optimizer update, in one submission. */
   step(batch: Batch, gradScale = 1): Promise<StepResult> {
     this.writeBatch(batch);
     this.stepCount++;
-    this.ctx.device.queue.writeBuffer(
-      this.plan.buffers.optimizerUniform,
-      0,
-      optimizerUniform(this.optimizer, this.stepCount, this.lr, gradScale, this.plan.params.size),
-    );
+    this.plan.setOptimizerStep(this.optimizer, this.stepCount, this.lr, gradScale);
     return this.submit([...this.plan.forward, ...this.plan.loss, ...this.plan.backward, ...this.plan.optimizer], true);
   }
 
@@ -172,7 +146,7 @@ export class Trainer {
     const levels = withGates ? this.spec.levels : [];
     const gates = levels.map((l) => new Float32Array(rows * l.gateColumns));
     // What to copy back per chunk: the logits, then each level's gate weights.
-    const views = [this.plan.act.get(`tower.layer${this.spec.towerDims.length - 1}`), ...levels.map((l) => this.plan.act.get(`level${l.index}.gates`))];
+    const views = [this.plan.activations.get(activationNames.logits(this.spec)), ...levels.map((l) => this.plan.activations.get(activationNames.gates(l.index)))];
     const bytes = views.reduce((a, v) => a + v.size * 4, 0);
     const staging = this.ctx.createBuffer('inference staging', bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     try {
@@ -232,7 +206,7 @@ export class Trainer {
 
   /** An activation (or `<name>.grad`) of the last forward/backward pass, e.g. `level0.gates`. */
   async readActivation(name: string): Promise<Float32Array> {
-    const view = this.plan.act.get(name);
+    const view = this.plan.activations.get(name);
     return new Float32Array(await this.ctx.readBuffer(this.plan.buffers.act, view.offset * 4, view.size * 4));
   }
 
@@ -259,7 +233,7 @@ export class Trainer {
     if (this.destroyed) throw new Error('this trainer was destroyed');
     this.ctx.assertAlive();
     const K = this.spec.numTasks;
-    const loss = this.plan.act.get('loss');
+    const loss = this.plan.activations.get(activationNames.loss);
     const encoder = this.ctx.device.createCommandEncoder({ label: 'step' });
     encodeOps(encoder, ops, 'step');
     const staging = this.stagingPool.pop() ?? this.ctx.createBuffer('loss staging', K * 8 + 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
@@ -286,64 +260,10 @@ export class Trainer {
     );
   }
 
-  private writeTaskWeights(): void {
-    const w = Float32Array.from(this.taskWeights);
-    this.ctx.device.queue.writeBuffer(this.plan.buffers.taskWeights, 0, w);
-    this.ctx.device.queue.writeBuffer(this.plan.buffers.baseWeights, 0, w);
-  }
-
   /** Validates a batch and writes it, padded to the batch size with masked rows. */
   private writeBatch(batch: Batch): void {
     this.ctx.assertAlive();
-    const { rows } = batch;
-    const B = this.batchSize;
-    const K = this.spec.numTasks;
-    const din = this.spec.inputDim;
-    if (!Number.isInteger(rows) || rows < 1 || rows > B) throw new BatchError(`batch.rows must be an integer in [1, ${B}] (the batch size), got ${rows}`);
-    if (batch.x.length !== rows * din) throw new BatchError(`batch.x has ${batch.x.length} values, expected rows (${rows}) x inputDim (${din}) = ${rows * din}`);
-    if (batch.labels.length !== rows * K) throw new BatchError(`batch.labels has ${batch.labels.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
-    if (batch.mask && batch.mask.length !== rows * K) throw new BatchError(`batch.mask has ${batch.mask.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
-    const stage = this.inputStage;
-    stage.fill(0);
-    const xOff = this.plan.input.get('x').offset;
-    const width = this.spec.modelInputDim;
-    for (let i = 0; i < rows * din; i++) {
-      const v = batch.x[i];
-      if (!Number.isFinite(v)) throw new BatchError(`batch.x row ${Math.floor(i / din)} column ${i % din} is ${v}; inputs must be finite`);
-      stage[xOff + Math.floor(i / din) * width + (i % din)] = v;
-    }
-    const lOff = this.plan.input.get('labels').offset;
-    const mOff = this.plan.input.get('mask').offset;
-    for (let i = 0; i < rows * K; i++) {
-      const m = batch.mask ? batch.mask[i] : 1;
-      if (m !== 0 && m !== 1) throw new BatchError(`batch.mask row ${Math.floor(i / K)} task ${i % K} is ${m}; it must be 0 or 1`);
-      const y = batch.labels[i];
-      if (m === 1 && !Number.isFinite(y)) {
-        throw new BatchError(`batch.labels row ${Math.floor(i / K)} task "${this.spec.config.tasks[i % K].name}" is ${y} but its mask is 1; mask missing labels with 0`);
-      }
-      stage[lOff + i] = m === 1 ? y : 0;
-      stage[mOff + i] = m;
-    }
-    const tables = this.spec.embeddings;
-    if (tables.length > 0) {
-      const T = tables.length;
-      const cat = batch.categorical;
-      if (!cat || cat.length !== rows * T) {
-        throw new BatchError(`batch.categorical has ${cat?.length ?? 0} values, expected rows (${rows}) x embedding tables (${T}) = ${rows * T}`);
-      }
-      const iOff = this.plan.input.get('indices').offset;
-      for (let i = 0; i < rows * T; i++) {
-        const v = cat[i];
-        const e = tables[i % T];
-        if (!Number.isInteger(v) || v < 0 || v >= e.vocabulary) {
-          throw new BatchError(`batch.categorical row ${Math.floor(i / T)} table "${e.name}" is ${v}; it must be an integer in [0, ${e.vocabulary})`);
-        }
-        this.inputWords[iOff + i] = v;
-      }
-      const csrOff = this.plan.input.get('csr').offset;
-      tables.forEach((_, t) => writeCsr(this.inputWords, csrOff + t * csrWords(B), B, (r) => cat[r * T + t], rows));
-    }
-    this.ctx.device.queue.writeBuffer(this.plan.buffers.input, 0, stage);
+    this.plan.writeBatch(batch);
   }
 
   private async readTensors(buffer: GPUBuffer): Promise<ParamTensors> {

@@ -6,8 +6,8 @@
  * adapter (a software rasteriser wants large register tiles; a discrete GPU wants
  * enough workgroups to fill its cores) and on the shapes. `tuneGemm` times each
  * candidate once on the adapter over the GEMMs a training step of the plan runs
- * (forward, dX and dW of every layer, with the same transposed strides), picks the
- * fastest, and remembers the choice in a cache keyed by the adapter's description
+ * (the plan's own GEMM ops, src/layers/: their names, operand layouts and sizes, laid
+ * out in scratch buffers), picks the fastest, and remembers the choice in a cache keyed by the adapter's description
  * and the shapes. The result goes into `Trainer.create(ctx, config, { gemmTuning })`.
  *
  * The cache is in memory; `TuningCache.toJSON` / `TuningCache.fromJSON` let a
@@ -16,17 +16,12 @@
 import type { GpuContext, AdapterReport } from './gpu/context.js';
 import type { ModelConfig } from './config.js';
 import { buildSpec, type ModelSpec } from './spec.js';
-import { gemmDispatch, gemmGrid, gemmTuningFor, type GemmEntry, type GemmTuning } from './kernels/batched_gemm.js';
+import { gemmDispatch, gemmGrid, gemmTuningFor, type GemmEntry, type GemmShape, type GemmTuning, type GemmTuningChooser } from './kernels/batched_gemm.js';
 import { encodeOps, type Op } from './kernels/dispatch.js';
+import { describeStep, stepGemms } from './layers/model.js';
+import { planAlignment } from './plan.js';
 
-/** One batched GEMM of a step: its entries' sizes and the operand layout. */
-export interface GemmShape {
-  label: string;
-  /** forward: C = A B; dX: C = A B^T; dW: C = A^T B (what the planner's backward uses). */
-  kind: 'forward' | 'dX' | 'dW';
-  /** Sizes (m, n, k) of each entry of the dispatch. */
-  entries: { m: number; n: number; k: number }[];
-}
+export type { GemmShape, GemmTuningChooser };
 
 /** Candidates tried by default: register tiles and workgroup shapes that cover CPUs and GPUs. */
 export const defaultGemmCandidates: readonly GemmTuning[] = [
@@ -46,38 +41,12 @@ export function tuningKey(t: GemmTuning): string {
   return `${t.tileM}x${t.tileN}${t.vecN && t.vecN > 1 ? `v${t.vecN}` : ''}/${t.wgX}x${t.wgY}${t.workgroupMemory ? ' shared' : ''}`;
 }
 
-/** The GEMMs one training step runs (forward, dX, dW of expert layers, gate dW/dX, towers), by shape. */
-export function stepGemmShapes(spec: ModelSpec, batchSize: number): GemmShape[] {
-  const B = batchSize;
-  const K = spec.numTasks;
-  const out: GemmShape[] = [];
-  const push = (label: string, kind: GemmShape['kind'], entries: GemmShape['entries']) => {
-    if (entries.length > 0) out.push({ label, kind, entries });
-  };
-  for (const level of spec.levels) {
-    const j = level.index;
-    const groups = level.groups.filter((g) => g.experts > 0);
-    const experts = groups.reduce((a, g) => a + g.experts, 0);
-    const wantInputGrad = j > 0 || spec.embeddings.length > 0;
-    level.widths.forEach((h, l) => {
-      const hin = l === 0 ? level.inDim : level.widths[l - 1];
-      const per = l === 0 ? groups.map((g) => g.experts * h) : Array.from({ length: experts }, () => h);
-      push(`level${j}.layer${l}`, 'forward', per.map((n) => ({ m: B, n, k: hin })));
-      push(`level${j}.layer${l}.dW`, 'dW', per.map((n) => ({ m: hin, n, k: B })));
-      if (l > 0 || wantInputGrad) push(`level${j}.layer${l}.dX`, 'dX', per.map((n) => ({ m: B, n: hin, k: n })));
-    });
-    const gates = level.gates.filter((g) => g.hasParams);
-    push(`level${j}.gates.dW`, 'dW', gates.map((g) => ({ m: level.inDim, n: g.members.length, k: B })));
-    if (wantInputGrad) push(`level${j}.gates.dX`, 'dX', gates.map((g) => ({ m: B, n: level.inDim, k: g.members.length })));
-  }
-  spec.towerDims.forEach((t, l) => {
-    const tin = l === 0 ? spec.towerIn : spec.towerDims[l - 1];
-    const tasks = Array.from({ length: K }, () => 0);
-    push(`tower.layer${l}`, 'forward', tasks.map(() => ({ m: B, n: t, k: tin })));
-    push(`tower.layer${l}.dW`, 'dW', tasks.map(() => ({ m: tin, n: t, k: B })));
-    push(`tower.layer${l}.dX`, 'dX', tasks.map(() => ({ m: B, n: tin, k: t })));
-  });
-  return out;
+/**
+ * The batched GEMMs of a model's training step at `batchSize`, in encoding order: exactly the
+ * plan's GEMM ops (its layers describe both), by name, operand layout and entry sizes.
+ */
+export function stepGemmShapes(spec: ModelSpec, batchSize: number, align = 1): GemmShape[] {
+  return stepGemms(describeStep(spec, batchSize, align)).map(({ name, layout, entries }) => ({ name, layout, entries: entries.map(({ m, n, k }) => ({ m, n, k })) }));
 }
 
 /** Floating-point operations (2 m n k per entry) of a list of shapes. */
@@ -95,8 +64,8 @@ export function layoutShape(shape: GemmShape): { entries: GemmEntry[]; aLen: num
   let cLen = 0;
   const entries = shape.entries.map(({ m, n, k }) => {
     // forward: A [m, k], B [k, n]; dX: A [m, k], B^T stored as [n, k]; dW: A^T stored as [k, m], B [k, n].
-    const a = shape.kind === 'dW' ? { aRow: 1, aCol: m } : { aRow: k, aCol: 1 };
-    const b = shape.kind === 'dX' ? { bRow: 1, bCol: k } : { bRow: n, bCol: 1 };
+    const a = shape.layout === 'dW' ? { aRow: 1, aCol: m } : { aRow: k, aCol: 1 };
+    const b = shape.layout === 'dX' ? { bRow: 1, bCol: k } : { bRow: n, bCol: 1 };
     const e: GemmEntry = { m, n, k, aOff: aLen, ...a, bOff: bLen, ...b, cOff: cLen, cRow: n };
     aLen += m * k;
     bLen += k * n;
@@ -140,7 +109,7 @@ export class TuningCache {
 
   static key(adapter: AdapterReport, shapes: readonly GemmShape[]): string {
     const a = [adapter.vendor, adapter.architecture, adapter.device, adapter.description].join('|');
-    const s = shapes.map((x) => `${x.kind}:${x.entries.map((e) => `${e.m}x${e.n}x${e.k}`).join(',')}`).join(';');
+    const s = shapes.map((x) => `${x.layout}:${x.entries.map((e) => `${e.m}x${e.n}x${e.k}`).join(',')}`).join(';');
     return `${a}#${s}`;
   }
 
@@ -217,7 +186,7 @@ export async function tuneGemm(ctx: GpuContext, shapes: readonly GemmShape[], op
   const timings: TuningTiming[] = [];
   try {
     for (const tuning of candidates) {
-      const dispatches = await Promise.all(laid.map((l, i) => gemmDispatch(ctx, `tune ${shapes[i].label}`, l.entries, { a, b, c }, tuning)));
+      const dispatches = await Promise.all(laid.map((l, i) => gemmDispatch(ctx, `tune ${shapes[i].name}`, l.entries, { a, b, c }, tuning)));
       const ops: Op[] = dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch }));
       try {
         // A candidate whose first pass is already 3x slower than the best so far cannot win: not repeated.
@@ -242,17 +211,15 @@ export async function tuneGemm(ctx: GpuContext, shapes: readonly GemmShape[], op
 
 /** Tunes for the GEMMs of a model's training step at `batchSize` (what `Trainer.create` then plans). */
 export function tuneGemmForModel(ctx: GpuContext, config: ModelConfig, batchSize: number, options: TuneOptions = {}): Promise<TuningResult> {
-  return tuneGemm(ctx, stepGemmShapes(buildSpec(config), batchSize), options);
+  return tuneGemm(ctx, stepGemmShapes(buildSpec(config), batchSize, planAlignment(ctx)), options);
 }
 
-import type { GemmTuningChooser } from './kernels/batched_gemm.js';
-export type { GemmTuningChooser };
-
 export interface PerShapeTuningResult {
-  /** Fastest variant for each shape (by `shapeKey`), and its time alone. */
-  choices: Map<string, { label: string; tuning: GemmTuning; ms: number }>;
-  /** The tuning of a dispatch whose shape was timed; `fallback` (the best single tuning) otherwise. */
+  /** Fastest variant for each GEMM (by name), and its time alone. */
+  choices: Map<string, { shape: GemmShape; tuning: GemmTuning; ms: number }>;
+  /** The tuning timed fastest for a GEMM; throws for a GEMM (name and sizes) that was not timed. */
   choose: GemmTuningChooser;
+  /** The best single tuning over all shapes. */
   fallback: GemmTuning;
   /** Sum over shapes of the best time per shape, and of the best single tuning's times. */
   perShapeMs: number;
@@ -274,7 +241,7 @@ export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmSha
   const repeats = options.repeats ?? 3;
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
   const times = new Map<string, number>(); // tuningKey -> total over shapes
-  const choices = new Map<string, { label: string; tuning: GemmTuning; ms: number }>();
+  const choices = new Map<string, { shape: GemmShape; tuning: GemmTuning; ms: number }>();
   let perShapeMs = 0;
   for (const shape of shapes) {
     const { entries, aLen, bLen, cLen } = layoutShape(shape);
@@ -285,7 +252,7 @@ export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmSha
     try {
       for (const tuning of candidates) {
         if (!tuningFits(ctx, tuning, [shape])) continue;
-        const d = await gemmDispatch(ctx, `tune ${shape.label}`, entries, { a, b, c }, tuning);
+        const d = await gemmDispatch(ctx, `tune ${shape.name}`, entries, { a, b, c }, tuning);
         const ops: Op[] = [{ kind: 'dispatch', dispatch: d }];
         try {
           const ms = await bestTime(ctx, ops, repeats);
@@ -300,15 +267,23 @@ export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmSha
     } finally {
       [a, b, c].forEach((x) => ctx.destroyBuffer(x));
     }
-    if (!best) throw new Error(`tuneGemmPerShape: no candidate fits ${shape.label}`);
-    choices.set(shapeKey(shape.entries), { label: shape.label, ...best });
+    if (!best) throw new Error(`tuneGemmPerShape: no candidate fits ${shape.name}`);
+    if (choices.has(shape.name)) throw new Error(`tuneGemmPerShape: two shapes are named ${shape.name}`);
+    choices.set(shape.name, { shape, ...best });
     perShapeMs += best.ms;
   }
   // The fallback must fit every shape: candidates timed on all of them.
   const complete = [...times].filter(([key]) => candidates.some((t) => tuningKey(t) === key && tuningFits(ctx, t, shapes)));
   const [fallbackKey, singleMs] = complete.sort((x, y) => x[1] - y[1])[0];
   const fallback = candidates.find((t) => tuningKey(t) === fallbackKey)!;
-  return { choices, choose: (entries) => choices.get(shapeKey(entries))?.tuning ?? fallback, fallback, perShapeMs, singleMs };
+  const choose: GemmTuningChooser = (gemm) => {
+    const choice = choices.get(gemm.name);
+    if (!choice || shapeKey(choice.shape.entries) !== shapeKey(gemm.entries)) {
+      throw new Error(`tuneGemmPerShape: GEMM ${gemm.name} (${shapeKey(gemm.entries)}) was not timed; tune the shapes of the plan it is used for`);
+    }
+    return choice.tuning;
+  };
+  return { choices, choose, fallback, perShapeMs, singleMs };
 }
 
 /**

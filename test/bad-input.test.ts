@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ple, resolveConfig, type ModelConfig } from '../src/config.js';
-import { resolveOptimizer } from '../src/kernels/optimizer.js';
+import { resolveOptimizer } from '../src/config.js';
 import { DataError, parseCsv } from '../src/data/csv.js';
 import { fitTabular, type TabularSchema } from '../src/data/tabular.js';
 import { buildPlan } from '../src/plan.js';

@@ -1,8 +1,7 @@
 /** Configuration validation, presets and bad batches: errors name the offending field. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, cgc, mmoe, ple, resolveConfig, sharedBottom, singleTask, type ModelConfig } from '../src/config.js';
+import { ConfigError, cgc, mmoe, ple, resolveConfig, resolveOptimizer, sharedBottom, singleTask, type ModelConfig } from '../src/config.js';
 import { buildSpec, parameterCount } from '../src/spec.js';
-import { resolveOptimizer } from '../src/kernels/optimizer.js';
 import { thrownBy } from './helpers.js';
 
 const base = (): ModelConfig => ({

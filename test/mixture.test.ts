@@ -1,14 +1,14 @@
 /**
- * shaders/mixture.wgsl, mixture_softmax_backward.wgsl and mixture_backward.wgsl against
+ * shaders/mixture.wgsl, mixture_gate_grad.wgsl and mixture_expert_grad.wgsl against
  * src/reference/mixture.ts, on PLE-shaped gates: each task gate mixes its own experts then the
  * shared ones, and an optional shared gate mixes every expert.
  */
 import { describe, expect, it } from 'vitest';
 import {
-  mixtureBackwardDispatch, mixtureDispatch, mixtureMember, mixtureSoftmaxBackwardDispatch,
-  type ExpertGradEntry, type MixtureBackwardEntry, type MixtureEntry,
+  expertGradDispatch, gateGradDispatch, mixtureDispatch, mixtureMember,
+  type ExpertGradEntry, type GateGradEntry, type MixtureEntry,
 } from '../src/kernels/mixture.js';
-import { mixtureBackwardReference, mixtureReference, mixtureSoftmaxBackwardReference } from '../src/reference/mixture.js';
+import { expertGradReference, gateGradReference, mixtureReference } from '../src/reference/mixture.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';
@@ -65,7 +65,7 @@ function randomCase(rng: Rng, s: Shape) {
   for (let r = 0; r < rows; r++) gates.forEach((_, i) => { for (let o = 0; o < d; o++) dG[g0 + r * gc.row + gc.cols[i] + o] = rng.normal(); });
 
   const forward: MixtureEntry[] = [];
-  const backward: MixtureBackwardEntry[] = [];
+  const backward: GateGradEntry[] = [];
   let outLen = 2;
   let dlLen = 1;
   gates.forEach((g, i) => {
@@ -162,8 +162,8 @@ describe('mixture', () => {
         const { bufs, read } = placed;
         await run(ctx, [
           await mixtureDispatch(ctx, 'test', placed.c.forward, bufs),
-          await mixtureSoftmaxBackwardDispatch(ctx, 'test', placed.c.backward, bufs),
-          await mixtureBackwardDispatch(ctx, 'test', placed.c.expertGrads, bufs),
+          await gateGradDispatch(ctx, 'test', placed.c.backward, bufs),
+          await expertGradDispatch(ctx, 'test', placed.c.expertGrads, bufs),
         ]);
 
         const wantOut = new Float64Array(c.outLen);
@@ -173,16 +173,16 @@ describe('mixture', () => {
         compare(`${name}: mixture`, seed, await read('out'), wantOut, outSet);
 
         const wantDl = new Float64Array(c.dlLen);
-        mixtureSoftmaxBackwardReference(c.backward, c.gateW, c.z, c.dG, wantDl);
+        gateGradReference(c.backward, c.gateW, c.z, c.dG, wantDl);
         const dlSet = new Set<number>();
         for (const e of c.backward) blockIndices(e.dlOff, e.dlRow, e.rows, e.n, dlSet);
-        compare(`${name}: mixture_softmax_backward`, seed, await read('dLogit'), wantDl, dlSet);
+        compare(`${name}: mixture_gate_grad`, seed, await read('dLogit'), wantDl, dlSet);
 
         const wantDz = new Float64Array(c.dzLen);
-        mixtureBackwardReference(c.expertGrads, c.gateW, c.dG, wantDz);
+        expertGradReference(c.expertGrads, c.gateW, c.dG, wantDz);
         const dzSet = new Set<number>();
         for (const e of c.expertGrads) blockIndices(e.dzOff, e.dzRow, e.rows, e.d, dzSet);
-        compare(`${name}: mixture_backward`, seed, await read('dZ'), wantDz, dzSet);
+        compare(`${name}: mixture_expert_grad`, seed, await read('dZ'), wantDz, dzSet);
         // Inputs are untouched.
         for (const k of ['gateW', 'z', 'dG'] as const) expect(Array.from(await read(k))).toEqual(Array.from(arrays[k]));
       });

@@ -106,7 +106,7 @@ async function checkAgainstReference(label: string, seed: number, config: ModelC
     const batch = randomBatch(spec, rng, rows, maskRate);
 
     // Poison every activation and gradient: whatever the step does not write stays NaN.
-    ctx.device.queue.writeBuffer(trainer.plan.buffers.act, 0, new Float32Array(trainer.plan.act.size).fill(NaN));
+    ctx.device.queue.writeBuffer(trainer.plan.buffers.act, 0, new Float32Array(trainer.plan.activations.size).fill(NaN));
     ctx.device.queue.writeBuffer(trainer.plan.buffers.grads, 0, new Float32Array(trainer.plan.params.size).fill(NaN));
 
     const result = await trainer.computeGradients(batch);
@@ -171,12 +171,12 @@ describe('forward and backward against the float64 reference', { retry: 2 }, () 
   it('PLE with a different GEMM tuning per dispatch', async () => {
     const c = named['PLE 2 levels'];
     // Dispatches get register tiles of different shapes and vector widths, or workgroup-memory tiles.
-    const choose: GemmTuningChooser = (entries) =>
+    const choose: GemmTuningChooser = (gemm) =>
       [
         { tileM: 3, tileN: 4, vecN: 4, wgX: 4, wgY: 8 },
         { tileM: 2, tileN: 2, wgX: 16, wgY: 4 },
         { tileM: 1, tileN: 1, wgX: 8, wgY: 8, workgroupMemory: true },
-      ][entries[0].k % 3];
+      ][gemm.entries[0].k % 3];
     await checkAgainstReference('per-dispatch tuning', caseSeed('per-dispatch tuning'), c.config, c.batch, c.rows, 0.2, choose);
   });
   for (let i = 0; i < 6; i++) {

@@ -1,7 +1,8 @@
 /** shaders/optimizer.wgsl against src/reference/optimizer.ts over several steps, and resolveOptimizer's validation. */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config.js';
-import { optimizerDispatch, optimizerUniform, resolveOptimizer, type OptimizerConfig } from '../src/kernels/optimizer.js';
+import { optimizerDispatch, optimizerUniform } from '../src/kernels/optimizer.js';
+import { resolveOptimizer, type OptimizerConfig } from '../src/config.js';
 import { optimizerReference } from '../src/reference/optimizer.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';

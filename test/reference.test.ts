@@ -2,12 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { buildSpec, type ModelSpec } from '../src/spec.js';
 import type { ModelConfig } from '../src/config.js';
-import { referenceForward, referenceGradients, referenceLoss, toFloat64, type ReferenceBatch, type Tensors64 } from '../src/reference/model.js';
+import { referenceForward, referenceGradients, referenceLoss, toFloat64, type Tensors64 } from '../src/reference/model.js';
+import type { Batch } from '../src/data/batch.js';
 import { initParams } from '../src/init.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed } from './helpers.js';
 
-function randomBatch(spec: ModelSpec, rng: Rng, rows: number): ReferenceBatch {
+function randomBatch(spec: ModelSpec, rng: Rng, rows: number): Batch {
   const K = spec.numTasks;
   const x = Array.from({ length: rows * spec.inputDim }, () => rng.normal());
   const labels = Array.from({ length: rows * K }, (_, i) =>

@@ -8,7 +8,7 @@ import { ple, mmoe, type ModelConfig } from '../src/config.js';
 import { Trainer, type Batch } from '../src/trainer.js';
 import { referenceGradients, toFloat64 } from '../src/reference/model.js';
 import { optimizerReference } from '../src/reference/optimizer.js';
-import { resolveOptimizer, type OptimizerConfig } from '../src/kernels/optimizer.js';
+import { resolveOptimizer, type OptimizerConfig } from '../src/config.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, relativeError } from './helpers.js';
 import { testContext } from './gpu.js';

@@ -5,15 +5,15 @@ import { gemmReference } from '../src/reference/batched_gemm.js';
 import { ple } from '../src/config.js';
 import { buildSpec } from '../src/spec.js';
 import { Rng } from '../src/rng.js';
-import { TuningCache, gemmFlops, layoutShape, shapeKey, stepGemmShapes, tuneGemm, tuneGemmPerShape, tuningKey, type GemmShape, type TuningTiming } from '../src/tuning.js';
+import { TuningCache, gemmFlops, layoutShape, stepGemmShapes, tuneGemm, tuneGemmPerShape, tuningKey, type GemmShape, type TuningTiming } from '../src/tuning.js';
 import { caseSeed, expectClose, randomArray } from './helpers.js';
 import { download, run, testContext, upload } from './gpu.js';
 
 // Tiny shapes, odd sizes so every tiling has partial tiles; one of each operand layout.
 const shapes: GemmShape[] = [
-  { label: 'forward', kind: 'forward', entries: [{ m: 13, n: 10, k: 7 }, { m: 13, n: 6, k: 7 }] },
-  { label: 'dX', kind: 'dX', entries: [{ m: 13, n: 7, k: 10 }, { m: 13, n: 7, k: 6 }] },
-  { label: 'dW', kind: 'dW', entries: [{ m: 7, n: 10, k: 13 }, { m: 7, n: 6, k: 13 }] },
+  { name: 'forward', layout: 'forward', entries: [{ m: 13, n: 10, k: 7 }, { m: 13, n: 6, k: 7 }] },
+  { name: 'dX', layout: 'dX', entries: [{ m: 13, n: 7, k: 10 }, { m: 13, n: 7, k: 6 }] },
+  { name: 'dW', layout: 'dW', entries: [{ m: 7, n: 10, k: 13 }, { m: 7, n: 6, k: 13 }] },
 ];
 
 const candidates: GemmTuning[] = [
@@ -26,7 +26,7 @@ describe('GEMM tuning', () => {
   it('every candidate matches the float64 reference at every shape', async () => {
     const ctx = await testContext();
     for (const shape of shapes) {
-      const seed = caseSeed(`tuning ${shape.label}`);
+      const seed = caseSeed(`tuning ${shape.name}`);
       const rng = new Rng(seed);
       const { entries, aLen, bLen, cLen } = layoutShape(shape);
       const a = randomArray(rng, aLen);
@@ -37,9 +37,9 @@ describe('GEMM tuning', () => {
       const bBuf = upload(ctx, b, 'B');
       for (const tuning of candidates) {
         const cBuf = upload(ctx, new Float32Array(cLen).fill(NaN), 'C');
-        const d = await gemmDispatch(ctx, `tuning ${shape.label}`, entries, { a: aBuf, b: bBuf, c: cBuf }, tuning);
+        const d = await gemmDispatch(ctx, `tuning ${shape.name}`, entries, { a: aBuf, b: bBuf, c: cBuf }, tuning);
         await run(ctx, [d]);
-        expectClose(`${shape.label} with ${tuningKey(tuning)}`, seed, await download(ctx, cBuf, cLen), want, 1e-5);
+        expectClose(`${shape.name} with ${tuningKey(tuning)}`, seed, await download(ctx, cBuf, cLen), want, 1e-5);
         for (const x of [cBuf, ...d.owned]) ctx.destroyBuffer(x);
       }
       ctx.destroyBuffer(aBuf);
@@ -80,12 +80,14 @@ describe('GEMM tuning', () => {
     expect(r.choices.size).toBe(shapes.length);
     const keys = candidates.map(tuningKey);
     for (const shape of shapes) {
-      const choice = r.choices.get(shapeKey(shape.entries))!;
+      const choice = r.choices.get(shape.name)!;
       expect(keys).toContain(tuningKey(choice.tuning));
-      expect(r.choose(shape.entries)).toEqual(choice.tuning);
+      expect(r.choose(shape)).toEqual(choice.tuning);
     }
     expect(keys).toContain(tuningKey(r.fallback));
-    expect(r.choose([{ m: 1, n: 2, k: 3 }])).toEqual(r.fallback);
+    // A GEMM that was not timed (another name, or the same name at other sizes) is an error, not a silent fallback.
+    expect(() => r.choose({ name: 'other', layout: 'forward', entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/GEMM other .* was not timed/);
+    expect(() => r.choose({ ...shapes[0], entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/was not timed/);
     expect(r.perShapeMs).toBeLessThanOrEqual(r.singleMs);
     expect(ctx.liveBufferCount).toBe(liveBefore);
   });
@@ -96,10 +98,10 @@ describe('GEMM tuning', () => {
       levels: 2, taskExperts: 2, sharedExperts: 2, expertWidths: [64], towerWidths: [32],
     });
     const s = stepGemmShapes(buildSpec(config), 512);
-    const fwd = s.find((x) => x.label === 'level0.layer0')!;
+    const fwd = s.find((x) => x.name === 'level0.layer0')!;
     expect(fwd.entries).toEqual([{ m: 512, n: 128, k: 128 }, { m: 512, n: 128, k: 128 }, { m: 512, n: 128, k: 128 }]);
-    expect(s.some((x) => x.label === 'level0.layer0.dX')).toBe(false); // level 1 needs no input gradient
-    expect(s.find((x) => x.label === 'level1.layer0.dX')!.entries[0]).toEqual({ m: 512, n: 64, k: 128 });
+    expect(s.some((x) => x.name === 'level0.layer0.dX')).toBe(false); // level 1 needs no input gradient
+    expect(s.find((x) => x.name === 'level1.layer0.dX')!.entries[0]).toEqual({ m: 512, n: 64, k: 128 });
     expect(gemmFlops([fwd])).toBe(3 * 2 * 512 * 128 * 128);
   });
 });

@@ -15,7 +15,7 @@
  */
 import type { GpuContext } from '../gpu/context.js';
 import type { ModelConfig, ResolvedModelConfig } from '../config.js';
-import type { OptimizerConfig } from '../kernels/optimizer.js';
+import type { OptimizerConfig } from '../config.js';
 import { Trainer, type TrainerOptions } from '../trainer.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 

@@ -20,7 +20,7 @@ import { csvDataset, syntheticDataset, adultSchema } from '../data/sources.js';
 import type { Dataset } from '../data/dataset.js';
 import { epochInTargetUnits, fitTargetScaling, NO_SCALING, reportInTargetUnits, scaleTargets, targetScalingFromJSON, type TargetScaling } from '../data/targets.js';
 import type { LabelRole, TabularSchema } from '../data/tabular.js';
-import type { OptimizerConfig } from '../kernels/optimizer.js';
+import type { OptimizerConfig } from '../config.js';
 import { checkpointBytes, readCheckpoint, loadCheckpoint } from '../checkpoint/checkpoint.js';
 import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
 import { int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';

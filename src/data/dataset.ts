@@ -3,7 +3,7 @@
  * source (the synthetic benchmark, CSV files). Rows are row-major.
  */
 import type { TaskType } from '../config.js';
-import type { Batch } from '../trainer.js';
+import type { Batch } from './batch.js';
 
 export interface TaskInfo {
   name: string;

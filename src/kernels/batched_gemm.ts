@@ -5,7 +5,8 @@
  */
 import source from '../../shaders/batched_gemm.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { bindRanges, createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, type Dispatch } from './dispatch.js';
+import { struct } from './struct.js';
 
 export interface GemmEntry {
   m: number;
@@ -42,8 +43,18 @@ export interface GemmTuning {
   wgY: number;
 }
 
-/** Chooses a tuning for one batched GEMM dispatch from its entries (per-dispatch tuning). */
-export type GemmTuningChooser = (entries: readonly { m: number; n: number; k: number }[]) => GemmTuning;
+/** Operand layouts: forward C = A B; dX: C = A B^T (B stored [n, k]); dW: C = A^T B (A stored [k, m]). */
+export type GemmLayout = 'forward' | 'dX' | 'dW';
+
+/** A batched GEMM by its name, operand layout and entry sizes: what the tuner times and a chooser is asked about. */
+export interface GemmShape {
+  name: string;
+  layout: GemmLayout;
+  entries: readonly { m: number; n: number; k: number }[];
+}
+
+/** Chooses a tuning for one batched GEMM dispatch of a plan (per-dispatch tuning). */
+export type GemmTuningChooser = (gemm: GemmShape) => GemmTuning;
 
 export const defaultGemmTuning: GemmTuning = { tileM: 4, tileN: 4, wgX: 8, wgY: 8 };
 
@@ -65,16 +76,16 @@ export interface GemmBuffers {
   bias?: GPUBuffer;
 }
 
-const FLAG_RELU = 1;
-const FLAG_ACCUMULATE = 2;
-const FLAG_BIAS = 4;
+/** The shader's `flags` bits (written into its `const FLAG_*` lines). */
+export const GEMM_FLAGS = { FLAG_RELU: 1, FLAG_ACCUMULATE: 2, FLAG_BIAS: 4 } as const;
 
-interface PackedGemm extends Omit<GemmEntry, 'relu' | 'accumulate' | 'biasOff'> {
-  flags: number;
-  biasOff: number;
-}
-
-const fields = ['m', 'n', 'k', 'flags', 'aOff', 'aRow', 'aCol', 'bOff', 'bRow', 'bCol', 'cOff', 'cRow', 'biasOff'] as const;
+/** The shader's descriptor, one per entry. */
+export const GEMM_DESCRIPTOR = struct('Gemm', {
+  m: 'u32', n: 'u32', k: 'u32', flags: 'u32',
+  aOff: 'u32', aRow: 'u32', aCol: 'u32', bOff: 'u32',
+  bRow: 'u32', bCol: 'u32', cOff: 'u32', cRow: 'u32',
+  biasOff: 'u32',
+});
 
 export function gemmGrid(entries: readonly GemmEntry[], t: GemmTuning): [number, number, number] {
   if (t.workgroupMemory) {
@@ -114,16 +125,18 @@ export function gemmDispatch(
       offsets: ['biasOff'],
     },
   ]);
-  const packed: PackedGemm[] = bound.entries.map((e) => {
+  const { FLAG_RELU, FLAG_ACCUMULATE, FLAG_BIAS } = GEMM_FLAGS;
+  const packed = bound.entries.map((e) => {
     const flags = (e.relu ? FLAG_RELU : 0) | (e.accumulate ? FLAG_ACCUMULATE : 0) | (e.biasOff !== undefined ? FLAG_BIAS : 0);
     return { ...e, flags, biasOff: e.biasOff ?? 0 };
   });
   return createDispatch(ctx, {
-    label: `batched_gemm ${label}`,
+    kernel: 'batched_gemm',
+    name: label,
     source,
     entryPoint: tuning.workgroupMemory ? 'main_shared' : 'main',
-    constants: { TILE_M: tuning.tileM, TILE_N: tuning.tileN, VEC_N: vecN, WG_X: tuning.wgX, WG_Y: tuning.wgY },
-    descriptors: packDescriptors(fields, 16, packed),
+    constants: { TILE_M: tuning.tileM, TILE_N: tuning.tileN, VEC_N: vecN, WG_X: tuning.wgX, WG_Y: tuning.wgY, ...GEMM_FLAGS },
+    descriptors: GEMM_DESCRIPTOR.pack(packed),
     bindings: bound.bindings,
     grid: gemmGrid(entries, tuning),
   });

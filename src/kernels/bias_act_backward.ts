@@ -4,7 +4,8 @@
  */
 import source from '../../shaders/bias_act_backward.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { bindRanges, createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, type Dispatch } from './dispatch.js';
+import { struct } from './struct.js';
 
 export interface BiasActEntry {
   rows: number;
@@ -26,7 +27,13 @@ export interface BiasActBuffers {
 }
 
 const WG = 64;
-const fields = ['rows', 'cols', 'flags', 'dyOff', 'dyRow', 'yOff', 'yRow', 'dbOff'] as const;
+/** The shader's `flags` bits (written into its `const FLAG_*` lines). */
+export const BIAS_ACT_FLAGS = { FLAG_RELU: 1, FLAG_BIAS: 2 } as const;
+
+export const BIAS_ACT_DESCRIPTOR = struct('BiasAct', {
+  rows: 'u32', cols: 'u32', flags: 'u32', dyOff: 'u32',
+  dyRow: 'u32', yOff: 'u32', yRow: 'u32', dbOff: 'u32',
+});
 
 export function biasActBackwardDispatch(ctx: GpuContext, label: string, entries: readonly BiasActEntry[], buffers: BiasActBuffers): Promise<Dispatch> {
   const bound = bindRanges(ctx, label, entries, [
@@ -34,13 +41,15 @@ export function biasActBackwardDispatch(ctx: GpuContext, label: string, entries:
     { buffer: buffers.y, extent: (e) => (e.relu ? [e.yOff, e.yOff + (e.rows - 1) * e.yRow + e.cols] : null), offsets: ['yOff'] },
     { buffer: buffers.db, extent: (e) => (e.dbOff === undefined ? null : [e.dbOff, e.dbOff + e.cols]), offsets: ['dbOff'] },
   ]);
-  const packed = bound.entries.map((e) => ({ ...e, flags: (e.relu ? 1 : 0) | (e.dbOff !== undefined ? 2 : 0), dbOff: e.dbOff ?? 0 }));
+  const { FLAG_RELU, FLAG_BIAS } = BIAS_ACT_FLAGS;
+  const packed = bound.entries.map((e) => ({ ...e, flags: (e.relu ? FLAG_RELU : 0) | (e.dbOff !== undefined ? FLAG_BIAS : 0), dbOff: e.dbOff ?? 0 }));
   const maxCols = Math.max(...entries.map((e) => e.cols));
   return createDispatch(ctx, {
-    label: `bias_act_backward ${label}`,
+    kernel: 'bias_act_backward',
+    name: label,
     source,
-    constants: { WG },
-    descriptors: packDescriptors(fields, 8, packed),
+    constants: { WG, ...BIAS_ACT_FLAGS },
+    descriptors: BIAS_ACT_DESCRIPTOR.pack(packed),
     bindings: bound.bindings,
     grid: [Math.ceil(maxCols / WG), 1, entries.length],
   });

@@ -1,13 +1,19 @@
 /**
- * What every kernel module shares: packing descriptor tables (one struct per
- * batch entry, the entry index being the workgroup grid's z), grid sizing
- * within the device's limits, and creating the pipeline + bind group once.
+ * What every kernel module shares: grid sizing within the device's limits,
+ * narrowing bindings to what a dispatch touches, and creating the pipeline +
+ * bind group once. Descriptor tables (one struct per batch entry, the entry
+ * index being the workgroup grid's z) are packed from declarations in struct.ts.
  */
 import type { GpuContext } from '../gpu/context.js';
 import { specialize, unroll } from '../gpu/specialize.js';
 import { LimitError } from '../limits.js';
 
 export interface Dispatch {
+  /** The kernel (its shader's name), e.g. `batched_gemm`: what profiles group by and pipelines are cached under. */
+  kernel: string;
+  /** What this dispatch computes in its plan, e.g. `level0.layer0.dW`. */
+  name: string;
+  /** `kernel name`, the label of its GPU objects. */
   label: string;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
@@ -16,24 +22,13 @@ export interface Dispatch {
   owned: GPUBuffer[];
 }
 
-/** An operation of an encoded step: a dispatch, or zero-filling a range (outside a compute pass). */
-export type Op = { kind: 'dispatch'; dispatch: Dispatch } | { kind: 'clear'; buffer: GPUBuffer; offset: number; size: number; label: string };
+/** An operation of an encoded step: a dispatch, or zero-filling a byte range (outside a compute pass). */
+export type Op = { kind: 'dispatch'; dispatch: Dispatch } | { kind: 'clear'; name: string; buffer: GPUBuffer; offset: number; size: number };
 
-/** Packs entries into a u32 table; `fields` is the WGSL struct's member order, `stride` its size in words. */
-export function packDescriptors<T extends object>(fields: readonly (keyof T & string)[], stride: number, entries: readonly T[]): Uint32Array {
-  const table = new Uint32Array(Math.max(1, entries.length) * stride);
-  entries.forEach((entry, z) => {
-    fields.forEach((field, i) => {
-      const v = (entry as Record<string, unknown>)[field];
-      const n = typeof v === 'boolean' ? Number(v) : (v as number);
-      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
-        throw new Error(`descriptor ${z}.${field} must be a u32, got ${String(v)}`);
-      }
-      table[z * stride + i] = n;
-    });
-  });
-  return table;
-}
+/** The kernel an op runs (`clear` for a zero fill): what a profile groups by. */
+export const opKernel = (op: Op): string => (op.kind === 'dispatch' ? op.dispatch.kernel : 'clear');
+/** The op's name in its plan, e.g. `level0.layer0.dW`. */
+export const opName = (op: Op): string => (op.kind === 'dispatch' ? op.dispatch.name : op.name);
 
 /** Workgroup counts for `count` items of `perGroup` each, folded into y when x would pass the limit. */
 export function grid1d(count: number, perGroup: number, maxPerDim: number): [number, number] {
@@ -126,7 +121,8 @@ export function bindRanges<T extends object>(ctx: GpuContext, label: string, ent
 }
 
 export interface DispatchSpec {
-  label: string;
+  kernel: string;
+  name: string;
   source: string;
   constants?: Record<string, number>;
   /** The shader's entry point (default `main`). */
@@ -138,24 +134,34 @@ export interface DispatchSpec {
   grid: [number, number, number];
 }
 
-export async function createDispatch(ctx: GpuContext, spec: DispatchSpec): Promise<Dispatch> {
-  checkGrid(ctx, spec.label, spec.grid);
-  const source = spec.constants ? unroll(specialize(spec.source, spec.constants), spec.constants) : spec.source;
-  const pipeline = await ctx.pipelines.get(spec.label.split(' ')[0], source, spec.entryPoint);
-  const owned: GPUBuffer[] = [];
-  const resources: GPUBufferBinding[] = [];
-  if (spec.descriptors) {
-    const table = ctx.createDataBuffer(`${spec.label} descriptors`, spec.descriptors);
-    owned.push(table);
-    resources.push({ buffer: table });
+/**
+ * Creates the pipeline (cached by source) and the bind group. `owned` buffers (created by the
+ * caller for this dispatch alone) join the descriptor table in the dispatch's `owned`; should
+ * creation fail, they and the table are freed before the error propagates.
+ */
+export async function createDispatch(ctx: GpuContext, spec: DispatchSpec, owned: GPUBuffer[] = []): Promise<Dispatch> {
+  const label = `${spec.kernel} ${spec.name}`;
+  try {
+    checkGrid(ctx, label, spec.grid);
+    const source = spec.constants ? unroll(specialize(spec.source, spec.constants), spec.constants) : spec.source;
+    const pipeline = await ctx.pipelines.get(spec.kernel, source, spec.entryPoint);
+    const resources: GPUBufferBinding[] = [];
+    if (spec.descriptors) {
+      const table = ctx.createDataBuffer(`${label} descriptors`, spec.descriptors);
+      owned.push(table);
+      resources.push({ buffer: table });
+    }
+    for (const b of spec.bindings) resources.push('buffer' in b ? (b as GPUBufferBinding) : { buffer: b as GPUBuffer });
+    const bindGroup = ctx.device.createBindGroup({
+      label,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: resources.map((resource, binding) => ({ binding, resource })),
+    });
+    return { kernel: spec.kernel, name: spec.name, label, pipeline, bindGroup, grid: spec.grid, owned };
+  } catch (e) {
+    for (const b of owned) ctx.destroyBuffer(b);
+    throw e;
   }
-  for (const b of spec.bindings) resources.push('buffer' in b ? (b as GPUBufferBinding) : { buffer: b as GPUBuffer });
-  const bindGroup = ctx.device.createBindGroup({
-    label: spec.label,
-    layout: pipeline.getBindGroupLayout(0),
-    entries: resources.map((resource, binding) => ({ binding, resource })),
-  });
-  return { label: spec.label, pipeline, bindGroup, grid: spec.grid, owned };
 }
 
 export function encodeDispatch(pass: GPUComputePassEncoder, d: Dispatch): void {

@@ -8,7 +8,8 @@
 import gatherSource from '../../shaders/embedding_gather.wgsl?raw';
 import backwardSource from '../../shaders/embedding_backward.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { bindRanges, createDispatch, grid1d, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
+import { struct } from './struct.js';
 
 export interface GatherEntry {
   rows: number;
@@ -35,6 +36,16 @@ export interface ScatterEntry {
 }
 
 const WG = 64;
+
+export const GATHER_DESCRIPTOR = struct('Gather', {
+  rows: 'u32', dim: 'u32', vocabulary: 'u32', idxOff: 'u32',
+  idxRow: 'u32', tableOff: 'u32', xOff: 'u32', xRow: 'u32',
+});
+
+export const SCATTER_DESCRIPTOR = struct('Scatter', {
+  capacity: 'u32', dim: 'u32', csrOff: 'u32', dxOff: 'u32',
+  dxRow: 'u32', groups: 'u32', groupStride: 'u32', gradOff: 'u32',
+});
 
 /** Words of a table's CSR region for batch capacity B. */
 export const csrWords = (B: number) => 3 * B + 2;
@@ -78,10 +89,11 @@ export function embeddingGatherDispatch(
   ]);
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * e.dim)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
   return createDispatch(ctx, {
-    label: `embedding_gather ${label}`,
+    kernel: 'embedding_gather',
+    name: label,
     source: gatherSource,
     constants: { WG },
-    descriptors: packDescriptors(['rows', 'dim', 'vocabulary', 'idxOff', 'idxRow', 'tableOff', 'xOff', 'xRow'], 8, bound.entries),
+    descriptors: GATHER_DESCRIPTOR.pack(bound.entries),
     bindings: bound.bindings,
     grid: [x, y, entries.length],
   });
@@ -102,10 +114,11 @@ export function embeddingBackwardDispatch(
   ]);
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.capacity * e.dim)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
   return createDispatch(ctx, {
-    label: `embedding_backward ${label}`,
+    kernel: 'embedding_backward',
+    name: label,
     source: backwardSource,
     constants: { WG },
-    descriptors: packDescriptors(['capacity', 'dim', 'csrOff', 'dxOff', 'dxRow', 'groups', 'groupStride', 'gradOff'], 8, bound.entries),
+    descriptors: SCATTER_DESCRIPTOR.pack(bound.entries),
     bindings: bound.bindings,
     grid: [x, y, entries.length],
   });

@@ -4,7 +4,8 @@
  */
 import source from '../../shaders/gate_softmax.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { bindRanges, createDispatch, grid1d, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
+import { struct } from './struct.js';
 
 export interface GateEntry {
   rows: number;
@@ -31,7 +32,14 @@ export interface GateBuffers {
 const WG = 64;
 /** Logits per pass over a sample's inputs. */
 const N_TILE = 4;
-const fields = ['rows', 'n', 'k', 'flags', 'xOff', 'xRow', 'wOff', 'bOff', 'outOff', 'outRow'] as const;
+/** The shader's `flags` bits (written into its `const FLAG_*` lines). */
+export const GATE_FLAGS = { FLAG_WEIGHTS: 1, FLAG_BIAS: 2 } as const;
+
+export const GATE_DESCRIPTOR = struct('Gate', {
+  rows: 'u32', n: 'u32', k: 'u32', flags: 'u32',
+  xOff: 'u32', xRow: 'u32', wOff: 'u32', bOff: 'u32',
+  outOff: 'u32', outRow: 'u32',
+});
 
 export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers): Promise<Dispatch> {
   const bound = bindRanges(ctx, label, entries, [
@@ -50,16 +58,17 @@ export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: rea
   ]);
   const packed = bound.entries.map((e) => ({
     ...e,
-    flags: (e.wOff !== undefined ? 1 : 0) | (e.bOff !== undefined ? 2 : 0),
+    flags: (e.wOff !== undefined ? GATE_FLAGS.FLAG_WEIGHTS : 0) | (e.bOff !== undefined ? GATE_FLAGS.FLAG_BIAS : 0),
     wOff: e.wOff ?? 0,
     bOff: e.bOff ?? 0,
   }));
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
   return createDispatch(ctx, {
-    label: `gate_softmax ${label}`,
+    kernel: 'gate_softmax',
+    name: label,
     source,
-    constants: { WG, N_TILE },
-    descriptors: packDescriptors(fields, 12, packed),
+    constants: { WG, N_TILE, ...GATE_FLAGS },
+    descriptors: GATE_DESCRIPTOR.pack(packed),
     bindings: bound.bindings,
     grid: [x, y, entries.length],
   });

@@ -6,9 +6,10 @@
 import source from '../../shaders/grad_norm.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { createDispatch, type Dispatch } from './dispatch.js';
+import { struct } from './struct.js';
 
 export interface GradNormBuffers {
-  /** 16 bytes: count (u32), pad, maxNorm (f32), pad. */
+  /** CLIP_UNIFORM: count (u32), maxNorm (f32). */
   uniform: GPUBuffer;
   grads: GPUBuffer;
   /** [scale, norm] written here. */
@@ -17,16 +18,19 @@ export interface GradNormBuffers {
 
 const WG = 256;
 
+/** The shader's uniform block. */
+export const CLIP_UNIFORM = struct('Clip', { count: 'u32', pad0: 'u32', maxNorm: 'f32', pad1: 'f32' });
+
 export function gradNormUniform(count: number, maxNorm: number): ArrayBuffer {
-  const data = new ArrayBuffer(16);
-  new Uint32Array(data)[0] = count;
-  new Float32Array(data)[2] = maxNorm;
+  const data = new ArrayBuffer(CLIP_UNIFORM.stride * 4);
+  CLIP_UNIFORM.write(data, 0, { count, maxNorm });
   return data;
 }
 
 export function gradNormDispatch(ctx: GpuContext, buffers: GradNormBuffers): Promise<Dispatch> {
   return createDispatch(ctx, {
-    label: 'grad_norm',
+    kernel: 'grad_norm',
+    name: 'step',
     source,
     constants: { WG },
     bindings: [buffers.uniform, buffers.grads, { buffer: buffers.out, offset: 0, size: 16 }],

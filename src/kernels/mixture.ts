@@ -1,15 +1,18 @@
 /**
- * Host side of the three mixture kernels:
- * - shaders/mixture.wgsl: out = sum_j w_j E_member(j)
- * - shaders/mixture_softmax_backward.wgsl: gradient of the gate logits
- * - shaders/mixture_backward.wgsl: gradient of the expert outputs
+ * Host side of the three mixture kernels, which share shaders/mixture_common.wgsl
+ * (the `Mixture` descriptor and member()):
+ * - shaders/mixture.wgsl (mixtureDispatch): out = sum_j w_j E_member(j)
+ * - shaders/mixture_gate_grad.wgsl (gateGradDispatch): gradient of the gate logits
+ * - shaders/mixture_expert_grad.wgsl (expertGradDispatch): gradient of the expert outputs
  * CPU reference: src/reference/mixture.ts. Test: test/mixture.test.ts.
  */
+import commonSource from '../../shaders/mixture_common.wgsl?raw';
 import forwardSource from '../../shaders/mixture.wgsl?raw';
-import softmaxBackwardSource from '../../shaders/mixture_softmax_backward.wgsl?raw';
-import expertBackwardSource from '../../shaders/mixture_backward.wgsl?raw';
+import gateGradSource from '../../shaders/mixture_gate_grad.wgsl?raw';
+import expertGradSource from '../../shaders/mixture_expert_grad.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { bindRanges, createDispatch, grid1d, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
+import { struct } from './struct.js';
 
 /** One gate's mixture. Members are ownCount experts from ownStart, then n - ownCount from sharedStart. */
 export interface MixtureEntry {
@@ -30,7 +33,8 @@ export interface MixtureEntry {
   outRow: number;
 }
 
-export interface MixtureBackwardEntry extends Omit<MixtureEntry, 'outOff' | 'outRow'> {
+/** One gate's logit gradient: its mixture's inputs, the mixture's gradient dG, and where the logit gradient goes. */
+export interface GateGradEntry extends Omit<MixtureEntry, 'outOff' | 'outRow'> {
   dgOff: number;
   dgRow: number;
   /** Where the gate-logit gradient goes ([rows x n]). */
@@ -51,19 +55,31 @@ export interface ExpertGradEntry {
   dzRow: number;
 }
 
+/** Workgroup size, and adjacent outputs per invocation in the forward mixture and the expert gradient. */
 const WG = 64;
-/** Adjacent outputs per invocation in the forward mixture and the expert-gradient kernel. */
 const O_TILE = 4;
 
-/** Extents shared by the forward and softmax-backward mixtures: gate weights and expert outputs. */
+/** The descriptor of mixture.wgsl and mixture_gate_grad.wgsl (mixture_common.wgsl); each fills its own fields, the other's are 0. */
+export const MIXTURE_DESCRIPTOR = struct('Mixture', {
+  rows: 'u32', d: 'u32', n: 'u32', ownStart: 'u32',
+  ownCount: 'u32', sharedStart: 'u32', wOff: 'u32', wRow: 'u32',
+  zOff: 'u32', zRow: 'u32', outOff: 'u32', outRow: 'u32',
+  dgOff: 'u32', dgRow: 'u32', dlOff: 'u32', dlRow: 'u32',
+});
+
+export const EXPERT_GRAD_DESCRIPTOR = struct('ExpertGrad', {
+  rows: 'u32', d: 'u32', memberStart: 'u32', memberCount: 'u32',
+  wOff: 'u32', wRow: 'u32', dgRow: 'u32', dzOff: 'u32',
+  dzRow: 'u32',
+});
+
+/** Extents shared by the forward mixture and the gate gradient: gate weights and expert outputs. */
 const gateWExtent = (e: { wOff: number; wRow: number; rows: number; n: number }): [number, number] => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + e.n];
 const zExtent = (e: { zOff: number; zRow: number; rows: number }): [number, number] => [e.zOff, e.zOff + e.rows * e.zRow];
 
 export function mixtureMember(e: Pick<MixtureEntry, 'ownStart' | 'ownCount' | 'sharedStart'>, j: number): number {
   return j < e.ownCount ? e.ownStart + j : e.sharedStart + j - e.ownCount;
 }
-
-const forwardFields = ['rows', 'd', 'n', 'ownStart', 'ownCount', 'sharedStart', 'wOff', 'wRow', 'zOff', 'zRow', 'outOff', 'outRow'] as const;
 
 export function mixtureDispatch(
   ctx: GpuContext,
@@ -78,24 +94,20 @@ export function mixtureDispatch(
     { buffer: buffers.out, extent: (e) => [e.outOff, e.outOff + (e.rows - 1) * e.outRow + e.d], offsets: ['outOff'] },
   ]);
   return createDispatch(ctx, {
-    label: `mixture ${label}`,
-    source: forwardSource,
+    kernel: 'mixture',
+    name: label,
+    source: commonSource + forwardSource,
     constants: { WG, O_TILE },
-    descriptors: packDescriptors(forwardFields, 16, bound.entries),
+    descriptors: MIXTURE_DESCRIPTOR.pack(bound.entries.map((e) => ({ ...e, dgOff: 0, dgRow: 0, dlOff: 0, dlRow: 0 }))),
     bindings: bound.bindings,
     grid: [x, y, entries.length],
   });
 }
 
-const softmaxBackwardFields = [
-  'rows', 'd', 'n', 'ownStart', 'ownCount', 'sharedStart', 'wOff', 'wRow',
-  'zOff', 'zRow', 'dgOff', 'dgRow', 'dlOff', 'dlRow',
-] as const;
-
-export function mixtureSoftmaxBackwardDispatch(
+export function gateGradDispatch(
   ctx: GpuContext,
   label: string,
-  entries: readonly MixtureBackwardEntry[],
+  entries: readonly GateGradEntry[],
   buffers: { gateW: GPUBuffer; z: GPUBuffer; dG: GPUBuffer; dLogit: GPUBuffer },
 ): Promise<Dispatch> {
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
@@ -106,18 +118,17 @@ export function mixtureSoftmaxBackwardDispatch(
     { buffer: buffers.dLogit, extent: (e) => [e.dlOff, e.dlOff + (e.rows - 1) * e.dlRow + e.n], offsets: ['dlOff'] },
   ]);
   return createDispatch(ctx, {
-    label: `mixture_softmax_backward ${label}`,
-    source: softmaxBackwardSource,
+    kernel: 'mixture_gate_grad',
+    name: label,
+    source: commonSource + gateGradSource,
     constants: { WG },
-    descriptors: packDescriptors(softmaxBackwardFields, 16, bound.entries),
+    descriptors: MIXTURE_DESCRIPTOR.pack(bound.entries.map((e) => ({ ...e, outOff: 0, outRow: 0 }))),
     bindings: bound.bindings,
     grid: [x, y, entries.length],
   });
 }
 
-const expertFields = ['rows', 'd', 'memberStart', 'memberCount', 'wOff', 'wRow', 'dgRow', 'dzOff', 'dzRow'] as const;
-
-export async function mixtureBackwardDispatch(
+export function expertGradDispatch(
   ctx: GpuContext,
   label: string,
   entries: readonly ExpertGradEntry[],
@@ -140,15 +151,18 @@ export async function mixtureBackwardDispatch(
     return { ...e, memberStart, memberCount: e.members.length };
   });
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * Math.ceil(e.d / O_TILE))), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
-  const memberTable = ctx.createDataBuffer(`mixture_backward ${label} members`, Uint32Array.from(members.length ? members : [0, 0]));
-  const dispatch = await createDispatch(ctx, {
-    label: `mixture_backward ${label}`,
-    source: expertBackwardSource,
-    constants: { WG, O_TILE },
-    descriptors: packDescriptors(expertFields, 12, packed),
-    bindings: [{ buffer: memberTable }, ...bound.bindings],
-    grid: [x, y, entries.length],
-  });
-  dispatch.owned.push(memberTable);
-  return dispatch;
+  const memberTable = ctx.createDataBuffer(`mixture_expert_grad ${label} members`, Uint32Array.from(members.length ? members : [0, 0]));
+  return createDispatch(
+    ctx,
+    {
+      kernel: 'mixture_expert_grad',
+      name: label,
+      source: commonSource + expertGradSource,
+      constants: { WG, O_TILE },
+      descriptors: EXPERT_GRAD_DESCRIPTOR.pack(packed),
+      bindings: [{ buffer: memberTable }, ...bound.bindings],
+      grid: [x, y, entries.length],
+    },
+    [memberTable],
+  );
 }

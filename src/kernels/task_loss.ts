@@ -5,7 +5,8 @@
 import source from '../../shaders/task_loss.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import type { TaskType } from '../config.js';
-import { bindRanges, createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, type Dispatch } from './dispatch.js';
+import { struct } from './struct.js';
 
 export interface TaskLossEntry {
   type: TaskType;
@@ -34,7 +35,11 @@ export interface TaskLossBuffers {
 }
 
 const WG = 64;
-const fields = ['kind', 'rows', 'task', 'logitOff', 'labelOff', 'labelRow', 'maskOff', 'maskRow', 'dOff', 'outOff'] as const;
+export const TASK_LOSS_DESCRIPTOR = struct('TaskLoss', {
+  kind: 'u32', rows: 'u32', task: 'u32', logitOff: 'u32',
+  labelOff: 'u32', labelRow: 'u32', maskOff: 'u32', maskRow: 'u32',
+  dOff: 'u32', outOff: 'u32',
+});
 
 export function taskLossDispatch(ctx: GpuContext, label: string, entries: readonly TaskLossEntry[], buffers: TaskLossBuffers): Promise<Dispatch> {
   const bound = bindRanges(ctx, label, entries, [
@@ -52,10 +57,11 @@ export function taskLossDispatch(ctx: GpuContext, label: string, entries: readon
   ]);
   const packed = bound.entries.map((e) => ({ ...e, kind: e.type === 'binary' ? 0 : 1 }));
   return createDispatch(ctx, {
-    label: `task_loss ${label}`,
+    kernel: 'task_loss',
+    name: label,
     source,
     constants: { WG },
-    descriptors: packDescriptors(fields, 12, packed),
+    descriptors: TASK_LOSS_DESCRIPTOR.pack(packed),
     bindings: [{ buffer: buffers.weights }, ...bound.bindings],
     grid: [entries.length, 1, 1],
   });

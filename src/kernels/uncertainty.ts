@@ -4,7 +4,8 @@
  */
 import source from '../../shaders/uncertainty.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { bindRanges, createDispatch, packDescriptors, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, type Dispatch } from './dispatch.js';
+import { struct } from './struct.js';
 
 export interface UncertaintyEntry {
   /** 0: effective weights before the loss; 1: log-variance gradients after it. */
@@ -26,6 +27,8 @@ export interface UncertaintyBuffers {
   grads: GPUBuffer;
 }
 
+export const UNCERTAINTY_DESCRIPTOR = struct('Uncertainty', { phase: 'u32', tasks: 'u32', sOff: 'u32', lossOff: 'u32' });
+
 export function uncertaintyDispatch(ctx: GpuContext, entry: UncertaintyEntry, buffers: UncertaintyBuffers): Promise<Dispatch> {
   if (entry.tasks > 64) throw new Error('uncertainty weighting supports at most 64 tasks');
   const bound = bindRanges(ctx, `phase ${entry.phase}`, [entry], [
@@ -36,9 +39,10 @@ export function uncertaintyDispatch(ctx: GpuContext, entry: UncertaintyEntry, bu
   // s_k sits at the same offset in the parameter and gradient buffers, and both ranges start at the same aligned element.
   const sOff = entry.sOff - bound.starts[0];
   return createDispatch(ctx, {
-    label: `uncertainty phase${entry.phase}`,
+    kernel: 'uncertainty',
+    name: `phase${entry.phase}`,
     source,
-    descriptors: packDescriptors(['phase', 'tasks', 'sOff', 'lossOff'], 4, [{ ...bound.entries[0], sOff }]),
+    descriptors: UNCERTAINTY_DESCRIPTOR.pack([{ ...bound.entries[0], sOff }]),
     bindings: [{ buffer: buffers.base }, bound.bindings[0], { buffer: buffers.effective }, bound.bindings[1], bound.bindings[2]],
     grid: [1, 1, 1],
   });

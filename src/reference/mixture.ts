@@ -1,5 +1,5 @@
 /** CPU references of the three mixture kernels (see src/kernels/mixture.ts), in float64. */
-import { mixtureMember, type ExpertGradEntry, type MixtureBackwardEntry, type MixtureEntry } from '../kernels/mixture.js';
+import { mixtureMember, type ExpertGradEntry, type GateGradEntry, type MixtureEntry } from '../kernels/mixture.js';
 
 export function mixtureReference(entries: readonly MixtureEntry[], gateW: ArrayLike<number>, z: ArrayLike<number>, out: Float64Array): void {
   for (const e of entries) {
@@ -13,8 +13,8 @@ export function mixtureReference(entries: readonly MixtureEntry[], gateW: ArrayL
   }
 }
 
-export function mixtureSoftmaxBackwardReference(
-  entries: readonly MixtureBackwardEntry[],
+export function gateGradReference(
+  entries: readonly GateGradEntry[],
   gateW: ArrayLike<number>,
   z: ArrayLike<number>,
   dG: ArrayLike<number>,
@@ -35,7 +35,7 @@ export function mixtureSoftmaxBackwardReference(
   }
 }
 
-export function mixtureBackwardReference(entries: readonly ExpertGradEntry[], gateW: ArrayLike<number>, dG: ArrayLike<number>, dZ: Float64Array): void {
+export function expertGradReference(entries: readonly ExpertGradEntry[], gateW: ArrayLike<number>, dG: ArrayLike<number>, dZ: Float64Array): void {
   for (const e of entries) {
     for (let r = 0; r < e.rows; r++) {
       for (let o = 0; o < e.d; o++) {

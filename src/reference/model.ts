@@ -6,20 +6,9 @@
  */
 import type { ModelSpec, LevelSpec } from '../spec.js';
 import { names } from '../spec.js';
+import type { Batch } from '../data/batch.js';
 
 export type Tensors64 = Map<string, Float64Array>;
-
-export interface ReferenceBatch {
-  rows: number;
-  /** rows x inputDim, row-major. */
-  x: ArrayLike<number>;
-  /** rows x numTasks, row-major. */
-  labels: ArrayLike<number>;
-  /** rows x numTasks of 0/1; missing means every label is present. */
-  mask?: ArrayLike<number>;
-  /** rows x embeddings: the row of each embedding table to look up. */
-  categorical?: ArrayLike<number>;
-}
 
 export interface LevelTrace {
   /** Input of each group (rows x inDim). */
@@ -196,7 +185,7 @@ function levelForward(spec: ModelSpec, level: LevelSpec, params: Tensors64, inpu
   return { inputs, experts, gates, outputs };
 }
 
-export function referenceForward(spec: ModelSpec, params: Tensors64, batch: ReferenceBatch): ForwardTrace {
+export function referenceForward(spec: ModelSpec, params: Tensors64, batch: Batch): ForwardTrace {
   const rows = batch.rows;
   const width = spec.modelInputDim;
   const x = new Float64Array(rows * width);
@@ -249,7 +238,7 @@ export function sampleLoss(type: 'binary' | 'regression', z: number, y: number):
 export function referenceLoss(
   spec: ModelSpec,
   logits: Float64Array[],
-  batch: ReferenceBatch,
+  batch: Batch,
   weights?: number[],
   logVariance?: ArrayLike<number>,
 ): LossResult {
@@ -412,7 +401,7 @@ export function referenceBackward(
 }
 
 /** Forward, loss and backward in one call. */
-export function referenceGradients(spec: ModelSpec, params: Tensors64, batch: ReferenceBatch, weights?: number[]) {
+export function referenceGradients(spec: ModelSpec, params: Tensors64, batch: Batch, weights?: number[]) {
   const trace = referenceForward(spec, params, batch);
   const logVariance = spec.config.uncertaintyWeighting ? get(params, names.logVariance) : undefined;
   const loss = referenceLoss(spec, trace.logits, batch, weights, logVariance);

@@ -1,5 +1,5 @@
 /** CPU reference of shaders/optimizer.wgsl, in float64 (PyTorch's update rules). */
-import type { ResolvedOptimizer } from '../kernels/optimizer.js';
+import type { ResolvedOptimizer } from '../config.js';
 
 export function optimizerReference(
   o: ResolvedOptimizer,

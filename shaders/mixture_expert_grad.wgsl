@@ -4,8 +4,7 @@
 // Each expert's (gate-weight column, dG offset) pairs are listed in `members`.
 // Each invocation computes O_TILE adjacent outputs of one row.
 
-const WG: u32 = 64u;
-const O_TILE: u32 = 4u;
+// The constants WG, O_TILE: mixture_common.wgsl.
 
 struct ExpertGrad {
   rows: u32, d: u32, memberStart: u32, memberCount: u32,
