@@ -217,15 +217,15 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
 
   const owned = new PlanAllocations(ctx);
   try {
-    const P = step.params.bytes;
+    const paramBytes = step.params.bytes;
     const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const uniform = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
     const K = spec.numTasks;
     const buffers: PlanBuffers = {
-      params: owned.buffer('params', P, storage),
-      grads: owned.buffer('grads', P, storage),
-      m1: owned.buffer('moment1', P, storage),
-      m2: owned.buffer('moment2', P, storage),
+      params: owned.buffer('params', paramBytes, storage),
+      grads: owned.buffer('grads', paramBytes, storage),
+      m1: owned.buffer('moment1', paramBytes, storage),
+      m2: owned.buffer('moment2', paramBytes, storage),
       input: owned.buffer('input', step.input.bytes, storage),
       act: owned.buffer('activations', step.activations.bytes, storage),
       taskWeights: owned.buffer('task weights', K * 4, storage),

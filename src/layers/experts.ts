@@ -45,7 +45,7 @@ export class ExpertLayer implements Layer {
     const { level, j, l, h, hin } = this;
     const E = level.numExperts;
     const out = c.activations.get(this.out).offset;
-    const pv = (name: string) => c.params.get(name).offset;
+    const paramAt = (name: string) => c.params.get(name).offset;
     const entries: GemmEntry[] =
       l === 0
         ? this.groups().map(({ g, gi }) => {
@@ -53,17 +53,17 @@ export class ExpertLayer implements Layer {
             return {
               m: B, n: g.experts * h, k: hin,
               aOff: input.off, aRow: input.row, aCol: 1,
-              bOff: pv(params.expertWeight(j, g.name, 0)), bRow: g.experts * h, bCol: 1,
+              bOff: paramAt(params.expertWeight(j, g.name, 0)), bRow: g.experts * h, bCol: 1,
               cOff: out + g.firstExpert * h, cRow: E * h,
-              biasOff: pv(params.expertBias(j, g.name, 0)), relu: true,
+              biasOff: paramAt(params.expertBias(j, g.name, 0)), relu: true,
             };
           })
         : expertsOf(level).map(({ g, i, e }) => ({
             m: B, n: h, k: hin,
             aOff: c.activations.get(names.expertLayer(j, l - 1)).offset + e * hin, aRow: E * hin, aCol: 1,
-            bOff: pv(params.expertWeight(j, g.name, l)) + i * hin * h, bRow: h, bCol: 1,
+            bOff: paramAt(params.expertWeight(j, g.name, l)) + i * hin * h, bRow: h, bCol: 1,
             cOff: out + e * h, cRow: E * h,
-            biasOff: pv(params.expertBias(j, g.name, l)) + i * h, relu: true,
+            biasOff: paramAt(params.expertBias(j, g.name, l)) + i * h, relu: true,
           }));
     const a = l === 0 ? this.input.buffer : 'act';
     ops.push({ kernel: 'batched_gemm', name: this.out, layout: 'forward', entries, buffers: { a, b: 'params', c: 'act', bias: 'params' } });
@@ -74,7 +74,7 @@ export class ExpertLayer implements Layer {
     const { level, j, l, h, hin } = this;
     const E = level.numExperts;
     const experts = expertsOf(level);
-    const pv = (name: string) => c.params.get(name).offset;
+    const paramAt = (name: string) => c.params.get(name).offset;
     const y = c.activations.get(this.out).offset;
     const dy = c.activations.get(names.grad(this.out)).offset;
     ops.push({
@@ -83,7 +83,7 @@ export class ExpertLayer implements Layer {
       entries: experts.map(({ g, i, e }) => ({
         rows: B, cols: h, relu: true,
         dyOff: dy + e * h, dyRow: E * h, yOff: y + e * h, yRow: E * h,
-        dbOff: pv(params.expertBias(j, g.name, l)) + i * h,
+        dbOff: paramAt(params.expertBias(j, g.name, l)) + i * h,
       })),
       buffers: { dY: 'act', y: 'act', db: 'grads' },
     });
@@ -96,7 +96,7 @@ export class ExpertLayer implements Layer {
           m: hin, n: h, k: B,
           aOff: x + e * hin, aRow: 1, aCol: E * hin,
           bOff: dy + e * h, bRow: E * h, bCol: 1,
-          cOff: pv(params.expertWeight(j, g.name, l)) + i * hin * h, cRow: h,
+          cOff: paramAt(params.expertWeight(j, g.name, l)) + i * hin * h, cRow: h,
         })),
         buffers: { a: 'act', b: 'act', c: 'grads' },
       });
@@ -105,7 +105,7 @@ export class ExpertLayer implements Layer {
         entries: experts.map(({ g, i, e }) => ({
           m: B, n: hin, k: h,
           aOff: dy + e * h, aRow: E * h, aCol: 1,
-          bOff: pv(params.expertWeight(j, g.name, l)) + i * hin * h, bRow: 1, bCol: h,
+          bOff: paramAt(params.expertWeight(j, g.name, l)) + i * hin * h, bRow: 1, bCol: h,
           cOff: dx + e * hin, cRow: E * hin,
         })),
         buffers: { a: 'act', b: 'params', c: 'act' },
@@ -120,7 +120,7 @@ export class ExpertLayer implements Layer {
           m: hin, n: g.experts * h, k: B,
           aOff: input.off, aRow: 1, aCol: input.row,
           bOff: dy + g.firstExpert * h, bRow: E * h, bCol: 1,
-          cOff: pv(params.expertWeight(j, g.name, 0)), cRow: g.experts * h,
+          cOff: paramAt(params.expertWeight(j, g.name, 0)), cRow: g.experts * h,
         };
       }),
       buffers: { a: this.input.buffer, b: 'act', c: 'grads' },
@@ -131,7 +131,7 @@ export class ExpertLayer implements Layer {
       entries: this.groups().map(({ g, gi }) => ({
         m: B, n: hin, k: g.experts * h,
         aOff: dy + g.firstExpert * h, aRow: E * h, aCol: 1,
-        bOff: pv(params.expertWeight(j, g.name, 0)), bRow: 1, bCol: g.experts * h,
+        bOff: paramAt(params.expertWeight(j, g.name, 0)), bRow: 1, bCol: g.experts * h,
         cOff: this.input.of(c, gi).gradOff, cRow: hin, accumulate: this.input.claimGrad(gi),
       })),
       buffers: { a: 'act', b: 'params', c: 'act' },

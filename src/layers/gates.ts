@@ -55,15 +55,15 @@ export class GateLayer implements Layer {
     const j = level.index;
     const cols = level.gateColumns;
     const gates = c.activations.get(this.gatesName).offset;
-    const pv = (name: string) => c.params.get(name).offset;
+    const paramAt = (name: string) => c.params.get(name).offset;
     ops.push({
       kernel: 'gate_softmax',
       name: this.gatesName,
       entries: level.gates.map((gate) => ({
         rows: B, n: gate.members.length, k: level.inDim,
         xOff: this.input.of(c, gate.group).off, xRow: level.inDim,
-        wOff: gate.hasParams ? pv(params.gateWeight(j, gate.name)) : undefined,
-        bOff: gate.hasParams && this.gateBias ? pv(params.gateBias(j, gate.name)) : undefined,
+        wOff: gate.hasParams ? paramAt(params.gateWeight(j, gate.name)) : undefined,
+        bOff: gate.hasParams && this.gateBias ? paramAt(params.gateBias(j, gate.name)) : undefined,
         outOff: gates + gate.column, outRow: cols,
       })),
       buffers: { x: this.input.buffer, w: 'params', out: 'act' },
@@ -91,7 +91,7 @@ export class GateLayer implements Layer {
     const gates = c.activations.get(this.gatesName).offset;
     const gatesGrad = c.activations.get(names.grad(this.gatesName)).offset;
     const outGrad = c.activations.get(names.grad(this.outName)).offset;
-    const pv = (name: string) => c.params.get(name).offset;
+    const paramAt = (name: string) => c.params.get(name).offset;
     const paramGates = level.gates.map((gate, gi) => ({ gate, gi })).filter(({ gate }) => gate.hasParams);
 
     // The next level's input gradient is complete: its layers ran their backward before this one.
@@ -129,7 +129,7 @@ export class GateLayer implements Layer {
         entries: paramGates.map(({ gate }) => ({
           rows: B, cols: gate.members.length, relu: false,
           dyOff: gatesGrad + gate.column, dyRow: cols, yOff: gatesGrad + gate.column, yRow: cols,
-          dbOff: pv(params.gateBias(j, gate.name)),
+          dbOff: paramAt(params.gateBias(j, gate.name)),
         })),
         buffers: { dY: 'act', y: 'act', db: 'grads' },
       });
@@ -142,7 +142,7 @@ export class GateLayer implements Layer {
           m: level.inDim, n: gate.members.length, k: B,
           aOff: input.off, aRow: 1, aCol: input.row,
           bOff: gatesGrad + gate.column, bRow: cols, bCol: 1,
-          cOff: pv(params.gateWeight(j, gate.name)), cRow: gate.members.length,
+          cOff: paramAt(params.gateWeight(j, gate.name)), cRow: gate.members.length,
         };
       }),
       buffers: { a: this.input.buffer, b: 'act', c: 'grads' },
@@ -153,7 +153,7 @@ export class GateLayer implements Layer {
       entries: paramGates.map(({ gate }) => ({
         m: B, n: level.inDim, k: gate.members.length,
         aOff: gatesGrad + gate.column, aRow: cols, aCol: 1,
-        bOff: pv(params.gateWeight(j, gate.name)), bRow: 1, bCol: gate.members.length,
+        bOff: paramAt(params.gateWeight(j, gate.name)), bRow: 1, bCol: gate.members.length,
         cOff: this.input.of(c, gate.group).gradOff, cRow: level.inDim, accumulate: this.input.claimGrad(gate.group),
       })),
       buffers: { a: 'act', b: 'params', c: 'act' },
