@@ -14,12 +14,10 @@
  *   --no-large         skip bench-large; --large-tfjs also run tfjs-webgpu on bench-large on a software adapter
  *   --no-write         print, write nothing
  */
-import { createServer } from 'vite';
 import { loadavg } from 'node:os';
-import { chromium } from 'playwright';
-import { join } from 'node:path';
 import { benchConfigs, buildBenchSpec, describeConfig, stepFlops, fmt, mdTable, profileOpsTable, profileTable, type StepTiming } from './common.js';
-import { commandLine, commit, repoRoot, writeResults } from './results.js';
+import { commandLine, commit, writeResults } from './results.js';
+import { chromiumArgs, openBenchPage, startBenchServer } from './page.js';
 import type { PageOptions, PageResult, PageRun } from './browser/main.js';
 
 const args = process.argv.slice(2);
@@ -31,30 +29,11 @@ const value = (name: string, fallback: number) => {
 const started = new Date();
 const loadStart = loadavg()[0];
 
-const server = await createServer({
-  configFile: false,
-  root: join(repoRoot, 'bench/browser'),
-  cacheDir: join(repoRoot, 'node_modules/.vite-bench'),
-  logLevel: 'warn',
-  // No HMR and no file watching: edits elsewhere in the repo must not reload the page mid-run.
-  server: { host: '127.0.0.1', port: 0, strictPort: false, fs: { allow: [repoRoot] }, hmr: false, watch: { ignored: ['**/*'] } },
-  optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'] },
-});
-await server.listen();
-const url = server.resolvedUrls?.local[0];
-if (!url) throw new Error('vite: no local URL');
-
-const chromiumArgs = ['--enable-unsafe-webgpu', '--no-sandbox', '--headless=new', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: chromiumArgs, headless: true });
+const { server, url } = await startBenchServer();
+const bench = await openBenchPage(url);
+const { browser, page } = bench;
 let exitCode = 0;
 try {
-  const page = await browser.newPage();
-  page.on('console', (m) => console.log(`[page] ${m.text()}`));
-  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
-  page.on('crash', () => console.log('[page crashed]'));
-  page.on('framenavigated', (f) => { if (f === page.mainFrame()) console.log(`[page navigated] ${f.url()}`); });
-  await page.goto(url);
-  await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true, undefined, { timeout: 180_000 });
   const info = await page.evaluate(async () => {
     const a = await navigator.gpu?.requestAdapter();
     return a ? { isFallback: Boolean((a.info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter), architecture: a.info.architecture } : null;
@@ -78,7 +57,7 @@ try {
   for (const run of runs) {
     const options: PageOptions = { runs: [run], profile: flag('--profile'), tune: flag('--tune') };
     try {
-      const r: PageResult = await page.evaluate((o) => (window as unknown as { runBench: (o: PageOptions) => Promise<PageResult> }).runBench(o), options);
+      const r = await bench.run(options);
       result.adapter ||= r.adapter;
       result.adapterInfo = Object.keys(result.adapterInfo).length ? result.adapterInfo : r.adapterInfo;
       result.tfjsAdapter ||= r.tfjsAdapter;
@@ -90,12 +69,10 @@ try {
       Object.assign(result.tuningBestGflops, r.tuningBestGflops);
       result.errors.push(...r.errors);
     } catch (e) {
-      // The page navigated or its renderer died: note it, reload, go on with the next run.
+      // The page navigated or its renderer died (bench.run reloaded it): note it, go on with the next run.
       const msg = `${run.system} ${run.config}: the page failed (${(e as Error).message.split('\n')[0]})`;
       console.log(msg);
       result.errors.push(msg);
-      await page.goto(url);
-      await page.waitForFunction(() => (window as unknown as { benchReady?: boolean }).benchReady === true, undefined, { timeout: 180_000 });
     }
   }
   const wallS = (performance.now() - t0) / 1000;

@@ -6,7 +6,8 @@
  * 1,000 steps. Writes the `node` section of results/bench.md and results/bench-node.json.
  *
  * Flags: --profile (per-op table of bench-small's step), --large (bench-large
- * shapes on a software adapter too), --memory-steps N (default 1000), --no-write.
+ * shapes on a software adapter too), --memory-steps N (default 1000), --robustness (keep Dawn's
+ * bounds clamping on, as a page has it; default off, as the CLI's device), --no-write.
  */
 import naiveSource from './naive_gemm.wgsl?raw';
 import { acquireNodeDevice, formatAdapter } from '../src/node.js';
@@ -29,7 +30,8 @@ const value = (name: string, fallback: number) => {
 };
 const log = (s: string) => console.log(s);
 
-const ctx = await acquireNodeDevice();
+const robustness = flag('--robustness');
+const ctx = await acquireNodeDevice({ robustness });
 const adapter = formatAdapter(ctx.adapter);
 const software = ctx.adapter.isFallback || ctx.adapter.architecture === 'swiftshader';
 log(`adapter: ${adapter}; timestamp-query ${ctx.device.features.has('timestamp-query') ? 'on' : 'off'}`);
@@ -223,6 +225,7 @@ const md: string[] = [];
 md.push(`## Node (Dawn): GEMM, step profile, memory`);
 md.push('');
 md.push(`- Date: ${started.toISOString()}`);
+md.push(`- Dawn's robustness transform ${robustness ? 'on (--robustness), as in a page' : 'off, as on the CLI\'s device (--robustness keeps it on, as in a page)'}; the binding checks for finished work every 1 ms (src/gpu/dawn-polling.ts)`);
 md.push(`- Adapter: ${adapter}; timestamp-query ${ctx.device.features.has('timestamp-query') ? 'available (profile from GPU timestamps)' : 'not available (profile by submit-and-wait per op)'}`);
 md.push(`- Command: \`${commandLine()}\` (commit ${commit()}, Node ${process.version})`);
 if (!withLarge) md.push(`- bench-large shapes skipped on this software adapter (pass --large to include them).`);

@@ -8,7 +8,8 @@ import { ple } from '../src/config.js';
 import { Trainer } from '../src/trainer.js';
 import { encodeOps, opKernel, opName, type Op } from '../src/kernels/dispatch.js';
 
-const ctx = await acquireNodeDevice();
+// The CLI's device: robustness off (src/cli/main.ts).
+const ctx = await acquireNodeDevice({ robustness: false });
 const B = Number(process.env.BATCH ?? 512);
 const din = Number(process.env.INPUT ?? 128);
 const tasks = [

@@ -11,13 +11,13 @@ const header = `# Benchmarks
 
 Training-step throughput of ple-webgpu against TensorFlow.js on the same adapter, the batched GEMM's
 GFLOP/s against a naive kernel, where a step's time goes, and GPU memory over many steps. Each section
-below is rewritten by the command named in it; \`npm run bench:all\` runs both in one go.
+below is rewritten by the command named in it; \`npm run bench:all\` runs the first two in one go.
 `;
 
-const order = ['browser', 'node', 'compare'];
+const order = ['browser', 'node', 'compare', 'hosts'];
 
 /** Replaces (or adds) the section `name` of results/bench.md and writes `json` to results/<jsonName>. */
-export function writeResults(name: 'browser' | 'node' | 'compare', markdown: string, jsonName: string, json: unknown): string {
+export function writeResults(name: 'browser' | 'node' | 'compare' | 'hosts', markdown: string, jsonName: string, json: unknown): string {
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, 'bench.md');
   const sections = new Map<string, string>();

@@ -8,6 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { NoAdapterError, openDevice, type GpuContext } from './gpu/context.js';
+import { setDawnPollInterval } from './gpu/dawn-polling.js';
 
 export * from './index.js';
 
@@ -17,6 +18,28 @@ export interface NodeDeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Dawn toggles/options passed to `create()`, e.g. ['backend=vulkan']. */
   dawnOptions?: string[];
+  /**
+   * Dawn's robustness transform: every storage-buffer access of every shader clamped to its
+   * binding (default true). False turns it off (Dawn's `disable_robustness` toggle): a third
+   * faster on a software adapter, but an out-of-bounds access then reads or writes whatever lies
+   * there. Only for a device that runs nothing but the runtime's own tested kernels on validated
+   * inputs (the CLI and the benchmarks); the tests keep it on so out-of-bounds bugs still show.
+   */
+  robustness?: boolean;
+  /**
+   * Milliseconds between the binding's checks for finished GPU work while a promise waits
+   * (default 1; 0: the binding's own continuous checking, which keeps a CPU core busy for as long
+   * as the GPU works). Process-wide: see src/gpu/dawn-polling.ts.
+   */
+  pollIntervalMs?: number;
+}
+
+/** `dawnOptions` with `disable_robustness` added to its enabled Dawn features (one `enable-dawn-features=` entry). */
+export function withoutRobustness(dawnOptions: readonly string[]): string[] {
+  const key = 'enable-dawn-features=';
+  const features = dawnOptions.filter((o) => o.startsWith(key)).flatMap((o) => o.slice(key.length).split(',')).filter(Boolean);
+  if (!features.includes('disable_robustness')) features.push('disable_robustness');
+  return [...dawnOptions.filter((o) => !o.startsWith(key)), key + features.join(',')];
 }
 
 export async function acquireNodeDevice(options: NodeDeviceOptions = {}): Promise<GpuContext> {
@@ -32,13 +55,15 @@ export async function acquireNodeDevice(options: NodeDeviceOptions = {}): Promis
   }
   // The GPU instance must outlive the device: Dawn's binding keeps polling it for
   // events, and an instance collected by the GC crashes the process.
-  let instance = webgpu.create(options.dawnOptions ?? []);
+  setDawnPollInterval(options.pollIntervalMs ?? 1);
+  const dawnOptions = options.robustness === false ? withoutRobustness(options.dawnOptions ?? []) : (options.dawnOptions ?? []);
+  let instance = webgpu.create(dawnOptions);
   const request = () => instance.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
   let adapter = await request();
   if (!adapter && !process.env.VK_ICD_FILENAMES && process.platform === 'linux' && existsSync(swiftShaderIcd)) {
     // The Vulkan loader reads this variable each time Dawn creates an instance.
     process.env.VK_ICD_FILENAMES = swiftShaderIcd;
-    instance = webgpu.create(options.dawnOptions ?? []);
+    instance = webgpu.create(dawnOptions);
     adapter = await request();
   }
   if (!adapter) {

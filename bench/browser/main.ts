@@ -15,6 +15,8 @@ export interface PageRun {
   system: 'ple-webgpu' | 'tfjs-webgpu' | 'tfjs-cpu';
   warmup: number;
   steps: number;
+  /** Timed steps per synchronised window (default: all in one, synchronised once at the end). */
+  window?: number;
 }
 
 export interface PageOptions {
@@ -79,7 +81,7 @@ async function runBench(options: PageOptions): Promise<PageResult> {
           result.tuning[c.name] = `${tuningKey(tuned.tuning)} (tuned in ${(performance.now() - t0).toFixed(0)} ms; ${tuned.timings.map((t) => `${tuningKey(t.tuning)} ${t.gflops.toFixed(2)}`).join(', ')} GFLOP/s)`;
           log(`${c.name}: tuning ${result.tuning[c.name]}`);
         }
-        const { timing, trainer } = await timeRuntime(ctx, c, { warmup: run.warmup, steps: run.steps, tuning, log });
+        const { timing, trainer } = await timeRuntime(ctx, c, { warmup: run.warmup, steps: run.steps, window: run.window, tuning, log });
         result.timings.push(timing);
         if (options.profile) {
           result.profiles[c.name] = await profileStep(ctx, trainer, c.batchSize > 1024 ? 1 : 3);
