@@ -10,18 +10,32 @@
  * step in each host (timestamp queries). Same GEMM tuning everywhere (the adapter's default).
  * Writes the `hosts` section of results/bench.md and results/bench-hosts.json.
  *
+ * Chromium raises some of its threads' priority where it may (as root, say); the bench sets them
+ * back to this process's before each page run, so both hosts compete for the CPU on equal terms
+ * (--chromium-priority leaves them raised).
+ *
  * Flags: --rounds N (default 3), --steps N timed steps per round (default 20), --warmup N (default 2),
- * --no-profile, --no-write.
+ * --chromium-priority, --no-profile, --no-write; --report-only re-renders the section from
+ * results/bench-hosts.json.
  */
 import { loadavg } from 'node:os';
 import { acquireNodeDevice, formatAdapter } from '../src/node.js';
 import { setDawnPollInterval } from '../src/gpu/dawn-polling.js';
 import type { GpuContext } from '../src/gpu/context.js';
-import { benchConfigs, describeConfig, fmt, mdTable, profileStep, timeRuntime, type StepProfile } from './common.js';
-import { commandLine, commit, writeResults } from './results.js';
-import { cpuMsByThread, openBenchPage, startBenchServer, type BenchPage } from './page.js';
+import { benchConfigs, fmt, profileStep, timeRuntime, type StepProfile } from './common.js';
+import { commandLine, commit, repoRoot, writeResults } from './results.js';
+import { renderHostsReport, type HostsRun, type Variant } from './hosts-report.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cpuMsByThread, matchPriority, openBenchPage, startBenchServer, type BenchPage } from './page.js';
 
 const args = process.argv.slice(2);
+if (args.includes('--report-only')) {
+  // Re-renders the section from the last run's JSON, measuring nothing.
+  const run = JSON.parse(readFileSync(join(repoRoot, 'results/bench-hosts.json'), 'utf8')) as HostsRun;
+  console.log(`wrote ${writeResults('hosts', renderHostsReport(run), 'bench-hosts.json', run)}`);
+  process.exit(0);
+}
 const flag = (name: string) => args.includes(name);
 const value = (name: string, fallback: number) => {
   const i = args.indexOf(name);
@@ -35,17 +49,6 @@ const config = benchConfigs['bench-small'];
 const started = new Date();
 const loadStart = loadavg()[0];
 
-interface Variant {
-  name: string;
-  host: 'page' | 'node';
-  robustness: boolean;
-  /** Node only: ms between the binding's checks for finished work (0: its own continuous loop). */
-  pollMs?: number;
-  /** Steps per synchronised window (default: one await after all timed steps). */
-  window?: number;
-  profile?: boolean;
-}
-
 const variants: Variant[] = [
   { name: 'page', host: 'page', robustness: true, profile: true },
   { name: 'page, robustness off', host: 'page', robustness: false, profile: true },
@@ -54,7 +57,6 @@ const variants: Variant[] = [
   { name: 'Node, continuous polling, robustness off', host: 'node', robustness: false, pollMs: 0 },
   { name: 'Node, 1 ms polling, robustness off (after: CLI, benches)', host: 'node', robustness: false, pollMs: 1, profile: true },
   { name: 'Node, 1 ms polling, robustness off, every step awaited', host: 'node', robustness: false, pollMs: 1, window: 1 },
-  { name: 'page, every step awaited', host: 'page', robustness: true, window: 1 },
 ];
 
 // ---- Hosts: one browser per Chromium flag set, one Node device per robustness setting.
@@ -85,6 +87,8 @@ function cpuGroups(before: Map<string, number>, after: Map<string, number>, host
   return groups;
 }
 
+let reniced = 0;
+
 interface Sample {
   msPerStep: number;
   cpu: Record<string, number>;
@@ -95,6 +99,7 @@ async function measure(v: Variant, profile: boolean): Promise<{ sample: Sample; 
   let msPerStep: number;
   let prof: StepProfile | undefined;
   if (v.host === 'page') {
+    if (!flag('--chromium-priority')) reniced += matchPriority(process.pid);
     const r = await pages.get(v.robustness)!.run({ runs: [{ config: config.name, system: 'ple-webgpu', warmup, steps, window: v.window }], profile, tune: false });
     if (r.errors.length) throw new Error(`${v.name}: ${r.errors.join('; ')}`);
     msPerStep = r.timings[0].msPerStep;
@@ -141,45 +146,29 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const pageMedian = median(samples.get(variants[0])!.map((s) => s.msPerStep));
-const rows = variants.map((v) => {
-  const ss = samples.get(v)!;
-  const ms = ss.map((s) => s.msPerStep);
-  const cpu = (k: string) => median(ss.map((s) => s.cpu[k]));
-  const total = median(ss.map((s) => Object.values(s.cpu).reduce((a, b) => a + b, 0)));
-  return { v, median: median(ms), all: ms, cpu: { total, workers: cpu('adapter workers'), main: cpu('main threads'), other: cpu('other') } };
-});
-const md: string[] = [];
-md.push(`## Node against the page: the same step on the same adapter`);
-md.push('');
-md.push(`- Date: ${started.toISOString()}; command: \`${commandLine()}\` (commit ${commit()}, Node ${process.version})`);
-md.push(`- Adapter: Node ${nodeAdapter}; page ${pageAdapter} (headless Chromium, the bench page)`);
-md.push(`- ${config.name} (${describeConfig(config)}), the adapter's default GEMM tuning in both hosts; per round and variant: plan, ${warmup} warm-up steps, ${steps} timed steps (one await at the end unless "every step awaited"); ${rounds} rounds, the variants in turn (order reversed every other round).`);
-md.push(`- Host 1-min load average ${loadStart.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end, on 2 CPUs shared with other processes: absolute times are inflated and noisy; compare the variants within this table.`);
-md.push('');
-md.push(
-  mdTable(
-    ['variant', 'ms / step (median)', 'rounds', 'vs page', 'CPU ms / step', 'adapter workers', 'main threads', 'other threads'],
-    rows.map((r) => [r.v.name, `**${fmt(r.median)}**`, r.all.map((x) => fmt(x)).join(', '), `${fmt(r.median / pageMedian, 2)}×`, fmt(r.cpu.total), fmt(r.cpu.workers), fmt(r.cpu.main), fmt(r.cpu.other)]),
-  ),
-);
-md.push('');
-md.push(`CPU time is read from /proc per thread (Node: this process; page: the browser's processes) over a whole round (plan, warm-up and timed steps) and divided by its steps. "adapter workers" are SwiftShader's worker threads, where the shaders run; "main threads" are each process's first thread (Node: the JS thread, where Dawn's binding polls; Chromium: the browser, renderer and GPU processes' main threads); "other" is every other thread (Chromium's GPU-process thread pool among them).`);
-md.push('');
-if (profiles.size) {
-  const profiled = [...profiles];
-  const kernels = [...new Set(profiled.flatMap(([, p]) => p.byKernel.map((k) => k.kernel)))];
-  const msOf = (p: StepProfile, k: string) => p.byKernel.find((x) => x.kernel === k)?.ms ?? 0;
-  kernels.sort((a, b) => msOf(profiled[0][1], b) - msOf(profiled[0][1], a));
-  md.push(`### Where the step goes in each host (ms per step by kernel, ${profiled[0][1].method}, each dispatch in its own pass, best of 3)`);
-  md.push('');
-  md.push(mdTable(['kernel', ...profiled.map(([v]) => v.name)], [...kernels.map((k) => [k, ...profiled.map(([, p]) => fmt(msOf(p, k), 2))]), ['**sum**', ...profiled.map(([, p]) => `**${fmt(p.totalMs)}**`)]]));
-  md.push('');
-}
-const text = md.join('\n');
+const run: HostsRun = {
+  date: started.toISOString(),
+  command: commandLine(),
+  commit: commit(),
+  node: process.version,
+  adapters: { node: nodeAdapter, page: pageAdapter },
+  loadavg: { start: loadStart, end: loadavg()[0] },
+  chromiumPriority: flag('--chromium-priority') ? 'left' : 'matched',
+  reniced,
+  config,
+  rounds,
+  steps,
+  warmup,
+  rows: variants.map((v) => {
+    const ss = samples.get(v)!;
+    const cpu = (k: string) => median(ss.map((s) => s.cpu[k]));
+    const total = median(ss.map((s) => Object.values(s.cpu).reduce((a, b) => a + b, 0)));
+    return { variant: v, median: median(ss.map((s) => s.msPerStep)), all: ss.map((s) => s.msPerStep), cpu: { total, workers: cpu('adapter workers'), main: cpu('main threads'), other: cpu('other') } };
+  }),
+  samples: variants.map((v) => ({ variant: v.name, samples: samples.get(v)! })),
+  profiles: Object.fromEntries([...profiles].map(([v, p]) => [v.name, p])),
+};
+const text = renderHostsReport(run);
 console.log(`\n${text}`);
-if (!flag('--no-write')) {
-  const json = { date: started.toISOString(), command: commandLine(), commit: commit(), loadavg: { start: loadStart, end: loadavg()[0] }, config, rounds, steps, warmup, rows: rows.map((r) => ({ variant: r.v, median: r.median, all: r.all, cpu: r.cpu })), samples: variants.map((v) => ({ variant: v.name, samples: samples.get(v) })), profiles: Object.fromEntries([...profiles].map(([v, p]) => [v.name, p])) };
-  console.log(`wrote ${writeResults('hosts', text, 'bench-hosts.json', json)}`);
-}
+if (!flag('--no-write')) console.log(`wrote ${writeResults('hosts', text, 'bench-hosts.json', run)}`);
 process.exit(0);

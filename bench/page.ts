@@ -2,11 +2,13 @@
  * The benchmark page (bench/browser/) in headless Chromium: served by Vite from its own root, opened
  * with Playwright. `runPage` calls the page's runBench and reloads the page if it navigated or its
  * renderer died. `cpuMsByThread` reads the CPU time of the browser's processes from /proc, for the
- * host comparison (bench/hosts.ts).
+ * host comparison (bench/hosts.ts), and `matchPriority` lowers the browser's threads to this
+ * process's scheduling priority.
  */
 import { createServer, type ViteDevServer } from 'vite';
 import { chromium, type Browser, type Page } from 'playwright';
 import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './results.js';
 import type { PageOptions, PageResult } from './browser/main.js';
@@ -67,10 +69,8 @@ export async function openBenchPage(url: string, extraArgs: string[] = [], log: 
   };
 }
 
-/** CPU time (user + system, ms) of every thread of `pid` and of its descendants, keyed "pid/tid name". */
-export function cpuMsByThread(pid: number): Map<string, number> {
-  const ticks = 100; // USER_HZ on Linux
-  const out = new Map<string, number>();
+/** Thread ids of `pid` and of its descendants, by process id. */
+function threadsOf(pid: number): Map<number, string[]> {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -82,14 +82,10 @@ export function cpuMsByThread(pid: number): Map<string, number> {
       // The process ended meanwhile.
     }
   }
+  const out = new Map<number, string[]>();
   const visit = (p: number) => {
     try {
-      for (const tid of readdirSync(`/proc/${p}/task`)) {
-        const stat = readFileSync(`/proc/${p}/task/${tid}/stat`, 'utf8');
-        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        out.set(`${p}/${tid} ${name}`, ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks);
-      }
+      out.set(p, readdirSync(`/proc/${p}/task`));
     } catch {
       // The process ended meanwhile.
     }
@@ -97,4 +93,50 @@ export function cpuMsByThread(pid: number): Map<string, number> {
   };
   visit(pid);
   return out;
+}
+
+/** CPU time (user + system, ms) of every thread of `pid` and of its descendants, keyed "pid/tid name". */
+export function cpuMsByThread(pid: number): Map<string, number> {
+  const ticks = 100; // USER_HZ on Linux
+  const out = new Map<string, number>();
+  for (const [p, tids] of threadsOf(pid)) {
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${p}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        out.set(`${p}/${tid} ${name}`, ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Chromium raises its GPU process's main threads (among them the one that feeds the software
+ * adapter its work) to nice -8 where it may, e.g. when run as root; a Node process stays at its
+ * nice. On a loaded host that alone decides who gets the CPU. This sets every thread of the
+ * browser (`pid`'s descendants other than `pid`) that runs at a higher priority than `pid` back to
+ * `pid`'s nice, and returns how many it changed.
+ */
+export function matchPriority(pid: number): number {
+  const nice = getPriority(pid);
+  let changed = 0;
+  for (const [p, tids] of threadsOf(pid)) {
+    if (p === pid) continue;
+    for (const tid of tids.map(Number)) {
+      try {
+        // On Linux a thread id addresses that one thread.
+        if (getPriority(tid) < nice) {
+          setPriority(tid, nice);
+          changed++;
+        }
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  }
+  return changed;
 }
