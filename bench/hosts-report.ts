@@ -90,7 +90,17 @@ export function renderHostsReport(run: HostsRun): string {
         (pageFast ? ` Robustness off saves ${saved(same, after)}% of a Node step and ${saved(page, pageFast)}% of a page step (Chromium's --enable-dawn-features=disable_robustness, which a page cannot ask for).` : ''),
     );
     if (busyFast) md.push(`- Polling alone, robustness off in both: continuous ${fmt(busyFast.median)} against 1 ms ${fmt(after.median)} ms/step (${x(busyFast, after)}×).`);
-    if (awaited) md.push(`- Every step awaited before the next (1 ms polling, robustness off): ${fmt(awaited.median)} ms/step against ${fmt(after.median)} with one await after all steps (${x(awaited, after)}×): with checks every 1 ms, the wait for a step's readback costs at most about a millisecond.`);
+    if (awaited) {
+      const overlap = Math.min(...awaited.all) <= Math.max(...after.all) && Math.min(...after.all) <= Math.max(...awaited.all);
+      md.push(
+        `- Every step awaited before the next (1 ms polling, robustness off): ${fmt(awaited.median)} ms/step against ${fmt(after.median)} with one await after all steps (${x(awaited, after)}×; the rounds' ranges ${overlap ? 'overlap' : 'do not overlap'}): how soon the binding notices a finished step ${overlap ? 'is not what limits Node here' : 'matters here'}.`,
+      );
+    }
+    const cpuSaved = (slow?: HostsRow, fast?: HostsRow) => fmt(100 * (1 - (fast?.cpu.workers ?? NaN) / (slow?.cpu.workers ?? NaN)), 0);
+    md.push(
+      `- CPU time of SwiftShader's workers per step, less exposed to the host's load than wall time: page ${fmt(page.cpu.workers)} ms, Node with the page's settings ${fmt(same.cpu.workers)} ms, Node after ${fmt(after.cpu.workers)} ms; robustness off cuts it by ${cpuSaved(same, after)}% in Node` +
+        (pageFast ? ` and ${cpuSaved(page, pageFast)}% in the page.` : '.'),
+    );
     md.push('');
   }
   const profiled = Object.entries(run.profiles);
