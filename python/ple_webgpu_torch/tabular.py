@@ -1,0 +1,147 @@
+"""CSV input encoded exactly as the runtime encodes it: parse_csv follows src/data/csv.ts (header line, quoted
+fields, blank lines skipped, file line numbers kept) and TabularEncoder.transform follows src/data/tabular.ts,
+driven by the encoder JSON a checkpoint stores in its "data" metadata."""
+import csv
+import io
+import math
+import re
+
+import numpy as np
+
+NUMBER = re.compile(r'^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$')
+F32_MAX = 3.4028234663852886e38
+
+
+class DataError(ValueError):
+    """A problem with the data, naming the file, the 1-based file line and the column where known."""
+
+    def __init__(self, source, line, problem, column=None):
+        super().__init__(f'{source} {problem}' if line is None else f'{source} line {line}: {problem}')
+        self.source, self.line, self.column = source, line, column
+
+
+class ParsedCsv:
+    def __init__(self, header, rows, line_of, source):
+        self.header, self.rows, self.line_of, self.source = header, rows, line_of, source
+
+
+def parse_csv(text, source='input'):
+    if text.startswith('\ufeff'):
+        text = text[1:]
+    records = []
+    reader = csv.reader(io.StringIO(text, newline=''), delimiter=',', quotechar='"', strict=True)
+    line = 1
+    try:
+        for fields in reader:
+            if not (len(fields) == 0 or (len(fields) == 1 and fields[0].strip() == '')):
+                records.append((fields, line))
+            line = reader.line_num + 1
+    except csv.Error as e:
+        raise DataError(source, line, f'CSV syntax error: {e}') from None
+    if not records:
+        raise DataError(source, None, 'is empty')
+    header = [name.strip() for name in records[0][0]]
+    for i, name in enumerate(header):
+        if name == '':
+            raise DataError(source, records[0][1], f'header column {i + 1} has no name')
+        if header.index(name) != i:
+            raise DataError(source, records[0][1], f'column "{name}" appears twice in the header', name)
+    if len(records) == 1:
+        raise DataError(source, None, 'has a header but no data rows')
+    for fields, at in records[1:]:
+        if len(fields) != len(header):
+            raise DataError(source, at, f'expected {len(header)} fields, got {len(fields)}')
+    return ParsedCsv(header, [r for r, _ in records[1:]], [at for _, at in records[1:]], source)
+
+
+def read_csv(path):
+    with open(path, encoding='utf-8', newline='') as f:
+        return parse_csv(f.read(), str(path))
+
+
+class TabularEncoder:
+    """The runtime's encoder from its JSON (version 1)."""
+
+    def __init__(self, state):
+        if not isinstance(state, dict) or state.get('version') != 1 or not all(isinstance(state.get(k), list) for k in ('tasks', 'numeric', 'categorical', 'missing')):
+            raise ValueError('the checkpoint\'s "data" metadata is not a version 1 tabular encoder')
+        self.state = state
+        numeric = [n['column'] for n in state['numeric']]
+        indicators = [f'{n["column"]}:missing' for n in state['numeric'] if n['hasMissing']]
+        onehot = [f'{c["column"]}={v}' for c in state['categorical'] if c['encoding'] == 'onehot' for v in ['<unknown>'] + c['vocabulary']]
+        self.dense_names = numeric + indicators + onehot
+        self.embeddings = [{'column': c['column'], 'vocabulary': len(c['vocabulary']) + 1, 'dim': c['dim']} for c in state['categorical'] if c['encoding'] == 'embedding']
+        self.tasks = [{'name': t['name'], 'type': t['type']} for t in state['tasks']]
+
+    def transform(self, parsed):
+        """{'x': float32 [rows, dense], 'categorical': int64 [rows, tables], 'labels': float32 (NaN missing), 'mask'}."""
+        st, source = self.state, parsed.source
+        missing = set(st['missing'])
+
+        def col(name, role):
+            if name not in parsed.header:
+                raise DataError(source, None, f'has no column "{name}" ({role}), which the checkpoint\'s data encoder reads; its columns are: {", ".join(parsed.header)}', name)
+            return parsed.header.index(name)
+
+        numeric_idx = [col(n['column'], 'numeric') for n in st['numeric']]
+        categorical_idx = [col(c['column'], 'categorical') for c in st['categorical']]
+        task_idx = [col(t['column'], f'label of task "{t["name"]}"') for t in st['tasks']]
+        vocabularies = [{v: i + 1 for i, v in enumerate(c['vocabulary'])} for c in st['categorical']]
+        rows, K, E, D = len(parsed.rows), len(st['tasks']), len(self.embeddings), len(self.dense_names)
+        dense = np.zeros((rows, D), dtype=np.float64)
+        categorical = np.zeros((rows, E), dtype=np.int64)
+        labels = np.zeros((rows, K), dtype=np.float32)
+        for r, row in enumerate(parsed.rows):
+            line = parsed.line_of[r]
+            d = 0
+            indicators = []
+            for n, j in zip(st['numeric'], numeric_idx):
+                v = _numeric(row[j].strip(), n, missing, source, line)
+                z = 0.0 if v is None else (v - n['mean']) / n['std']  # missing takes the mean, 0 once standardised
+                dense[r, d] = max(-F32_MAX, min(F32_MAX, z))
+                d += 1
+                if n['hasMissing']:
+                    indicators.append(1.0 if v is None else 0.0)
+            for v in indicators:
+                dense[r, d] = v
+                d += 1
+            e = 0
+            for c, j, vocab in zip(st['categorical'], categorical_idx, vocabularies):
+                index = vocab.get(row[j].strip(), 0)  # unseen or missing -> 0
+                if c['encoding'] == 'embedding':
+                    categorical[r, e] = index
+                    e += 1
+                else:
+                    dense[r, d + index] = 1.0
+                    d += len(c['vocabulary']) + 1
+            for k, (t, j) in enumerate(zip(st['tasks'], task_idx)):
+                labels[r, k] = _label(row[j].strip(), t, missing, source, line)
+        mask = (~np.isnan(labels)).astype(np.float32)
+        return {'rows': rows, 'x': dense.astype(np.float32), 'categorical': categorical, 'labels': labels, 'mask': mask}
+
+
+def _parse_number(value, column, source, line):
+    v = float(value) if NUMBER.match(value) else math.nan
+    if not math.isfinite(v):
+        raise DataError(source, line, f'column "{column}": expected a number, got "{value}"', column)
+    return v
+
+
+def _numeric(value, n, missing, source, line):
+    if value in missing:
+        return None
+    v = _parse_number(value, n['column'], source, line)
+    if not n['log1p']:
+        return v
+    if v <= -1:
+        raise DataError(source, line, f'column "{n["column"]}": log1p needs a value above -1, got {value}', n['column'])
+    return math.log1p(v)
+
+
+def _label(value, task, missing, source, line):
+    if value in missing:
+        return math.nan
+    if task.get('positive') is not None:
+        return 1.0 if value in task['positive'] else 0.0
+    v = _parse_number(value, task['column'], source, line)
+    return v if task.get('threshold') is None else (1.0 if v > task['threshold'] else 0.0)
