@@ -48,7 +48,7 @@ def decode(data, source='safetensors'):
         fail(f'not a safetensors file: too short ({len(data)} bytes)')
     (length,) = struct.unpack('<Q', data[:8])
     if length > len(data) - 8:
-        fail(f'truncated: header needs {length} bytes but the file has {len(data) - 8} after the length')
+        fail(f'not a safetensors file, or a truncated one: its header length is {length} bytes but {len(data) - 8} bytes follow it')
     try:
         header = json.loads(data[8:8 + length].decode('utf-8'))
     except (UnicodeDecodeError, ValueError):
