@@ -12,6 +12,8 @@
  *   --steps N          timed steps of this runtime on bench-small (default 20)
  *   --tfjs-warmup N    tfjs warm-up steps (default 2); --tfjs-steps N timed steps (default 3)
  *   --no-large         skip bench-large; --large-tfjs also run tfjs-webgpu on bench-large on a software adapter
+ *   --no-pytorch       skip the PyTorch CPU peer (bench/pytorch.ts), timed on bench-small after the page runs
+ *   --pytorch-steps N  its timed steps (default 20)
  *   --no-write         print, write nothing
  */
 import { loadavg } from 'node:os';
@@ -19,6 +21,7 @@ import { benchConfigs, buildBenchSpec, describeConfig, stepFlops, fmt, mdTable, 
 import { commandLine, commit, writeResults } from './results.js';
 import { chromiumArgs, openBenchPage, startBenchServer } from './page.js';
 import type { PageOptions, PageResult, PageRun } from './browser/main.js';
+import { timePytorch } from './pytorch.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -76,6 +79,16 @@ try {
     }
   }
   const wallS = (performance.now() - t0) / 1000;
+  // The PyTorch peer runs after the page, so the two never share the CPUs.
+  if (!flag('--no-pytorch')) {
+    try {
+      result.timings.push(timePytorch(benchConfigs['bench-small'], { warmup: 3, steps: value('--pytorch-steps', 20) }));
+    } catch (e) {
+      const msg = `pytorch-cpu bench-small: ${(e as Error).message.split('\n')[0]}`;
+      console.log(msg);
+      result.errors.push(msg);
+    }
+  }
 
   // ---- Report.
   const md: string[] = [];
@@ -109,6 +122,8 @@ try {
       const tc = timings.find((t) => t.system === 'tfjs-cpu');
       if (tw) md.push(`- ple-webgpu vs tfjs-webgpu: **${fmt(tw.msPerStep / ple.msPerStep)}×** the steps/s (target ≥ 40×: ${tw.msPerStep / ple.msPerStep >= 40 ? 'met' : 'NOT met'}).`);
       if (tc) md.push(`- ple-webgpu vs tfjs-cpu: **${fmt(tc.msPerStep / ple.msPerStep, 2)}×** (target > 1×: ${tc.msPerStep > ple.msPerStep ? 'met' : 'NOT met'}).`);
+      const pt = timings.find((t) => t.system === 'pytorch-cpu');
+      if (pt) md.push(`- ple-webgpu vs PyTorch on this machine's CPU (outside the page; ${pt.note}): **${fmt(pt.msPerStep / ple.msPerStep, 2)}×**.`);
       const same = timings.filter((t) => t !== ple).map((t) => `${t.system} ${(Math.abs(t.firstLoss - ple.firstLoss) / Math.abs(ple.firstLoss)).toExponential(1)}`);
       if (same.length) md.push(`- Same model check: relative difference of the step-1 loss from ple-webgpu's: ${same.join(', ')}.`);
       if (ple.memory) md.push(`- GPU memory: plan ${(ple.memory.planBytes / 1024).toFixed(1)} KiB (${Object.entries(ple.memory.plan).map(([k, v]) => `${k} ${(v / 1024).toFixed(1)} KiB`).join(', ')}); ctx.liveBytes with the trainer: ${(ple.memory.liveBytes / 1024).toFixed(1)} KiB.`);

@@ -1,28 +1,14 @@
 /**
  * Running the PyTorch side (python/ple_webgpu_torch) from tests. Python with torch and numpy is required,
- * not optional: without it the tests fail with a message saying what to install.
+ * not optional: without it the tests fail with a message saying what to install (scripts/python.ts).
  */
 import { spawnSync } from 'node:child_process';
+import { python } from '../scripts/python.js';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-let found: string | undefined;
-
-/** The first interpreter that imports torch and numpy: $PYTHON, python3, then Debian's own. */
-export function python(): string {
-  if (found) return found;
-  const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
-  for (const c of candidates) {
-    const r = spawnSync(c, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
-    if (r.status === 0) return (found = c);
-  }
-  throw new Error(
-    `no Python with torch and numpy (tried ${candidates.join(', ')}): install them with ` +
-      '`apt-get install -y python3-torch python3-numpy` (Debian), or set PYTHON to an interpreter that has them',
-  );
-}
 
 /** Runs `python3 -m ple_webgpu_torch.<module> args` with the package on the path; throws with its stderr on failure. */
 export function runModule(module: string, args: string[], timeoutMs = 300_000): { stdout: string; stderr: string; status: number } {
