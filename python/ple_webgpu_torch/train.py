@@ -93,9 +93,10 @@ def prepare(args):
     test = encoder.transform(read_csv(args.test)) if args.test else None
     if train['rows'] < args.world_size:
         raise UsageError(f'{args.train} has {train["rows"]} rows, fewer than --world-size {args.world_size}: some process would have no data')
-    if args.batch_size // args.world_size > train['rows']:
-        pass  # a global batch larger than the data is one partial batch per epoch, as in the runtime
-    gamma = [float(g) for g in args.task_gamma.split(',')] if args.task_gamma else None
+    try:
+        gamma = [float(g) for g in args.task_gamma.split(',')] if args.task_gamma else None
+    except ValueError:
+        gamma = []
     if gamma is not None and (len(gamma) != len(config['tasks']) or not all(g > 0 for g in gamma)):
         raise UsageError(f'--task-gamma needs {len(config["tasks"])} positive numbers, got {args.task_gamma}')
     return data, ckpt, train, test, gamma
@@ -163,14 +164,13 @@ def train_loop(rank, args, data, train, test, gamma, device):
     history = list(training.get('history', [])) if isinstance(training.get('history'), list) else []
     step = ckpt.step
     metrics_path = args.metrics or (args.out[:-len('.safetensors')] if args.out.endswith('.safetensors') else args.out) + '.metrics.json'
-    dataset_index = range(N)
     log = (lambda s: None) if rank != 0 or args.quiet else (lambda s: print(s, flush=True))
     log(f'rank 0 of {W} ({device.type}, {args.dtype}): {N} training rows, global batch {B} ({local} per process), {steps_per_epoch} steps per epoch')
     for e in range(args.epochs):
         epoch = first_epoch + e
         started = time.time()
         weights = [w * (gamma[k] ** (epoch - 1) if gamma else 1) for k, w in enumerate(base_weights)]
-        sampler = DistributedSampler(dataset_index, num_replicas=W, rank=rank, shuffle=True, seed=args.seed, drop_last=False)
+        sampler = DistributedSampler(range(N), num_replicas=W, rank=rank, shuffle=True, seed=args.seed, drop_last=False)
         sampler.set_epoch(epoch)
         order = np.fromiter(iter(sampler), dtype=np.int64)
         # The sampler pads the shuffled order to a multiple of W by repeating its start; rank r's i-th
