@@ -10,7 +10,6 @@ so W processes take the same steps as one process with the same global batch. Ra
 after every epoch (an interrupted run leaves the previous file whole) and the per-epoch metrics beside it.
 """
 import argparse
-import datetime
 import json
 import math
 import os
@@ -132,7 +131,7 @@ def worker(rank, args, data, train, test, gamma, port):
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // W))
     backend = 'nccl' if torch.cuda.is_available() and torch.cuda.device_count() >= W else 'gloo'
     device = torch.device('cuda', rank) if backend == 'nccl' else torch.device('cpu')
-    dist.init_process_group(backend, init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=W, timeout=datetime.timedelta(seconds=120))
+    dist.init_process_group(backend, init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=W)
     try:
         train_loop(rank, args, data, train, test, gamma, device)
     finally:
@@ -176,7 +175,7 @@ def train_loop(rank, args, data, train, test, gamma, device):
         # The sampler pads the shuffled order to a multiple of W by repeating its start; rank r's i-th
         # index sits at position r + W i of the padded order, and positions >= N are masked out.
         valid = (rank + W * np.arange(len(order))) < N
-        sums = np.zeros(len(tasks) + 1)
+        sums = np.zeros(len(tasks) + 2)  # total, each task's loss, gradient norm
         for s in range(steps_per_epoch):
             t = e * steps_per_epoch + s
             lr = learning_rate(base_lr, t, total_steps, args.warmup, args.decay)
@@ -199,19 +198,20 @@ def train_loop(rank, args, data, train, test, gamma, device):
             total = float(np.dot(weights, task_loss))
             if not math.isfinite(total) or not math.isfinite(norm):
                 raise FloatingPointError(f'training stopped at step {step}: the {"loss" if not math.isfinite(total) else "gradient norm"} is not finite (lower the learning rate, clip gradients, or check the data)')
-            sums += np.r_[total, task_loss]
+            sums += np.r_[total, task_loss, norm]
         report = {
             'epoch': epoch,
             'learningRate': lr,
             'taskWeights': weights,
-            'train': {'loss': sums[0] / steps_per_epoch, 'taskLoss': list(sums[1:] / steps_per_epoch)},
+            # The fields of the runtime's EpochReport, so its CLI and demo read this history too; test metrics under 'test'.
+            'train': {'loss': sums[0] / steps_per_epoch, 'taskLoss': list(sums[1:-1] / steps_per_epoch), 'gradNorm': sums[-1] / steps_per_epoch},
             'seconds': time.time() - started,
         }
         if rank == 0:
             if test is not None:
                 report['test'] = evaluate(model, test, tasks, dtype)
             history.append(report)
-            meta = {'optimizer': ckpt.optimizer_config, 'step': step, 'training': {'epoch': epoch, 'history': history, 'seed': args.seed, 'worldSize': W, 'engine': f'pytorch {torch.__version__}'}, 'data': ckpt.meta['data']}
+            meta = {'optimizer': {**ckpt.optimizer_config, 'lr': base_lr}, 'step': step, 'training': {'epoch': epoch, 'history': history, 'seed': args.seed, 'worldSize': W, 'engine': f'pytorch {torch.__version__}'}, 'data': ckpt.meta['data']}
             save_checkpoint(args.out, model, optimizer, meta)
             with open(metrics_path, 'w') as f:
                 json.dump({'command': 'python3 -m ple_webgpu_torch.train ' + ' '.join(sys.argv[1:]), 'epochs': history}, f, indent=1)
