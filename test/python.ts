@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { python } from '../scripts/python.js';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -31,9 +31,13 @@ export function runModuleOk(module: string, args: string[], timeoutMs?: number):
 /** Sends requests to ple_webgpu_torch.replay and returns its results. */
 export function replay<T>(requests: unknown[]): T[] {
   const dir = tempDir();
-  writeFileSync(join(dir, 'request.json'), JSON.stringify(requests));
-  runModuleOk('replay', [join(dir, 'request.json'), join(dir, 'result.json')]);
-  return JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as T[];
+  try {
+    writeFileSync(join(dir, 'request.json'), JSON.stringify(requests));
+    runModuleOk('replay', [join(dir, 'request.json'), join(dir, 'result.json')]);
+    return JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as T[];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export function tempDir(): string {

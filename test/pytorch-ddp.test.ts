@@ -5,7 +5,7 @@
  * PyTorch predicts, and continues training with the step PyTorch would take.
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ple } from '../src/config.js';
 import { Trainer } from '../src/trainer.js';
@@ -119,6 +119,7 @@ describe('runtime -> PyTorch DDP -> runtime', () => {
       step.taskLoss.forEach((l, k) => expect(Math.abs(l - next.steps[0].taskLoss[k]), where).toBeLessThanOrEqual(1e-5 * Math.abs(next.steps[0].taskLoss[k]) + 1e-7));
     } finally {
       trainer.destroy();
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 300_000);
 });

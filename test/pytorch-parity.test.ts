@@ -5,7 +5,7 @@
  * in both directions (PyTorch reading the runtime's checkpoint, the runtime reading PyTorch's).
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgc, mmoe, ple, sharedBottom, singleTask, type ModelConfig } from '../src/config.js';
 import { Trainer, type Batch } from '../src/trainer.js';
@@ -204,6 +204,7 @@ describe('PyTorch package matches the runtime', () => {
       } finally {
         trainer.destroy();
         fromPython?.destroy();
+        rmSync(dir, { recursive: true, force: true });
       }
     }, 240_000);
   }

@@ -1,6 +1,7 @@
 """Checkpoints: the round trip through the file, and a clear error for each kind of bad file."""
 import json
 import os
+import shutil
 import struct
 import tempfile
 import unittest
@@ -28,6 +29,7 @@ def rewrite(src, dst, edit_tensors=None, edit_metadata=None):
 class CheckpointTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir, True)
         self.path = os.path.join(self.dir, 'start.safetensors')
         write_checkpoint(self.path)
 

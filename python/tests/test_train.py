@@ -3,6 +3,7 @@ arguments and data are refused before any process starts; an interrupted run lea
 import contextlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ class TrainTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp()
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         cls.ckpt = os.path.join(cls.dir, 'start.safetensors')
         cls.train = os.path.join(cls.dir, 'train.csv')
         write_checkpoint(cls.ckpt, optimizer={'kind': 'adamw', 'lr': 0.01, 'weightDecay': 0.01})
