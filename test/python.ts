@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '..');
 
 /** Runs `python3 -m ple_webgpu_torch.<module> args` with the package on the path; throws with its stderr on failure. */
-export function runModule(module: string, args: string[], timeoutMs = 300_000): { stdout: string; stderr: string; status: number } {
+export function runModule(module: string, args: string[], timeoutMs = 600_000): { stdout: string; stderr: string; status: number } {
   const r = spawnSync(python(), ['-m', `ple_webgpu_torch.${module}`, ...args], {
     cwd: root,
     encoding: 'utf8',

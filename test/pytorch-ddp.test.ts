@@ -121,5 +121,5 @@ describe('runtime -> PyTorch DDP -> runtime', () => {
       trainer.destroy();
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 300_000);
+  }, 600_000);
 });
