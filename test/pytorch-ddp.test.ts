@@ -12,6 +12,7 @@ import { Trainer } from '../src/trainer.js';
 import { parseCsv } from '../src/data/csv.js';
 import { fitTabular, TabularEncoder, type TabularSchema } from '../src/data/tabular.js';
 import { gatherBatch } from '../src/data/dataset.js';
+import { fitTargetScaling, scaleTargets } from '../src/data/targets.js';
 import { checkpointBytes, readCheckpoint, trainerFromCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed } from './helpers.js';
@@ -81,14 +82,20 @@ describe('runtime -> PyTorch DDP -> runtime', () => {
     const ctx = await testContext();
     const start = join(dir, 'start.safetensors');
     const first = await Trainer.create(ctx, config, { batchSize: 16, optimizer: { kind: 'adam', lr: 0.01, eps: 1e-6 }, seed });
-    writeFileSync(start, await checkpointBytes(first, { data: encoder.toJSON() }));
+    // The scaling of the regression target, as the CLI records it: PyTorch trains on the same scale and keeps it.
+    const trainData = encoder.transform(parseCsv(readFileSync(trainFile, 'utf8'), trainFile));
+    const targets = fitTargetScaling({ name: 'train', tasks: trainData.tasks, inputDim: trainData.denseDim, train: { rows: trainData.rows, x: trainData.dense, labels: trainData.labels, mask: trainData.mask } });
+    expect(targets.tasks.map((t) => t.name)).toEqual(['dwell']);
+    writeFileSync(start, await checkpointBytes(first, { data: encoder.toJSON(), training: { epoch: 0, history: [], targets } }));
     first.destroy();
 
     const out = join(dir, 'ddp.safetensors');
     runModuleOk('train', ['--checkpoint', start, '--train', trainFile, '--test', testFile, '--epochs', '2', '--world-size', '2', '--batch-size', '16', '--out', out, '--quiet']);
     const ckpt = readCheckpoint(new Uint8Array(readFileSync(out)), out);
     expect(ckpt.step).toBe(2 * Math.ceil(61 / 16));
-    const history = (ckpt.training as { epoch: number; history: { test: Record<string, unknown> }[] }).history;
+    const training = ckpt.training as { epoch: number; history: { test: Record<string, unknown> }[]; targets: unknown };
+    expect(training.targets).toEqual(targets);
+    const history = training.history;
     expect(history.map((h) => Object.keys(h.test).sort())).toEqual([['big_basket', 'click', 'dwell'], ['big_basket', 'click', 'dwell']]);
 
     // The runtime's encoding of the test file, its predictions, and the step it takes next.
@@ -97,7 +104,7 @@ describe('runtime -> PyTorch DDP -> runtime', () => {
     try {
       const predicted = await trainer.predict(test.dense, test.rows, test.categorical);
       const K = test.tasks.length;
-      const split = { rows: test.rows, x: test.dense, labels: test.labels, mask: test.mask, categorical: test.categorical };
+      const split = scaleTargets({ name: 'test', tasks: test.tasks, inputDim: test.denseDim, train: { rows: test.rows, x: test.dense, labels: test.labels, mask: test.mask, categorical: test.categorical } }, targets).train;
       const order = Array.from({ length: test.rows }, (_, i) => test.rows - 1 - i);
       const batch = gatherBatch(split, test.denseDim, K, order, 0, 16);
       const step = await trainer.step(batch);

@@ -32,6 +32,7 @@ from .optim import clip_gradients, set_learning_rate
 from .safetensors import CheckpointError
 from .spec import ConfigError
 from .tabular import DataError, TabularEncoder, read_csv
+from .targets import read_scaling, scale_labels, unscale_predictions
 
 
 class UsageError(ValueError):
@@ -90,6 +91,9 @@ def prepare(args):
         raise UsageError(f'{args.checkpoint}: its data encoder (tasks {[t["name"] for t in encoder.tasks]}, {len(encoder.dense_names)} inputs) does not match its model (tasks {[t["name"] for t in config["tasks"]]}, {config["inputDim"]} inputs)')
     train = encoder.transform(read_csv(args.train))
     test = encoder.transform(read_csv(args.test)) if args.test else None
+    # Regression targets train on the scale the checkpoint trained with (the runtime's CLI records it).
+    scaling = read_scaling(ckpt.meta.get('training'), args.checkpoint)
+    train['labels'] = scale_labels(train['labels'], config['tasks'], scaling)
     if train['rows'] < args.world_size:
         raise UsageError(f'{args.train} has {train["rows"]} rows, fewer than --world-size {args.world_size}: some process would have no data')
     try:
@@ -116,12 +120,13 @@ def batch_tensors(split, rows, dtype, valid=None):
     return x, torch.as_tensor(split['categorical'][rows]), labels, mask
 
 
-def evaluate(model, split, tasks, dtype, chunk=4096):
+def evaluate(model, split, tasks, dtype, scaling, chunk=4096):
+    """Metrics on raw labels, with predictions in the targets' own units."""
     model.eval()
     with torch.no_grad():
         preds = [model.predict(*batch_tensors(split, np.arange(s, min(s + chunk, split['rows'])), dtype)[:2]) for s in range(0, split['rows'], chunk)]
     model.train()
-    return task_metrics(tasks, torch.cat(preds).double().numpy(), split['labels'], split['mask'])
+    return task_metrics(tasks, unscale_predictions(torch.cat(preds).double().cpu().numpy(), tasks, scaling), split['labels'], split['mask'])
 
 
 def worker(rank, args, data, train, test, gamma, port):
@@ -159,6 +164,7 @@ def train_loop(rank, args, data, train, test, gamma, device):
     total_steps = steps_per_epoch * args.epochs
     local = B // W
     training = ckpt.meta.get('training') if isinstance(ckpt.meta.get('training'), dict) else {}
+    scaling = read_scaling(training)
     first_epoch = int(training.get('epoch', 0)) + 1
     history = list(training.get('history', [])) if isinstance(training.get('history'), list) else []
     step = ckpt.step
@@ -203,15 +209,16 @@ def train_loop(rank, args, data, train, test, gamma, device):
             'epoch': epoch,
             'learningRate': lr,
             'taskWeights': weights,
-            # The fields of the runtime's EpochReport, so its CLI and demo read this history too; test metrics under 'test'.
+            # The fields of the runtime's EpochReport, so its CLI and demo read this history too; test metrics
+            # (MSE in the targets' units) under 'test'. Other training metadata (model family, targets) is kept.
             'train': {'loss': sums[0] / steps_per_epoch, 'taskLoss': list(sums[1:-1] / steps_per_epoch), 'gradNorm': sums[-1] / steps_per_epoch},
             'seconds': time.time() - started,
         }
         if rank == 0:
             if test is not None:
-                report['test'] = evaluate(model, test, tasks, dtype)
+                report['test'] = evaluate(model, test, tasks, dtype, scaling)
             history.append(report)
-            meta = {'optimizer': {**ckpt.optimizer_config, 'lr': base_lr}, 'step': step, 'training': {'epoch': epoch, 'history': history, 'seed': args.seed, 'worldSize': W, 'engine': f'pytorch {torch.__version__}'}, 'data': ckpt.meta['data']}
+            meta = {'optimizer': {**ckpt.optimizer_config, 'lr': base_lr}, 'step': step, 'training': {**training, 'epoch': epoch, 'history': history, 'seed': args.seed, 'worldSize': W, 'engine': f'pytorch {torch.__version__}'}, 'data': ckpt.meta['data']}
             save_checkpoint(args.out, model, optimizer, meta)
             with open(metrics_path, 'w') as f:
                 json.dump({'command': 'python3 -m ple_webgpu_torch.train ' + ' '.join(sys.argv[1:]), 'epochs': history}, f, indent=1)

@@ -52,6 +52,10 @@ ENCODER = {
 }
 
 
+# The regression target's scaling, as the runtime's CLI records it in a checkpoint's training metadata.
+TARGETS = {'version': 1, 'tasks': [{'name': 'dwell', 'mean': 2.0, 'std': 1.5}]}
+
+
 def model_config(levels=2):
     encoder = TabularEncoder(ENCODER)
     return {
@@ -70,7 +74,7 @@ def write_checkpoint(path, config=None, optimizer=None, seed=0, data=ENCODER):
     model = MultiTaskModel(config or model_config())
     model.reset_parameters()
     opt = resolve_optimizer(optimizer or {'kind': 'adam', 'lr': 0.01})
-    meta = {'optimizer': opt, 'step': 0}
+    meta = {'optimizer': opt, 'step': 0, 'training': {'epoch': 0, 'history': [], 'targets': TARGETS}}
     if data is not None:
         meta['data'] = data
     save_checkpoint(path, model, make_optimizer(model, opt), meta)

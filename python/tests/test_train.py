@@ -13,7 +13,8 @@ import unittest
 
 import torch
 
-from ple_webgpu_torch import load_checkpoint, train
+from ple_webgpu_torch import TabularEncoder, load_checkpoint, read_csv, train
+from ple_webgpu_torch.targets import read_scaling, unscale_predictions
 from ple_webgpu_torch.checkpoint import read_file
 
 from helpers import PYTHON_ROOT, model_config, read_json, run_module, write_checkpoint, write_csv
@@ -50,6 +51,13 @@ class TrainTest(unittest.TestCase):
             for a, b in zip(h1, h2):
                 self.assertAlmostEqual(a['train']['loss'], b['train']['loss'], delta=tol * 10)
                 self.assertAlmostEqual(a['test']['click']['auc'], b['test']['click']['auc'], delta=1e-6 if dtype == 'float64' else 1e-3)
+            # Test metrics are in the regression target's own units: the checkpoint's predictions, unscaled.
+            data = TabularEncoder(two.meta['data']).transform(read_csv(self.train))
+            scaling = read_scaling(two.meta['training'])
+            self.assertEqual(scaling, {'dwell': (2.0, 1.5)})
+            with torch.no_grad():
+                pred = unscale_predictions(two.model.predict(torch.as_tensor(data['x'], dtype=torch.float64), torch.as_tensor(data['categorical'])).numpy(), two.model.config['tasks'], scaling)
+            self.assertAlmostEqual(h2[-1]['test']['dwell']['mse'], float(((pred[:, 1] - data['labels'][:, 1]) ** 2).mean()), delta=1e-4)
             metrics = read_json(os.path.join(self.dir, f'two-{dtype}.metrics.json'))
             self.assertEqual([e['epoch'] for e in metrics['epochs']], [1, 2])
             self.assertEqual(set(metrics['epochs'][0]['test']), {'click', 'dwell'})
