@@ -7,7 +7,6 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from . import safetensors
@@ -126,7 +125,3 @@ def write_atomic(path, data):
 def save_checkpoint(path, model, optimizer, meta):
     """Writes the runtime's checkpoint format atomically; the TypeScript runtime resumes and predicts from it."""
     write_atomic(path, checkpoint_bytes(model, optimizer, meta))
-
-
-def as_numpy(t):
-    return np.asarray(t.detach().cpu())
