@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initParams } from '../src/init.js';
-import { resolveOptimizer } from '../src/kernels/optimizer.js';
+import { resolveOptimizer } from '../src/config.js';
 import { CHECKPOINT_FORMAT } from '../src/checkpoint/checkpoint.js';
 import { encodeSafetensors, type NamedTensor } from '../src/checkpoint/safetensors.js';
 import { python } from '../scripts/python.js';

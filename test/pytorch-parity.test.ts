@@ -7,9 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgc, mmoe, ple, sharedBottom, singleTask, type ModelConfig } from '../src/config.js';
+import { cgc, mmoe, ple, sharedBottom, singleTask, type ModelConfig, type OptimizerConfig } from '../src/config.js';
 import { Trainer, type Batch } from '../src/trainer.js';
-import type { OptimizerConfig } from '../src/kernels/optimizer.js';
 import { checkpointBytes, readCheckpoint, trainerFromCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed } from './helpers.js';

@@ -11,7 +11,7 @@ from .spec import ConfigError
 
 
 def resolve_optimizer(o):
-    """Validates the checkpoint's optimizer JSON (a port of resolveOptimizer in src/kernels/optimizer.ts)."""
+    """Validates the checkpoint's optimizer JSON (a port of resolveOptimizer in src/config.ts)."""
     if not isinstance(o, dict) or o.get('kind') not in ('sgd', 'adam', 'adamw'):
         raise ConfigError('optimizer.kind', f'must be "sgd", "adam" or "adamw", got {o.get("kind") if isinstance(o, dict) else o!r}')
 
