@@ -141,6 +141,30 @@ function compare(label: string, seed: number, got: Float32Array, want: Float64Ar
   expectClose(label, seed, idx.map((i) => got[i]), idx.map((i) => want[i]), 1e-5);
 }
 
+/**
+ * The gate gradient w_j (v_j - sum_k w_k v_k) cancels: with few rows and experts its f32 result can
+ * be off by more than 1e-5 of its own size while every term is exact to f32 rounding. Its error is
+ * therefore measured against the same formula evaluated on magnitudes, |w_j| (|v|_j + sum_k |w_k| |v|_k)
+ * with |v|_j = sum_o |dG_o z_jo| (the usual forward-error bound of a sum), not against the result.
+ */
+function compareGateGrad(label: string, seed: number, got: Float32Array, want: Float64Array, c: Case): void {
+  const scale = new Float64Array(want.length);
+  gateGradReference(c.backward, c.gateW.map(Math.abs), c.z.map(Math.abs), c.dG.map(Math.abs), scale, true);
+  const written = new Set<number>();
+  for (const e of c.backward) blockIndices(e.dlOff, e.dlRow, e.rows, e.n, written);
+  checkWrites(label, got, written);
+  const idx = [...written];
+  expect(idx.length).toBeGreaterThan(0);
+  let num = 0;
+  let den = 0;
+  for (const i of idx) {
+    num += (got[i] - want[i]) ** 2;
+    den += scale[i] ** 2;
+  }
+  const err = Math.sqrt(num / den);
+  if (!(err <= 1e-5)) throw new Error(`${label}: error ${err.toExponential(3)} of the magnitude bound > 1e-5 (seed ${seed}; rerun with PLE_TEST_SEED=${seed})`);
+}
+
 const cases: [string, Shape][] = [
   ['one gate, rows 1', { rows: 1, d: 3, own: [2], shared: 1, sharedGate: false }],
   ['CGC, rows 3, d 65', { rows: 3, d: 65, own: [2, 1], shared: 2, sharedGate: true }],
@@ -174,9 +198,7 @@ describe('mixture', () => {
 
         const wantDl = new Float64Array(c.dlLen);
         gateGradReference(c.backward, c.gateW, c.z, c.dG, wantDl);
-        const dlSet = new Set<number>();
-        for (const e of c.backward) blockIndices(e.dlOff, e.dlRow, e.rows, e.n, dlSet);
-        compare(`${name}: mixture_gate_grad`, seed, await read('dLogit'), wantDl, dlSet);
+        compareGateGrad(`${name}: mixture_gate_grad`, seed, await read('dLogit'), wantDl, c);
 
         const wantDz = new Float64Array(c.dzLen);
         expertGradReference(c.expertGrads, c.gateW, c.dG, wantDz);

@@ -19,6 +19,8 @@ export function gateGradReference(
   z: ArrayLike<number>,
   dG: ArrayLike<number>,
   dLogit: Float64Array,
+  /** Sum instead of subtract: on magnitudes, this gives the gradient's floating-point error scale. */
+  magnitudes = false,
 ): void {
   for (const e of entries) {
     for (let r = 0; r < e.rows; r++) {
@@ -30,7 +32,7 @@ export function gateGradReference(
       }
       const w = (j: number) => gateW[e.wOff + r * e.wRow + j];
       const dot = dw.reduce((acc, v, j) => acc + w(j) * v, 0);
-      dw.forEach((v, j) => (dLogit[e.dlOff + r * e.dlRow + j] = w(j) * (v - dot)));
+      dw.forEach((v, j) => (dLogit[e.dlOff + r * e.dlRow + j] = w(j) * (magnitudes ? v + dot : v - dot)));
     }
   }
 }
