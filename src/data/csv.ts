@@ -4,17 +4,27 @@
  */
 import Papa from 'papaparse';
 
-/** A problem with the data, naming the file, the 1-based file line and the column where known. */
+/**
+ * A problem with the data, naming the file, where in it (a 1-based file line, or
+ * a location such as "row group 2, row 70001") and the column where known.
+ */
 export class DataError extends Error {
+  /** The 1-based file line, when the location is a line. */
+  readonly line: number | undefined;
+  /** The location as it appears in the message, e.g. "line 17" or "row group 2, row 70001". */
+  readonly location: string | undefined;
   constructor(
     readonly source: string,
-    readonly line: number | undefined,
+    at: number | string | undefined,
     problem: string,
     readonly column?: string,
   ) {
+    const location = typeof at === 'number' ? `line ${at}` : at;
     // Whole-file problems read "adult.csv is empty"; row problems "adult.csv line 17: ...".
-    super(line === undefined ? `${source} ${problem}` : `${source} line ${line}: ${problem}`);
+    super(location === undefined ? `${source} ${problem}` : `${source} ${location}: ${problem}`);
     this.name = 'DataError';
+    this.line = typeof at === 'number' ? at : undefined;
+    this.location = location;
   }
 }
 
