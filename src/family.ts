@@ -4,7 +4,7 @@
  * options that rebuild it. One place for ple / cgc / mmoe / shared-bottom / single-task.
  */
 import { cgc, ConfigError, mmoe, ple, sharedBottom, singleTask, type EmbeddingConfig, type ModelConfig, type ResolvedModelConfig, type TaskConfig } from './config.js';
-import type { Dataset, Split } from './data/dataset.js';
+import { mapChunks, type Dataset, type Split, type StreamDataset, type StreamSplit } from './data/dataset.js';
 
 export const MODEL_FAMILIES = ['ple', 'cgc', 'mmoe', 'shared-bottom', 'single-task'] as const;
 export type ModelFamily = (typeof MODEL_FAMILIES)[number];
@@ -114,7 +114,7 @@ export function familyOptionsOf(config: ResolvedModelConfig, hint?: string): Fam
 }
 
 /** The data a config trains on: a single-task model sees only its task's labels. */
-export function datasetForConfig(dataset: Dataset, config: ModelConfig): Dataset {
+export function datasetForConfig<D extends Dataset | StreamDataset>(dataset: D, config: ModelConfig): D {
   const names = config.tasks.map((t) => t.name);
   if (names.join('\0') === dataset.tasks.map((t) => t.name).join('\0')) return dataset;
   const K = dataset.tasks.length;
@@ -123,10 +123,11 @@ export function datasetForConfig(dataset: Dataset, config: ModelConfig): Dataset
     if (k < 0) throw new ConfigError('tasks', `task "${n}" is not a task of ${dataset.name}`);
     return k;
   });
-  const pick = (s: Split): Split => {
-    const take = (a: Float32Array) => Float32Array.from({ length: s.rows * keep.length }, (_, i) => a[Math.floor(i / keep.length) * K + keep[i % keep.length]]);
-    return { ...s, labels: take(s.labels), mask: take(s.mask) };
-  };
+  const pick = <S extends Split | StreamSplit>(split: S): S =>
+    mapChunks(split, (s) => {
+      const take = (a: Float32Array) => Float32Array.from({ length: s.rows * keep.length }, (_, i) => a[Math.floor(i / keep.length) * K + keep[i % keep.length]]);
+      return { ...s, labels: take(s.labels), mask: take(s.mask) };
+    });
   return {
     ...dataset,
     tasks: keep.map((k) => dataset.tasks[k]),

@@ -18,7 +18,9 @@ Model
   --task NAME           the task single-task trains                       (default: the first)
 
 Data (default: the synthetic benchmark of the MMoE paper, generated in memory)
-  --data NAME           synthetic | csv                                    (default synthetic)
+  --data NAME           synthetic | csv | file | clicklog                  (default synthetic)
+                        csv: a CSV file read into memory; file: a .csv, .parquet or
+                        .arrow/.feather file streamed in chunks; clicklog: the built-in click log
   --correlation P       synthetic: task correlation p in [-1, 1]           (default 0.5)
   --input-dim D         synthetic: input width                             (default 64)
   --train-rows N        synthetic: training rows                          (default 16384)
@@ -37,6 +39,14 @@ Data (default: the synthetic benchmark of the MMoE paper, generated in memory)
   --validation F        csv: share of training rows held out for validation (default 0.1)
   --raw-targets         train regression tasks on their raw values; by default they are standardised
                         with training statistics (MSE is reported in the target's units either way)
+  --hash COL:BUCKETS    csv/file: COL through an embedding table of BUCKETS rows, each value's row
+                        its FNV-1a hash (row 0: missing; repeatable; see docs/data.md)
+  --min-count N         csv/file: vocabulary values seen fewer times share the unknown row (default 1)
+  --max-vocab N         csv/file: keep the N most frequent values per vocabulary (default all)
+  --negative-if-missing T,..  a missing label of task T counts as 0 instead of masking the row
+  --shuffle-buffer N    file/clicklog: rows in the shuffle buffer of a streamed epoch (default 65536)
+  --rows N              clicklog: rows of the log (default 200000)
+  --write FILE          clicklog: write the log to FILE (.parquet) and exit
 
 Training
   --epochs N            (default 5)        --batch-size N   (default 512)
@@ -81,6 +91,13 @@ const options = {
   log1p: { type: 'string' },
   categorical: { type: 'string' },
   'categorical-encoding': { type: 'string', default: 'onehot' },
+  hash: { type: 'string', multiple: true },
+  'min-count': { type: 'string', default: '1' },
+  'max-vocab': { type: 'string' },
+  'negative-if-missing': { type: 'string' },
+  'shuffle-buffer': { type: 'string', default: '65536' },
+  rows: { type: 'string', default: '200000' },
+  write: { type: 'string' },
   validation: { type: 'string', default: '0.1' },
   'raw-targets': { type: 'boolean', default: false },
   epochs: { type: 'string', default: '5' },

@@ -17,7 +17,8 @@ import { parameterCount } from '../spec.js';
 import { fit, type EpochReport } from '../training/fit.js';
 import { evaluate } from '../training/evaluate.js';
 import { csvDataset, syntheticDataset, adultSchema } from '../data/sources.js';
-import type { Dataset } from '../data/dataset.js';
+import type { Dataset, StreamDataset } from '../data/dataset.js';
+import { loadStreamed, scaleStreamTargets, streamTargetScaling, withDataFlags, writeClicklog } from './data-files.js';
 import { epochInTargetUnits, fitTargetScaling, NO_SCALING, reportInTargetUnits, scaleTargets, targetScalingFromJSON, type TargetScaling } from '../data/targets.js';
 import type { LabelRole, TabularSchema } from '../data/tabular.js';
 import type { OptimizerConfig } from '../config.js';
@@ -26,7 +27,7 @@ import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
 import { int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';
 import { progressLine, tableHeader, tableRow } from './report.js';
 
-async function loadData(flags: Flags): Promise<{ dataset: Dataset; encoder?: unknown }> {
+async function loadData(flags: Flags): Promise<{ dataset: Dataset | StreamDataset; encoder?: unknown }> {
   const seed = int(flags, 'seed', 0);
   if (flags.data === 'synthetic') {
     const evalRows = int(flags, 'eval-rows', 0);
@@ -42,11 +43,12 @@ async function loadData(flags: Flags): Promise<{ dataset: Dataset; encoder?: unk
       }),
     };
   }
-  if (flags.data !== 'csv') throw new UsageError(`--data must be synthetic or csv, got ${JSON.stringify(flags.data)}`);
+  if (flags.data === 'file' || flags.data === 'clicklog') return loadStreamed(flags, () => csvSchema(flags));
+  if (flags.data !== 'csv') throw new UsageError(`--data must be synthetic, csv, file or clicklog, got ${JSON.stringify(flags.data)}`);
   if (!flags.train) throw new UsageError('--data csv needs --train FILE');
   const read = async (file: string) => ({ text: await readFile(file, 'utf8'), source: file });
   const { dataset, encoder } = csvDataset({
-    schema: csvSchema(flags),
+    schema: withDataFlags(csvSchema(flags), flags),
     train: await read(flags.train),
     test: flags.test ? await read(flags.test) : undefined,
     validationFraction: num(flags, 'validation', (x) => x >= 0 && x < 1, 'in [0, 1)'),
@@ -101,7 +103,7 @@ function familyOptions(flags: Flags): FamilyOptions {
   }
 }
 
-function modelConfig(model: FamilyOptions, dataset: Dataset): ModelConfig {
+function modelConfig(model: FamilyOptions, dataset: Dataset | StreamDataset): ModelConfig {
   try {
     return familyConfig(model, dataset);
   } catch (e) {
@@ -143,6 +145,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(usage);
     return;
   }
+  if (flags.write) return writeClicklog(flags, (s) => process.stdout.write(s + '\n'));
   const epochs = int(flags, 'epochs', 1);
   const batchSize = int(flags, 'batch-size', 1);
   const seed = int(flags, 'seed', 0);
@@ -167,7 +170,7 @@ export async function main(argv: string[]): Promise<void> {
   let startEpoch = 1;
   const history: EpochReport[] = [];
   // Regression targets train standardised (training statistics) unless --raw-targets; metrics stay in their units.
-  let targets: TargetScaling = flags['raw-targets'] ? NO_SCALING : fitTargetScaling(dataset);
+  let targets: TargetScaling = flags['raw-targets'] ? NO_SCALING : 'chunks' in dataset.train ? await streamTargetScaling(dataset as StreamDataset) : fitTargetScaling(dataset as Dataset);
   if (flags.resume) {
     const ckpt = readCheckpoint(await readFileBytes(flags.resume), flags.resume);
     loadCheckpoint(trainer, ckpt, flags.resume);
@@ -177,7 +180,7 @@ export async function main(argv: string[]): Promise<void> {
     // The scaling the checkpoint trained with (none before it was recorded).
     targets = training?.targets === undefined ? NO_SCALING : targetScalingFromJSON(training.targets, flags.resume);
   }
-  const trainData = scaleTargets(dataset, targets);
+  const trainData = 'chunks' in dataset.train ? scaleStreamTargets(dataset as StreamDataset, targets) : scaleTargets(dataset as Dataset, targets);
 
   const log = (s: string) => process.stdout.write(s + '\n');
   log(`adapter: ${formatAdapter(ctx.adapter)}`);
@@ -197,6 +200,7 @@ export async function main(argv: string[]): Promise<void> {
     taskGamma: gamma.length ? gamma : undefined,
     earlyStopping: flags['early-stopping'] ? { metric: flags['early-stopping'], patience: int(flags, 'patience', 1) } : undefined,
     seed,
+    shuffleBuffer: int(flags, 'shuffle-buffer', 1),
     onProgress: (p) => {
       const now = Date.now();
       if (flags.quiet || (now - lastDraw < 200 && p.step < p.stepsPerEpoch)) return;

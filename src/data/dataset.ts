@@ -22,6 +22,39 @@ export interface Split {
   categorical?: Int32Array;
 }
 
+/**
+ * A split read from a file chunk by chunk: `chunks()` is one pass over its rows,
+ * encoded; the host never holds more than a chunk of it.
+ */
+export interface StreamSplit {
+  rows: number;
+  chunks(): AsyncIterable<Split>;
+}
+
+export function isStreamSplit(split: Split | StreamSplit): split is StreamSplit {
+  return 'chunks' in split;
+}
+
+/** The rows of a split as chunks: a stream's own, or an in-memory split as one chunk. */
+export function chunksOf(split: Split | StreamSplit): AsyncIterable<Split> {
+  if (isStreamSplit(split)) return split.chunks();
+  return (async function* () {
+    yield split;
+  })();
+}
+
+/** A split with f applied to its rows: to the split itself, or to every chunk of a stream. */
+export function mapChunks<S extends Split | StreamSplit>(split: S, f: (s: Split) => Split): S {
+  if (!isStreamSplit(split)) return f(split) as S;
+  const stream = split;
+  return {
+    rows: stream.rows,
+    async *chunks() {
+      for await (const c of stream.chunks()) yield f(c);
+    },
+  } as unknown as S;
+}
+
 export interface Dataset {
   name: string;
   tasks: TaskInfo[];
@@ -32,6 +65,13 @@ export interface Dataset {
   train: Split;
   validation?: Split;
   test?: Split;
+}
+
+/** A data set whose splits are streamed from files (see src/data/stream.ts). */
+export interface StreamDataset extends Omit<Dataset, 'train' | 'validation' | 'test'> {
+  train: StreamSplit;
+  validation?: StreamSplit;
+  test?: StreamSplit;
 }
 
 /** Rows `order[start .. start+count)` of a split as a batch. */

@@ -1,7 +1,7 @@
 /** Evaluation over a whole split: per-task metrics, losses and gate statistics. */
 import type { Trainer } from '../trainer.js';
 import type { ModelSpec } from '../spec.js';
-import type { Split, TaskInfo } from '../data/dataset.js';
+import { chunksOf, type Split, type StreamSplit, type TaskInfo } from '../data/dataset.js';
 import { gateStatistics, logLoss, mse, taskMetrics, type TaskMetrics } from '../metrics.js';
 
 export interface GateReport {
@@ -39,21 +39,44 @@ export function gateReportsOf(spec: ModelSpec, gates: Float32Array[], rows: numb
   return reports;
 }
 
-export async function evaluate(trainer: Trainer, split: Split, tasks: TaskInfo[]): Promise<EvalReport> {
-  const { predictions, gates } = await trainer.infer(split.x, split.rows, true, split.categorical);
+/** Evaluates a split chunk by chunk (an in-memory split is one chunk); the gate statistics are means over all rows. */
+export async function evaluate(trainer: Trainer, split: Split | StreamSplit, tasks: TaskInfo[]): Promise<EvalReport> {
   const K = tasks.length;
+  const predictions = tasks.map(() => new Float32Array(split.rows));
+  const labels = new Float32Array(split.rows * K);
+  const mask = new Float32Array(split.rows * K);
+  let gateReports: GateReport[] = [];
+  let done = 0;
+  for await (const chunk of chunksOf(split)) {
+    if (done + chunk.rows > split.rows) throw new RangeError(`evaluate: the split says ${split.rows} rows but its chunks hold more`);
+    const out = await trainer.infer(chunk.x, chunk.rows, true, chunk.categorical);
+    out.predictions.forEach((p, k) => predictions[k].set(p.subarray(0, chunk.rows), done));
+    labels.set(chunk.labels, done * K);
+    mask.set(chunk.mask, done * K);
+    const reports = gateReportsOf(trainer.spec, out.gates, chunk.rows);
+    // Running means over the rows so far, weighted by rows.
+    const a = done / (done + chunk.rows);
+    const mix = (old: number, x: number) => (done === 0 ? x : a * old + (1 - a) * x);
+    gateReports = reports.map((r, i) => {
+      const old = gateReports[i];
+      return done === 0
+        ? r
+        : { ...r, meanWeights: r.meanWeights.map((w, j) => mix(old.meanWeights[j], w)), normalisedEntropy: mix(old.normalisedEntropy, r.normalisedEntropy), meanMax: mix(old.meanMax, r.meanMax) };
+    });
+    done += chunk.rows;
+  }
+  if (done !== split.rows) throw new RangeError(`evaluate: the split says ${split.rows} rows but its chunks hold ${done}`);
   const column = (a: Float32Array, k: number) => Float32Array.from({ length: split.rows }, (_, r) => a[r * K + k]);
   const taskLoss = tasks.map((t, k) => {
-    const y = column(split.labels, k);
-    const m = column(split.mask, k);
+    const y = column(labels, k);
+    const m = column(mask, k);
     return t.type === 'binary' ? logLoss(predictions[k], y, m) : mse(predictions[k], y, m);
   });
-  const gateReports = gateReportsOf(trainer.spec, gates, split.rows);
   const weights = trainer.spec.config.tasks.map((t) => t.weight);
   return {
     loss: taskLoss.reduce((a, l, k) => a + (Number.isFinite(l) ? weights[k] * l : 0), 0),
     taskLoss,
-    tasks: taskMetrics(tasks, predictions, split.labels, split.mask),
+    tasks: taskMetrics(tasks, predictions, labels, mask),
     gates: gateReports,
   };
 }

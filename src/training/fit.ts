@@ -5,8 +5,8 @@
  * Steps are submitted ahead of their results (a bounded number in flight).
  */
 import type { Trainer } from '../trainer.js';
-import { gatherBatch, type Dataset } from '../data/dataset.js';
-import { Rng } from '../rng.js';
+import type { Dataset, StreamDataset } from '../data/dataset.js';
+import { epochBatches, shuffle } from '../data/stream.js';
 import { learningRate, taskWeightsAt, type Decay } from './schedule.js';
 import { evaluate, type EvalReport } from './evaluate.js';
 
@@ -27,6 +27,10 @@ export interface FitOptions {
   earlyStopping?: { metric: string; patience: number };
   /** Seed of the shuffling (epoch e shuffles with seed + e, so a resumed run repeats it). */
   seed?: number;
+  /** false: batches in the data's row order (default true). */
+  shuffle?: boolean;
+  /** A streamed training split shuffles through a buffer of this many rows (default 65536). */
+  shuffleBuffer?: number;
   /** First epoch to run (1-based), for resuming. */
   startEpoch?: number;
   /** Steps of startEpoch already taken (a run stopped mid-epoch): its shuffle is repeated and they are skipped. */
@@ -80,7 +84,7 @@ export function metricValue(report: EvalReport, metric: string): number {
 
 const higherIsBetter = (metric: string) => metric.endsWith('.auc');
 
-export async function fit(trainer: Trainer, data: Dataset, options: FitOptions): Promise<FitResult> {
+export async function fit(trainer: Trainer, data: Dataset | StreamDataset, options: FitOptions): Promise<FitResult> {
   const B = trainer.batchSize;
   const K = data.tasks.length;
   const split = data.train;
@@ -106,8 +110,9 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
     const started = Date.now();
     const weights = options.taskGamma ? taskWeightsAt(initialWeights, options.taskGamma, epoch - 1) : initialWeights;
     trainer.setTaskWeights(weights);
-    const order = shuffle(split.rows, (options.seed ?? 0) + epoch);
     const first = epoch === startEpoch ? startStep : 0;
+    // The next batch is prepared while the device runs the steps in flight.
+    const batches = epochBatches(split, data.inputDim, K, B, { seed: (options.seed ?? 0) + epoch, shuffle: options.shuffle, shuffleBuffer: options.shuffleBuffer });
     const inFlight: Promise<{ total: number; taskLoss: number[]; gradNorm: number; step: number }>[] = [];
     const sums = { total: 0, taskLoss: new Array(K).fill(0), gradNorm: 0, count: 0 };
     const settle = async () => {
@@ -126,13 +131,18 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
     let lr = baseLr;
     let taken = first;
     try {
-      for (let s = first; s < stepsPerEpoch; s++) {
+      let s = 0;
+      for await (const batch of batches) {
+        // A run stopped mid-epoch already took the first steps of this epoch's order.
+        if (s < first) {
+          s++;
+          continue;
+        }
         await options.beforeStep?.();
-        const t = (epoch - 1) * stepsPerEpoch + s;
+        const t = (epoch - 1) * stepsPerEpoch + s++;
         lr = learningRate(baseLr, t, totalSteps, options.warmupSteps ?? 0, options.decay ?? 'constant');
         trainer.setLearningRate(lr);
-        const start = s * B;
-        inFlight.push(trainer.step(gatherBatch(split, data.inputDim, K, order, start, Math.min(B, split.rows - start))));
+        inFlight.push(trainer.step(batch));
         taken++;
         if (inFlight.length >= maxInFlight) await settle();
         if (options.shouldStop?.()) break;
@@ -179,15 +189,5 @@ export async function fit(trainer: Trainer, data: Dataset, options: FitOptions):
   return { epochs: reports, best, stoppedEarly, stoppedAt };
 }
 
-/** A permutation of 0..n-1 (Fisher-Yates) from a seed. */
-export function shuffle(n: number, seed: number): Uint32Array {
-  const rng = new Rng(seed);
-  const order = Uint32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng.uniform() * (i + 1));
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-  return order;
-}
+/** A permutation of 0..n-1 (Fisher-Yates) from a seed (defined with the data streams). */
+export { shuffle };

@@ -1,0 +1,106 @@
+/**
+ * The streamed data sources of the main job: data files of any format
+ * (--data file) and the built-in click log (--data clicklog), and writing the
+ * click log to Parquet (--write).
+ */
+import { openRowSource } from '../data/files.js';
+import { streamDataset } from '../data/stream.js';
+import { Clicklog, clicklogSchema } from '../data/clicklog.js';
+import { writeClicklogParquet } from '../data/clicklog-file.js';
+import { mapChunks, type StreamDataset } from '../data/dataset.js';
+import { scaleTargets, type TargetScaling } from '../data/targets.js';
+import type { TabularSchema } from '../data/tabular.js';
+import { int, list, num, UsageError, type Flags } from './args.js';
+
+/** --hash, --min-count, --max-vocab and --negative-if-missing applied to a schema. */
+export function withDataFlags(schema: TabularSchema, flags: Flags): TabularSchema {
+  const hashed = new Map<string, number>();
+  for (const spec of flags.hash ?? []) {
+    const m = /^(.+):(\d+)$/.exec(spec);
+    if (!m || Number(m[2]) < 2) throw new UsageError(`--hash must look like COLUMN:BUCKETS with BUCKETS >= 2, got ${JSON.stringify(spec)}`);
+    hashed.set(m[1], Number(m[2]));
+  }
+  const categorical = (schema.categorical ?? []).map((c) => (hashed.has(c.column) ? { ...c, encoding: 'embedding' as const, hashBuckets: hashed.get(c.column) } : c));
+  for (const column of hashed.keys()) {
+    if (!categorical.some((c) => c.column === column)) categorical.push({ column, encoding: 'embedding', hashBuckets: hashed.get(column) });
+  }
+  const negatives = new Set(list(flags, 'negative-if-missing'));
+  for (const t of negatives) {
+    if (!schema.labels.some((l) => (l.task ?? l.column) === t)) throw new UsageError(`--negative-if-missing names ${t}, which is not a task (${schema.labels.map((l) => l.task ?? l.column).join(', ')})`);
+  }
+  return {
+    ...schema,
+    labels: schema.labels.map((l) => (negatives.has(l.task ?? l.column) ? { ...l, missingAs: 0 } : l)),
+    categorical,
+    minCount: int(flags, 'min-count', 1),
+    maxVocab: flags['max-vocab'] === undefined ? undefined : int(flags, 'max-vocab', 1),
+  };
+}
+
+function clicklogOf(flags: Flags): Clicklog {
+  return new Clicklog({ rows: int(flags, 'rows', 1), seed: int(flags, 'seed', 0) });
+}
+
+/** --data file or clicklog: one streaming pass fits the encoder; training and evaluation stream. */
+export async function loadStreamed(flags: Flags, fileSchema: () => TabularSchema): Promise<{ dataset: StreamDataset; encoder: unknown }> {
+  const validationFraction = num(flags, 'validation', (x) => x >= 0 && x < 1, 'in [0, 1)');
+  const seed = int(flags, 'seed', 0);
+  if (flags.data === 'clicklog') {
+    const schema = withDataFlags(clicklogSchema(), flags);
+    const { dataset, encoder } = await streamDataset({ schema, train: clicklogOf(flags).source(), validationFraction, seed });
+    return { dataset, encoder: encoder.toJSON() };
+  }
+  if (!flags.train) throw new UsageError('--data file needs --train FILE');
+  const { dataset, encoder } = await streamDataset({
+    schema: withDataFlags(fileSchema(), flags),
+    train: await openRowSource(flags.train),
+    test: flags.test ? await openRowSource(flags.test) : undefined,
+    validationFraction,
+    seed,
+  });
+  return { dataset, encoder: encoder.toJSON() };
+}
+
+/** --data clicklog --write FILE: writes the log and says where. */
+export async function writeClicklog(flags: Flags, log: (s: string) => void): Promise<void> {
+  if (flags.data !== 'clicklog') throw new UsageError('--write needs --data clicklog');
+  const file = flags.write!;
+  if (!file.toLowerCase().endsWith('.parquet')) throw new UsageError(`--write needs a .parquet file name, got ${JSON.stringify(file)}`);
+  const clicklog = clicklogOf(flags);
+  await writeClicklogParquet(clicklog, file);
+  log(`wrote ${clicklog.o.rows} rows of the click log (seed ${clicklog.o.seed}) to ${file}`);
+}
+
+/** The regression targets' scaling of a streamed data set: one pass over its training chunks (as fitTargetScaling does in memory). */
+export async function streamTargetScaling(dataset: StreamDataset): Promise<TargetScaling> {
+  const K = dataset.tasks.length;
+  const regression = dataset.tasks.map((t, k) => ({ name: t.name, k })).filter(({ k }) => dataset.tasks[k].type === 'regression');
+  if (regression.length === 0) return { version: 1, tasks: [] };
+  const m = regression.map(() => ({ n: 0, mean: 0, m2: 0 }));
+  for await (const c of dataset.train.chunks()) {
+    regression.forEach(({ k }, j) => {
+      for (let r = 0; r < c.rows; r++) {
+        if (!c.mask[r * K + k]) continue;
+        const y = c.labels[r * K + k];
+        const a = m[j];
+        const d = y - a.mean;
+        a.mean += d / ++a.n;
+        a.m2 += d * (y - a.mean);
+      }
+    });
+  }
+  return {
+    version: 1,
+    tasks: regression.map(({ name }, j) => {
+      const std = m[j].n ? Math.sqrt(m[j].m2 / m[j].n) : 0;
+      return { name, mean: m[j].mean, std: std > 1e-12 && Number.isFinite(std) ? std : 1 };
+    }),
+  };
+}
+
+/** A streamed data set with its regression labels standardised chunk by chunk. */
+export function scaleStreamTargets(dataset: StreamDataset, scaling: TargetScaling): StreamDataset {
+  if (scaling.tasks.length === 0) return dataset;
+  const scale = (split: StreamDataset['train']) => mapChunks(split, (c) => scaleTargets({ ...dataset, train: c, validation: undefined, test: undefined }, scaling).train);
+  return { ...dataset, train: scale(dataset.train), validation: dataset.validation && scale(dataset.validation), test: dataset.test && scale(dataset.test) };
+}
