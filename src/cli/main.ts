@@ -20,6 +20,7 @@ import { csvDataset, syntheticDataset, adultSchema } from '../data/sources.js';
 import type { Dataset, StreamDataset } from '../data/dataset.js';
 import { loadStreamed, scaleStreamTargets, streamTargetScaling, withDataFlags, writeClicklog } from './data-files.js';
 import { epochInTargetUnits, fitTargetScaling, NO_SCALING, reportInTargetUnits, scaleTargets, targetScalingFromJSON, type TargetScaling } from '../data/targets.js';
+import { checkEmbeddingTables } from '../data/table-limits.js';
 import type { LabelRole, TabularSchema } from '../data/tabular.js';
 import type { OptimizerConfig } from '../config.js';
 import { checkpointBytes, readCheckpoint, loadCheckpoint } from '../checkpoint/checkpoint.js';
@@ -163,6 +164,7 @@ export async function main(argv: string[]): Promise<void> {
   // Only the runtime's own tested kernels run on this device, on inputs validated on the host:
   // Dawn's bounds clamping of every storage access is dropped (about a third of a step on SwiftShader).
   const ctx = await acquireNodeDevice({ robustness: false });
+  checkEmbeddingTables(config, ctx.limits);
   const out = resolve(flags.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(out, { recursive: true });
   const gemmTuning = await chooseGemmTuning(flags, ctx, config, batchSize);
