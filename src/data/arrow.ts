@@ -28,7 +28,7 @@ async function openReader(input: ArrowInput): Promise<AsyncIterable<RecordBatch>
 /** `open` is called once per pass (and once to read the schema). */
 export async function arrowSource(open: () => Promise<ArrowInput> | ArrowInput, name: string): Promise<RowSource> {
   const fail = (at: string | undefined, e: unknown): never => {
-    throw new DataError(name, at, `is not a readable Arrow IPC file (truncated or not Arrow?): ${(e as Error).message}`);
+    throw new DataError(name, at, at === undefined ? `is not a readable Arrow IPC file (truncated or not Arrow?): ${(e as Error).message}` : `cannot be read (truncated or corrupt file?): ${(e as Error).message}`);
   };
   const reader = await (async () => openReader(await open()))().catch((e) => fail(undefined, e));
   const columns = reader.schema.fields.map((f) => ({ name: f.name, kind: kindOf(f) }));
