@@ -143,14 +143,24 @@ describe('streaming', () => {
   it('an epoch through a small shuffle buffer sees every row exactly once, in a new order each epoch', async () => {
     writeAll(table(seed));
     const source = await openRowSource(join(dir, 't.parquet'));
-    const { dataset, encoder } = await streamDataset({ schema, train: source, test: source, validationFraction: 0, seed: 1 });
+    // The city through a hashed embedding table: its row travels with the rest of the row.
+    const hashed: TabularSchema = { ...schema, categorical: [{ column: 'city', hashBuckets: 64 }] };
+    const { dataset, encoder } = await streamDataset({ schema: hashed, train: source, test: source, validationFraction: 0, seed: 1 });
+    const t = table(seed);
+    const cityOf = new Map(t.id.map((id, i) => [id, hashedRow(t.city[i], 64)]));
+    const meanId = (N - 1) / 2;
+    const stdId = Math.sqrt((N * N - 1) / 12);
     const orders: number[][] = [];
     for (const epochSeed of [1, 2]) {
       const seen: number[] = [];
       const sizes: number[] = [];
       for await (const b of epochBatches(dataset.train, encoder.denseDim, 2, 32, { seed: epochSeed, shuffleBuffer: 50 })) {
         sizes.push(b.rows);
-        for (let r = 0; r < b.rows; r++) seen.push(b.x[r * encoder.denseDim] as number);
+        for (let r = 0; r < b.rows; r++) {
+          seen.push(b.x[r * encoder.denseDim] as number);
+          const id = Math.round((b.x[r * encoder.denseDim] as number) * stdId + meanId);
+          expect(b.categorical![r], `row ${id} (seed ${seed})`).toBe(cityOf.get(id));
+        }
       }
       expect(sizes.slice(0, -1).every((s) => s === 32), `seed ${seed}`).toBe(true);
       expect(seen.length).toBe(N);

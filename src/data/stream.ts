@@ -140,8 +140,9 @@ export async function* epochBatches(split: Split | StreamSplit, inputDim: number
   const rng = new Rng(order.seed);
   let buffer: RowStore | undefined;
   let batch: RowStore | undefined;
+  let tables = 0; // embedding columns, from the first chunk
   const take = (from: Split | RowStore, r: number): Batch | undefined => {
-    batch ??= new RowStore(batchSize, inputDim, tasks, from.categorical ? from.categorical.length / from.rows : 0);
+    batch ??= new RowStore(batchSize, inputDim, tasks, tables);
     batch.put(batch.rows++, from, r);
     if (batch.rows < batchSize) return undefined;
     const full = batch.asBatch();
@@ -149,12 +150,13 @@ export async function* epochBatches(split: Split | StreamSplit, inputDim: number
     return full;
   };
   for await (const chunk of split.chunks()) {
+    tables = chunk.categorical ? chunk.categorical.length / chunk.rows : 0;
     for (let r = 0; r < chunk.rows; r++) {
       let out: Batch | undefined;
       if (capacity === 0) {
         out = take(chunk, r);
       } else {
-        buffer ??= new RowStore(capacity, inputDim, tasks, chunk.categorical ? chunk.categorical.length / chunk.rows : 0);
+        buffer ??= new RowStore(capacity, inputDim, tasks, tables);
         if (buffer.rows < capacity) {
           buffer.put(buffer.rows++, chunk, r);
         } else {
