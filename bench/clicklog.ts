@@ -18,7 +18,8 @@ import { fit } from '../src/training/fit.js';
 import { evaluate } from '../src/training/evaluate.js';
 import { Clicklog, clicklogSchema } from '../src/data/clicklog.js';
 import { splitOfRow, streamDataset } from '../src/data/stream.js';
-import { selectTask, type StreamDataset } from '../src/data/dataset.js';
+import type { StreamDataset } from '../src/data/dataset.js';
+import { datasetForConfig } from '../src/family.js';
 import { auc } from '../src/metrics.js';
 
 const { values } = parseArgs({
@@ -90,11 +91,12 @@ for (const seed of seeds) {
     trainer.destroy();
   }
   const single: number[] = [];
-  for (const [k, task] of masked.tasks.entries()) {
-    const data = { ...masked, tasks: [task], train: selectTask(masked.train, k, 2), test: selectTask(masked.test!, k, 2) };
-    const trainer = await train(singleTask({ ...common(masked), task, bottomWidths: [32] }), data, seed);
+  for (const task of masked.tasks) {
+    const config = singleTask({ ...common(masked), task, bottomWidths: [32] });
+    const data = datasetForConfig(masked, config);
+    const trainer = await train(config, data, seed);
     params[`single-task ${task.name}`] = parameterCount(trainer.spec);
-    single.push((await evaluate(trainer, data.test, data.tasks)).tasks[task.name].auc!);
+    single.push((await evaluate(trainer, data.test!, data.tasks)).tasks[task.name].auc!);
     trainer.destroy();
   }
   record('single-task (one model per task)', seed, single);
