@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const ctx = await acquireNodeDevice();
   const trainer = await Trainer.create(ctx, modelOf(data), { batchSize: sizes.batch, seed: 1 });
   for (let i = 0; i < 3; i++) await trainer.step(kept[i % kept.length]);
-  const steps = 24;
+  const steps = 12;
   t0 = performance.now();
   const inFlight: Promise<unknown>[] = [];
   for (let i = 0; i < steps; i++) {
