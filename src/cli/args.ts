@@ -26,17 +26,17 @@ Data (default: the synthetic benchmark of the MMoE paper, generated in memory)
   --train-rows N        synthetic: training rows                          (default 16384)
   --eval-rows N         synthetic: validation and test rows each          (default 4096)
   --binary              synthetic: threshold both tasks into binary ones
-  --train FILE          csv: training file (with a header line)
-  --test FILE           csv: test file; without it the training file is split
+  --train FILE          csv/file: training file (.csv with a header line; file: also .parquet, .arrow)
+  --test FILE           csv/file: test file; without it the training file is split
   --preset adult        csv: the UCI Adult roles (tasks income and never_married)
-  --label T=COL:binary:V1|V2  csv: task T is 1 when COL is one of the values (repeatable)
-  --label T=COL:threshold:X   csv: task T is 1 when COL > X
-  --label T=COL:regression    csv: task T regresses COL
-  --numeric C,..        csv: numeric columns (standardised with training statistics)
-  --log1p C,..          csv: numeric columns to take log1p of first
-  --categorical C,..    csv: categorical columns (unseen values share a reserved slot/row)
+  --label T=COL:binary:V1|V2  csv/file: task T is 1 when COL is one of the values (repeatable)
+  --label T=COL:threshold:X   csv/file: task T is 1 when COL > X
+  --label T=COL:regression    csv/file: task T regresses COL
+  --numeric C,..        csv/file: numeric columns (standardised with training statistics)
+  --log1p C,..          csv/file: numeric columns to take log1p of first
+  --categorical C,..    csv/file: categorical columns (unseen values share a reserved slot/row)
   --categorical-encoding onehot | embedding   csv: one-hot inputs, or learned embedding tables (default onehot)
-  --validation F        csv: share of training rows held out for validation (default 0.1)
+  --validation F        csv/file/clicklog: share of training rows held out for validation (default 0.1)
   --raw-targets         train regression tasks on their raw values; by default they are standardised
                         with training statistics (MSE is reported in the target's units either way)
   --hash COL:BUCKETS    csv/file: COL through an embedding table of BUCKETS rows, each value's row
