@@ -20,6 +20,8 @@ import { Clicklog } from '../src/data/clicklog.js';
 import { writeClicklogParquet } from '../src/data/clicklog-file.js';
 import { checkEmbeddingTables } from '../src/data/table-limits.js';
 import { ple } from '../src/config.js';
+import { main } from '../src/cli/main.js';
+import { UsageError } from '../src/cli/args.js';
 import { LimitError } from '../src/limits.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, thrownBy } from './helpers.js';
@@ -271,6 +273,18 @@ describe('click log', () => {
     const read = await collect(source.chunks());
     expect(read.map((c) => c.rows)).toEqual([2048, 2048, 904]);
     for (const name of log.columns) expect(Array.from(read[2].column(name)!), name).toEqual(Array.from(a[2].column(name)!));
+  });
+});
+
+describe('npm start -- --data clicklog --write FILE', () => {
+  it('writes the log to Parquet and refuses other file types', async () => {
+    const file = join(dir, 'cli-clicklog.parquet');
+    await main(['--data', 'clicklog', '--rows', '300', '--seed', '4', '--write', file]);
+    const source = await openRowSource(file);
+    expect(source.rows).toBe(300);
+    const [chunk] = await collect(source.chunks(['user_id']));
+    expect(Array.from(chunk.column('user_id')!)).toEqual(Array.from(new Clicklog({ rows: 300, seed: 4 }).chunk(0).user));
+    await expect(main(['--data', 'clicklog', '--write', join(dir, 'x.csv')])).rejects.toThrow(UsageError);
   });
 });
 
