@@ -5,6 +5,7 @@ export const usage = `Usage: npm start -- [flags]
 
 Trains a multi-task model on the GPU (WebGPU through Dawn; SwiftShader on GPU-less
 Linux hosts) and writes metrics (JSON) and a checkpoint (safetensors) to --out.
+Serving: npm start -- predict --help | npm start -- export --help
 
 Model
   --model NAME          ple | cgc | mmoe | shared-bottom | single-task   (default ple)

@@ -27,6 +27,8 @@ import { checkpointBytes, readCheckpoint, loadCheckpoint } from '../checkpoint/c
 import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
 import { int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';
 import { progressLine, tableHeader, tableRow } from './report.js';
+import { predictMain } from './predict.js';
+import { exportMain } from './export.js';
 
 async function loadData(flags: Flags): Promise<{ dataset: Dataset | StreamDataset; encoder?: unknown }> {
   const seed = int(flags, 'seed', 0);
@@ -141,6 +143,8 @@ async function chooseGemmTuning(flags: Flags, ctx: GpuContext, config: ModelConf
 }
 
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'predict') return predictMain(argv.slice(1));
+  if (argv[0] === 'export') return exportMain(argv.slice(1));
   const flags = parseFlags(argv);
   if (flags.help) {
     process.stdout.write(usage);

@@ -1,0 +1,66 @@
+/**
+ * `npm start -- export`: writes a checkpoint's model as an ONNX file, and its tabular encoder as
+ * JSON beside it (`<name>.encoder.json`) when the checkpoint has one: the graph's input `x` is the
+ * encoded row (see src/export/onnx.ts for why the encoding stays outside the graph).
+ */
+import { parseArgs } from 'node:util';
+import { readCheckpoint } from '../checkpoint/checkpoint.js';
+import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
+import { exportOnnx, ONNX_OPSET, onnxNames } from '../export/onnx.js';
+import { buildSpec } from '../spec.js';
+import { encoderJsonOf } from '../serving/predict.js';
+import { UsageError } from './args.js';
+
+export const exportUsage = `Usage: npm start -- export --checkpoint FILE --onnx FILE [--gates]
+
+Writes the checkpoint's model as an ONNX model (opset ${ONNX_OPSET}, dynamic batch): input "x" (the
+encoded row, float [N, inputs]) and "index.<table>" (int64 [N]) per embedding table; one output
+per task (probability for binary tasks, value for regression tasks). A checkpoint trained on a CSV
+file also gets its encoder as JSON beside the model: <FILE without .onnx>.encoder.json.
+
+  --checkpoint FILE     a checkpoint written by npm start (safetensors)
+  --onnx FILE           the ONNX model to write
+  --gates               add each gate's weights as outputs "level<j>.<gate>.gate" [N, experts]
+  -h, --help            this text
+`;
+
+const options = {
+  checkpoint: { type: 'string' },
+  onnx: { type: 'string' },
+  gates: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** Where the encoder of `model.onnx` goes: `model.encoder.json`. */
+export const encoderPathFor = (onnxPath: string) => `${onnxPath.replace(/\.onnx$/i, '')}.encoder.json`;
+
+export async function exportMain(argv: string[]): Promise<void> {
+  let flags;
+  try {
+    flags = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
+  } catch (e) {
+    throw new UsageError(`export: ${(e as Error).message}`);
+  }
+  if (flags.help) {
+    process.stdout.write(exportUsage);
+    return;
+  }
+  if (!flags.checkpoint) throw new UsageError('export needs --checkpoint FILE');
+  if (!flags.onnx) throw new UsageError('export needs --onnx FILE');
+  const ckpt = readCheckpoint(await readFileBytes(flags.checkpoint), flags.checkpoint);
+  const bytes = exportOnnx(ckpt, { gates: flags.gates, description: `exported from ${flags.checkpoint} (step ${ckpt.step})` });
+  await writeFileAtomic(flags.onnx, bytes);
+  const log = (s: string) => process.stdout.write(s + '\n');
+  const spec = buildSpec(ckpt.config);
+  const inputs = [...(spec.inputDim > 0 ? [`${onnxNames.x} [N, ${spec.inputDim}]`] : []), ...spec.embeddings.map((e) => `${onnxNames.index(e.name)} [N] (rows 0..${e.vocabulary - 1})`)];
+  log(`wrote ${flags.onnx} (${bytes.length} bytes, opset ${ONNX_OPSET})`);
+  log(`  inputs:  ${inputs.join(', ')}`);
+  log(`  outputs: ${spec.config.tasks.map((t) => `${t.name} [N] (${t.type === 'binary' ? 'probability' : 'value'})`).join(', ')}${flags.gates ? ', and the gate weights' : ''}`);
+  const json = encoderJsonOf(ckpt.data);
+  if (json) {
+    await writeFileAtomic(encoderPathFor(flags.onnx), new TextEncoder().encode(JSON.stringify(json, null, 1) + '\n'));
+    log(`wrote ${encoderPathFor(flags.onnx)} (the input encoder: x is the encoded row)`);
+  } else {
+    log('  the checkpoint has no input encoder (synthetic data): x is the raw input row');
+  }
+}
