@@ -10,6 +10,7 @@ import { RolePicker } from './csv-roles.js';
 import { SetupForm } from './form.js';
 import { GatesView } from './gates.js';
 import { Session } from './session.js';
+import { mountServing } from './serving.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -61,6 +62,7 @@ controls.pause.addEventListener('click', () => session.togglePause());
 controls.stop.addEventListener('click', () => session.stop());
 controls.downloadCheckpoint.addEventListener('click', () => void session.downloadCheckpoint());
 controls.downloadMetrics.addEventListener('click', () => session.downloadMetrics());
+mountServing({ model: () => session.servingModel(), follow: controls.downloadCheckpoint, showError: (e) => session.showError(e) });
 controls.clearRuns.addEventListener('click', () => session.clearRuns());
 form.continueBox.addEventListener('change', () => form.lock(false, session.canContinue));
 

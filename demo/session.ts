@@ -36,6 +36,7 @@ import {
 } from '../src/index.js';
 import { Charts, epochPoint, metricName, type RunRecord } from './charts.js';
 import { Controls, download, RUNNING, type Phase } from './controls.js';
+import { encoderOf, type ServingModel } from './serving.js';
 import { buildDataset, checkSafetensorsFraming, dataKey, dataName, descriptorOf, readCsvFile, type CsvFile, type DataDescriptor } from './data.js';
 import type { SetupForm, TrainingOptions } from './form.js';
 import type { RolePicker } from './csv-roles.js';
@@ -545,6 +546,12 @@ export class Session {
     }
   }
 
+  /** What "Download ONNX" and "Predict on a CSV" use (demo/serving.ts): the model, its target scaling, its CSV encoder. */
+  servingModel(): ServingModel | null {
+    const m = this.model;
+    return m && { trainer: m.trainer, name: m.family.family, targets: m.targets, encoder: () => encoderOf(m.data, this.csv) };
+  }
+
   // -------------------------------------------------------------------------------------------
   // Downloads
 
@@ -554,7 +561,9 @@ export class Session {
     try {
       const epoch = m.history[m.history.length - 1]?.epoch ?? 0;
       const training: TrainingMeta = { epoch, position: m.position ?? undefined, family: m.family.family, model: m.family, history: m.history, options: m.options, targets: m.targets };
-      const bytes = await checkpointBytes(m.trainer, { training, data: m.data ?? undefined });
+      // With the CSV encoder beside the descriptor, `npm start -- predict` can score files with this checkpoint.
+      const encoder = encoderOf(m.data, this.csv);
+      const bytes = await checkpointBytes(m.trainer, { training, data: m.data ? { ...m.data, ...(encoder && { encoder: encoder.toJSON() }) } : undefined });
       const at = m.position ? `epoch${m.position.epoch}-step${m.position.step}` : `epoch${epoch}`;
       download(bytes as BlobPart, `${m.family.family}-${at}.safetensors`, 'application/octet-stream');
     } catch (e) {

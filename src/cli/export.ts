@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
-import { exportOnnx, ONNX_OPSET, onnxNames } from '../export/onnx.js';
+import { exportOnnx, ONNX_ENCODER_KEY, ONNX_OPSET, onnxNames } from '../export/onnx.js';
 import { buildSpec } from '../spec.js';
 import { encoderJsonOf } from '../serving/predict.js';
 import { UsageError } from './args.js';
@@ -16,7 +16,8 @@ export const exportUsage = `Usage: npm start -- export --checkpoint FILE --onnx 
 Writes the checkpoint's model as an ONNX model (opset ${ONNX_OPSET}, dynamic batch): input "x" (the
 encoded row, float [N, inputs]) and "index.<table>" (int64 [N]) per embedding table; one output
 per task (probability for binary tasks, value for regression tasks). A checkpoint trained on a CSV
-file also gets its encoder as JSON beside the model: <FILE without .onnx>.encoder.json.
+file also gets its encoder as JSON beside the model (<FILE without .onnx>.encoder.json) and
+in the model's metadata (key "ple_webgpu.encoder").
 
   --checkpoint FILE     a checkpoint written by npm start (safetensors)
   --onnx FILE           the ONNX model to write
@@ -48,7 +49,12 @@ export async function exportMain(argv: string[]): Promise<void> {
   if (!flags.checkpoint) throw new UsageError('export needs --checkpoint FILE');
   if (!flags.onnx) throw new UsageError('export needs --onnx FILE');
   const ckpt = readCheckpoint(await readFileBytes(flags.checkpoint), flags.checkpoint);
-  const bytes = exportOnnx(ckpt, { gates: flags.gates, description: `exported from ${flags.checkpoint} (step ${ckpt.step})` });
+  const json = encoderJsonOf(ckpt.data);
+  const bytes = exportOnnx(ckpt, {
+    gates: flags.gates,
+    description: `exported from ${flags.checkpoint} (step ${ckpt.step})`,
+    metadata: json ? { [ONNX_ENCODER_KEY]: JSON.stringify(json) } : undefined,
+  });
   await writeFileAtomic(flags.onnx, bytes);
   const log = (s: string) => process.stdout.write(s + '\n');
   const spec = buildSpec(ckpt.config);
@@ -56,7 +62,6 @@ export async function exportMain(argv: string[]): Promise<void> {
   log(`wrote ${flags.onnx} (${bytes.length} bytes, opset ${ONNX_OPSET})`);
   log(`  inputs:  ${inputs.join(', ')}`);
   log(`  outputs: ${spec.config.tasks.map((t) => `${t.name} [N] (${t.type === 'binary' ? 'probability' : 'value'})`).join(', ')}${flags.gates ? ', and the gate weights' : ''}`);
-  const json = encoderJsonOf(ckpt.data);
   if (json) {
     await writeFileAtomic(encoderPathFor(flags.onnx), new TextEncoder().encode(JSON.stringify(json, null, 1) + '\n'));
     log(`wrote ${encoderPathFor(flags.onnx)} (the input encoder: x is the encoded row)`);

@@ -14,9 +14,8 @@ import { readCheckpoint, trainerFromCheckpoint, type Checkpoint } from '../check
 import { readFileBytes } from '../checkpoint/atomic-file.js';
 import { SyntheticTasks } from '../data/synthetic.js';
 import { readCsvChunks } from '../serving/csv-chunks.js';
-import { CsvEncoding, encoderOfCheckpoint, Predictor, type EncodedChunk } from '../serving/predict.js';
+import { CsvEncoding, encoderOfCheckpoint, formatMetrics, Predictor, type EncodedChunk } from '../serving/predict.js';
 import { UsageError } from './args.js';
-import type { TaskMetrics } from '../metrics.js';
 
 export const predictUsage = `Usage: npm start -- predict --checkpoint FILE --out FILE [flags]
 
@@ -144,10 +143,6 @@ export async function predictMain(argv: string[]): Promise<void> {
   const metrics = predictor!.metrics();
   if (metrics) for (const [task, m] of Object.entries(metrics)) log(`  ${task}: ${formatMetrics(m)} over ${m.count} labelled rows`);
   log(`wrote ${flags.out}`);
-}
-
-export function formatMetrics(m: TaskMetrics): string {
-  return m.auc !== undefined ? `AUC ${m.auc.toFixed(4)}, log loss ${m.logLoss!.toFixed(4)}` : `MSE ${m.mse!.toFixed(4)}`;
 }
 
 /** The synthetic benchmark's test split, in the shape of the checkpoint's model. */

@@ -17,7 +17,8 @@
  * The input encoding (standardisation, one-hot blocks, vocabularies) is NOT in the graph: it
  * parses strings, treats tokens as missing and reports malformed numbers, which ONNX's tensor
  * operators cannot do faithfully. `x` is the encoded row, and the encoder travels beside the model
- * as JSON (TabularEncoder.toJSON, the same object the checkpoint stores).
+ * as JSON (TabularEncoder.toJSON, the same object the checkpoint stores): beside it as a file, and
+ * in the model's metadata under ONNX_ENCODER_KEY when the caller passes it.
  *
  * The protobuf is written by `onnx-proto` (protobufjs code generated from ONNX's onnx.proto).
  */
@@ -49,7 +50,12 @@ export interface OnnxExportOptions {
   gates?: boolean;
   /** Written into the model's doc string (e.g. where it came from). */
   description?: string;
+  /** Key-value strings stored in the model's metadata_props (e.g. the input encoder under ONNX_ENCODER_KEY). */
+  metadata?: Record<string, string>;
 }
+
+/** The metadata key under which the input encoder (TabularEncoder.toJSON as JSON text) travels inside the model. */
+export const ONNX_ENCODER_KEY = 'ple_webgpu.encoder';
 
 /** What the exporter needs of a checkpoint: the model config and its parameters. */
 export interface ExportableModel {
@@ -103,6 +109,7 @@ export function exportOnnx(model: ExportableModel, options: OnnxExportOptions = 
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
     producerName: 'ple-webgpu',
     docString: options.description ?? '',
+    metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: 'ple_webgpu',
       node: graph.nodes,

@@ -102,6 +102,11 @@ export class Predictor {
   }
 }
 
+/** A task's metrics in one line: AUC and log loss for binary tasks, MSE for regression. */
+export function formatMetrics(m: TaskMetrics): string {
+  return m.auc !== undefined ? `AUC ${m.auc.toFixed(4)}, log loss ${m.logLoss!.toFixed(4)}` : `MSE ${m.mse!.toFixed(4)}`;
+}
+
 /** The tabular encoder a checkpoint's `data` metadata holds (written by `npm start` on CSV data, or `{ encoder }` beside other fields), if any. */
 export function encoderJsonOf(data: unknown): TabularEncoderJSON | undefined {
   const json = (data as { encoder?: unknown } | undefined)?.encoder ?? data;
