@@ -10,7 +10,7 @@ export default defineConfig(({ mode }) => ({
   // `npm run preview` serves the built site (dist/demo) the same way; WebGPU needs 127.0.0.1 or localhost.
   preview: { host: '127.0.0.1' },
   // The demo's npm dependencies, pre-bundled at server start so the page never reloads mid-session.
-  optimizeDeps: mode === 'lib' ? undefined : { include: ['chart.js', 'wgpu-matrix', 'papaparse'] },
+  optimizeDeps: mode === 'lib' ? undefined : { include: ['chart.js', 'wgpu-matrix', 'papaparse', 'onnx-proto'] },
   build:
     mode === 'lib'
       ? {
