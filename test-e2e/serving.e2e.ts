@@ -93,8 +93,8 @@ describe('serving from the demo page', () => {
     onnxBytes = new Uint8Array(readFileSync((await download.path())!));
     const model = onnxProto.onnx.ModelProto.decode(onnxBytes);
     expect(Number(model.opsetImport[0].version)).toBeGreaterThanOrEqual(17);
-    expect(model.graph!.input.map((i) => i.name)).toEqual(['x', 'index.device']);
-    expect(model.graph!.output.map((o) => o.name)).toEqual(['clicked', 'spend']);
+    expect(model.graph!.input!.map((i) => i.name)).toEqual(['x', 'index.device']);
+    expect(model.graph!.output!.map((o) => o.name)).toEqual(['clicked', 'spend']);
     expect(model.metadataProps.map((p) => p.key)).toContain(ONNX_ENCODER_KEY);
   });
 
