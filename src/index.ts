@@ -33,3 +33,6 @@ export { fitTargetScaling, scaleTargets, targetScalingFromJSON, reportInTargetUn
 export { fitTabular, splitRows, TabularEncoder, type TabularSchema, type LabelRole, type TabularData } from './data/tabular.js';
 export { checkpointBytes, readCheckpoint, loadCheckpoint, trainerFromCheckpoint, CHECKPOINT_FORMAT, type Checkpoint } from './checkpoint/checkpoint.js';
 export { encodeSafetensors, decodeSafetensors, CheckpointError, type NamedTensor } from './checkpoint/safetensors.js';
+export { exportOnnx, OnnxExportError, onnxNames, ONNX_ENCODER_KEY, ONNX_OPSET, type OnnxExportOptions, type ExportableModel } from './export/onnx.js';
+export { Predictor, CsvEncoding, encoderOfCheckpoint, gateColumn, type EncodedChunk, type PredictOptions } from './serving/predict.js';
+export { readCsvChunks, type CsvInput } from './serving/csv-chunks.js';
