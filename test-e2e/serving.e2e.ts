@@ -5,32 +5,15 @@
  * the same rows (encoded with the encoder the ONNX file carries in its metadata).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createServer, type ViteDevServer } from 'vite';
-import { chromium, type Browser, type Page } from 'playwright';
+import type { Browser, Page } from 'playwright';
 import { readFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import { runOnnx } from '../test/onnx-runtime.js';
 import { ONNX_ENCODER_KEY } from '../src/export/onnx.js';
 import { TabularEncoder } from '../src/data/tabular.js';
 import { parseCsv } from '../src/data/csv.js';
+import { launch, serve } from './site.js';
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--headless=new', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createNetServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
-}
 
 /** Rows with an id, a numeric, a one-hot and an embedded category, a binary and a regression label. */
 function csvText(rows: number, offset: number): string {
@@ -42,28 +25,26 @@ function csvText(rows: number, offset: number): string {
   return lines.join('\n') + '\n';
 }
 
-let server: ViteDevServer;
+let site: { origin: string; close(): Promise<void> };
 let browser: Browser;
 let page: Page;
 const problems: string[] = [];
 const waitFor = (fn: string, timeout = 180_000) => page.waitForFunction(fn, undefined, { timeout, polling: 250 });
 
 beforeAll(async () => {
-  const port = await freePort();
-  server = await createServer({ configFile: resolve(repo, 'vite.config.ts'), mode: 'development', logLevel: 'warn', server: { host: '127.0.0.1', port, strictPort: true, open: false } });
-  await server.listen();
-  browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
-  const context = await browser.newContext({ acceptDownloads: true });
+  site = await serve('dev');
+  let context;
+  ({ browser, context } = await launch());
   page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  await page.goto(`http://127.0.0.1:${port}`, { waitUntil: 'load' });
+  await page.goto(site.origin, { waitUntil: 'load' });
   await waitFor(`window.__demo && window.__demo.state === 'ready'`, 60_000);
 });
 
 afterAll(async () => {
   if (problems.length) console.log(`page errors:\n${problems.join('\n')}`);
   await browser?.close();
-  await server?.close();
+  await site?.close();
 });
 
 describe('serving from the demo page', () => {
@@ -86,7 +67,7 @@ describe('serving from the demo page', () => {
     await page.fill('#batch-size', '64');
     await page.getByTestId('start').click();
     await waitFor(`window.__demo.state === 'done' || window.__demo.state === 'error'`);
-    expect(await page.evaluate(() => (window as unknown as { __demo: { errors: string[] } }).__demo.errors)).toEqual([]);
+    expect(await page.evaluate(() => window.__demo.errors)).toEqual([]);
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-onnx').click()]);
     expect(download.suggestedFilename()).toMatch(/\.onnx$/);
