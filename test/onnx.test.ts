@@ -75,7 +75,11 @@ describe('exportOnnx in ONNX Runtime', () => {
         const categorical = Int32Array.from({ length: rows * T }, (_, i) => Math.floor(rng.uniform() * spec.embeddings[i % T].vocabulary));
         const want = await trainer.infer(x, rows, true, T ? categorical : undefined);
 
-        const bytes = exportOnnx({ config: spec.config, params }, { gates: true });
+        // A regression task trained on standardised targets: the graph maps its output back (value * std + mean).
+        const regression = spec.config.tasks.find((t) => t.type === 'regression');
+        const targets = { version: 1 as const, tasks: regression ? [{ name: regression.name, mean: 3.5, std: 2.25 }] : [] };
+        const unscale = (name: string, v: number) => (targets.tasks[0]?.name === name ? v * 2.25 + 3.5 : v);
+        const bytes = exportOnnx({ config: spec.config, params }, { gates: true, targets });
         const file = join(dir, `${exported.length}.onnx`);
         writeFileSync(file, bytes);
         exported.push(file);
@@ -85,8 +89,8 @@ describe('exportOnnx in ONNX Runtime', () => {
         // The float64 reference: what the graph means, independently of the GPU.
         const trace = referenceForward(spec, toFloat64(params), { rows, x, labels: new Float32Array(rows * spec.numTasks), categorical });
         spec.config.tasks.forEach((task, k) => {
-          expectNear(`${task.name} vs trainer.predict`, seed, got[task.name], want.predictions[k], 1e-5);
-          const ref = Array.from(trace.logits[k], (z) => (task.type === 'binary' ? 1 / (1 + Math.exp(-z)) : z));
+          expectNear(`${task.name} vs trainer.predict`, seed, got[task.name], Array.from(want.predictions[k], (v) => unscale(task.name, v)), 1e-5);
+          const ref = Array.from(trace.logits[k], (z) => (task.type === 'binary' ? 1 / (1 + Math.exp(-z)) : unscale(task.name, z)));
           expectNear(`${task.name} vs the float64 reference`, seed, got[task.name], ref, 1e-5);
         });
         let gateOutputs = 0;
@@ -106,7 +110,7 @@ describe('exportOnnx in ONNX Runtime', () => {
         expect(Object.keys(got).length).toBe(spec.numTasks + gateOutputs);
 
         // Without gates: the task outputs only, the same values.
-        const plain = await runOnnx(exportOnnx({ config: spec.config, params }), { x: spec.inputDim ? x : undefined, inputDim: spec.inputDim, indices, rows });
+        const plain = await runOnnx(exportOnnx({ config: spec.config, params }, { targets }), { x: spec.inputDim ? x : undefined, inputDim: spec.inputDim, indices, rows });
         expect(Object.keys(plain).sort()).toEqual(spec.config.tasks.map((t) => t.name).sort());
         for (const t of spec.config.tasks) expect(plain[t.name]).toEqual(got[t.name]);
       } finally {

@@ -65,6 +65,7 @@ const schema = {
 let encoder: TabularEncoder;
 let trainer: Trainer;
 const ROWS = 57;
+const SCALING = { version: 1 as const, tasks: [{ name: 'spend', mean: 12.5, std: 4 }] };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ple-predict-'));
@@ -76,7 +77,8 @@ beforeAll(async () => {
   trainer = await Trainer.create(ctx, ple({ inputDim: dataset.inputDim, embeddings: dataset.embeddings, tasks: dataset.tasks, levels: 2, taskExperts: 1, sharedExperts: 2, expertWidths: [6], towerWidths: [3], gateBias: true }), { batchSize: 16, seed });
   // Parameters of a trained-looking scale, so predictions and gates vary from row to row.
   trainer.writeParams(new Map(trainer.spec.params.map((p) => [p.name, randomArray(rng, p.size, 0.5)])));
-  await writeFile(file('csv.safetensors'), await checkpointBytes(trainer, { training: { epoch: 1, seed: 1 }, data: encoder.toJSON() }));
+  // "spend" trained on standardised targets: predictions and the ONNX output go back to its units.
+  await writeFile(file('csv.safetensors'), await checkpointBytes(trainer, { training: { epoch: 1, seed: 1, targets: SCALING }, data: encoder.toJSON() }));
   await writeFile(file('test.csv'), testCsv(rng, ROWS));
 });
 
@@ -88,7 +90,9 @@ afterAll(async () => {
 /** The file's rows through the checkpoint's encoder and the in-process trainer: the expected predictions. */
 async function expected(text: string) {
   const data = encoder.transform(parseCsv(text, 'test.csv'));
-  return { data, out: await trainer.infer(data.dense, data.rows, true, data.categorical) };
+  const out = await trainer.infer(data.dense, data.rows, true, data.categorical);
+  out.predictions[1] = out.predictions[1].map((z) => z * SCALING.tasks[0].std + SCALING.tasks[0].mean);
+  return { data, out };
 }
 
 function expectNear(label: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {

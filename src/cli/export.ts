@@ -10,6 +10,7 @@ import { exportOnnx, ONNX_ENCODER_KEY, ONNX_OPSET, onnxNames } from '../export/o
 import { buildSpec } from '../spec.js';
 import { encoderJsonOf } from '../serving/predict.js';
 import { UsageError } from './args.js';
+import { targetsOf } from './predict.js';
 
 export const exportUsage = `Usage: npm start -- export --checkpoint FILE --onnx FILE [--gates]
 
@@ -52,6 +53,7 @@ export async function exportMain(argv: string[]): Promise<void> {
   const json = encoderJsonOf(ckpt.data);
   const bytes = exportOnnx(ckpt, {
     gates: flags.gates,
+    targets: targetsOf(ckpt, flags.checkpoint),
     description: `exported from ${flags.checkpoint} (step ${ckpt.step})`,
     metadata: json ? { [ONNX_ENCODER_KEY]: JSON.stringify(json) } : undefined,
   });

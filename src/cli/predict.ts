@@ -16,6 +16,13 @@ import { SyntheticTasks } from '../data/synthetic.js';
 import { readCsvChunks } from '../serving/csv-chunks.js';
 import { CsvEncoding, encoderOfCheckpoint, formatMetrics, Predictor, type EncodedChunk } from '../serving/predict.js';
 import { UsageError } from './args.js';
+import { NO_SCALING, targetScalingFromJSON, type TargetScaling } from '../data/targets.js';
+
+/** The regression target scaling the checkpoint was trained with (none in older checkpoints). */
+export function targetsOf(ckpt: Checkpoint, source: string): TargetScaling {
+  const t = (ckpt.training as { targets?: unknown } | undefined)?.targets;
+  return t === undefined ? NO_SCALING : targetScalingFromJSON(t, source);
+}
 
 export const predictUsage = `Usage: npm start -- predict --checkpoint FILE --out FILE [flags]
 
@@ -83,6 +90,7 @@ export async function predictMain(argv: string[]): Promise<void> {
   if (flags.data === 'synthetic' && keep.length) throw new UsageError('--keep needs --data csv (the synthetic benchmark has no columns to keep)');
 
   const ckpt = readCheckpoint(await readFileBytes(flags.checkpoint), flags.checkpoint);
+  const targets = targetsOf(ckpt, flags.checkpoint);
   // Everything about the input is checked before the GPU work starts.
   const encoder = flags.data === 'csv' ? encoderOfCheckpoint(ckpt.data, flags.checkpoint) : null;
   const synthetic = flags.data === 'synthetic' ? syntheticSource(ckpt, flags) : null;
@@ -112,13 +120,13 @@ export async function predictMain(argv: string[]): Promise<void> {
         chunkRows,
         (header) => {
           encoding = new CsvEncoding(encoder, ckpt.config, header, flags.test!, keep);
-          predictor = new Predictor(trainer, { gates: flags.gates, keep });
+          predictor = new Predictor(trainer, { gates: flags.gates, keep, targets });
           out.write(Papa.unparse([predictor.columns], { newline: '\n' }) + '\n'); // small: no need to wait for a drain
         },
         (chunk) => scoreChunk(encoding!.encode(chunk)),
       );
     } else {
-      predictor = new Predictor(trainer, { gates: flags.gates });
+      predictor = new Predictor(trainer, { gates: flags.gates, targets });
       await write([predictor.columns]);
       for (const chunk of synthetic!.chunks(chunkRows)) await scoreChunk(chunk);
     }

@@ -25,6 +25,7 @@
 import onnxProto, { type onnx as Proto } from 'onnx-proto';
 import { buildSpec, names, type ModelSpec } from '../spec.js';
 import type { ResolvedModelConfig } from '../config.js';
+import type { TargetScaling } from '../data/targets.js';
 
 const { onnx } = onnxProto;
 
@@ -50,6 +51,11 @@ export interface OnnxExportOptions {
   gates?: boolean;
   /** Written into the model's doc string (e.g. where it came from). */
   description?: string;
+  /**
+   * The checkpoint's regression target scaling (training.targets): a regression task trained on
+   * standardised targets gets `value * std + mean` in the graph, so its output is in the target's units.
+   */
+  targets?: TargetScaling;
   /** Key-value strings stored in the model's metadata_props (e.g. the input encoder under ONNX_ENCODER_KEY). */
   metadata?: Record<string, string>;
 }
@@ -103,7 +109,7 @@ export function exportOnnx(model: ExportableModel, options: OnnxExportOptions = 
   checkExpressible(model.config);
   const spec = buildSpec(model.config);
   const graph = new GraphBuilder(spec, model.params);
-  const outputs = graph.build(options.gates ?? false);
+  const outputs = graph.build(options.gates ?? false, options.targets);
   const proto = onnx.ModelProto.create({
     irVersion: ONNX_IR_VERSION,
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
@@ -175,7 +181,14 @@ class GraphBuilder {
     return name;
   }
 
-  build(withGates: boolean): Proto.IValueInfoProto[] {
+  private floats(values: number[]): string {
+    const name = `/const/${this.constants.size}`;
+    this.constants.set(`float:${name}`, name);
+    this.initializers.push({ name, dataType: FLOAT, dims: [values.length], rawData: new Uint8Array(Float32Array.from(values).buffer) });
+    return name;
+  }
+
+  build(withGates: boolean, targets?: TargetScaling): Proto.IValueInfoProto[] {
     const { spec } = this;
     const outputs: Proto.IValueInfoProto[] = [];
     const taken = new Set<string>();
@@ -235,7 +248,13 @@ class GraphBuilder {
         const z = this.node('Add', [this.node('MatMul', [h, this.param(names.towerWeight(k, l), [tin, t])], `${prefix}/matmul`), this.param(names.towerBias(k, l), [t])], `${prefix}/linear`);
         h = l < spec.towerDims.length - 1 ? this.node('Relu', [z], `${prefix}/relu`) : z;
       });
-      const value = task.type === 'binary' ? this.node('Sigmoid', [h], `/tower${k}/probability`) : h;
+      const scaling = task.type === 'regression' ? targets?.tasks.find((t) => t.name === task.name) : undefined;
+      const value =
+        task.type === 'binary'
+          ? this.node('Sigmoid', [h], `/tower${k}/probability`)
+          : scaling
+            ? this.node('Add', [this.node('Mul', [h, this.floats([scaling.std])], `/tower${k}/scaled`), this.floats([scaling.mean])], `/tower${k}/value`)
+            : h;
       const output = claim(task.name, `task ${JSON.stringify(task.name)}`);
       this.node('Reshape', [value, this.ints([-1])], output);
       outputs.push(valueInfo(output, FLOAT, ['N']));

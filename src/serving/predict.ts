@@ -9,6 +9,7 @@ import type { ResolvedModelConfig } from '../config.js';
 import { DataError, type ParsedCsv } from '../data/csv.js';
 import { TabularEncoder, type TabularEncoderJSON } from '../data/tabular.js';
 import { taskMetrics, type TaskMetrics } from '../metrics.js';
+import { predictionsInTargetUnits, type TargetScaling } from '../data/targets.js';
 
 /** Encoded rows of one chunk: what the model reads, and the labels and copied columns when there are some. */
 export interface EncodedChunk {
@@ -29,6 +30,8 @@ export interface PredictOptions {
   gates?: boolean;
   /** Names of the copied-through columns, written first. */
   keep?: string[];
+  /** The checkpoint's regression target scaling: predictions go back to the targets' units. */
+  targets?: TargetScaling;
 }
 
 /** The output column of gate `gate` of level `level` for expert `expert` (numbered across the level, as in spec.ts). */
@@ -60,7 +63,9 @@ export class Predictor {
   async score(chunk: EncodedChunk): Promise<(string | number)[][]> {
     const spec = this.trainer.spec;
     const K = spec.numTasks;
-    const { predictions, gates } = await this.trainer.infer(chunk.x, chunk.rows, this.options.gates ?? false, chunk.categorical);
+    const inferred = await this.trainer.infer(chunk.x, chunk.rows, this.options.gates ?? false, chunk.categorical);
+    const gates = inferred.gates;
+    const predictions = this.options.targets ? predictionsInTargetUnits(inferred.predictions, spec.config.tasks.map((t) => t.name), this.options.targets) : inferred.predictions;
     if (chunk.labels && chunk.mask) {
       this.labelled = true;
       for (let k = 0; k < K; k++) {
