@@ -7,7 +7,7 @@ import Papa from 'papaparse';
 import { DataError, type ParsedCsv } from '../data/csv.js';
 
 /** A Node readable stream or a browser File/Blob: what papaparse streams from. */
-export type CsvInput = Blob | { readable: boolean; read: unknown; on: unknown };
+export type CsvInput = Blob | { readable: boolean; read: unknown; on: unknown; pause(): unknown; resume(): unknown };
 
 /**
  * Calls `onHeader` with the header, then `onChunk` with up to `chunkRows` rows at a time (the
@@ -67,8 +67,14 @@ export function readCsvChunks(
         lineOf.push(here);
         if (rows.length === chunkRows) {
           parser.pause();
+          // A Node stream keeps emitting data into papaparse's queue unless it is paused itself.
+          const stream = input instanceof Blob ? null : input;
+          stream?.pause();
           flush().then(
-            () => parser.resume(),
+            () => {
+              stream?.resume();
+              parser.resume();
+            },
             (e) => {
               fail(e);
               parser.resume(); // lets papaparse reach `complete`, which reports the failure
