@@ -107,13 +107,16 @@ export function mse(pred: ArrayLike<number>, target: ArrayLike<number>, mask?: A
  * Metrics of every task, keyed by task name: AUC and log loss for binary tasks
  * (predictions are probabilities), MSE for regression tasks. `labels` and
  * `mask` are rows x tasks, row-major, as in a training `Batch`;
- * `predictions[k]` holds the rows' outputs for task k.
+ * `predictions[k]` holds the rows' outputs for task k. AUC ranks `scores[k]`
+ * when given: pass the logits, since float32 probabilities of confident
+ * predictions (logits above ~17) all round to 1.0 and would tie.
  */
 export function taskMetrics(
   tasks: readonly { name: string; type: TaskType }[],
   predictions: readonly Float32Array[],
   labels: ArrayLike<number>,
   mask?: ArrayLike<number>,
+  scores?: readonly Float32Array[],
 ): Record<string, TaskMetrics> {
   const K = tasks.length;
   if (predictions.length !== K) throw new RangeError(`taskMetrics: ${predictions.length} prediction arrays for ${K} tasks`);
@@ -125,6 +128,9 @@ export function taskMetrics(
   }
   if (labels.length !== rows * K) throw new RangeError(`taskMetrics: labels have ${labels.length} values, expected rows (${rows}) x tasks (${K})`);
   if (mask && mask.length !== rows * K) throw new RangeError(`taskMetrics: mask has ${mask.length} values, expected rows (${rows}) x tasks (${K})`);
+  if (scores && (scores.length !== K || scores.some((s) => s.length !== rows))) {
+    throw new RangeError(`taskMetrics: scores must be ${K} arrays of ${rows} values, like the predictions`);
+  }
 
   const result: Record<string, TaskMetrics> = {};
   const column = new Float64Array(rows);
@@ -141,7 +147,7 @@ export function taskMetrics(
     const pred = predictions[k];
     result[tasks[k].name] =
       tasks[k].type === 'binary'
-        ? { auc: auc(pred, column, columnMask), logLoss: logLoss(pred, column, columnMask), count }
+        ? { auc: auc(scores ? scores[k] : pred, column, columnMask), logLoss: logLoss(pred, column, columnMask), count }
         : { mse: mse(pred, column, columnMask), count };
   }
   return result;

@@ -127,7 +127,8 @@ export class Trainer {
   }
 
   /**
-   * Predictions and, per level, every sample's gate weights ([rows x gateColumns]; gate g
+   * Predictions, the tower outputs before the sigmoid (logits; equal to the predictions of
+   * regression tasks) and, per level, every sample's gate weights ([rows x gateColumns]; gate g
    * of level j in columns spec.levels[j].gates[g].column onwards): what the gates view and
    * the gate statistics read.
    */
@@ -136,13 +137,15 @@ export class Trainer {
     rows: number,
     withGates = true,
     categorical?: ArrayLike<number>,
-  ): Promise<{ predictions: Float32Array[]; gates: Float32Array[] }> {
+  ): Promise<{ predictions: Float32Array[]; logits: Float32Array[]; gates: Float32Array[] }> {
     const T = this.spec.embeddings.length;
     const K = this.spec.numTasks;
     const B = this.batchSize;
     const din = this.spec.inputDim;
     if (x.length !== rows * din) throw new BatchError(`predict: x has ${x.length} values, expected rows (${rows}) x inputDim (${din}) = ${rows * din}`);
     const predictions = Array.from({ length: K }, () => new Float32Array(rows));
+    // The raw outputs: confident logits above ~17 all round to probability 1.0 in f32, so ranking (AUC) reads these.
+    const logits = Array.from({ length: K }, () => new Float32Array(rows));
     const levels = withGates ? this.spec.levels : [];
     const gates = levels.map((l) => new Float32Array(rows * l.gateColumns));
     // What to copy back per chunk: the logits, then each level's gate weights.
@@ -173,6 +176,7 @@ export class Trainer {
           const binary = this.spec.config.tasks[k].type === 'binary';
           for (let r = 0; r < n; r++) {
             const z = data[k * B + r];
+            logits[k][start + r] = z;
             predictions[k][start + r] = binary ? 1 / (1 + Math.exp(-z)) : z;
           }
         }
@@ -186,7 +190,7 @@ export class Trainer {
     } finally {
       this.ctx.destroyBuffer(staging);
     }
-    return { predictions, gates };
+    return { predictions, logits, gates };
   }
 
   /** Parameters by name (a copy, read back from the GPU). */

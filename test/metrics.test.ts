@@ -136,6 +136,20 @@ describe('taskMetrics', () => {
     expect(m.watch.logLoss).toBeUndefined();
   });
 
+  it('ranks logits for AUC: confident probabilities tie at 1.0 in float32, their logits do not', () => {
+    const tasks = [{ name: 'click', type: 'binary' as const }];
+    // Logits 18, 20, 25 all give Math.fround(sigmoid) === 1; the negative at 18 is below both positives.
+    const logits = new Float32Array([25, 20, 18, -1]);
+    const probs = logits.map((z) => 1 / (1 + Math.exp(-z)));
+    expect([probs[0], probs[1], probs[2]]).toEqual([1, 1, 1]);
+    const labels = [1, 1, 0, 0];
+    // From probabilities: the negative at 18 ties both positives, each pair counting 1/2: AUC (1/2 + 1/2 + 1 + 1) / 4.
+    expect(taskMetrics(tasks, [probs], labels).click.auc).toBe(0.75);
+    // From logits: every positive outranks every negative.
+    expect(taskMetrics(tasks, [probs], labels, undefined, [logits]).click.auc).toBe(1);
+    expect(() => taskMetrics(tasks, [probs], labels, undefined, [new Float32Array(3)])).toThrow(/scores/);
+  });
+
   it('counts every row without a mask and checks shapes', () => {
     const tasks = [{ name: 't', type: 'regression' as const }];
     expect(taskMetrics(tasks, [new Float32Array([1, 2])], [1, 4])).toEqual({ t: { mse: 2, count: 2 } });

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DataError, parseCsv } from '../src/data/csv.js';
 import { fitTabular, splitRows, TabularEncoder, type TabularSchema } from '../src/data/tabular.js';
+import { adultSchema } from '../src/data/sources.js';
 import { thrownBy } from './helpers.js';
 
 const dataError = (f: () => unknown): DataError => thrownBy(DataError, f);
@@ -246,30 +247,20 @@ describe('splitRows', () => {
   });
 });
 
-describe('UCI Adult (first 2000 rows)', () => {
-  const firstLines = (path: string, n: number) => readFileSync(new URL(path, import.meta.url), 'utf8').split('\n').slice(0, n + 1).join('\n');
-  const adultSchema: TabularSchema = {
-    // Some copies of adult.test write '>50K.'; this one does not, but both are accepted.
-    labels: [
-      { column: 'class', task: 'income', type: 'binary', positive: ['>50K', '>50K.'] },
-      { column: 'marital-status', task: 'never_married', type: 'binary', positive: 'Never-married' },
-    ],
-    numeric: ['age', 'fnlwgt', 'education-num', 'capital-gain', 'capital-loss', 'hours-per-week'].map((column) => ({ column })),
-    categorical: ['workclass', 'education', 'occupation', 'relationship', 'race', 'sex', 'native-country'].map((column) => ({ column })),
-  };
-
+describe('UCI Adult (the first 2,000 rows of each file, test/fixtures)', () => {
   it('fits on a split of the training file and encodes both files', () => {
-    const parsed = parseCsv(firstLines('../../shared/data/adult/adult.data.csv', 2000), 'adult.data.csv');
+    const parsed = parseCsv(readFileSync(new URL('./fixtures/adult.data.csv', import.meta.url), 'utf8'), 'adult.data.csv');
     expect(parsed.rows.length).toBe(2000);
     const { train, validation } = splitRows(parsed, { train: 0.8, validation: 0.2, test: 0 }, 1);
-    const encoder = fitTabular(train, adultSchema);
+    const schema = adultSchema();
+    const encoder = fitTabular(train, schema);
     const rate = (d: { labels: Float32Array; mask: Float32Array; rows: number }, k: number) => {
       let sum = 0;
       let n = 0;
       for (let r = 0; r < d.rows; r++) if (d.mask[r * 2 + k]) (sum += d.labels[r * 2 + k]), n++;
       return sum / n;
     };
-    const testText = firstLines('../../shared/data/adult/adult.test.csv', 2000);
+    const testText = readFileSync(new URL('./fixtures/adult.test.csv', import.meta.url), 'utf8');
     for (const d of [encoder.transform(train), encoder.transform(validation), encoder.transform(parseCsv(testText, 'adult.test.csv'))]) {
       expect(rate(d, 0)).toBeGreaterThan(0.2);
       expect(rate(d, 0)).toBeLessThan(0.3);
@@ -285,6 +276,6 @@ describe('UCI Adult (first 2000 rows)', () => {
     expect(names).toContain('workclass=<unknown>');
     expect(names).not.toContain('workclass=?');
     expect(names).toContain('workclass=Private');
-    expect(names.slice(0, 6)).toEqual(adultSchema.numeric!.map((n) => n.column));
+    expect(names.slice(0, 6)).toEqual(schema.numeric!.map((n) => n.column));
   });
 });

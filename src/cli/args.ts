@@ -37,6 +37,7 @@ Data (default: the synthetic benchmark of the MMoE paper, generated in memory)
   --log1p C,..          csv/file: numeric columns to take log1p of first
   --categorical C,..    csv/file: categorical columns (unseen values share a reserved slot/row)
   --categorical-encoding onehot | embedding   csv: one-hot inputs, or learned embedding tables (default onehot)
+  --drop-columns C,..   csv/file: input columns (of --preset or the lists above) not to read
   --validation F        csv/file/clicklog: share of training rows held out for validation (default 0.1)
   --raw-targets         train regression tasks on their raw values; by default they are standardised
                         with training statistics (MSE is reported in the target's units either way)
@@ -99,6 +100,7 @@ const options = {
   'shuffle-buffer': { type: 'string', default: '65536' },
   rows: { type: 'string', default: '200000' },
   write: { type: 'string' },
+  'drop-columns': { type: 'string' },
   validation: { type: 'string', default: '0.1' },
   'raw-targets': { type: 'boolean', default: false },
   epochs: { type: 'string', default: '5' },

@@ -61,6 +61,21 @@ async function loadData(flags: Flags): Promise<{ dataset: Dataset | StreamDatase
 }
 
 function csvSchema(flags: Flags): TabularSchema {
+  return dropColumns(roleSchema(flags), list(flags, 'drop-columns'));
+}
+
+/** The schema without the named input columns; naming a label or a column the schema does not read is an error. */
+function dropColumns(schema: TabularSchema, drop: string[]): TabularSchema {
+  const inputs = [...(schema.numeric ?? []), ...(schema.categorical ?? [])].map((c) => c.column);
+  for (const column of drop) {
+    if (schema.labels.some((l) => l.column === column)) throw new UsageError(`--drop-columns ${column}: "${column}" is a label column, not an input`);
+    if (!inputs.includes(column)) throw new UsageError(`--drop-columns ${column}: "${column}" is not an input column; the inputs are ${inputs.join(', ')}`);
+  }
+  const keep = <T extends { column: string }>(roles: T[] | undefined) => roles?.filter((r) => !drop.includes(r.column));
+  return { ...schema, numeric: keep(schema.numeric), categorical: keep(schema.categorical) };
+}
+
+function roleSchema(flags: Flags): TabularSchema {
   const encoding = flags['categorical-encoding'];
   if (encoding !== 'onehot' && encoding !== 'embedding') throw new UsageError(`--categorical-encoding must be onehot or embedding, got ${JSON.stringify(encoding)}`);
   if (flags.preset === 'adult') return adultSchema(encoding);

@@ -43,6 +43,7 @@ export function gateReportsOf(spec: ModelSpec, gates: Float32Array[], rows: numb
 export async function evaluate(trainer: Trainer, split: Split | StreamSplit, tasks: TaskInfo[]): Promise<EvalReport> {
   const K = tasks.length;
   const predictions = tasks.map(() => new Float32Array(split.rows));
+  const logits = tasks.map(() => new Float32Array(split.rows));
   const labels = new Float32Array(split.rows * K);
   const mask = new Float32Array(split.rows * K);
   let gateReports: GateReport[] = [];
@@ -51,6 +52,7 @@ export async function evaluate(trainer: Trainer, split: Split | StreamSplit, tas
     if (done + chunk.rows > split.rows) throw new RangeError(`evaluate: the split says ${split.rows} rows but its chunks hold more`);
     const out = await trainer.infer(chunk.x, chunk.rows, true, chunk.categorical);
     out.predictions.forEach((p, k) => predictions[k].set(p.subarray(0, chunk.rows), done));
+    out.logits.forEach((l, k) => logits[k].set(l.subarray(0, chunk.rows), done));
     labels.set(chunk.labels, done * K);
     mask.set(chunk.mask, done * K);
     const reports = gateReportsOf(trainer.spec, out.gates, chunk.rows);
@@ -76,7 +78,7 @@ export async function evaluate(trainer: Trainer, split: Split | StreamSplit, tas
   return {
     loss: taskLoss.reduce((a, l, k) => a + (Number.isFinite(l) ? weights[k] * l : 0), 0),
     taskLoss,
-    tasks: taskMetrics(tasks, predictions, labels, mask),
+    tasks: taskMetrics(tasks, predictions, labels, mask, logits),
     gates: gateReports,
   };
 }
