@@ -5,6 +5,8 @@
 //   kind 2: AdamW (decoupled weight decay: p -= lr wd p)
 // Every gradient is first multiplied by gradScale and by clip[0], the clipping
 // scale grad_norm.wgsl computed on the GPU for this step.
+// Weight decay applies to elements below decayEnd only: the uncertainty
+// weighting's log-variances, last in the buffer, never decay.
 // bc1, bc2 are Adam's bias corrections 1 - beta^t, and omb1, omb2 are 1 - beta1
 // and 1 - beta2, all computed on the host in float64: 1 - beta2 taken in f32 from
 // an f32 beta2 = 0.999 would be off by 1.3e-5 relative.
@@ -15,7 +17,7 @@ struct Optimizer {
   kind: u32, count: u32, lr: f32, beta1: f32,
   beta2: f32, eps: f32, weightDecay: f32, bc1: f32,
   bc2: f32, momentum: f32, gradScale: f32, omb1: f32,
-  omb2: f32, pad0: f32, pad1: f32, pad2: f32,
+  omb2: f32, decayEnd: u32, pad0: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> opt: Optimizer;
@@ -33,16 +35,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   }
   var p = params[i];
   var g = grads[i] * (opt.gradScale * clip[0]);
+  let wd = select(0.0, opt.weightDecay, i < opt.decayEnd);
   if (opt.kind == 0u) {
-    g += opt.weightDecay * p;
+    g += wd * p;
     let v = opt.momentum * m1[i] + g;
     m1[i] = v;
     p -= opt.lr * v;
   } else {
     if (opt.kind == 1u) {
-      g += opt.weightDecay * p;
+      g += wd * p;
     } else {
-      p -= opt.lr * opt.weightDecay * p;
+      p -= opt.lr * wd * p;
     }
     let a = opt.beta1 * m1[i] + opt.omb1 * g;
     let b = opt.beta2 * m2[i] + opt.omb2 * g * g;

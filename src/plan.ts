@@ -8,7 +8,7 @@
  * encodes the op lists.
  */
 import type { GpuContext } from './gpu/context.js';
-import type { ModelSpec } from './spec.js';
+import { names, type ModelSpec } from './spec.js';
 import type { ResolvedOptimizer } from './config.js';
 import type { ArenaLayout } from './arena.js';
 import { LimitError } from './limits.js';
@@ -19,7 +19,7 @@ import { gateSoftmaxDispatch } from './kernels/gate_softmax.js';
 import { expertGradDispatch, gateGradDispatch, mixtureDispatch } from './kernels/mixture.js';
 import { taskLossDispatch } from './kernels/task_loss.js';
 import { csrWords, embeddingBackwardDispatch, embeddingGatherDispatch, writeCsr } from './kernels/embedding.js';
-import { OPTIMIZER_UNIFORM, optimizerDispatch, optimizerUniform } from './kernels/optimizer.js';
+import { OPTIMIZER_UNIFORM, optimizerDispatch, optimizerUniform, weightDecayEnd } from './kernels/optimizer.js';
 import { CLIP_UNIFORM, gradNormDispatch, gradNormUniform } from './kernels/grad_norm.js';
 import { uncertaintyDispatch } from './kernels/uncertainty.js';
 import type { Dispatch, Op } from './kernels/dispatch.js';
@@ -95,7 +95,7 @@ export class Plan {
 
   /** The optimizer's state for step `step` (1-based): hyperparameters, learning rate and gradient scale. */
   setOptimizerStep(optimizer: ResolvedOptimizer, step: number, lr: number, gradScale: number): void {
-    this.device.queue.writeBuffer(this.buffers.optimizerUniform, 0, optimizerUniform(optimizer, step, lr, gradScale, this.params.size));
+    this.device.queue.writeBuffer(this.buffers.optimizerUniform, 0, optimizerUniform(optimizer, step, lr, gradScale, this.params.size, weightDecayEnd(this.params, names.logVariance)));
   }
 
   /** The loss weights w_k (under uncertainty weighting, the GPU derives the effective ones from them). */

@@ -5,7 +5,10 @@ import { optimizerDispatch, optimizerUniform } from '../src/kernels/optimizer.js
 import { resolveOptimizer, type OptimizerConfig } from '../src/config.js';
 import { optimizerReference } from '../src/reference/optimizer.js';
 import { Rng } from '../src/rng.js';
-import { caseSeed, expectClose } from './helpers.js';
+import { caseSeed, expectClose, randomArray } from './helpers.js';
+import { ple } from '../src/config.js';
+import { names } from '../src/spec.js';
+import { Trainer } from '../src/trainer.js';
 import { checkWrites, download, run, testContext, upload } from './gpu.js';
 
 const configs: [string, OptimizerConfig][] = [
@@ -25,12 +28,14 @@ describe('optimizer', () => {
         const seed = caseSeed(label);
         const rng = new Rng(seed);
         const o = resolveOptimizer(config);
+        // Weight decay stops 3 elements before the end (where a model keeps its log-variances).
+        const decayEnd = Math.max(0, count - 3);
         // Every buffer runs 5 elements past `count`, NaN there: the kernel must neither read nor write them.
         const len = count + 5;
         const head = (f: (i: number) => number) => Float32Array.from({ length: len }, (_, i) => (i < count ? f(i) : NaN));
         const params = head(() => rng.normal());
         const zeros = head(() => 0);
-        const uniform = ctx.createDataBuffer('optimizer uniform', new Float32Array(optimizerUniform(o, 1, o.lr, 1, count)), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+        const uniform = ctx.createDataBuffer('optimizer uniform', new Float32Array(optimizerUniform(o, 1, o.lr, 1, count, decayEnd)), GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
         // clip[0] is the step's clipping scale (grad_norm.wgsl writes it); the rest of its 16 bytes is never read.
         const clip = upload(ctx, [1, NaN, NaN, NaN]);
         const bufs = { uniform, params: upload(ctx, params), grads: upload(ctx, head(() => 0)), m1: upload(ctx, zeros), m2: upload(ctx, zeros), clip };
@@ -46,14 +51,14 @@ describe('optimizer', () => {
           const grads = head(() => rng.normal() * 0.5);
           ctx.device.queue.writeBuffer(bufs.grads, 0, grads);
           ctx.device.queue.writeBuffer(clip, 0, Float32Array.of(clipScale));
-          ctx.device.queue.writeBuffer(uniform, 0, optimizerUniform(o, t, lr, gradScale, count));
+          ctx.device.queue.writeBuffer(uniform, 0, optimizerUniform(o, t, lr, gradScale, count, decayEnd));
           await run(ctx, [dispatch]);
           if (t === 1) {
             // The first update moves the parameters (Adam by about lr each): the steps are not no-ops.
             const first = await download(ctx, bufs.params, count);
             expect(first.some((p, i) => Math.abs(p - params[i]) > 1e-5 * o.lr)).toBe(true);
           }
-          optimizerReference(o, t, lr, Math.fround(gradScale) * clipScale, want.params, grads, want.m1, want.m2);
+          optimizerReference(o, t, lr, Math.fround(gradScale) * clipScale, want.params, grads, want.m1, want.m2, decayEnd);
           // m1 sums signed gradients and may cancel to near zero (with 1 parameter, one element decides),
           // so errors are measured against max(||want||, ||scaled gradient||), the size of its terms.
           const gNorm = Math.hypot(...grads.subarray(0, count)) * gradScale * clipScale;
@@ -89,6 +94,52 @@ describe('optimizer', () => {
     expectClose('adam default beta2: m1', seed, await download(ctx, bufs.m1, count), want.m1, 1e-5);
     expectClose('adam default beta2: m2', seed, await download(ctx, bufs.m2, count), want.m2, 1e-6);
   });
+});
+
+describe('weight decay in a trainer', () => {
+  // Decaying the uncertainty weighting's log-variances s_k would add wd s_k^2 to sum_k (w_k e^{-s_k} L_k + s_k)
+  // and change its minimum; every weight, bias and embedding row decays, the log-variances never do.
+  for (const kind of ['adamw', 'sgd'] as const) {
+    it(`${kind}: one step decays every parameter but the log-variances, as the reference optimizer does`, async () => {
+      const ctx = await testContext();
+      const seed = caseSeed(`weight decay ${kind}`);
+      const rng = new Rng(seed);
+      const config = ple({
+        inputDim: 5,
+        tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'regression' }],
+        embeddings: [{ name: 'city', vocabulary: 4, dim: 2 }],
+        levels: 1, taskExperts: 1, sharedExperts: 1, expertWidths: [4], towerWidths: [3], uncertaintyWeighting: true,
+      });
+      const optimizer: OptimizerConfig = kind === 'sgd' ? { kind, lr: 0.05, momentum: 0.9, weightDecay: 0.5 } : { kind, lr: 0.05, weightDecay: 0.5 };
+      const trainer = await Trainer.create(ctx, config, { batchSize: 8, seed, optimizer });
+      try {
+        // Non-zero log-variances, so decaying them would move them.
+        const start = await trainer.readParams();
+        start.set(names.logVariance, Float32Array.of(0.7, -0.4));
+        trainer.writeParams(start);
+        const batch = { rows: 8, x: randomArray(rng, 40), labels: Float32Array.from({ length: 16 }, (_, i) => (i % 2 ? rng.normal() : rng.uniform() < 0.5 ? 1 : 0)), categorical: Int32Array.from({ length: 8 }, () => Math.floor(rng.uniform() * 4)) };
+        const before = await trainer.readParams();
+        await trainer.computeGradients(batch);
+        const grads = await trainer.readGradients();
+        await trainer.step(batch);
+        const after = await trainer.readParams();
+        const o = resolveOptimizer(optimizer);
+        for (const p of trainer.spec.params) {
+          const want = Float64Array.from(before.get(p.name)!);
+          const decays = p.kind !== 'log_variance';
+          optimizerReference(o, 1, o.lr, 1, want, grads.get(p.name)!, new Float64Array(p.size), new Float64Array(p.size), decays ? p.size : 0);
+          expectClose(`${kind} ${p.name}`, seed, after.get(p.name)!, want, 1e-5);
+        }
+        // The log-variances moved by their gradient alone: with decay they would land elsewhere.
+        const decayed = Float64Array.from(before.get(names.logVariance)!);
+        optimizerReference(o, 1, o.lr, 1, decayed, grads.get(names.logVariance)!, new Float64Array(2), new Float64Array(2));
+        const got = after.get(names.logVariance)!;
+        expect(Math.abs(got[0] - decayed[0])).toBeGreaterThan(1e-3);
+      } finally {
+        trainer.destroy();
+      }
+    });
+  }
 });
 
 describe('resolveOptimizer', () => {

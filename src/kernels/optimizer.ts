@@ -14,7 +14,7 @@ export const OPTIMIZER_UNIFORM = struct('Optimizer', {
   kind: 'u32', count: 'u32', lr: 'f32', beta1: 'f32',
   beta2: 'f32', eps: 'f32', weightDecay: 'f32', bc1: 'f32',
   bc2: 'f32', momentum: 'f32', gradScale: 'f32', omb1: 'f32',
-  omb2: 'f32',
+  omb2: 'f32', decayEnd: 'u32',
 });
 
 const KINDS = { sgd: 0, adam: 1, adamw: 2 } as const;
@@ -22,8 +22,11 @@ const KINDS = { sgd: 0, adam: 1, adamw: 2 } as const;
 /**
  * The kernel's uniform block for step `t` (1-based), learning rate `lr` and gradient scale.
  * Bias corrections and 1 - beta are taken here in float64 (see shaders/optimizer.wgsl).
+ * Weight decay applies to parameters [0, decayEnd) only: every weight, bias and embedding row;
+ * the uncertainty weighting's log-variances sit last in the parameter buffer (spec.ts) and never
+ * decay, since decaying them would change the objective they minimise (see weightDecayEnd).
  */
-export function optimizerUniform(o: ResolvedOptimizer, t: number, lr: number, gradScale: number, count: number): ArrayBuffer {
+export function optimizerUniform(o: ResolvedOptimizer, t: number, lr: number, gradScale: number, count: number, decayEnd = count): ArrayBuffer {
   const data = new ArrayBuffer(OPTIMIZER_UNIFORM.stride * 4);
   OPTIMIZER_UNIFORM.write(data, 0, {
     kind: KINDS[o.kind],
@@ -39,8 +42,14 @@ export function optimizerUniform(o: ResolvedOptimizer, t: number, lr: number, gr
     gradScale,
     omb1: 1 - o.beta1,
     omb2: 1 - o.beta2,
+    decayEnd,
   });
   return data;
+}
+
+/** Where weight decay stops in a parameter arena: at the log-variances (the last view) when the model has them. */
+export function weightDecayEnd(params: { size: number; views: Map<string, { offset: number }> }, logVarianceName: string): number {
+  return params.views.get(logVarianceName)?.offset ?? params.size;
 }
 
 export interface OptimizerBuffers {
