@@ -191,15 +191,14 @@ class PlanAllocations {
   }
 }
 
-export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanOptions): Promise<Plan> {
-  const B = options.batchSize;
+/**
+ * The step's description at batch size B; refuses a plan the device cannot hold, naming the limit
+ * and the largest batch that fits. Runs before anything is allocated or timed (buildPlan, tuning).
+ */
+export function checkPlanLimits(ctx: GpuContext, spec: ModelSpec, B: number): ReturnType<typeof describeStep> {
   if (!Number.isInteger(B) || B < 1) throw new LimitError('batchSize', `batchSize must be a positive integer, got ${B}`);
-  const given = options.gemmTuning ?? gemmTuningFor(ctx.adapter);
-  const tuning: GemmTuningChooser = typeof given === 'function' ? given : () => given;
   const align = planAlignment(ctx);
   const step = describeStep(spec, B, align);
-
-  // Refuse plans the device cannot hold, naming the limit and the batch that would fit.
   const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   for (const layout of [step.params, step.input, step.activations]) {
     if (layout.bytes > maxBinding) {
@@ -214,6 +213,14 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
       );
     }
   }
+  return step;
+}
+
+export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanOptions): Promise<Plan> {
+  const B = options.batchSize;
+  const step = checkPlanLimits(ctx, spec, B);
+  const given = options.gemmTuning ?? gemmTuningFor(ctx.adapter);
+  const tuning: GemmTuningChooser = typeof given === 'function' ? given : () => given;
 
   const owned = new PlanAllocations(ctx);
   try {

@@ -19,7 +19,7 @@ import { buildSpec, type ModelSpec } from './spec.js';
 import { gemmDispatch, gemmGrid, gemmTuningFor, type GemmEntry, type GemmShape, type GemmTuning, type GemmTuningChooser } from './kernels/batched_gemm.js';
 import { encodeOps, type Op } from './kernels/dispatch.js';
 import { describeStep, stepGemms } from './layers/model.js';
-import { planAlignment } from './plan.js';
+import { checkPlanLimits, planAlignment } from './plan.js';
 
 export type { GemmShape, GemmTuningChooser };
 
@@ -210,8 +210,11 @@ export async function tuneGemm(ctx: GpuContext, shapes: readonly GemmShape[], op
 }
 
 /** Tunes for the GEMMs of a model's training step at `batchSize` (what `Trainer.create` then plans). */
-export function tuneGemmForModel(ctx: GpuContext, config: ModelConfig, batchSize: number, options: TuneOptions = {}): Promise<TuningResult> {
-  return tuneGemm(ctx, stepGemmShapes(buildSpec(config), batchSize, planAlignment(ctx)), options);
+export async function tuneGemmForModel(ctx: GpuContext, config: ModelConfig, batchSize: number, options: TuneOptions = {}): Promise<TuningResult> {
+  const spec = buildSpec(config);
+  // A plan over the device limits gets the planner's message (the largest batch that fits), not "no candidate fits".
+  checkPlanLimits(ctx, spec, batchSize);
+  return tuneGemm(ctx, stepGemmShapes(spec, batchSize, planAlignment(ctx)), options);
 }
 
 export interface PerShapeTuningResult {
