@@ -33,6 +33,7 @@ import {
   type FamilyOptions,
   type GpuContext,
   type TargetScaling,
+  type TrainingState,
 } from '../src/index.js';
 import { Charts, epochPoint, metricName, type RunRecord } from './charts.js';
 import { Controls, download, RUNNING, type Phase } from './controls.js';
@@ -492,7 +493,9 @@ export class Session {
       const bytes = new Uint8Array(await file.arrayBuffer());
       checkSafetensorsFraming(bytes, file.name);
       const ckpt = readCheckpoint(bytes, file.name);
-      const t = (ckpt.training ?? {}) as Partial<TrainingMeta> & { seed?: number };
+      const t: Partial<TrainingState> = ckpt.training ?? {};
+      // The seed: the page's own setting, or the --seed of a checkpoint npm start wrote.
+      const seed = t.options?.seed ?? (typeof t.flags?.seed === 'string' ? Number(t.flags.seed) : undefined);
       const d = descriptorOf(ckpt.data);
       const family = t.model ?? familyOptionsOf(ckpt.config, t.family);
       const targets = t.targets === undefined ? NO_SCALING : targetScalingFromJSON(t.targets, file.name);
@@ -501,7 +504,7 @@ export class Session {
 
       form.applyModel(family);
       form.applyTaskWeights(ckpt.config.tasks.map((x) => x.weight));
-      form.applyTraining({ batchSize: trainer.batchSize, learningRate: t.options?.learningRate ?? ckpt.optimizer.lr, seed: t.options?.seed ?? t.seed }, targets.tasks.length > 0 || undefined);
+      form.applyTraining({ batchSize: trainer.batchSize, learningRate: t.options?.learningRate ?? ckpt.optimizer.lr, seed }, targets.tasks.length > 0 || undefined);
       if (d) form.applyData(d, this.csv);
 
       const tasks = ckpt.config.tasks.map((x) => ({ name: x.name, type: x.type }));
@@ -518,7 +521,7 @@ export class Session {
         targets,
         history,
         position: t.position ?? null,
-        options: { epochs: t.epoch ?? history.length, batchSize: trainer.batchSize, learningRate: ckpt.optimizer.lr, seed: t.options?.seed ?? t.seed ?? form.training().seed },
+        options: { epochs: t.epoch ?? history.length, batchSize: trainer.batchSize, learningRate: ckpt.optimizer.lr, seed: seed ?? form.training().seed },
         run,
         sample: null,
         name: file.name,

@@ -32,6 +32,7 @@ export { parseCsv, DataError, type ParsedCsv } from './data/csv.js';
 export { fitTargetScaling, scaleTargets, targetScalingFromJSON, reportInTargetUnits, epochInTargetUnits, predictionsInTargetUnits, NO_SCALING, type TargetScaling } from './data/targets.js';
 export { fitTabular, splitRows, TabularEncoder, type TabularSchema, type LabelRole, type TabularData } from './data/tabular.js';
 export { checkpointBytes, readCheckpoint, loadCheckpoint, trainerFromCheckpoint, CHECKPOINT_FORMAT, type Checkpoint } from './checkpoint/checkpoint.js';
+export type { TrainingState, DataState, EarlyStoppingState } from './checkpoint/metadata.js';
 export { encodeSafetensors, decodeSafetensors, CheckpointError, type NamedTensor } from './checkpoint/safetensors.js';
 export { exportOnnx, OnnxExportError, onnxNames, ONNX_ENCODER_KEY, ONNX_OPSET, type OnnxExportOptions, type ExportableModel } from './export/onnx.js';
 export { Predictor, CsvEncoding, encoderOfCheckpoint, gateColumn, type EncodedChunk, type PredictOptions } from './serving/predict.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ple, mmoe } from '../src/config.js';
 import { Trainer, type Batch } from '../src/trainer.js';
 import { checkpointBytes, loadCheckpoint, readCheckpoint, trainerFromCheckpoint } from '../src/checkpoint/checkpoint.js';
-import { CheckpointError, encodeSafetensors } from '../src/checkpoint/safetensors.js';
+import { CheckpointError, decodeSafetensors, encodeSafetensors } from '../src/checkpoint/safetensors.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed } from './helpers.js';
 import { testContext } from './gpu.js';
@@ -29,10 +29,12 @@ describe('checkpoints', () => {
     const seed = caseSeed('checkpoint round trip');
     const a = await Trainer.create(ctx, config, { batchSize: 16, seed });
     for (const b of batches(seed, 3)) await a.step(b);
-    const bytes = await checkpointBytes(a, { training: { epoch: 3 }, data: { note: 'x' } });
+    const data = { kind: 'synthetic' as const, options: { inputDim: 5, correlation: 0.5, trainRows: 48, validationRows: 0, testRows: 0, seed } };
+    const bytes = await checkpointBytes(a, { training: { epoch: 3, history: [] }, data });
     const ckpt = readCheckpoint(bytes);
     expect(ckpt.step).toBe(3);
-    expect(ckpt.training).toEqual({ epoch: 3 });
+    expect(ckpt.training).toEqual({ epoch: 3, history: [] });
+    expect(ckpt.data).toEqual(data);
     const b = await trainerFromCheckpoint(ctx, ckpt, { batchSize: 8 });
     const x = batches(seed + 1, 1)[0].x;
     const [pa, pb] = [await a.predict(x, 16), await b.predict(x, 16)];
@@ -78,5 +80,42 @@ describe('checkpoints', () => {
     expect(() => readCheckpoint(foreign, 'model.safetensors')).toThrow(/model.safetensors: not a ple-webgpu checkpoint \(metadata "format" is "pt"/);
     a.destroy();
     other.destroy();
+  });
+
+  it('refuses a checkpoint of another optimizer kind: its moments would be misread', async () => {
+    const ctx = await testContext();
+    const adam = await Trainer.create(ctx, config, { batchSize: 4, optimizer: { kind: 'adam', lr: 0.01 } });
+    const sgd = await Trainer.create(ctx, config, { batchSize: 4, optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9 } });
+    try {
+      const ckpt = readCheckpoint(await checkpointBytes(adam), 'adam.safetensors');
+      const before = await sgd.readParams();
+      expect(() => loadCheckpoint(sgd, ckpt, 'adam.safetensors')).toThrow(/adam.safetensors: checkpoint was trained with optimizer "adam", this trainer uses "sgd"/);
+      expect(await sgd.readParams()).toEqual(before);
+    } finally {
+      adam.destroy();
+      sgd.destroy();
+    }
+  });
+
+  it('checks the training and data metadata, naming the field', async () => {
+    const ctx = await testContext();
+    const a = await Trainer.create(ctx, config, { batchSize: 4 });
+    try {
+      const bytes = await checkpointBytes(a);
+      const { tensors, metadata } = decodeSafetensors(bytes, 'a');
+      const withMetadata = (extra: Record<string, string>) =>
+        encodeSafetensors([...tensors].map(([name, t]) => ({ name, shape: t.shape, data: t.data })), { ...metadata, ...extra });
+      expect(() => readCheckpoint(withMetadata({ training: '{"epoch":-1,"history":[]}' }), 'b')).toThrow(/b: metadata "training".epoch must be an integer >= 0, got -1/);
+      expect(() => readCheckpoint(withMetadata({ training: '{"epoch":2}' }), 'b')).toThrow(/metadata "training".history must be a list/);
+      expect(() => readCheckpoint(withMetadata({ data: '{"version":1}' }), 'b')).toThrow(/metadata "data".kind must be "synthetic" or "csv", got undefined/);
+      expect(() => readCheckpoint(withMetadata({ data: '{"kind":"csv","source":"x.csv","schema":{"labels":[]},"validationFraction":0.1}' }), 'b')).toThrow(/metadata "data".seed must be a number/);
+      // Early stopping's best parameters travel as best.<parameter> tensors.
+      const best = await a.readParams();
+      const ckpt = readCheckpoint(await checkpointBytes(a, { best }));
+      expect(ckpt.best).toEqual(best);
+      expect(ckpt.params).toEqual(best);
+    } finally {
+      a.destroy();
+    }
   });
 });

@@ -38,7 +38,7 @@ describe('npm start', () => {
 
     // A run that blows up stops with the step and the task, and leaves the last good checkpoint as it was.
     const good = await readFile(join(out, 'checkpoint.safetensors'));
-    const r3 = await run(['--epochs', '6', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet', '--resume', join(out, 'checkpoint.safetensors'), '--optimizer', 'sgd', '--lr', '1e6']);
+    const r3 = await run(['--epochs', '6', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet', '--resume', join(out, 'checkpoint.safetensors'), '--lr', '1e6']);
     expect(r3.code).toBe(1);
     expect(r3.stderr).toMatch(/error: training stopped at step \d+: the (loss of task "task\d"|gradient norm|loss) is not finite/);
     expect((await readFile(join(out, 'checkpoint.safetensors'))).equals(good)).toBe(true);
@@ -65,6 +65,72 @@ describe('npm start', () => {
     expect(training.targets.tasks[0].std).toBeGreaterThan(3);
     expect(metrics.targets).toEqual(training.targets);
     expect(training.model).toEqual({ family: 'ple', levels: 2, taskExperts: 2, sharedExperts: 2, expertWidths: [4], towerWidths: [2], gateBias: false, uncertaintyWeighting: false });
+  });
+
+  it('an interrupted CSV run resumes to bit-identical parameters, and refuses flags that contradict its checkpoint', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ple-cli-resume-'));
+    const common = [
+      '--data', 'csv', '--preset', 'adult', '--train', 'test/fixtures/adult.data.csv', '--validation', '0.15', '--seed', '3',
+      '--model', 'ple', '--levels', '1', '--task-experts', '1', '--shared-experts', '1', '--expert-widths', '4', '--tower-widths', '2',
+      '--batch-size', '256', '--optimizer', 'adamw', '--weight-decay', '0.01', '--lr', '0.01', '--warmup', '2', '--clip', '5', '--task-gamma', '0.9,1.1',
+      '--early-stopping', 'income.auc', '--patience', '3', '--tuning', 'adapter', '--quiet',
+    ];
+    const ckptOf = async (folder: string) => readCheckpoint(new Uint8Array(await readFile(join(folder, 'checkpoint.safetensors'))));
+    const straight = await run([...common, '--epochs', '3', '--out', join(dir, 'straight')]);
+    expect(straight.code, straight.stderr).toBe(0);
+    const first = await run([...common, '--epochs', '1', '--out', join(dir, 'resumed')]);
+    expect(first.code, first.stderr).toBe(0);
+    const saved = join(dir, 'resumed', 'checkpoint.safetensors');
+    const afterOne = await readFile(saved);
+
+    // Flags that contradict the checkpoint are errors naming both values, and leave it as it was.
+    for (const [flag, value, stored] of [['--seed', '7', '"3"'], ['--validation', '0.3', '"0.15"'], ['--optimizer', 'sgd', '"adamw"'], ['--weight-decay', '0', '"0.01"'], ['--decay', 'cosine', '"constant"'], ['--levels', '2', '"1"']]) {
+      const r = await run(['--resume', saved, '--epochs', '3', '--out', join(dir, 'resumed'), flag, value]);
+      expect(r.code, `${flag} ${value}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`${flag} "${value}" contradicts the checkpoint ${saved}, whose run had ${flag} ${stored}`);
+    }
+    expect((await readFile(saved)).equals(afterOne)).toBe(true);
+
+    // Resumed to 3 epochs in all with no other settings (they come from the checkpoint) or the same ones spelled
+    // differently: bit-identical to the uninterrupted run, optimizer moments and early stopping included. (The
+    // constant schedule does not depend on the total; a decaying one spans the total --epochs gives.)
+    const resumed = await run(['--resume', saved, '--epochs', '3', '--seed', '3.0', '--out', join(dir, 'resumed'), '--quiet', '--tuning', 'adapter']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const [a, b] = [await ckptOf(join(dir, 'straight')), await ckptOf(join(dir, 'resumed'))];
+    expect(b.step).toBe(a.step);
+    expect(b.params).toEqual(a.params);
+    expect(b.m1).toEqual(a.m1);
+    expect(b.m2).toEqual(a.m2);
+    expect(b.best).toEqual(a.best);
+    expect(b.optimizer).toEqual(a.optimizer);
+    expect(b.data).toEqual(a.data);
+    expect(b.training?.earlyStopping).toEqual(a.training?.earlyStopping);
+    expect(b.training?.history.map((h) => h.train.loss)).toEqual(a.training?.history.map((h) => h.train.loss));
+    expect(a.data?.kind === 'csv' && a.data.encoder?.categorical.map((c) => c.column)).toContain('relationship');
+
+    // --lr may change on resume: a new base learning rate, recorded in the next checkpoint.
+    const lr = await run(['--resume', saved, '--epochs', '4', '--lr', '0.002', '--out', join(dir, 'resumed'), '--quiet', '--tuning', 'adapter']);
+    expect(lr.code, lr.stderr).toBe(0);
+    const c = await ckptOf(join(dir, 'resumed'));
+    expect(c.optimizer).toEqual({ ...a.optimizer, lr: 0.002 });
+    expect(c.training?.epoch).toBe(4);
+  });
+
+  it('drops input columns with --drop-columns, and names a column it cannot drop', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ple-cli-drop-'));
+    const common = ['--data', 'csv', '--preset', 'adult', '--train', 'test/fixtures/adult.data.csv', '--epochs', '1', '--batch-size', '256', '--expert-widths', '4', '--tower-widths', '2', '--tuning', 'adapter', '--quiet', '--out', dir];
+    const r = await run([...common, '--drop-columns', 'relationship,fnlwgt']);
+    expect(r.code, r.stderr).toBe(0);
+    const ckpt = readCheckpoint(new Uint8Array(await readFile(join(dir, 'checkpoint.safetensors'))));
+    const encoder = ckpt.data?.kind === 'csv' ? ckpt.data.encoder : undefined;
+    expect(encoder?.categorical.map((c) => c.column)).toEqual(['workclass', 'education', 'occupation', 'race', 'sex', 'native-country']);
+    expect(encoder?.numeric.map((c) => c.column)).toEqual(['age', 'education-num', 'capital-gain', 'capital-loss', 'hours-per-week']);
+    const label = await run([...common, '--drop-columns', 'marital-status']);
+    expect(label.code).toBe(2);
+    expect(label.stderr).toMatch(/--drop-columns marital-status: "marital-status" is a label column, not an input/);
+    const unknown = await run([...common, '--drop-columns', 'zip']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/--drop-columns zip: "zip" is not an input column; the inputs are age, fnlwgt/);
   });
 
   it('rejects bad flags with a message naming the flag', async () => {

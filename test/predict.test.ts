@@ -78,7 +78,7 @@ beforeAll(async () => {
   // Parameters of a trained-looking scale, so predictions and gates vary from row to row.
   trainer.writeParams(new Map(trainer.spec.params.map((p) => [p.name, randomArray(rng, p.size, 0.5)])));
   // "spend" trained on standardised targets: predictions and the ONNX output go back to its units.
-  await writeFile(file('csv.safetensors'), await checkpointBytes(trainer, { training: { epoch: 1, seed: 1, targets: SCALING }, data: encoder.toJSON() }));
+  await writeFile(file('csv.safetensors'), await checkpointBytes(trainer, { training: { epoch: 1, history: [], targets: SCALING }, data: { kind: 'encoder', encoder: encoder.toJSON() } }));
   await writeFile(file('test.csv'), testCsv(rng, ROWS));
 });
 
@@ -168,7 +168,7 @@ describe('npm start -- predict', () => {
     const ctx = await testContext();
     const synth = await Trainer.create(ctx, mmoe({ inputDim: 6, tasks: [{ name: 'task1', type: 'regression' }, { name: 'task2', type: 'regression' }], experts: 3, expertWidths: [5], towerWidths: [3] }), { batchSize: 64, seed });
     try {
-      await writeFile(file('synthetic.safetensors'), await checkpointBytes(synth, { training: { epoch: 1, seed: 4 } }));
+      await writeFile(file('synthetic.safetensors'), await checkpointBytes(synth, { training: { epoch: 1, history: [] } }));
       const s = await run(['predict', '--checkpoint', file('synthetic.safetensors'), '--data', 'synthetic', '--rows', '1500', '--correlation', '0.3', '--out', file('synthetic-preds.csv'), '--chunk-rows', '1000']);
       expect(s.code, s.stderr).toBe(0);
       const test = syntheticDataset({ inputDim: 6, correlation: 0.3, trainRows: 1, validationRows: 0, testRows: 1500, seed: 4 }).test!;

@@ -86,14 +86,15 @@ describe('runtime -> PyTorch DDP -> runtime', () => {
     const trainData = encoder.transform(parseCsv(readFileSync(trainFile, 'utf8'), trainFile));
     const targets = fitTargetScaling({ name: 'train', tasks: trainData.tasks, inputDim: trainData.denseDim, train: { rows: trainData.rows, x: trainData.dense, labels: trainData.labels, mask: trainData.mask } });
     expect(targets.tasks.map((t) => t.name)).toEqual(['dwell']);
-    writeFileSync(start, await checkpointBytes(first, { data: encoder.toJSON(), training: { epoch: 0, history: [], targets } }));
+    writeFileSync(start, await checkpointBytes(first, { data: { kind: 'encoder', encoder: encoder.toJSON() }, training: { epoch: 0, history: [], targets } }));
     first.destroy();
 
     const out = join(dir, 'ddp.safetensors');
     runModuleOk('train', ['--checkpoint', start, '--train', trainFile, '--test', testFile, '--epochs', '2', '--world-size', '2', '--batch-size', '16', '--out', out, '--quiet']);
     const ckpt = readCheckpoint(new Uint8Array(readFileSync(out)), out);
     expect(ckpt.step).toBe(2 * Math.ceil(61 / 16));
-    const training = ckpt.training as { epoch: number; history: { test: Record<string, unknown> }[]; targets: unknown };
+    // PyTorch's epoch reports carry their own keys (test metrics), not the runtime's EpochReport.
+    const training = ckpt.training as unknown as { epoch: number; history: { test: Record<string, unknown> }[]; targets: unknown };
     expect(training.targets).toEqual(targets);
     const history = training.history;
     expect(history.map((h) => Object.keys(h.test).sort())).toEqual([['big_basket', 'click', 'dwell'], ['big_basket', 'click', 'dwell']]);

@@ -63,6 +63,12 @@ class TabularEncoder:
     """The runtime's encoder from its JSON (version 1)."""
 
     def __init__(self, state):
+        # The checkpoint's "data" is the run's data state ({kind, ..., encoder}) or, as earlier
+        # versions of npm start wrote it, the bare encoder.
+        if isinstance(state, dict) and 'kind' in state:
+            if not isinstance(state.get('encoder'), dict):
+                raise ValueError(f'the checkpoint\'s "data" metadata (kind {state["kind"]!r}) holds no tabular encoder')
+            state = state['encoder']
         if not isinstance(state, dict) or state.get('version') != 1 or not all(isinstance(state.get(k), list) for k in ('tasks', 'numeric', 'categorical', 'missing')):
             raise ValueError('the checkpoint\'s "data" metadata is not a version 1 tabular encoder')
         self.state = state

@@ -9,15 +9,17 @@
  *                               level1.shared.gate.weight [in, experts], tower.task0.layer2.bias [1]
  *   optimizer.m1.<parameter>    first optimizer moment (Adam m, SGD momentum)
  *   optimizer.m2.<parameter>    second optimizer moment (Adam v)
+ *   best.<parameter>            optional: early stopping's best parameters so far
  * Metadata (strings): format, config (the model config as JSON), optimizer (JSON),
- * step (optimizer steps taken), and optional training (JSON: epoch, history, options)
- * and data (JSON: how inputs were encoded) for resuming and predicting.
+ * step (optimizer steps taken), and optional training and data (JSON; their forms are
+ * declared in metadata.ts) for resuming and predicting.
  */
 import type { GpuContext } from '../gpu/context.js';
 import type { ModelConfig, ResolvedModelConfig } from '../config.js';
 import type { OptimizerConfig } from '../config.js';
 import { Trainer, type TrainerOptions } from '../trainer.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
+import { readDataState, readTrainingState, type DataState, type TrainingState } from './metadata.js';
 
 export const CHECKPOINT_FORMAT = 'ple-webgpu-checkpoint/1';
 
@@ -28,16 +30,31 @@ export interface Checkpoint {
   params: Map<string, Float32Array>;
   m1: Map<string, Float32Array>;
   m2: Map<string, Float32Array>;
-  training?: unknown;
-  data?: unknown;
+  /** Early stopping's best parameters so far, when the run kept them. */
+  best?: Map<string, Float32Array>;
+  training?: TrainingState;
+  data?: DataState;
 }
 
-export async function checkpointBytes(trainer: Trainer, extra: { training?: unknown; data?: unknown } = {}): Promise<Uint8Array> {
+export interface CheckpointExtras {
+  training?: TrainingState;
+  data?: DataState;
+  /** Early stopping's best parameters so far (stored as best.<parameter>). */
+  best?: Map<string, Float32Array>;
+}
+
+export async function checkpointBytes(trainer: Trainer, extra: CheckpointExtras = {}): Promise<Uint8Array> {
   const params = await trainer.readParams();
   const { m1, m2 } = await trainer.readOptimizerState();
   const tensors: NamedTensor[] = [];
-  for (const [prefix, map] of [['', params], ['optimizer.m1.', m1], ['optimizer.m2.', m2]] as const) {
-    for (const p of trainer.spec.params) tensors.push({ name: prefix + p.name, shape: p.shape, data: map.get(p.name)! });
+  const sets: [string, Map<string, Float32Array>][] = [['', params], ['optimizer.m1.', m1], ['optimizer.m2.', m2]];
+  if (extra.best) sets.push(['best.', extra.best]);
+  for (const [prefix, map] of sets) {
+    for (const p of trainer.spec.params) {
+      const data = map.get(p.name);
+      if (!data || data.length !== p.size) throw new RangeError(`checkpointBytes: ${prefix}${p.name} is missing or has the wrong size`);
+      tensors.push({ name: prefix + p.name, shape: p.shape, data });
+    }
   }
   const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
@@ -66,9 +83,11 @@ export function readCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Checkp
   const params = new Map<string, Float32Array>();
   const m1 = new Map<string, Float32Array>();
   const m2 = new Map<string, Float32Array>();
+  const best = new Map<string, Float32Array>();
   for (const [name, t] of tensors) {
     if (name.startsWith('optimizer.m1.')) m1.set(name.slice(13), t.data);
     else if (name.startsWith('optimizer.m2.')) m2.set(name.slice(13), t.data);
+    else if (name.startsWith('best.')) best.set(name.slice(5), t.data);
     else params.set(name, t.data);
   }
   const step = Number(metadata.step);
@@ -80,16 +99,23 @@ export function readCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Checkp
     params,
     m1,
     m2,
-    training: metadata.training !== undefined ? json('training') : undefined,
-    data: metadata.data !== undefined ? json('data') : undefined,
+    best: best.size > 0 ? best : undefined,
+    training: metadata.training !== undefined ? readTrainingState(json('training'), source) : undefined,
+    data: metadata.data !== undefined ? readDataState(json('data'), source) : undefined,
   };
 }
 
-/** Loads a checkpoint into a trainer of the same model; refuses one of another model. */
+/**
+ * Loads a checkpoint into a trainer of the same model and optimizer kind; refuses one of another
+ * model, or of another optimizer (its moments would mean something else: Adam's m as momentum).
+ */
 export function loadCheckpoint(trainer: Trainer, ckpt: Checkpoint, source = 'checkpoint'): void {
   const mine = JSON.stringify(trainer.spec.config);
   const theirs = JSON.stringify(ckpt.config);
   if (mine !== theirs) throw new CheckpointError(source, `checkpoint is for another model:\n  checkpoint: ${theirs}\n  this model: ${mine}`);
+  if (trainer.optimizer.kind !== ckpt.optimizer?.kind) {
+    throw new CheckpointError(source, `checkpoint was trained with optimizer ${JSON.stringify(ckpt.optimizer?.kind)}, this trainer uses ${JSON.stringify(trainer.optimizer.kind)}: its moments would be misread`);
+  }
   for (const p of trainer.spec.params) {
     for (const [what, map] of [['parameter', ckpt.params], ['optimizer.m1 of', ckpt.m1], ['optimizer.m2 of', ckpt.m2]] as const) {
       const t = map.get(p.name);

@@ -53,7 +53,8 @@ Data (default: the synthetic benchmark of the MMoE paper, generated in memory)
 Training
   --epochs N            (default 5)        --batch-size N   (default 512)
   --lr X                (default 0.001)    --optimizer adam | adamw | sgd (default adam)
-  --weight-decay X      (default 0)        --momentum X     (sgd, default 0.9)
+  --weight-decay X      (default 0; every weight, bias and embedding decays, the --uncertainty
+                        log-variances never)  --momentum X  (sgd, default 0.9)
   --warmup N            warm-up steps      --decay constant | linear | cosine (default constant)
   --clip X              clip the global gradient norm (default off)
   --task-gamma G,..     dynamic task weights w_k(t) = w_k gamma_k^epoch
@@ -63,7 +64,13 @@ Training
   --seed N              initialisation, shuffling and synthetic data (default 1)
   --tuning MODE         tune: time GEMM variants on this adapter once (cached in out/gemm-tuning.json);
                         adapter: the adapter's default variant (default tune)
-  --resume FILE         continue from a checkpoint written by this program
+  --resume FILE         continue from a checkpoint written by this program: the model, optimizer
+                        (kind, hyper-parameters, moments, step), data encoding and split, seed,
+                        schedule and early-stopping state all come from the checkpoint; a flag
+                        that contradicts it is an error. Only --lr (a new base learning rate),
+                        --epochs (the total to reach; a --decay schedule then spans that total),
+                        --train/--test (where the files now are),
+                        --out, --tuning and --quiet may differ
   --out DIR             output folder (default out/run-<date>)
   --quiet               no progress bar
   -h, --help            this text
@@ -139,6 +146,12 @@ export function parseFlags(argv: string[]) {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+/** The names of the flags the command line sets itself (not by default). */
+export function givenFlags(argv: string[]): Set<string> {
+  const { tokens } = parseArgs({ args: argv, options, allowPositionals: false, strict: true, tokens: true });
+  return new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
 }
 
 /** A number flag; the error names the flag. */

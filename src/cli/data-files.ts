@@ -9,7 +9,8 @@ import { Clicklog, clicklogSchema } from '../data/clicklog.js';
 import { writeClicklogParquet } from '../data/clicklog-file.js';
 import { mapChunks, type StreamDataset } from '../data/dataset.js';
 import { scaleTargets, type TargetScaling } from '../data/targets.js';
-import type { TabularSchema } from '../data/tabular.js';
+import { TabularEncoder, type TabularSchema } from '../data/tabular.js';
+import type { DataState } from '../checkpoint/metadata.js';
 import { int, list, num, UsageError, type Flags } from './args.js';
 
 /** --hash, --min-count, --max-vocab and --negative-if-missing applied to a schema. */
@@ -42,23 +43,29 @@ function clicklogOf(flags: Flags): Clicklog {
 }
 
 /** --data file or clicklog: one streaming pass fits the encoder; training and evaluation stream. */
-export async function loadStreamed(flags: Flags, fileSchema: () => TabularSchema): Promise<{ dataset: StreamDataset; encoder: unknown }> {
+export async function loadStreamed(flags: Flags, fileSchema: () => TabularSchema, resumed?: DataState): Promise<{ dataset: StreamDataset; data: DataState }> {
   const validationFraction = num(flags, 'validation', (x) => x >= 0 && x < 1, 'in [0, 1)');
   const seed = int(flags, 'seed', 0);
-  if (flags.data === 'clicklog') {
+  const kind = flags.data === 'clicklog' ? 'clicklog' : 'file';
+  // A resumed run encodes with the encoder its checkpoint fitted, never a new one.
+  if (resumed && (resumed.kind !== kind || !resumed.encoder)) throw new UsageError(`--resume: the checkpoint does not hold the encoder of a --data ${kind} run (metadata data.kind ${JSON.stringify(resumed.kind)})`);
+  const encoder = resumed?.kind === kind && resumed.encoder ? TabularEncoder.fromJSON(resumed.encoder) : undefined;
+  if (kind === 'clicklog') {
     const schema = withDataFlags(clicklogSchema(), flags);
-    const { dataset, encoder } = await streamDataset({ schema, train: clicklogOf(flags).source(), validationFraction, seed });
-    return { dataset, encoder: encoder.toJSON() };
+    const r = await streamDataset({ schema, train: clicklogOf(flags).source(), validationFraction, seed, encoder });
+    return { dataset: r.dataset, data: { kind, source: 'clicklog', schema, validationFraction, seed, encoder: r.encoder.toJSON() } };
   }
   if (!flags.train) throw new UsageError('--data file needs --train FILE');
-  const { dataset, encoder } = await streamDataset({
-    schema: withDataFlags(fileSchema(), flags),
+  const schema = withDataFlags(fileSchema(), flags);
+  const r = await streamDataset({
+    schema,
     train: await openRowSource(flags.train),
     test: flags.test ? await openRowSource(flags.test) : undefined,
     validationFraction,
     seed,
+    encoder,
   });
-  return { dataset, encoder: encoder.toJSON() };
+  return { dataset: r.dataset, data: { kind, source: flags.train, schema, validationFraction, seed, encoder: r.encoder.toJSON() } };
 }
 
 /** --data clicklog --write FILE: writes the log and says where. */

@@ -14,50 +14,56 @@ import { ConfigError, type ModelConfig } from '../config.js';
 import { datasetForConfig, familyConfig, isModelFamily, FAMILY_CHOICES, type FamilyOptions } from '../family.js';
 import { Trainer } from '../trainer.js';
 import { parameterCount } from '../spec.js';
-import { fit, type EpochReport } from '../training/fit.js';
+import { fit, type EpochReport, type EpochState } from '../training/fit.js';
 import { evaluate } from '../training/evaluate.js';
 import { csvDataset, syntheticDataset, adultSchema } from '../data/sources.js';
 import type { Dataset, StreamDataset } from '../data/dataset.js';
 import { loadStreamed, scaleStreamTargets, streamTargetScaling, withDataFlags, writeClicklog } from './data-files.js';
 import { epochInTargetUnits, fitTargetScaling, NO_SCALING, reportInTargetUnits, scaleTargets, targetScalingFromJSON, type TargetScaling } from '../data/targets.js';
 import { checkEmbeddingTables } from '../data/table-limits.js';
-import type { LabelRole, TabularSchema } from '../data/tabular.js';
+import { TabularEncoder, type LabelRole, type TabularSchema } from '../data/tabular.js';
 import type { OptimizerConfig } from '../config.js';
-import { checkpointBytes, readCheckpoint, loadCheckpoint } from '../checkpoint/checkpoint.js';
+import { checkpointBytes, readCheckpoint, loadCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
+import type { DataState, TrainingState } from '../checkpoint/metadata.js';
 import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
-import { int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';
+import { givenFlags, int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';
+import { resumeFlags, storedFlags } from './resume.js';
 import { progressLine, tableHeader, tableRow } from './report.js';
 import { predictMain } from './predict.js';
 import { exportMain } from './export.js';
 
-async function loadData(flags: Flags): Promise<{ dataset: Dataset | StreamDataset; encoder?: unknown }> {
+/** The data set and how it was made; a resumed run reads its rows with the checkpoint's encoder instead of fitting one. */
+async function loadData(flags: Flags, resumed?: DataState): Promise<{ dataset: Dataset | StreamDataset; data: DataState }> {
   const seed = int(flags, 'seed', 0);
   if (flags.data === 'synthetic') {
     const evalRows = int(flags, 'eval-rows', 0);
-    return {
-      dataset: syntheticDataset({
-        inputDim: int(flags, 'input-dim', 2),
-        correlation: num(flags, 'correlation', (p) => p >= -1 && p <= 1, 'in [-1, 1]'),
-        trainRows: int(flags, 'train-rows', 1),
-        validationRows: evalRows,
-        testRows: evalRows,
-        seed,
-        binary: flags.binary,
-      }),
+    const options = {
+      inputDim: int(flags, 'input-dim', 2),
+      correlation: num(flags, 'correlation', (p) => p >= -1 && p <= 1, 'in [-1, 1]'),
+      trainRows: int(flags, 'train-rows', 1),
+      validationRows: evalRows,
+      testRows: evalRows,
+      seed,
+      binary: flags.binary,
     };
+    return { dataset: syntheticDataset(options), data: { kind: 'synthetic', options } };
   }
-  if (flags.data === 'file' || flags.data === 'clicklog') return loadStreamed(flags, () => csvSchema(flags));
+  if (flags.data === 'file' || flags.data === 'clicklog') return loadStreamed(flags, () => csvSchema(flags), resumed);
   if (flags.data !== 'csv') throw new UsageError(`--data must be synthetic, csv, file or clicklog, got ${JSON.stringify(flags.data)}`);
   if (!flags.train) throw new UsageError('--data csv needs --train FILE');
   const read = async (file: string) => ({ text: await readFile(file, 'utf8'), source: file });
+  const schema = withDataFlags(csvSchema(flags), flags);
+  const validationFraction = num(flags, 'validation', (x) => x >= 0 && x < 1, 'in [0, 1)');
+  if (resumed && (resumed.kind !== 'csv' || !resumed.encoder)) throw new UsageError('--resume: the checkpoint does not hold the CSV encoder its run fitted (metadata data.encoder)');
   const { dataset, encoder } = csvDataset({
-    schema: withDataFlags(csvSchema(flags), flags),
+    schema,
     train: await read(flags.train),
     test: flags.test ? await read(flags.test) : undefined,
-    validationFraction: num(flags, 'validation', (x) => x >= 0 && x < 1, 'in [0, 1)'),
+    validationFraction,
     seed,
+    encoder: resumed?.kind === 'csv' && resumed.encoder ? TabularEncoder.fromJSON(resumed.encoder) : undefined,
   });
-  return { dataset, encoder: encoder.toJSON() };
+  return { dataset, data: { kind: 'csv', source: flags.train, schema, validationFraction, seed, encoder: encoder.toJSON() } };
 }
 
 function csvSchema(flags: Flags): TabularSchema {
@@ -157,21 +163,32 @@ async function chooseGemmTuning(flags: Flags, ctx: GpuContext, config: ModelConf
   return { tuning: r.tuning, description: `${describe(r.tuning)} (${r.fromCache ? `cached in ${file}` : `fastest of ${r.timings.length} variants timed on this adapter`})` };
 }
 
+/** The checkpoint to resume and the run's flags restored from it. */
+async function resumeFrom(argv: string[], flags: Flags): Promise<{ flags: Flags; ckpt?: Checkpoint; training?: TrainingState }> {
+  if (!flags.resume) return { flags };
+  const source = flags.resume;
+  const ckpt = readCheckpoint(await readFileBytes(source), source);
+  const training = ckpt.training;
+  if (!training?.flags) throw new UsageError(`--resume ${source}: the checkpoint holds no npm start settings (metadata training.flags); it was not written by npm start`);
+  return { flags: resumeFlags(flags, givenFlags(argv), training.flags, source), ckpt, training };
+}
+
 export async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'predict') return predictMain(argv.slice(1));
   if (argv[0] === 'export') return exportMain(argv.slice(1));
-  const flags = parseFlags(argv);
-  if (flags.help) {
+  const parsed = parseFlags(argv);
+  if (parsed.help) {
     process.stdout.write(usage);
     return;
   }
-  if (flags.write) return writeClicklog(flags, (s) => process.stdout.write(s + '\n'));
+  if (parsed.write) return writeClicklog(parsed, (s) => process.stdout.write(s + '\n'));
+  const { flags, ckpt, training } = await resumeFrom(argv, parsed);
   const epochs = int(flags, 'epochs', 1);
   const batchSize = int(flags, 'batch-size', 1);
   const seed = int(flags, 'seed', 0);
   const decay = flags.decay;
   if (decay !== 'constant' && decay !== 'linear' && decay !== 'cosine') throw new UsageError(`--decay must be constant, linear or cosine, got ${JSON.stringify(decay)}`);
-  const { dataset: allTasks, encoder } = await loadData(flags);
+  const { dataset: allTasks, data } = await loadData(flags, ckpt?.data);
   const model = familyOptions(flags);
   const config = modelConfig(model, allTasks);
   const dataset = datasetForConfig(allTasks, config);
@@ -187,21 +204,23 @@ export async function main(argv: string[]): Promise<void> {
   const out = resolve(flags.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(out, { recursive: true });
   const gemmTuning = await chooseGemmTuning(flags, ctx, config, batchSize);
-  const trainer = await Trainer.create(ctx, config, { batchSize, seed, optimizer: optimizerConfig(flags), gemmTuning: gemmTuning.tuning });
-  let startEpoch = 1;
-  const history: EpochReport[] = [];
+  // A resumed run's optimizer is the checkpoint's (kind, hyper-parameters), with the learning rate --lr gives.
+  const optimizer: OptimizerConfig = ckpt ? { ...ckpt.optimizer, lr: num(flags, 'lr', (x) => x > 0, 'a positive number') } : optimizerConfig(flags);
+  const trainer = await Trainer.create(ctx, config, { batchSize, seed, optimizer, gemmTuning: gemmTuning.tuning });
+  const startEpoch = (training?.epoch ?? 0) + 1;
+  const history: EpochReport[] = [...(training?.history ?? [])];
+  if (ckpt) loadCheckpoint(trainer, ckpt, flags.resume);
   // Regression targets train standardised (training statistics) unless --raw-targets; metrics stay in their units.
-  let targets: TargetScaling = flags['raw-targets'] ? NO_SCALING : 'chunks' in dataset.train ? await streamTargetScaling(dataset as StreamDataset) : fitTargetScaling(dataset as Dataset);
-  if (flags.resume) {
-    const ckpt = readCheckpoint(await readFileBytes(flags.resume), flags.resume);
-    loadCheckpoint(trainer, ckpt, flags.resume);
-    const training = ckpt.training as { epoch?: number; history?: EpochReport[]; targets?: unknown } | undefined;
-    startEpoch = (training?.epoch ?? 0) + 1;
-    history.push(...(training?.history ?? []));
-    // The scaling the checkpoint trained with (none before it was recorded).
-    targets = training?.targets === undefined ? NO_SCALING : targetScalingFromJSON(training.targets, flags.resume);
-  }
-  const trainData = 'chunks' in dataset.train ? scaleStreamTargets(dataset as StreamDataset, targets) : scaleTargets(dataset as Dataset, targets);
+  // A resumed run keeps the scaling its checkpoint trained with (none before it was recorded).
+  const streamed = 'chunks' in dataset.train;
+  const targets: TargetScaling = ckpt
+    ? training?.targets === undefined ? NO_SCALING : targetScalingFromJSON(training.targets, flags.resume)
+    : flags['raw-targets'] ? NO_SCALING : streamed ? await streamTargetScaling(dataset as StreamDataset) : fitTargetScaling(dataset as Dataset);
+  const trainData = streamed ? scaleStreamTargets(dataset as StreamDataset, targets) : scaleTargets(dataset as Dataset, targets);
+  const stored = storedFlags(flags);
+  const checkpoint = (epoch: number, state: EpochState) =>
+    checkpointBytes(trainer, { training: { epoch, history, flags: stored, earlyStopping: state.earlyStopping, model, targets }, data, best: state.bestParams });
+  let lastState: EpochState = { earlyStopping: training?.earlyStopping, bestParams: ckpt?.best };
 
   const log = (s: string) => process.stdout.write(s + '\n');
   log(`adapter: ${formatAdapter(ctx.adapter)}`);
@@ -220,6 +239,7 @@ export async function main(argv: string[]): Promise<void> {
     clipNorm: num(flags, 'clip', (x) => x >= 0, 'a number >= 0'),
     taskGamma: gamma.length ? gamma : undefined,
     earlyStopping: flags['early-stopping'] ? { metric: flags['early-stopping'], patience: int(flags, 'patience', 1) } : undefined,
+    earlyStoppingState: lastState.earlyStopping && { state: lastState.earlyStopping, bestParams: lastState.bestParams },
     seed,
     shuffleBuffer: int(flags, 'shuffle-buffer', 1),
     onProgress: (p) => {
@@ -229,13 +249,14 @@ export async function main(argv: string[]): Promise<void> {
       const line = progressLine(p.epoch, epochs, p.step, p.stepsPerEpoch, p.loss);
       process.stderr.write(tty ? `\r${line}` : `${line}\n`);
     },
-    onEpoch: async (scaled) => {
+    onEpoch: async (scaled, state) => {
       const report = epochInTargetUnits(scaled, targets);
       if (tty) process.stderr.write('\r\x1b[2K');
       log(tableRow(dataset.tasks, report));
       history.push(report);
+      lastState = state;
       // A checkpoint after every epoch: an interrupted run keeps its progress.
-      await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpointBytes(trainer, { training: { epoch: report.epoch, history, seed, model, targets }, data: encoder }));
+      await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpoint(report.epoch, state));
     },
   });
   const test = trainData.test ? reportInTargetUnits(await evaluate(trainer, trainData.test, dataset.tasks), targets) : undefined;
@@ -247,7 +268,7 @@ export async function main(argv: string[]): Promise<void> {
     }
   }
   const epochsRun = history.length ? history[history.length - 1].epoch : 0;
-  await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpointBytes(trainer, { training: { epoch: epochsRun, history, seed, model, targets }, data: encoder }));
+  await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpoint(epochsRun, lastState));
   const metrics = {
     command: `npm start -- ${argv.join(' ')}`.trim(),
     adapter: ctx.adapter,

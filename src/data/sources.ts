@@ -50,6 +50,8 @@ export interface CsvDatasetOptions {
   /** Share of the training rows held out for validation (default 0.1). */
   validationFraction?: number;
   seed?: number;
+  /** An encoder fitted before (a resumed run's, from its checkpoint): used as it is instead of fitting one on the training rows. */
+  encoder?: TabularEncoder;
 }
 
 export function csvDataset(o: CsvDatasetOptions): { dataset: Dataset; encoder: TabularEncoder } {
@@ -57,7 +59,7 @@ export function csvDataset(o: CsvDatasetOptions): { dataset: Dataset; encoder: T
   const validation = o.validationFraction ?? 0.1;
   const test = o.test ? 0 : 0.2;
   const parts = splitRows(parsed, { train: 1 - validation - test, validation, test }, o.seed ?? 0);
-  const encoder = fitTabular(parts.train, o.schema);
+  const encoder = o.encoder ?? fitTabular(parts.train, o.schema);
   const withTables = encoder.embeddings.length > 0;
   const toSplit = (p: typeof parsed, source: string): Split => {
     const d = encoder.transform(p, source);

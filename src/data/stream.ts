@@ -66,9 +66,11 @@ export interface StreamDatasetOptions {
   /** Share of the training file held out for validation (default 0.1). */
   validationFraction?: number;
   seed?: number;
+  /** An encoder fitted before (a resumed run's): used as it is instead of fitting one. */
+  encoder?: TabularEncoder;
 }
 
-/** One streaming pass fits the encoder on the training rows and counts every split; no split is held in memory. */
+/** One streaming pass fits the encoder on the training rows (unless one is given) and counts every split; no split is held in memory. */
 export async function streamDataset(o: StreamDatasetOptions): Promise<{ dataset: StreamDataset; encoder: TabularEncoder }> {
   const fractions = { validation: o.validationFraction ?? 0.1, test: o.test ? 0 : 0.2 };
   const seed = o.seed ?? 0;
@@ -78,9 +80,9 @@ export async function streamDataset(o: StreamDatasetOptions): Promise<{ dataset:
   const columns = [...new Set([...o.schema.labels.map((l) => l.column), ...(o.schema.numeric ?? []).map((n) => n.column), ...(o.schema.categorical ?? []).map((c) => c.column)])];
   for await (const chunk of prefetched(o.train.chunks(columns))) {
     for (let i = 0; i < chunk.rows; i++) counts[splitOf(chunk.firstRow + i)]++;
-    fitter.add(filterChunk(chunk, (row) => splitOf(row) === 'train'));
+    if (!o.encoder) fitter.add(filterChunk(chunk, (row) => splitOf(row) === 'train'));
   }
-  const encoder = fitter.finish();
+  const encoder = o.encoder ?? fitter.finish();
   let testRows = counts.test;
   if (o.test) {
     testRows = o.test.rows ?? 0;

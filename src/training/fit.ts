@@ -9,6 +9,7 @@ import type { Dataset, StreamDataset } from '../data/dataset.js';
 import { epochBatches, shuffle } from '../data/stream.js';
 import { learningRate, taskWeightsAt, type Decay } from './schedule.js';
 import { evaluate, type EvalReport } from './evaluate.js';
+import type { EarlyStoppingState } from '../checkpoint/metadata.js';
 
 export interface FitOptions {
   epochs: number;
@@ -25,6 +26,8 @@ export interface FitOptions {
    * the best parameters. metric: 'loss' or '<task>.<auc|logLoss|mse>'.
    */
   earlyStopping?: { metric: string; patience: number };
+  /** Early stopping's state from a checkpoint (resuming): the best epoch so far, and its parameters. */
+  earlyStoppingState?: { state: EarlyStoppingState; bestParams?: Map<string, Float32Array> };
   /** Seed of the shuffling (epoch e shuffles with seed + e, so a resumed run repeats it). */
   seed?: number;
   /** false: batches in the data's row order (default true). */
@@ -39,7 +42,8 @@ export interface FitOptions {
   maxInFlight?: number;
   /** After each step's result: the epoch's running mean of the weighted total and of each task's loss. */
   onProgress?: (p: { epoch: number; step: number; stepsPerEpoch: number; loss: number; taskLoss: number[] }) => void;
-  onEpoch?: (report: EpochReport) => void | Promise<void>;
+  /** After each epoch, with early stopping's state after it (what a checkpoint keeps to resume). */
+  onEpoch?: (report: EpochReport, state: EpochState) => void | Promise<void>;
   /** Polled between steps; true ends training after the current step (mid-epoch: no report, see FitResult.stoppedAt). */
   shouldStop?: () => boolean;
   /** Awaited before each step: a caller pauses training by returning a promise it resolves on resume. */
@@ -53,6 +57,12 @@ export interface EpochReport {
   train: { loss: number; taskLoss: number[]; gradNorm: number };
   validation?: EvalReport;
   seconds: number;
+}
+
+export interface EpochState {
+  earlyStopping?: EarlyStoppingState;
+  /** The best epoch's parameters (early stopping), when there is one. */
+  bestParams?: Map<string, Float32Array>;
 }
 
 export interface FitResult {
@@ -97,9 +107,14 @@ export async function fit(trainer: Trainer, data: Dataset | StreamDataset, optio
   if (options.earlyStopping && !data.validation) throw new RangeError('early stopping needs a validation split');
 
   const reports: EpochReport[] = [];
-  let best: FitResult['best'];
-  let bestParams: Map<string, Float32Array> | null = null;
-  let sinceBest = 0;
+  const resumed = options.earlyStoppingState;
+  if (resumed && options.earlyStopping && (resumed.state.metric !== options.earlyStopping.metric || resumed.state.patience !== options.earlyStopping.patience)) {
+    throw new RangeError(`early stopping on ${options.earlyStopping.metric} with patience ${options.earlyStopping.patience} cannot continue a state of ${resumed.state.metric} with patience ${resumed.state.patience}`);
+  }
+  if (resumed?.state.stopped) throw new RangeError(`early stopping already ended this run (best epoch ${resumed.state.best?.epoch}); start a new run from its parameters instead`);
+  let best: FitResult['best'] = resumed?.state.best;
+  let bestParams: Map<string, Float32Array> | undefined = resumed?.bestParams;
+  let sinceBest = resumed?.state.sinceBest ?? 0;
   let stoppedEarly = false;
   const startEpoch = options.startEpoch ?? 1;
   const startStep = options.startStep ?? 0;
@@ -168,9 +183,7 @@ export async function fit(trainer: Trainer, data: Dataset | StreamDataset, optio
       seconds: (Date.now() - started) / 1000,
     };
     reports.push(report);
-    await options.onEpoch?.(report);
-    if (options.shouldStop?.()) break;
-
+    const state: EpochState = {};
     if (options.earlyStopping && report.validation) {
       const { metric, patience } = options.earlyStopping;
       const value = metricValue(report.validation, metric);
@@ -181,11 +194,15 @@ export async function fit(trainer: Trainer, data: Dataset | StreamDataset, optio
         sinceBest = 0;
       } else if (++sinceBest >= patience) {
         stoppedEarly = true;
-        break;
       }
+      // Stopping restores the best parameters before the epoch's callback, so a checkpoint written there holds them.
+      if (stoppedEarly && bestParams) trainer.writeParams(bestParams);
+      state.earlyStopping = { metric, patience, best, sinceBest, stopped: stoppedEarly };
+      state.bestParams = bestParams;
     }
+    await options.onEpoch?.(report, state);
+    if (stoppedEarly || options.shouldStop?.()) break;
   }
-  if (stoppedEarly && bestParams) trainer.writeParams(bestParams);
   return { epochs: reports, best, stoppedEarly, stoppedAt };
 }
 
