@@ -6,7 +6,12 @@
  * when the Vulkan loader is pointed at its ICD file. We try the host's own
  * drivers first and fall back to SwiftShader only when they give nothing.
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { NoAdapterError, openDevice, type GpuContext } from './gpu/context.js';
 import { setDawnPollInterval } from './gpu/dawn-polling.js';
 
@@ -32,6 +37,14 @@ export interface NodeDeviceOptions {
    * as the GPU works). Process-wide: see src/gpu/dawn-polling.ts.
    */
   pollIntervalMs?: number;
+  /**
+   * Probe the host's own drivers in a child process whose output is kept back (about a second),
+   * so that what drivers print while they are probed and rejected (Mesa's "XDG_RUNTIME_DIR is
+   * invalid", Dawn's warning about an unsuitable Vulkan device) does not reach the terminal.
+   * The device is then opened in this process, where errors stay visible; when no adapter is
+   * found at all, the kept-back output is part of the error. `npm start` sets it.
+   */
+  quietProbe?: boolean;
 }
 
 /** `dawnOptions` with `disable_robustness` added to its enabled Dawn features (one `enable-dawn-features=` entry). */
@@ -42,7 +55,44 @@ export function withoutRobustness(dawnOptions: readonly string[]): string[] {
   return [...dawnOptions.filter((o) => !o.startsWith(key)), key + features.join(',')];
 }
 
-export async function acquireNodeDevice(options: NodeDeviceOptions = {}): Promise<GpuContext> {
+/**
+ * Runs `f` with XDG_RUNTIME_DIR pointing at an empty private folder when it is unset: Mesa's
+ * Vulkan drivers look for a Wayland display there while they are probed and print an "error"
+ * when the variable is missing, though nothing is wrong.
+ */
+async function withRuntimeDir<T>(f: () => Promise<T>): Promise<T> {
+  if (process.env.XDG_RUNTIME_DIR || process.platform !== 'linux') return f();
+  const dir = mkdtempSync(join(tmpdir(), 'ple-webgpu-runtime-'));
+  process.env.XDG_RUNTIME_DIR = dir;
+  try {
+    return await f();
+  } finally {
+    delete process.env.XDG_RUNTIME_DIR;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Whether the host's own drivers give an adapter, asked in a child process; its output (driver noise) is returned, not printed. */
+function probeHostDrivers(options: NodeDeviceOptions): { found: boolean; output: string } {
+  const url = pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href;
+  const script =
+    `const w = await import(${JSON.stringify(url)}); const i = w.create(${JSON.stringify(options.dawnOptions ?? [])});` +
+    `const a = await i.requestAdapter({ powerPreference: ${JSON.stringify(options.powerPreference ?? 'high-performance')} });` +
+    `process.stdout.write(a ? 'found' : 'none'); process.exit(0);`;
+  try {
+    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, encoding: 'utf8' });
+    return { found: stdout.endsWith('found'), output: '' };
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    return { found: false, output: err.stderr || err.message };
+  }
+}
+
+export function acquireNodeDevice(options: NodeDeviceOptions = {}): Promise<GpuContext> {
+  return withRuntimeDir(() => acquire(options));
+}
+
+async function acquire(options: NodeDeviceOptions): Promise<GpuContext> {
   let webgpu: typeof import('webgpu');
   try {
     webgpu = await import('webgpu');
@@ -57,10 +107,13 @@ export async function acquireNodeDevice(options: NodeDeviceOptions = {}): Promis
   // events, and an instance collected by the GC crashes the process.
   setDawnPollInterval(options.pollIntervalMs ?? 1);
   const dawnOptions = options.robustness === false ? withoutRobustness(options.dawnOptions ?? []) : (options.dawnOptions ?? []);
-  let instance = webgpu.create(dawnOptions);
+  const canFallBack = !process.env.VK_ICD_FILENAMES && process.platform === 'linux' && existsSync(swiftShaderIcd);
+  // With quietProbe, the host's drivers are asked in a child process first; only when they give an adapter are they asked here.
+  const probe = options.quietProbe && canFallBack ? probeHostDrivers(options) : { found: true, output: '' };
   const request = () => instance.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
-  let adapter = await request();
-  if (!adapter && !process.env.VK_ICD_FILENAMES && process.platform === 'linux' && existsSync(swiftShaderIcd)) {
+  let instance = probe.found ? webgpu.create(dawnOptions) : null!;
+  let adapter = probe.found ? await request() : null;
+  if (!adapter && canFallBack) {
     // The Vulkan loader reads this variable each time Dawn creates an instance.
     process.env.VK_ICD_FILENAMES = swiftShaderIcd;
     instance = webgpu.create(dawnOptions);
@@ -70,7 +123,8 @@ export async function acquireNodeDevice(options: NodeDeviceOptions = {}): Promis
     throw new NoAdapterError(
       'No WebGPU adapter found. Install a GPU driver with Vulkan support, or on a GPU-less Linux host install ' +
         `the SwiftShader CPU driver that Debian's chromium package ships: apt-get install -y chromium libvulkan1 ` +
-        `(it provides ${swiftShaderIcd}).`,
+        `(it provides ${swiftShaderIcd}).` +
+        (probe.output ? `\nWhat the drivers printed while probed:\n${probe.output.trim()}` : ''),
     );
   }
   return openDevice(adapter, { asyncPipelines: false, keepAlive: instance });

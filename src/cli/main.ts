@@ -199,7 +199,7 @@ export async function main(argv: string[]): Promise<void> {
 
   // Only the runtime's own tested kernels run on this device, on inputs validated on the host:
   // Dawn's bounds clamping of every storage access is dropped (about a third of a step on SwiftShader).
-  const ctx = await acquireNodeDevice({ robustness: false });
+  const ctx = await acquireNodeDevice({ robustness: false, quietProbe: true });
   checkEmbeddingTables(config, ctx.limits);
   const out = resolve(flags.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(out, { recursive: true });
