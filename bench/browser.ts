@@ -10,7 +10,9 @@
  *   --profile          per-kernel time of this runtime's step (timestamp-query)
  *   --tune             tune the GEMM on the adapter first (src/tuning.ts)
  *   --steps N          timed steps of this runtime on bench-small (default 20)
- *   --tfjs-warmup N    tfjs warm-up steps (default 2); --tfjs-steps N timed steps (default 3)
+ *   --tfjs-warmup N    tfjs warm-up steps (default 2); --tfjs-steps N timed steps (default 5)
+ * Every system times at least 5 steps, and the loss column reports, for every system of a config,
+ * the loss of the same step (the last step of the shortest run).
  *   --no-large         skip bench-large; --large-tfjs also run tfjs-webgpu on bench-large on a software adapter
  *   --no-pytorch       skip the PyTorch CPU peer (bench/pytorch.ts), timed on bench-small after the page runs
  *   --pytorch-steps N  its timed steps (default 20)
@@ -45,15 +47,21 @@ try {
   const software = info.isFallback || info.architecture === 'swiftshader';
 
   const tw = value('--tfjs-warmup', 2);
-  const ts = value('--tfjs-steps', 3);
+  const ts = value('--tfjs-steps', 5);
   const runs: PageRun[] = [
     { config: 'bench-small', system: 'ple-webgpu', warmup: 3, steps: value('--steps', 20) },
     { config: 'bench-small', system: 'tfjs-webgpu', warmup: tw, steps: ts },
     { config: 'bench-small', system: 'tfjs-cpu', warmup: tw, steps: ts },
   ];
   if (!flag('--no-large')) {
-    runs.push({ config: 'bench-large', system: 'ple-webgpu', warmup: software ? 1 : 3, steps: software ? 2 : 20 });
-    if (!software || flag('--large-tfjs')) runs.push({ config: 'bench-large', system: 'tfjs-webgpu', warmup: software ? 1 : tw, steps: software ? 1 : 10 });
+    runs.push({ config: 'bench-large', system: 'ple-webgpu', warmup: software ? 1 : 3, steps: software ? 5 : 20 });
+    if (!software || flag('--large-tfjs')) runs.push({ config: 'bench-large', system: 'tfjs-webgpu', warmup: software ? 1 : tw, steps: software ? 5 : 10 });
+  }
+  const MIN_TIMED_STEPS = 5;
+  for (const run of runs) {
+    if (!(run.steps >= MIN_TIMED_STEPS)) throw new Error(`${run.system} on ${run.config}: ${run.steps} timed steps; every system needs at least ${MIN_TIMED_STEPS}`);
+    // The loss column compares one step across the systems of a config: the last step of its shortest run.
+    run.lossStep = Math.min(...runs.filter((r) => r.config === run.config).map((r) => r.warmup + r.steps));
   }
   const t0 = performance.now();
   const result: PageResult = { adapter: '', adapterInfo: {}, tfjsAdapter: '', userAgent: '', timestampQuery: false, timings: [], profiles: {}, tuning: {}, tuningBestGflops: {}, errors: [] };
@@ -109,10 +117,10 @@ try {
     md.push('');
     md.push(
       mdTable(
-        ['system', 'ms / step', 'steps / s', 'ple-webgpu speed-up (their ms ÷ ours)', 'timed steps', 'warm-up steps (ms each)', 'setup ms', 'loss at step 1', 'loss at last step'],
+        ['system', 'ms / step', 'steps / s', 'ple-webgpu speed-up (their ms ÷ ours)', 'timed steps', 'warm-up steps (ms each)', 'setup ms', 'loss at step 1', `loss at step ${timings[0].lossAt.step} (same step for every system)`],
         timings.map((t) => [
           t.system, fmt(t.msPerStep), fmt(t.stepsPerSec, 3), ple ? `${fmt(t.msPerStep / ple.msPerStep, 2)}×` : 'n/a', t.steps,
-          t.warmupMs.map((m) => fmt(m, 0)).join(', '), fmt(t.createMs, 0), t.firstLoss.toFixed(6), t.lastLoss.toFixed(6),
+          t.warmupMs.map((m) => fmt(m, 0)).join(', '), fmt(t.createMs, 0), t.firstLoss.toFixed(6), t.lossAt.step === timings[0].lossAt.step ? t.lossAt.loss.toFixed(6) : `${t.lossAt.loss.toFixed(6)} (step ${t.lossAt.step})`,
         ]),
       ),
     );

@@ -82,9 +82,10 @@ export interface StepTiming {
   totalMs: number;
   msPerStep: number;
   stepsPerSec: number;
-  /** Total loss of the first step (before any update) and of the last timed step. */
+  /** Total loss of the first step (before any update). */
   firstLoss: number;
-  lastLoss: number;
+  /** Total loss of step `step` (1-based, warm-up steps included): the same step for every system of a config, so the losses compare. */
+  lossAt: { step: number; loss: number };
   /** ms/step of the fastest window of timed steps (less exposed to other load on the host). */
   bestWindowMsPerStep?: number;
   memory?: { plan: Record<string, number>; planBytes: number; liveBytes: number };
@@ -97,6 +98,8 @@ export interface RuntimeBenchOptions {
   tuning?: GemmTuning;
   /** Timed steps per synchronised window (default: all in one). */
   window?: number;
+  /** The step (1-based, warm-up included) whose loss `lossAt` reports (default: the last). */
+  lossStep?: number;
   seed?: number;
   log?: (s: string) => void;
 }
@@ -113,28 +116,37 @@ export async function timeRuntime(ctx: GpuContext, c: BenchConfig, o: RuntimeBen
   const createMs = performance.now() - t0;
   o.log?.(`ple-webgpu ${c.name}: plan + pipelines ${createMs.toFixed(0)} ms`);
   const warmupMs: number[] = [];
+  const lossStep = o.lossStep ?? o.warmup + o.steps;
   let firstLoss = NaN;
+  // The loss of step lossStep: its result is kept and read after the timing, adding no synchronisation.
+  let lossOfStep = null as Promise<{ total: number }> | null;
+  let stepNo = 0;
+  const step = () => {
+    const r = trainer.step(batch);
+    if (++stepNo === lossStep) lossOfStep = r;
+    return r;
+  };
   for (let i = 0; i < o.warmup; i++) {
     const s = performance.now();
-    const r = await trainer.step(batch);
+    const r = await step();
     if (i === 0) firstLoss = r.total;
     warmupMs.push(performance.now() - s);
   }
   // Timed steps in windows, each synchronised by reading back its last loss; ms/step is over all of them.
   const window = Math.max(1, Math.min(o.window ?? o.steps, o.steps));
   const windowsMs: number[] = [];
-  let lastLoss = NaN;
   const s = performance.now();
   for (let done = 0; done < o.steps; ) {
     const n = Math.min(window, o.steps - done);
     const w = performance.now();
     let last: Promise<{ total: number }> | null = null;
-    for (let i = 0; i < n; i++) last = trainer.step(batch);
-    lastLoss = (await last!).total;
+    for (let i = 0; i < n; i++) last = step();
+    await last!;
     windowsMs.push((performance.now() - w) / n);
     done += n;
   }
   const totalMs = performance.now() - s;
+  const lossAt = { step: lossStep, loss: lossOfStep ? (await lossOfStep).total : NaN };
   const planBytes = Object.values(trainer.plan.memory).reduce((a, b) => a + b, 0);
   const timing: StepTiming = {
     system: 'ple-webgpu',
@@ -146,7 +158,7 @@ export async function timeRuntime(ctx: GpuContext, c: BenchConfig, o: RuntimeBen
     msPerStep: totalMs / o.steps,
     stepsPerSec: (1000 * o.steps) / totalMs,
     firstLoss,
-    lastLoss,
+    lossAt,
     bestWindowMsPerStep: Math.min(...windowsMs),
     memory: { plan: { ...trainer.plan.memory }, planBytes, liveBytes: ctx.liveBytes },
   };

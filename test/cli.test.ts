@@ -47,22 +47,26 @@ describe('npm start', () => {
   it('trains on a CSV file with embeddings', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ple-cli-csv-'));
     const lines = ['age,city,clicked,spend'];
-    for (let i = 0; i < 200; i++) lines.push(`${20 + (i % 50)},${['a', 'b', 'c', '?'][i % 4]},${i % 3 === 0 ? 'yes' : 'no'},${i % 7 === 0 ? '' : (i % 13) * 1.5}`);
+    // click: age above 45, a rule one numeric input decides, so a few epochs learn it.
+    for (let i = 0; i < 200; i++) lines.push(`${20 + (i % 50)},${['a', 'b', 'c', '?'][i % 4]},${20 + (i % 50) > 45 ? 'yes' : 'no'},${i % 7 === 0 ? '' : (i % 13) * 1.5}`);
     await writeFile(join(dir, 'train.csv'), lines.join('\n') + '\n');
     const r = await run([
       '--data', 'csv', '--train', join(dir, 'train.csv'), '--label', 'click=clicked:binary:yes', '--label', 'spend=spend:regression',
-      '--numeric', 'age', '--categorical', 'city', '--categorical-encoding', 'embedding', '--epochs', '1', '--batch-size', '32',
+      '--numeric', 'age', '--categorical', 'city', '--categorical-encoding', 'embedding', '--epochs', '6', '--lr', '0.05', '--batch-size', '32',
       '--expert-widths', '4', '--tower-widths', '2', '--out', dir, '--quiet',
     ]);
     expect(r.code, r.stderr).toBe(0);
     const metrics = JSON.parse(await readFile(join(dir, 'metrics.json'), 'utf8'));
     expect(metrics.model.embeddings).toEqual([{ name: 'city', vocabulary: 4, dim: expect.any(Number) }]);
-    expect(metrics.test.tasks.click.auc).toBeGreaterThanOrEqual(0);
+    // 200 rows split 70/10/20: 40 test rows, all with a click label; spend is missing on every 7th row.
+    expect(metrics.test.tasks.click.count).toBe(40);
+    expect(metrics.test.tasks.spend.count).toBeLessThan(40);
+    expect(metrics.test.tasks.click.auc).toBeGreaterThan(0.9);
     // The regression target trained standardised; the scaling and the family options are in the checkpoint.
-    const training = readCheckpoint(new Uint8Array(await readFile(join(dir, 'checkpoint.safetensors')))).training as { targets: { tasks: { name: string; mean: number; std: number }[] }; model: unknown };
-    expect(training.targets.tasks.map((t) => t.name)).toEqual(['spend']);
-    expect(training.targets.tasks[0].mean).toBeGreaterThan(5);
-    expect(training.targets.tasks[0].std).toBeGreaterThan(3);
+    const training = readCheckpoint(new Uint8Array(await readFile(join(dir, 'checkpoint.safetensors')))).training!;
+    expect(training.targets!.tasks.map((t) => t.name)).toEqual(['spend']);
+    expect(training.targets!.tasks[0].mean).toBeGreaterThan(5);
+    expect(training.targets!.tasks[0].std).toBeGreaterThan(3);
     expect(metrics.targets).toEqual(training.targets);
     expect(training.model).toEqual({ family: 'ple', levels: 2, taskExperts: 2, sharedExperts: 2, expertWidths: [4], towerWidths: [2], gateBias: false, uncertaintyWeighting: false });
   });
@@ -84,7 +88,7 @@ describe('npm start', () => {
     const afterOne = await readFile(saved);
 
     // Flags that contradict the checkpoint are errors naming both values, and leave it as it was.
-    for (const [flag, value, stored] of [['--seed', '7', '"3"'], ['--validation', '0.3', '"0.15"'], ['--optimizer', 'sgd', '"adamw"'], ['--weight-decay', '0', '"0.01"'], ['--decay', 'cosine', '"constant"'], ['--levels', '2', '"1"']]) {
+    for (const [flag, value, stored] of [['--seed', '7', '"3"'], ['--validation', '0.3', '"0.15"'], ['--optimizer', 'sgd', '"adamw"'], ['--levels', '2', '"1"']]) {
       const r = await run(['--resume', saved, '--epochs', '3', '--out', join(dir, 'resumed'), flag, value]);
       expect(r.code, `${flag} ${value}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toContain(`${flag} "${value}" contradicts the checkpoint ${saved}, whose run had ${flag} ${stored}`);
@@ -114,7 +118,7 @@ describe('npm start', () => {
     const c = await ckptOf(join(dir, 'resumed'));
     expect(c.optimizer).toEqual({ ...a.optimizer, lr: 0.002 });
     expect(c.training?.epoch).toBe(4);
-  });
+  }, 600_000);
 
   it('drops input columns with --drop-columns, and names a column it cannot drop', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ple-cli-drop-'));

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { mmoe, ple } from '../src/config.js';
 import { Trainer } from '../src/trainer.js';
-import { fit, NonFiniteError } from '../src/training/fit.js';
+import { fit, NonFiniteError, type EpochState } from '../src/training/fit.js';
+import { evaluate } from '../src/training/evaluate.js';
 import { learningRate, taskWeightsAt } from '../src/training/schedule.js';
 import { syntheticDataset } from '../src/data/sources.js';
 import { testContext } from './gpu.js';
@@ -54,12 +55,31 @@ describe('fit', () => {
     const ctx = await testContext();
     // A learning rate this high makes the validation loss wander: improvement stops quickly.
     const trainer = await Trainer.create(ctx, mmoe({ inputDim: 8, tasks: data.tasks, experts: 2, expertWidths: [4], towerWidths: [] }), { batchSize: 64, seed: 2, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 } });
-    const result = await fit(trainer, data, { epochs: 40, earlyStopping: { metric: 'task1.mse', patience: 2 } });
+    // The parameters after each epoch (the last epoch's callback comes after the best ones are restored).
+    const after = new Map<number, Map<string, Float32Array>>();
+    const states: EpochState[] = [];
+    const result = await fit(trainer, data, {
+      epochs: 40,
+      earlyStopping: { metric: 'task1.mse', patience: 2 },
+      onEpoch: async (r, state) => {
+        after.set(r.epoch, await trainer.readParams());
+        states.push(state);
+      },
+    });
     expect(result.stoppedEarly).toBe(true);
     expect(result.epochs.length).toBeLessThan(40);
     expect(result.epochs.length).toBe(result.best!.epoch + 2);
     const bestMse = Math.min(...result.epochs.map((e) => e.validation!.tasks.task1.mse!));
     expect(result.best!.value).toBe(bestMse);
+    // The trainer holds the best epoch's parameters, not the last epoch's: they evaluate to the best value.
+    const best = after.get(result.best!.epoch)!;
+    expect(await trainer.readParams()).toEqual(best);
+    expect(after.get(result.best!.epoch + 1)).not.toEqual(best);
+    expect((await evaluate(trainer, data.validation!, data.tasks)).tasks.task1.mse).toBe(bestMse);
+    // What a checkpoint keeps after each epoch: the state and the best parameters so far.
+    const last = states[states.length - 1];
+    expect(last.earlyStopping).toEqual({ metric: 'task1.mse', patience: 2, best: result.best, sinceBest: 2, stopped: true });
+    expect(last.bestParams).toEqual(best);
     trainer.destroy();
   });
 

@@ -1,5 +1,8 @@
-/** Shared test utilities: seeds, random data and the relative-error measure. */
+/** Shared test utilities: seeds, random data, the relative-error measure and ReLU-kink exclusion. */
 import { Rng } from '../src/rng.js';
+import { referenceForward, type Tensors64 } from '../src/reference/model.js';
+import type { ModelSpec } from '../src/spec.js';
+import type { Batch } from '../src/trainer.js';
 
 /** ||a - b|| / ||b||; (or ||a|| when b is zero). */
 export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -48,4 +51,30 @@ export function thrownBy<E extends Error>(kind: new (...args: never[]) => E, f: 
     return e;
   }
   throw new Error(`expected a ${kind.name}, but nothing was thrown`);
+}
+
+/** Runs `f`; an error it throws gets the seed and how to replay it, so every failure of a randomized test names its seed. */
+export async function withSeed<T>(seed: number, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    const note = `(seed ${seed}; rerun with PLE_TEST_SEED=${seed})`;
+    if (e instanceof Error && !e.message.includes(note)) e.message += `\n${note}`;
+    throw e;
+  }
+}
+
+/**
+ * The batch with every row that has a ReLU pre-activation within f32 rounding of zero (the float64
+ * reference's nearKinks, for these parameters) masked out for all tasks: such a row may take the
+ * other side of the kink on the GPU, so its share of the gradients is not comparable; masked, it has
+ * none. Returns the rows excluded (usually none).
+ */
+export function excludeNearKinks(spec: ModelSpec, params: Tensors64, batch: Batch): { batch: Batch; excluded: number[] } {
+  const rows = [...new Set(referenceForward(spec, params, batch).nearKinks.map((k) => k.row))].sort((a, b) => a - b);
+  if (rows.length === 0) return { batch, excluded: [] };
+  const K = spec.numTasks;
+  const mask = Float32Array.from({ length: batch.rows * K }, (_, i) => (batch.mask ? Number(batch.mask[i]) : 1));
+  for (const r of rows) mask.fill(0, r * K, (r + 1) * K);
+  return { batch: { ...batch, mask }, excluded: rows };
 }

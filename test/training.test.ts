@@ -10,7 +10,7 @@ import { referenceGradients, toFloat64 } from '../src/reference/model.js';
 import { optimizerReference } from '../src/reference/optimizer.js';
 import { resolveOptimizer, type OptimizerConfig } from '../src/config.js';
 import { Rng } from '../src/rng.js';
-import { caseSeed, relativeError } from './helpers.js';
+import { caseSeed, excludeNearKinks, relativeError, withSeed } from './helpers.js';
 import { testContext } from './gpu.js';
 
 /** Two related tasks of a fixed random teacher: a binary one and a regression one. */
@@ -70,58 +70,64 @@ const cases: { label: string; config: ModelConfig; optimizer: OptimizerConfig; s
   },
 ];
 
-// Once in many runs a window ends further apart than the bound (seen once in about 100 runs, SGD
-// case, not reproduced over 60 seeds since): a sample whose pre-activation lands within f32 rounding
-// of a ReLU kink can take different sides in the two precisions. A retry draws a fresh seed, so a
-// real error still fails every attempt.
-describe('training on GPU tracks the float64 reference', { retry: 2 }, () => {
+// A sample whose pre-activation lands within f32 rounding of a ReLU kink can take different sides in
+// the two precisions, after which the trajectories part: before each step the reference reports such
+// samples for its parameters, and that step's batch masks them out on both sides (excludeNearKinks).
+// Every failure names its seed; PLE_TEST_SEED replays it.
+describe('training on GPU tracks the float64 reference', () => {
   for (const c of cases) {
     it(c.label, async () => {
       const seed = caseSeed(c.label);
-      const ctx = await testContext();
-      const batches = teacherBatches(seed, 6, 32, 4);
-      const trainer = await Trainer.create(ctx, c.config, { batchSize: 32, seed, optimizer: c.optimizer });
-      try {
-        const spec = trainer.spec;
-        const opt = resolveOptimizer(c.optimizer);
-        const flat = (m: Map<string, ArrayLike<number>>) => spec.params.flatMap((p) => Array.from(m.get(p.name)!));
-        const gpuLosses: number[] = [];
-        const refLosses: number[] = [];
-        let worst = 0;
-        // The run is checked in windows: at the start of each, the reference takes the GPU's exact state
-        // (parameters and optimizer moments) and both run WINDOW steps on the same batches. Over a whole run
-        // a ReLU pre-activation that lands within rounding of zero can take the other side of the kink in
-        // one precision and not the other, after which the trajectories drift apart (seen: about one run in
-        // five ends 3e-3 apart, the rest 3e-6); within a window the match must be tight.
-        for (let start = 0; start < c.steps; start += WINDOW) {
-          const refParams = toFloat64(await trainer.readParams());
-          const moments = await trainer.readOptimizerState();
-          const m1 = toFloat64(moments.m1);
-          const m2 = toFloat64(moments.m2);
-          const pending: Promise<number>[] = [];
-          for (let t = start + 1; t <= Math.min(c.steps, start + WINDOW); t++) {
-            const batch = batches[t % batches.length];
-            pending.push(trainer.step(batch).then((r) => r.total));
-            const { loss, grads } = referenceGradients(spec, refParams, batch);
-            refLosses.push(loss.total);
-            for (const [name, p] of refParams) optimizerReference(opt, t, opt.lr, 1, p, grads.get(name)!, m1.get(name)!, m2.get(name)!);
-          }
-          gpuLosses.push(...(await Promise.all(pending)));
-          const err = relativeError(flat(await trainer.readParams()), flat(refParams));
-          worst = Math.max(worst, err);
-          // f32 rounding of ~1e-7 per operation, compounded over WINDOW updates: runs show 1e-6 to 2e-6.
-          expect(err, `parameters after steps ${start + 1}..${start + WINDOW}, seed ${seed}`).toBeLessThan(1e-4);
-        }
-        const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-        const first = mean(gpuLosses.slice(0, 8));
-        const last = mean(gpuLosses.slice(-8));
-        // It learns: the loss at the end is well below the start.
-        expect(last, `seed ${seed}`).toBeLessThan(0.6 * first);
-        expect(relativeError(gpuLosses, refLosses), `loss curves, seed ${seed}`).toBeLessThan(1e-4);
-        console.log(`${c.label}: loss ${first.toFixed(4)} -> ${last.toFixed(4)}; worst parameter rel. error vs float64 over ${WINDOW}-step windows: ${worst.toExponential(2)}`);
-      } finally {
-        trainer.destroy();
-      }
+      await withSeed(seed, () => trackReference(c, seed));
     });
   }
 });
+
+async function trackReference(c: (typeof cases)[number], seed: number): Promise<void> {
+  const ctx = await testContext();
+  const batches = teacherBatches(seed, 6, 32, 4);
+  const trainer = await Trainer.create(ctx, c.config, { batchSize: 32, seed, optimizer: c.optimizer });
+  try {
+    const spec = trainer.spec;
+    const opt = resolveOptimizer(c.optimizer);
+    const flat = (m: Map<string, ArrayLike<number>>) => spec.params.flatMap((p) => Array.from(m.get(p.name)!));
+    const gpuLosses: number[] = [];
+    const refLosses: number[] = [];
+    let worst = 0;
+    let excludedRows = 0;
+    // The run is checked in windows: at the start of each, the reference takes the GPU's exact state
+    // (parameters and optimizer moments) and both run WINDOW steps on the same batches. Over a whole run
+    // a ReLU pre-activation that lands within rounding of zero can take the other side of the kink in
+    // one precision and not the other, after which the trajectories drift apart (seen: about one run in
+    // five ends 3e-3 apart, the rest 3e-6); within a window the match must be tight.
+    for (let start = 0; start < c.steps; start += WINDOW) {
+      const refParams = toFloat64(await trainer.readParams());
+      const moments = await trainer.readOptimizerState();
+      const m1 = toFloat64(moments.m1);
+      const m2 = toFloat64(moments.m2);
+      const pending: Promise<number>[] = [];
+      for (let t = start + 1; t <= Math.min(c.steps, start + WINDOW); t++) {
+        const { batch, excluded } = excludeNearKinks(spec, refParams, batches[t % batches.length]);
+        excludedRows += excluded.length;
+        pending.push(trainer.step(batch).then((r) => r.total));
+        const { loss, grads } = referenceGradients(spec, refParams, batch);
+        refLosses.push(loss.total);
+        for (const [name, p] of refParams) optimizerReference(opt, t, opt.lr, 1, p, grads.get(name)!, m1.get(name)!, m2.get(name)!);
+      }
+      gpuLosses.push(...(await Promise.all(pending)));
+      const err = relativeError(flat(await trainer.readParams()), flat(refParams));
+      worst = Math.max(worst, err);
+      // f32 rounding of ~1e-7 per operation, compounded over WINDOW updates: runs show 1e-6 to 2e-6.
+      expect(err, `parameters after steps ${start + 1}..${start + WINDOW}, seed ${seed}`).toBeLessThan(1e-4);
+    }
+    const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
+    const first = mean(gpuLosses.slice(0, 8));
+    const last = mean(gpuLosses.slice(-8));
+    // It learns: the loss at the end is well below the start.
+    expect(last, `seed ${seed}`).toBeLessThan(0.6 * first);
+    expect(relativeError(gpuLosses, refLosses), `loss curves, seed ${seed}`).toBeLessThan(1e-4);
+    console.log(`${c.label}: loss ${first.toFixed(4)} -> ${last.toFixed(4)}; worst parameter rel. error vs float64 over ${WINDOW}-step windows: ${worst.toExponential(2)}; ${excludedRows} sample-steps at a ReLU kink masked out`);
+  } finally {
+    trainer.destroy();
+  }
+}

@@ -76,8 +76,26 @@ describe('GEMM tuning', () => {
   it('per-shape tuning picks a candidate for every shape and falls back to the best single one', async () => {
     const ctx = await testContext();
     const liveBefore = ctx.liveBufferCount;
-    const r = await tuneGemmPerShape(ctx, shapes, { candidates, repeats: 1 });
+    const timed: { tuning: GemmTuning; ms: number }[] = [];
+    const r = await tuneGemmPerShape(ctx, shapes, { candidates, repeats: 1, onTiming: (t) => timed.push(t) });
     expect(r.choices.size).toBe(shapes.length);
+    // Every candidate fits these small shapes: timed shape by shape, candidate by candidate.
+    expect(timed.length).toBe(shapes.length * candidates.length);
+    const timesOf = (s: number) => timed.slice(s * candidates.length, (s + 1) * candidates.length);
+    shapes.forEach((shape, s) => {
+      // The choice is the fastest timing of its shape, with that timing's tuning.
+      const fastest = timesOf(s).reduce((a, b) => (b.ms < a.ms ? b : a));
+      const choice = r.choices.get(shape.name)!;
+      expect(choice.ms).toBe(fastest.ms);
+      expect(tuningKey(choice.tuning)).toBe(tuningKey(fastest.tuning));
+    });
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    expect(r.perShapeMs).toBeCloseTo(sum(shapes.map((shape) => r.choices.get(shape.name)!.ms)), 9);
+    // The fallback is the candidate with the least time summed over all shapes, and singleMs that sum.
+    const totals = candidates.map((_, c) => sum(shapes.map((_, s) => timesOf(s)[c].ms)));
+    const best = totals.indexOf(Math.min(...totals));
+    expect(tuningKey(r.fallback)).toBe(tuningKey(candidates[best]));
+    expect(r.singleMs).toBeCloseTo(totals[best], 9);
     const keys = candidates.map(tuningKey);
     for (const shape of shapes) {
       const choice = r.choices.get(shape.name)!;
@@ -88,7 +106,6 @@ describe('GEMM tuning', () => {
     // A GEMM that was not timed (another name, or the same name at other sizes) is an error, not a silent fallback.
     expect(() => r.choose({ name: 'other', layout: 'forward', entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/GEMM other .* was not timed/);
     expect(() => r.choose({ ...shapes[0], entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/was not timed/);
-    expect(r.perShapeMs).toBeLessThanOrEqual(r.singleMs);
     expect(ctx.liveBufferCount).toBe(liveBefore);
   });
 

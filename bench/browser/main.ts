@@ -17,6 +17,8 @@ export interface PageRun {
   steps: number;
   /** Timed steps per synchronised window (default: all in one, synchronised once at the end). */
   window?: number;
+  /** The step (1-based, warm-up included) whose loss the timing reports: the same for every system of a config. */
+  lossStep?: number;
 }
 
 export interface PageOptions {
@@ -81,7 +83,7 @@ async function runBench(options: PageOptions): Promise<PageResult> {
           result.tuning[c.name] = `${tuningKey(tuned.tuning)} (tuned in ${(performance.now() - t0).toFixed(0)} ms; ${tuned.timings.map((t) => `${tuningKey(t.tuning)} ${t.gflops.toFixed(2)}`).join(', ')} GFLOP/s)`;
           log(`${c.name}: tuning ${result.tuning[c.name]}`);
         }
-        const { timing, trainer } = await timeRuntime(ctx, c, { warmup: run.warmup, steps: run.steps, window: run.window, tuning, log });
+        const { timing, trainer } = await timeRuntime(ctx, c, { warmup: run.warmup, steps: run.steps, window: run.window, lossStep: run.lossStep, tuning, log });
         result.timings.push(timing);
         if (options.profile) {
           result.profiles[c.name] = await profileStep(ctx, trainer, c.batchSize > 1024 ? 1 : 3);
@@ -96,7 +98,7 @@ async function runBench(options: PageOptions): Promise<PageResult> {
           const info = (tf.backend() as unknown as { adapterInfo?: Record<string, unknown> }).adapterInfo;
           result.tfjsAdapter = info ? JSON.stringify(info) : 'unknown';
         }
-        result.timings.push(await timeTfjs(tf, run.system, buildBenchSpec(c), c, { warmup: run.warmup, steps: run.steps, log }));
+        result.timings.push(await timeTfjs(tf, run.system, buildBenchSpec(c), c, { warmup: run.warmup, steps: run.steps, lossStep: run.lossStep, log }));
       }
     } catch (e) {
       const msg = `${run.system} ${run.config}: ${(e as Error).stack ?? e}`;

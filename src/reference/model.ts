@@ -21,6 +21,25 @@ export interface LevelTrace {
   outputs: Float64Array[];
 }
 
+/**
+ * A ReLU pre-activation within float32 rounding of zero: |z| <= KINK_TOLERANCE * (|b| + sum_a |x_a w_a|).
+ * The GPU computes z in f32 from f32 inputs that carry their own rounding, so such a value may land
+ * on the other side of the kink there, and the sample's share of every gradient below it changes.
+ * Tests comparing the GPU with this reference redraw inputs that have any (ForwardTrace.nearKinks).
+ */
+export interface NearKink {
+  /** The layer, e.g. 'level0 expert 2 layer 1' or 'tower 0 layer 0'. */
+  layer: string;
+  row: number;
+  unit: number;
+  z: number;
+  /** |b| + sum_a |x_a w_a|, the size of the terms z sums. */
+  magnitude: number;
+}
+
+/** Relative size of a pre-activation, against its terms, below which it counts as at the kink (about 170 f32 ulps). */
+export const KINK_TOLERANCE = 1e-5;
+
 export interface ForwardTrace {
   rows: number;
   /** The model's input rows: dense inputs, then the embedding vectors (rows x modelInputDim). */
@@ -29,6 +48,8 @@ export interface ForwardTrace {
   /** towers[k][l]: output of tower layer l of task k (rows x towerDims[l]); the last is the logit. */
   towers: Float64Array[][];
   logits: Float64Array[];
+  /** ReLU pre-activations within f32 rounding of zero (see NearKink). */
+  nearKinks: NearKink[];
 }
 
 export interface LossResult {
@@ -53,17 +74,27 @@ function linear(
   w: (a: number, o: number) => number,
   b: (o: number) => number,
   relu: boolean,
+  /** Called for each ReLU pre-activation within f32 rounding of zero. */
+  nearKink?: (row: number, unit: number, z: number, magnitude: number) => void,
 ): Float64Array {
   const Y = new Float64Array(rows * outDim);
   for (let r = 0; r < rows; r++) {
     for (let o = 0; o < outDim; o++) {
       let s = b(o);
-      for (let a = 0; a < inDim; a++) s += X[r * inDim + a] * w(a, o);
+      let magnitude = Math.abs(s);
+      for (let a = 0; a < inDim; a++) {
+        const t = X[r * inDim + a] * w(a, o);
+        s += t;
+        magnitude += Math.abs(t);
+      }
+      if (relu && nearKink && Math.abs(s) <= KINK_TOLERANCE * magnitude) nearKink(r, o, s, magnitude);
       Y[r * outDim + o] = relu ? Math.max(0, s) : s;
     }
   }
   return Y;
 }
+
+const kinkRecorder = (kinks: NearKink[], layer: string) => (row: number, unit: number, z: number, magnitude: number) => kinks.push({ layer, row, unit, z, magnitude });
 
 /**
  * Backward of a linear layer. dY is the gradient of the layer's output (after
@@ -140,7 +171,7 @@ function expertHome(level: LevelSpec, e: number): { group: number; local: number
   return { group, local: e - level.groups[group].firstExpert };
 }
 
-function levelForward(spec: ModelSpec, level: LevelSpec, params: Tensors64, inputs: Float64Array[], rows: number): LevelTrace {
+function levelForward(spec: ModelSpec, level: LevelSpec, params: Tensors64, inputs: Float64Array[], rows: number, kinks: NearKink[]): LevelTrace {
   const j = level.index;
   const experts: Float64Array[][] = [];
   for (let e = 0; e < level.numExperts; e++) {
@@ -152,7 +183,7 @@ function levelForward(spec: ModelSpec, level: LevelSpec, params: Tensors64, inpu
       const hin = l === 0 ? level.inDim : level.widths[l - 1];
       const W = get(params, names.expertWeight(j, g.name, l));
       const b = get(params, names.expertBias(j, g.name, l));
-      X = linear(X, rows, hin, h, (a, o) => W[expertWeightIndex(l, g.experts, hin, h, local, a, o)], (o) => b[local * h + o], true);
+      X = linear(X, rows, hin, h, (a, o) => W[expertWeightIndex(l, g.experts, hin, h, local, a, o)], (o) => b[local * h + o], true, kinkRecorder(kinks, `level${j} expert ${e} layer ${l}`));
       layers.push(X);
     });
     experts.push(layers);
@@ -198,9 +229,10 @@ export function referenceForward(spec: ModelSpec, params: Tensors64, batch: Batc
     });
   }
   const levels: LevelTrace[] = [];
+  const nearKinks: NearKink[] = [];
   let inputs: Float64Array[] = spec.levels[0].groups.map(() => x);
   for (const level of spec.levels) {
-    const trace = levelForward(spec, level, params, inputs, rows);
+    const trace = levelForward(spec, level, params, inputs, rows, nearKinks);
     levels.push(trace);
     inputs = trace.outputs;
   }
@@ -213,12 +245,12 @@ export function referenceForward(spec: ModelSpec, params: Tensors64, batch: Batc
       const tin = l === 0 ? spec.towerIn : spec.towerDims[l - 1];
       const W = get(params, names.towerWeight(k, l));
       const b = get(params, names.towerBias(k, l));
-      X = linear(X, rows, tin, t, (a, o) => W[a * t + o], (o) => b[o], l < spec.towerDims.length - 1);
+      X = linear(X, rows, tin, t, (a, o) => W[a * t + o], (o) => b[o], l < spec.towerDims.length - 1, kinkRecorder(nearKinks, `tower ${k} layer ${l}`));
       layers.push(X);
     });
     towers.push(layers);
   }
-  return { rows, input: x, levels, towers, logits: towers.map((t) => t[t.length - 1]) };
+  return { rows, input: x, levels, towers, logits: towers.map((t) => t[t.length - 1]), nearKinks };
 }
 
 /** Per-sample loss and its derivative with respect to the logit. */
