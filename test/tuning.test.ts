@@ -5,7 +5,8 @@ import { gemmReference } from '../src/reference/batched_gemm.js';
 import { ple } from '../src/config.js';
 import { buildSpec } from '../src/spec.js';
 import { Rng } from '../src/rng.js';
-import { TuningCache, gemmFlops, layoutShape, stepGemmShapes, tuneGemm, tuneGemmPerShape, tuningKey, type GemmShape, type TuningTiming } from '../src/tuning.js';
+import { LimitError } from '../src/limits.js';
+import { TuningCache, gemmFlops, layoutShape, stepGemmShapes, tuneGemm, tuneGemmForModel, tuneGemmPerShape, tuningKey, type GemmShape, type TuningTiming } from '../src/tuning.js';
 import { caseSeed, expectClose, randomArray } from './helpers.js';
 import { download, run, testContext, upload } from './gpu.js';
 
@@ -107,6 +108,16 @@ describe('GEMM tuning', () => {
     expect(() => r.choose({ name: 'other', layout: 'forward', entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/GEMM other .* was not timed/);
     expect(() => r.choose({ ...shapes[0], entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/was not timed/);
     expect(ctx.liveBufferCount).toBe(liveBefore);
+  });
+
+  it('refuses a batch over the device limits before timing anything, naming the largest batch that fits', async () => {
+    const ctx = await testContext();
+    const config = ple({ inputDim: 64, tasks: [{ name: 'a', type: 'binary' }], levels: 2, taskExperts: 2, sharedExperts: 2, expertWidths: [64], towerWidths: [32] });
+    const timed: TuningTiming[] = [];
+    const error = await tuneGemmForModel(ctx, config, 100_000_000, { onTiming: (t) => timed.push(t) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LimitError);
+    expect((error as LimitError).message).toMatch(/the largest batch size that fits is \d+/);
+    expect(timed).toEqual([]);
   });
 
   it("lists a step's GEMM shapes", () => {

@@ -63,7 +63,7 @@ async function loadData(flags: Flags, resumed?: DataState): Promise<{ dataset: D
     seed,
     encoder: resumed?.kind === 'csv' && resumed.encoder ? TabularEncoder.fromJSON(resumed.encoder) : undefined,
   });
-  return { dataset, data: { kind: 'csv', source: flags.train, schema, validationFraction, seed, encoder: encoder.toJSON() } };
+  return { dataset, data: { kind: 'csv', source: resolve(flags.train), schema, validationFraction, seed, encoder: encoder.toJSON() } };
 }
 
 function csvSchema(flags: Flags): TabularSchema {
