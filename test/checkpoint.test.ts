@@ -107,7 +107,7 @@ describe('checkpoints', () => {
         encodeSafetensors([...tensors].map(([name, t]) => ({ name, shape: t.shape, data: t.data })), { ...metadata, ...extra });
       expect(() => readCheckpoint(withMetadata({ training: '{"epoch":-1,"history":[]}' }), 'b')).toThrow(/b: metadata "training".epoch must be an integer >= 0, got -1/);
       expect(() => readCheckpoint(withMetadata({ training: '{"epoch":2}' }), 'b')).toThrow(/metadata "training".history must be a list/);
-      expect(() => readCheckpoint(withMetadata({ data: '{"version":1}' }), 'b')).toThrow(/metadata "data".kind must be "synthetic" or "csv", got undefined/);
+      expect(() => readCheckpoint(withMetadata({ data: '{"version":1}' }), 'b')).toThrow(/metadata "data".kind must be "synthetic", "csv", "file", "clicklog" or "encoder", got undefined/);
       expect(() => readCheckpoint(withMetadata({ data: '{"kind":"csv","source":"x.csv","schema":{"labels":[]},"validationFraction":0.1}' }), 'b')).toThrow(/metadata "data".seed must be a number/);
       // Early stopping's best parameters travel as best.<parameter> tensors.
       const best = await a.readParams();

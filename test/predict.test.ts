@@ -168,7 +168,7 @@ describe('npm start -- predict', () => {
     const ctx = await testContext();
     const synth = await Trainer.create(ctx, mmoe({ inputDim: 6, tasks: [{ name: 'task1', type: 'regression' }, { name: 'task2', type: 'regression' }], experts: 3, expertWidths: [5], towerWidths: [3] }), { batchSize: 64, seed });
     try {
-      await writeFile(file('synthetic.safetensors'), await checkpointBytes(synth, { training: { epoch: 1, history: [] } }));
+      await writeFile(file('synthetic.safetensors'), await checkpointBytes(synth, { training: { epoch: 1, history: [] }, data: { kind: 'synthetic', options: { inputDim: 6, correlation: 0.3, trainRows: 16384, validationRows: 4096, testRows: 4096, seed: 4 } } }));
       const s = await run(['predict', '--checkpoint', file('synthetic.safetensors'), '--data', 'synthetic', '--rows', '1500', '--correlation', '0.3', '--out', file('synthetic-preds.csv'), '--chunk-rows', '1000']);
       expect(s.code, s.stderr).toBe(0);
       const test = syntheticDataset({ inputDim: 6, correlation: 0.3, trainRows: 1, validationRows: 0, testRows: 1500, seed: 4 }).test!;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ple } from '../src/config.js';
 import { Trainer } from '../src/trainer.js';
 import { parseCsv } from '../src/data/csv.js';
+import { encoderJsonOf } from '../src/serving/predict.js';
 import { fitTabular, TabularEncoder, type TabularSchema } from '../src/data/tabular.js';
 import { gatherBatch } from '../src/data/dataset.js';
 import { fitTargetScaling, scaleTargets } from '../src/data/targets.js';
@@ -100,7 +101,7 @@ describe('runtime -> PyTorch DDP -> runtime', () => {
     expect(history.map((h) => Object.keys(h.test).sort())).toEqual([['big_basket', 'click', 'dwell'], ['big_basket', 'click', 'dwell']]);
 
     // The runtime's encoding of the test file, its predictions, and the step it takes next.
-    const test = TabularEncoder.fromJSON(ckpt.data).transform(parseCsv(readFileSync(testFile, 'utf8'), testFile));
+    const test = TabularEncoder.fromJSON(encoderJsonOf(ckpt.data)!).transform(parseCsv(readFileSync(testFile, 'utf8'), testFile));
     const trainer = await trainerFromCheckpoint(ctx, ckpt, { batchSize: 16 }, out);
     try {
       const predicted = await trainer.predict(test.dense, test.rows, test.categorical);

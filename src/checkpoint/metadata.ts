@@ -96,7 +96,11 @@ export function readDataState(json: unknown, source: string): DataState {
   }
   // The bare encoder that earlier versions of npm start stored as "data".
   if (json.kind === undefined && json.version === 1 && Array.isArray(json.tasks)) return { kind: 'encoder', encoder: json as unknown as TabularEncoderJSON };
-  if (json.kind !== 'csv' && json.kind !== 'file' && json.kind !== 'clicklog') throw bad('kind', `must be "synthetic", "csv", "file" or "clicklog", got ${JSON.stringify(json.kind)}`);
+  if (json.kind === 'encoder') {
+    if (!isObject(json.encoder) || json.encoder.version !== 1) throw bad('encoder', 'must be a version 1 tabular encoder');
+    return json as unknown as DataState;
+  }
+  if (json.kind !== 'csv' && json.kind !== 'file' && json.kind !== 'clicklog') throw bad('kind', `must be "synthetic", "csv", "file", "clicklog" or "encoder", got ${JSON.stringify(json.kind)}`);
   if (typeof json.source !== 'string') throw bad('source', 'must be a file name');
   if (!isObject(json.schema) || !Array.isArray(json.schema.labels)) throw bad('schema', 'must be a tabular schema');
   if (typeof json.validationFraction !== 'number') throw bad('validationFraction', 'must be a number');

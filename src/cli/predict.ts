@@ -38,7 +38,7 @@ Prints per-task metrics (AUC and log loss, or MSE) when the rows have labels.
   --keep C,..           csv: columns copied to the output first (ids)
   --rows N              synthetic: rows of the benchmark's test split     (default 4096)
   --correlation P       synthetic: the task correlation it was trained on (default 0.5)
-  --seed N              synthetic: data seed (default: the checkpoint's training seed)
+  --seed N              synthetic: data seed (default: the seed its run generated the data with)
   --gates               add each gate's weights: column level<j>.<gate>.gate.expert<e>
   --chunk-rows N        rows read, encoded and scored at a time           (default 8192)
   --batch-size N        rows per GPU pass                                  (default 512)
@@ -158,8 +158,8 @@ function syntheticSource(ckpt: Checkpoint, flags: { rows?: string; correlation?:
   const correlation = Number(flags.correlation);
   if (flags.correlation?.trim() === '' || !(correlation >= -1 && correlation <= 1)) throw new UsageError(`--correlation must be in [-1, 1], got ${JSON.stringify(flags.correlation)}`);
   const rows = intFlag(flags.rows, 'rows', 1);
-  const trainedSeed = (ckpt.training as { seed?: unknown } | undefined)?.seed;
-  const seed = flags.seed !== undefined ? intFlag(flags.seed, 'seed', 0) : typeof trainedSeed === 'number' ? trainedSeed : 1;
+  const trainedSeed = ckpt.data?.kind === 'synthetic' ? ckpt.data.options.seed : undefined;
+  const seed = flags.seed !== undefined ? intFlag(flags.seed, 'seed', 0) : trainedSeed ?? 1;
   const c = ckpt.config;
   const binary = c.tasks.every((t) => t.type === 'binary');
   if (c.embeddings.length > 0 || c.inputDim < 2) throw new UsageError(`--data synthetic: the checkpoint's model reads ${c.inputDim} dense inputs${c.embeddings.length ? ' and embeddings' : ''}; it was not trained on the synthetic benchmark`);
