@@ -18,7 +18,12 @@ export default defineConfig(({ mode }) => ({
           emptyOutDir: true,
           sourcemap: true,
           lib: { entry: { index: 'src/index.ts', node: 'src/node.ts' }, formats: ['es'] },
-          rollupOptions: { external: ['webgpu', ...builtinModules, ...builtinModules.map((m) => `node:${m}`)] },
+          rollupOptions: {
+            external: ['webgpu', 'papaparse', ...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
+            // One file per source module: with the package's `sideEffects: false` a user's bundler then
+            // drops whole modules the app never reaches (the CSV reader and papaparse, the CPU reference).
+            output: { preserveModules: true, preserveModulesRoot: 'src' },
+          },
         }
       : { outDir: '../dist/demo', emptyOutDir: true },
   test: {

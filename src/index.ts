@@ -1,4 +1,7 @@
 /** ple-webgpu: train PLE-family multi-task models on WebGPU. Browser and Node share this API. */
+// The declarations use WebGPU's types (GPUDevice, GPUBuffer, ...): this directive, kept in the
+// published index.d.ts, loads them from the @webgpu/types dependency so a consumer installs nothing.
+/// <reference types="@webgpu/types" preserve="true" />
 export * from './config.js';
 export { familyConfig, familyOptionsOf, datasetForConfig, isModelFamily, MODEL_FAMILIES, FAMILY_NAMES, FAMILY_CHOICES, type ModelFamily, type FamilyOptions, type ModelInputs } from './family.js';
 export { buildSpec, parameterCount, names as paramNames, type ModelSpec, type LevelSpec, type GateSpec, type GroupSpec, type ParamSpec } from './spec.js';

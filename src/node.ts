@@ -16,6 +16,7 @@ import { NoAdapterError, openDevice, type GpuContext } from './gpu/context.js';
 import { setDawnPollInterval } from './gpu/dawn-polling.js';
 
 export * from './index.js';
+export { writeFileAtomic, readFileBytes } from './checkpoint/atomic-file.js';
 
 export const swiftShaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
