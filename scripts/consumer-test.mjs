@@ -1,4 +1,5 @@
 // The package as a user meets it: `npm pack`, install the tarball into a fresh project, then
+//   - ple-webgpu/node without its optional peer `webgpu` names the install command,
 //   - strict `tsc` over the examples (module/moduleResolution nodenext, then bundler),
 //   - run the Node examples (train on a CSV and save a checkpoint, predict, read gate weights)
 //     compiled by that tsc run, with plain `node`,
@@ -55,12 +56,19 @@ await check('install', 'npm pack, then install the tarball into a fresh project'
   const packed = { filename: /"filename": "([^"]+)"/.exec(run('npm', ['pack', '--json', '--pack-destination', project], repo))?.[1] };
   if (!packed.filename) throw new Error('npm pack named no tarball');
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2));
-  // What a Node user installs: the package, Dawn's binding (its optional peer), Node's types.
-  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `./${packed.filename}`, `webgpu@${pkg.peerDependencies.webgpu}`, `@types/node@${pkg.devDependencies['@types/node']}`]);
+  // What a user installs: the package and Node's types; a Node user adds Dawn's binding below.
+  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `./${packed.filename}`, `@types/node@${pkg.devDependencies['@types/node']}`]);
   mkdirSync(join(project, 'examples/browser'), { recursive: true });
   for (const f of readdirSync(join(repo, 'examples'))) if (f.endsWith('.ts')) cpSync(join(repo, 'examples', f), join(project, 'examples', f));
   cpSync(join(repo, 'examples/data'), join(project, 'examples/data'), { recursive: true });
   for (const f of ['index.html', 'main.ts']) cpSync(join(repo, 'examples/browser', f), join(project, 'examples/browser', f));
+});
+
+await check('webgpu', 'without its optional peer "webgpu", ple-webgpu/node says what to install; then install it', ['install'], async () => {
+  const script = "const m = await import('ple-webgpu/node'); await m.acquireNodeDevice().then(() => console.log('acquired'), (e) => console.log(e.message));";
+  const output = run(process.execPath, ['--input-type=module', '-e', script]);
+  if (!output.includes('npm install webgpu')) throw new Error(`the message does not name the install command: ${output}`);
+  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', `webgpu@${pkg.peerDependencies.webgpu}`]);
 });
 
 await check('tsc-bundler', 'strict tsc, module and moduleResolution bundler', ['install'], async () => {
@@ -77,7 +85,7 @@ await check('tsc-nodenext', 'strict tsc, module and moduleResolution nodenext (e
 });
 
 const nodeExample = (file, ...args) => run(process.execPath, [`examples/${file}`, ...args]);
-await check('train', 'examples/train-csv.ts: trains on a CSV, saves a checkpoint', ['tsc-nodenext'], async () => {
+await check('train', 'examples/train-csv.ts: trains on a CSV, saves a checkpoint', ['webgpu', 'tsc-nodenext'], async () => {
   const output = nodeExample('train-csv.js', 'examples/data/shop.csv', 'out/shop.safetensors');
   if (!/wrote out\/shop\.safetensors/.test(output)) throw new Error(`no checkpoint written:\n${output}`);
 });

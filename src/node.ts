@@ -98,7 +98,8 @@ async function acquire(options: NodeDeviceOptions): Promise<GpuContext> {
   try {
     webgpu = await import('webgpu');
   } catch (e) {
-    throw new NoAdapterError(`The npm package "webgpu" (Dawn for Node) could not be loaded: ${(e as Error).message}. Run npm install.`);
+    // An optional peer dependency of this package: browser users never need it.
+    throw new NoAdapterError(`ple-webgpu/node needs the npm package "webgpu" (Dawn for Node), which could not be loaded: ${(e as Error).message}. Install it with: npm install webgpu`);
   }
   // Dawn's binding exposes the WebGPU enums (GPUBufferUsage, ...) as globals to install.
   for (const [name, value] of Object.entries(webgpu.globals)) {
