@@ -1,4 +1,8 @@
-/** ple-webgpu: train PLE-family multi-task models on WebGPU. Browser and Node share this API. */
+/**
+ * ple-webgpu: train PLE-family multi-task models on WebGPU. Browser and Node share this API;
+ * `ple-webgpu/node` adds device acquisition in Node.
+ * @module ple-webgpu
+ */
 // The declarations use WebGPU's types (GPUDevice, GPUBuffer, ...): this directive, kept in the
 // published index.d.ts, loads them from the @webgpu/types dependency so a consumer installs nothing.
 /// <reference types="@webgpu/types" preserve="true" />

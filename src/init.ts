@@ -7,8 +7,14 @@
 import { Rng } from './rng.js';
 import type { ModelSpec } from './spec.js';
 
+/** Parameter tensors by name (names as in {@link ModelSpec.params}); each row-major, of the parameter's size. */
 export type ParamTensors = Map<string, Float32Array>;
 
+/**
+ * Initial parameters of a model, repeatable from `seed`: He-uniform weights for ReLU layers,
+ * Glorot-uniform for gates and the last tower layer, zero biases, embedding rows uniform in
+ * [-0.05, 0.05]. {@link Trainer.create} calls it; use it directly to start a reference model alike.
+ */
 export function initParams(spec: ModelSpec, seed: number): ParamTensors {
   const rng = new Rng(seed);
   const out: ParamTensors = new Map();

@@ -8,6 +8,7 @@
  */
 import type { TaskType } from './config.js';
 
+/** One task's metrics over a split (see {@link taskMetrics}): binary tasks get AUC and log loss, regression tasks MSE. */
 export interface TaskMetrics {
   /** Binary tasks: ROC AUC (NaN when one class is absent). */
   auc?: number;
@@ -19,6 +20,7 @@ export interface TaskMetrics {
   count: number;
 }
 
+/** How one gate spreads its weight over its experts, summarised over rows (see {@link gateStatistics}). */
 export interface GateStatistics {
   /** Mean weight of each expert over the counted rows (utilisation). */
   meanWeights: number[];

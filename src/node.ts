@@ -1,10 +1,12 @@
 /**
  * Device acquisition in Node through the `webgpu` package (Dawn's Node binding).
+ * Everything of `ple-webgpu` is re-exported, so a Node program imports from here alone.
  *
  * On a Linux host without a GPU driver Dawn finds no adapter; Debian's
  * `chromium` package ships SwiftShader, a CPU Vulkan driver, and Dawn finds it
  * when the Vulkan loader is pointed at its ICD file. We try the host's own
  * drivers first and fall back to SwiftShader only when they give nothing.
+ * @module ple-webgpu/node
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -18,9 +20,12 @@ import { setDawnPollInterval } from './gpu/dawn-polling.js';
 export * from './index.js';
 export { writeFileAtomic, readFileBytes } from './checkpoint/atomic-file.js';
 
+/** Where Debian's chromium package puts SwiftShader's Vulkan ICD file, the fallback adapter on a GPU-less Linux host. */
 export const swiftShaderIcd = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
+/** Options of {@link acquireNodeDevice}. */
 export interface NodeDeviceOptions {
+  /** Which adapter to ask for when the machine has several GPUs (default 'high-performance'). */
   powerPreference?: GPUPowerPreference;
   /** Dawn toggles/options passed to `create()`, e.g. ['backend=vulkan']. */
   dawnOptions?: string[];
@@ -89,6 +94,13 @@ function probeHostDrivers(options: NodeDeviceOptions): { found: boolean; output:
   }
 }
 
+/**
+ * Opens a WebGPU device in Node through Dawn (the `webgpu` package, an optional peer dependency):
+ * the host's own GPU first, then SwiftShader on a Linux host without one when
+ * {@link swiftShaderIcd} exists. Pipelines compile synchronously (Dawn's binding).
+ * @throws NoAdapterError when the `webgpu` package is not installed (the message names
+ *   `npm install webgpu`) or no adapter is found (the message names what to install).
+ */
 export function acquireNodeDevice(options: NodeDeviceOptions = {}): Promise<GpuContext> {
   return withRuntimeDir(() => acquire(options));
 }

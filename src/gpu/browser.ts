@@ -1,6 +1,13 @@
 /** Device acquisition in a browser, through navigator.gpu. */
 import { NoAdapterError, openDevice, type GpuContext } from './context.js';
 
+/**
+ * Opens a WebGPU device in a browser through `navigator.gpu`, with the limits and features the
+ * runtime uses (see {@link openDevice}).
+ * @param powerPreference which adapter to ask for when the machine has several GPUs.
+ * @throws NoAdapterError when the browser has no WebGPU (the message says which browsers and flags
+ *   have it) or offers no adapter.
+ */
 export async function acquireBrowserDevice(powerPreference: GPUPowerPreference = 'high-performance'): Promise<GpuContext> {
   const gpu = typeof navigator !== 'undefined' ? navigator.gpu : undefined;
   if (!gpu) {
