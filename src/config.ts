@@ -6,6 +6,7 @@
 
 export type TaskType = 'binary' | 'regression';
 
+/** One task of a model: its name, loss and static loss weight. */
 export interface TaskConfig {
   /** Shown in metrics and logs. */
   name: string;
@@ -15,6 +16,7 @@ export interface TaskConfig {
   weight?: number;
 }
 
+/** One extraction level: how many experts each task has, how many are shared, and their widths. */
 export interface LevelConfig {
   /** Task-specific experts of each task (one number for all tasks, or one per task). */
   taskExperts: number | number[];
@@ -34,6 +36,10 @@ export interface EmbeddingConfig {
   dim: number;
 }
 
+/**
+ * A model as the user writes it; {@link ple}, {@link cgc}, {@link mmoe}, {@link sharedBottom} and
+ * {@link singleTask} build one. Validated by {@link resolveConfig} (which {@link Trainer.create} calls).
+ */
 export interface ModelConfig {
   /** Width of the dense part of an input row. */
   inputDim: number;

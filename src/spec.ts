@@ -14,15 +14,21 @@
  */
 import { resolveConfig, type ModelConfig, type ResolvedModelConfig } from './config.js';
 
+/** A group of one level's experts: one task's own experts, or the shared ones. */
 export interface GroupSpec {
+  /** `task<k>` or `shared`, as in parameter names. */
   name: string;
   /** Task index, or null for the shared group. */
   task: number | null;
+  /** Experts in the group. */
   experts: number;
+  /** Index of the group's first expert in the level's expert numbering. */
   firstExpert: number;
 }
 
+/** A gate of one level: which experts it mixes and where its weights sit in the level's gate output. */
 export interface GateSpec {
+  /** `task<k>` or `shared`, as in parameter names. */
   name: string;
   /** Group whose input the gate reads (equal to its own index). */
   group: number;
@@ -34,65 +40,99 @@ export interface GateSpec {
   column: number;
 }
 
+/** One extraction level of the derived topology. */
 export interface LevelSpec {
+  /** 0-based level index. */
   index: number;
+  /** Width of each group's input to this level. */
   inDim: number;
   /** Each expert's layer widths. */
   widths: number[];
+  /** Width of each expert's output (its last layer). */
   outDim: number;
   groups: GroupSpec[];
+  /** Experts in the level, all groups together. */
   numExperts: number;
   gates: GateSpec[];
+  /** Columns of the level's gate-weight matrix [rows x gateColumns]: every gate's experts side by side. */
   gateColumns: number;
 }
 
+/** One named parameter tensor (float32, row-major), as stored in checkpoints. */
 export interface ParamSpec {
+  /** E.g. `level0.task1.experts.layer0.weight` (see {@link names}). */
   name: string;
   shape: number[];
+  /** Number of values (the product of the shape). */
   size: number;
   /** Fan-in and fan-out for initialisation; `relu` picks He, otherwise Glorot. */
   fanIn: number;
+  /** Fan-out for initialisation. */
   fanOut: number;
   /** Biases and log-variances start at zero. */
   kind: 'weight' | 'bias' | 'embedding' | 'log_variance';
+  /** True when a ReLU follows this weight's layer. */
   relu: boolean;
 }
 
+/** One embedding table of the model. */
 export interface EmbeddingSpec {
   name: string;
+  /** Rows of the table. */
   vocabulary: number;
+  /** Width of a vector. */
   dim: number;
   /** First column of this table's vectors in the model's input row. */
   column: number;
 }
 
+/** A model's topology derived from its validated config ({@link buildSpec}): groups, gates and named parameters per level. */
 export interface ModelSpec {
+  /** The config with every default filled in. */
   config: ResolvedModelConfig;
   /** Dense input width (what a batch's x holds per row). */
   inputDim: number;
+  /** The embedding tables, in the order of a batch's categorical columns. */
   embeddings: EmbeddingSpec[];
   /** The width level 1 reads: dense inputs then every embedding vector. */
   modelInputDim: number;
+  /** Tasks (K). */
   numTasks: number;
   levels: LevelSpec[];
   /** Tower layer widths including the final 1. */
   towerDims: number[];
+  /** Width of a tower's input (the last level's output). */
   towerIn: number;
+  /** Every parameter tensor, in the order of the flat parameter buffer. */
   params: ParamSpec[];
 }
 
+/** The parameter naming scheme (checkpoint tensor names); exported as `paramNames`. */
 export const names = {
+  /** A group's name: `task<k>` or `shared`. */
   group: (g: GroupSpec) => (g.task === null ? 'shared' : `task${g.task}`),
+  /** A group's expert weights of one layer. */
   expertWeight: (level: number, group: string, layer: number) => `level${level}.${group}.experts.layer${layer}.weight`,
+  /** A group's expert biases of one layer. */
   expertBias: (level: number, group: string, layer: number) => `level${level}.${group}.experts.layer${layer}.bias`,
+  /** A gate's weight matrix [input, experts]. */
   gateWeight: (level: number, gate: string) => `level${level}.${gate}.gate.weight`,
+  /** A gate's bias (when the config asks for gate biases). */
   gateBias: (level: number, gate: string) => `level${level}.${gate}.gate.bias`,
+  /** A task tower's layer weight. */
   towerWeight: (task: number, layer: number) => `tower.task${task}.layer${layer}.weight`,
+  /** A task tower's layer bias. */
   towerBias: (task: number, layer: number) => `tower.task${task}.layer${layer}.bias`,
+  /** An embedding table [vocabulary, dim]. */
   embedding: (name: string) => `embedding.${name}`,
+  /** The per-task log-variances of uncertainty weighting. */
   logVariance: 'loss.log_variance',
 };
 
+/**
+ * Validates a model config and derives its topology.
+ * @throws ConfigError naming the offending field (e.g. `levels[1].expertWidths[0]`).
+ */
 export function buildSpec(modelConfig: ModelConfig): ModelSpec {
   const config = resolveConfig(modelConfig);
   const K = config.tasks.length;

@@ -21,28 +21,46 @@ import { Trainer, type TrainerOptions } from '../trainer.js';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type NamedTensor } from './safetensors.js';
 import { readDataState, readTrainingState, type DataState, type TrainingState } from './metadata.js';
 
+/** The `format` metadata of the checkpoints this version writes and reads; it changes when the format does. */
 export const CHECKPOINT_FORMAT = 'ple-webgpu-checkpoint/1';
 
+/** A checkpoint read back ({@link readCheckpoint}): a model config, its parameters and optimizer state, and what the writer added. */
 export interface Checkpoint {
+  /** The model config the parameters belong to. */
   config: ResolvedModelConfig;
   optimizer: OptimizerConfig;
+  /** Optimizer steps taken. */
   step: number;
+  /** Parameters by name (see {@link ModelSpec.params}). */
   params: Map<string, Float32Array>;
+  /** First optimizer moment by parameter name (Adam m, SGD momentum). */
   m1: Map<string, Float32Array>;
+  /** Second optimizer moment by parameter name (Adam v). */
   m2: Map<string, Float32Array>;
   /** Early stopping's best parameters so far, when the run kept them. */
   best?: Map<string, Float32Array>;
+  /** How far the run got and how it was set up (declared in metadata.ts; checked when read). */
   training?: TrainingState;
+  /** How its inputs were made: the synthetic options, or a tabular run's roles, split and encoder. */
   data?: DataState;
 }
 
+/** What {@link checkpointBytes} stores beside the trainer's state. */
 export interface CheckpointExtras {
+  /** How far the run got and how it was set up, for resuming. */
   training?: TrainingState;
+  /** How its inputs were made, so they can be made again. */
   data?: DataState;
   /** Early stopping's best parameters so far (stored as best.<parameter>). */
   best?: Map<string, Float32Array>;
 }
 
+/**
+ * A trainer's full state as the bytes of a safetensors file: parameters, optimizer moments, the
+ * model config, optimizer and step count, plus the optional extras. Write them with
+ * `writeFileAtomic` (`ple-webgpu/node`) so a crash never leaves half a file.
+ * @throws DeviceLostError when the device is lost while reading the state back.
+ */
 export async function checkpointBytes(trainer: Trainer, extra: CheckpointExtras = {}): Promise<Uint8Array> {
   const params = await trainer.readParams();
   const { m1, m2 } = await trainer.readOptimizerState();
@@ -67,6 +85,12 @@ export async function checkpointBytes(trainer: Trainer, extra: CheckpointExtras 
   return encodeSafetensors(tensors, metadata);
 }
 
+/**
+ * Decodes a checkpoint file's bytes.
+ * @param source the name used in error messages (usually the file name).
+ * @throws CheckpointError starting with `source` when the bytes are not a complete safetensors file
+ *   or not a ple-webgpu checkpoint of this format, or its metadata is malformed.
+ */
 export function readCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Checkpoint {
   const { tensors, metadata } = decodeSafetensors(bytes, source);
   if (metadata.format !== CHECKPOINT_FORMAT) {

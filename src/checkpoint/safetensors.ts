@@ -6,6 +6,7 @@
  * little-endian host, which every WebGPU platform is.
  */
 
+/** A named float32 tensor of a safetensors file: row-major `data` of the product of `shape` values. */
 export interface NamedTensor {
   name: string;
   shape: number[];
@@ -29,6 +30,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const product = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
+/**
+ * The bytes of a safetensors file holding `tensors` (as F32) and string `metadata`.
+ * @throws CheckpointError naming the tensor whose data length does not match its shape, or a duplicate name.
+ */
 export function encodeSafetensors(tensors: NamedTensor[], metadata?: Record<string, string>): Uint8Array {
   const fail = (message: string): never => {
     throw new CheckpointError('encodeSafetensors', message);
@@ -66,6 +71,12 @@ export function encodeSafetensors(tensors: NamedTensor[], metadata?: Record<stri
   return out;
 }
 
+/**
+ * Reads a safetensors file's F32 tensors and string metadata.
+ * @param source the name used in error messages (usually the file name).
+ * @throws CheckpointError starting with `source` when the file is truncated, its header is not valid
+ *   JSON, a tensor is not F32 or its offsets do not match its shape.
+ */
 export function decodeSafetensors(
   bytes: Uint8Array,
   source = 'safetensors',

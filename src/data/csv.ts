@@ -28,6 +28,7 @@ export class DataError extends Error {
   }
 }
 
+/** A CSV file as text fields: its header and rows, with the file line of each row for error messages. */
 export interface ParsedCsv {
   /** Column names, trimmed. */
   header: string[];

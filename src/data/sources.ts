@@ -7,6 +7,7 @@ import { parseCsv } from './csv.js';
 import { fitTabular, splitRows, type TabularEncoder, type TabularSchema } from './tabular.js';
 import type { Dataset, Split } from './dataset.js';
 
+/** Options of {@link syntheticDataset}: the benchmark's shape and the rows of each split. */
 export interface SyntheticDatasetOptions {
   inputDim: number;
   correlation: number;
@@ -19,6 +20,10 @@ export interface SyntheticDatasetOptions {
 
 const CHUNK = 1024;
 
+/**
+ * The synthetic benchmark ({@link SyntheticTasks}) generated in memory as a data set, every label present.
+ * @throws RangeError naming the option that is out of range.
+ */
 export function syntheticDataset(o: SyntheticDatasetOptions): Dataset {
   const gen = new SyntheticTasks({ inputDim: o.inputDim, correlation: o.correlation, seed: o.seed, binary: o.binary });
   const K = gen.tasks.length;
@@ -42,6 +47,7 @@ export function syntheticDataset(o: SyntheticDatasetOptions): Dataset {
   };
 }
 
+/** Options of {@link csvDataset}: the column roles and the CSV text of the training (and optionally test) file. */
 export interface CsvDatasetOptions {
   schema: TabularSchema;
   train: { text: string; source: string };
@@ -54,6 +60,13 @@ export interface CsvDatasetOptions {
   encoder?: TabularEncoder;
 }
 
+/**
+ * A data set from CSV text: parses it, splits it (validation and, without a test file, test rows
+ * held out at random from `seed`), learns the encoder from the training rows and encodes every split.
+ * Returns the encoder too, to store in a checkpoint (`toJSON`) and encode new rows alike.
+ * @throws DataError naming the file, line and column of a malformed row, an unknown column or a
+ *   non-numeric value in a numeric column.
+ */
 export function csvDataset(o: CsvDatasetOptions): { dataset: Dataset; encoder: TabularEncoder } {
   const parsed = parseCsv(o.train.text, o.train.source);
   const validation = o.validationFraction ?? 0.1;

@@ -16,6 +16,7 @@ import { Rng } from '../rng.js';
 
 export type SyntheticSplit = 'train' | 'validation' | 'test';
 
+/** Options of {@link SyntheticTasks}. */
 export interface SyntheticOptions {
   /** Width d of an input row (integer >= 2). */
   inputDim: number;
@@ -55,6 +56,11 @@ const MAX_BATCH_INDEX = 2 ** 30 - 1;
 /** Draws used to estimate the median of y_t in binary mode (standard error of the positive rate ~0.0014). */
 const MEDIAN_SAMPLES = 1 << 17;
 
+/**
+ * The MMoE paper's synthetic two-task benchmark: two regression (or, with `binary`, 0/1) tasks whose
+ * relatedness is the correlation score p. Rows are generated on demand and repeatable from the seed.
+ * @throws RangeError naming the option (inputDim, correlation, seed, ...) that is out of range.
+ */
 export class SyntheticTasks {
   readonly tasks: { name: string; type: TaskType }[];
   readonly inputDim: number;

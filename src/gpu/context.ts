@@ -5,6 +5,7 @@
  */
 import { PipelineCache } from './pipelines.js';
 
+/** What an adapter is, from its `GPUAdapterInfo` (fields are '' where the host does not say). */
 export interface AdapterReport {
   vendor: string;
   architecture: string;
@@ -12,6 +13,7 @@ export interface AdapterReport {
   description: string;
   /** True for a software or otherwise fallback adapter (SwiftShader reports true). */
   isFallback: boolean;
+  /** The adapter's optional WebGPU features, sorted. */
   features: string[];
 }
 
@@ -26,6 +28,12 @@ export class DeviceLostError extends Error {
   }
 }
 
+/**
+ * A WebGPU device and what every plan on it shares: the adapter's description, the compiled
+ * pipelines, and the buffers allocated through it (counted, so leaks show). Get one from
+ * {@link acquireBrowserDevice}, `acquireNodeDevice` (`ple-webgpu/node`) or {@link openDevice};
+ * methods throw {@link DeviceLostError} once the device is lost.
+ */
 export class GpuContext {
   readonly pipelines: PipelineCache;
   private liveBuffers = new Set<GPUBuffer>();
@@ -86,6 +94,7 @@ export class GpuContext {
   /** The host's GPU instance, referenced so it lives as long as the device. */
   readonly hostInstance: unknown;
 
+  /** The device's limits (requested at the adapter's maximum for what plans need). */
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }
@@ -114,10 +123,15 @@ export class GpuContext {
     return this.liveBuffers.size;
   }
 
+  /** Bytes of the buffers allocated through this context and not yet destroyed. */
   get liveBytes(): number {
     return this.liveBytesCount;
   }
 
+  /**
+   * Allocates a buffer of at least `size` bytes (rounded up to a multiple of 16), counted until
+   * {@link GpuContext.destroyBuffer}. Throws DeviceLostError when the device is gone.
+   */
   createBuffer(label: string, size: number, usage: GPUBufferUsageFlags, mappedAtCreation = false): GPUBuffer {
     this.assertAlive();
     // Sizes are rounded up to 16 bytes so any buffer can hold a vec4 tail and be copied.
@@ -137,6 +151,7 @@ export class GpuContext {
     return buffer;
   }
 
+  /** Destroys a buffer allocated through this context and stops counting it. */
   destroyBuffer(buffer: GPUBuffer): void {
     if (!this.liveBuffers.delete(buffer)) return;
     this.liveBytesCount -= buffer.size;
@@ -174,6 +189,7 @@ const requestedLimits = [
   'maxComputeWorkgroupsPerDimension',
 ] as const;
 
+/** What `adapter` is: vendor, architecture, device, description, whether it is a fallback (software) adapter, its features. */
 export function describeAdapter(adapter: GPUAdapter): AdapterReport {
   const info = adapter.info;
   const legacy = adapter as unknown as { isFallbackAdapter?: boolean };
@@ -187,12 +203,13 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
   };
 }
 
+/** One line naming an adapter, e.g. `google swiftshader ... (SwiftShader driver 5.0.0) [fallback/software]`. */
 export function formatAdapter(a: AdapterReport): string {
   const name = [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown adapter';
   return `${name}${a.description ? ` (${a.description})` : ''}${a.isFallback ? ' [fallback/software]' : ''}`;
 }
 
-/** Opens a device on `adapter` with the limits and features the runtime uses. */
+/** Options of {@link openDevice}. */
 export interface DeviceOptions {
   /** Compile pipelines with createComputePipelineAsync (default true; false under Dawn's Node binding). */
   asyncPipelines?: boolean;
@@ -200,6 +217,11 @@ export interface DeviceOptions {
   keepAlive?: unknown;
 }
 
+/**
+ * Opens a device on `adapter` with the limits the runtime uses (storage binding and buffer size,
+ * workgroup storage and size, at the adapter's maximum) and `timestamp-query` where offered.
+ * Rejects with the host's error when the adapter refuses the device.
+ */
 export async function openDevice(adapter: GPUAdapter, options: DeviceOptions = {}): Promise<GpuContext> {
   const requiredLimits: Record<string, number> = {};
   for (const name of requestedLimits) {
@@ -212,6 +234,7 @@ export async function openDevice(adapter: GPUAdapter, options: DeviceOptions = {
   return new GpuContext(device, describeAdapter(adapter), options);
 }
 
+/** No WebGPU device can be had on this host; the message says what to install or enable. */
 export class NoAdapterError extends Error {
   constructor(message: string) {
     super(message);

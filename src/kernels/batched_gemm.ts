@@ -27,6 +27,7 @@ export interface GemmEntry {
   cRow: number;
 }
 
+/** How the batched expert GEMM kernel tiles its work: per-invocation register tiles or workgroup-memory tiles, and the workgroup shape. */
 export interface GemmTuning {
   /** Rows and columns of C each invocation accumulates in registers. */
   tileM: number;
@@ -40,6 +41,7 @@ export interface GemmTuning {
   workgroupMemory?: boolean;
   /** Workgroup shape (invocations along columns and rows). */
   wgX: number;
+  /** Workgroup invocations along rows. */
   wgY: number;
 }
 
@@ -56,6 +58,7 @@ export interface GemmShape {
 /** Chooses a tuning for one batched GEMM dispatch of a plan (per-dispatch tuning). */
 export type GemmTuningChooser = (gemm: GemmShape) => GemmTuning;
 
+/** The GEMM tuning for hardware adapters when none is chosen: 4x4 register tiles, 8x8 workgroups. */
 export const defaultGemmTuning: GemmTuning = { tileM: 4, tileN: 4, wgX: 8, wgY: 8 };
 
 /**
