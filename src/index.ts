@@ -8,14 +8,14 @@
 /// <reference types="@webgpu/types" preserve="true" />
 export * from './config.js';
 export { familyConfig, familyOptionsOf, datasetForConfig, isModelFamily, MODEL_FAMILIES, FAMILY_NAMES, FAMILY_CHOICES, type ModelFamily, type FamilyOptions, type ModelInputs } from './family.js';
-export { buildSpec, parameterCount, names as paramNames, type ModelSpec, type LevelSpec, type GateSpec, type GroupSpec, type ParamSpec } from './spec.js';
+export { buildSpec, parameterCount, names as paramNames, type ModelSpec, type LevelSpec, type GateSpec, type GroupSpec, type ParamSpec, type EmbeddingSpec } from './spec.js';
 export { initParams, type ParamTensors } from './init.js';
 export { Rng } from './rng.js';
-export { GpuContext, DeviceLostError, NoAdapterError, openDevice, describeAdapter, formatAdapter, type AdapterReport } from './gpu/context.js';
+export { GpuContext, DeviceLostError, NoAdapterError, openDevice, describeAdapter, formatAdapter, type AdapterReport, type DeviceOptions } from './gpu/context.js';
 export { acquireBrowserDevice } from './gpu/browser.js';
 export { ShaderCompileError } from './gpu/pipelines.js';
 export { LimitError } from './limits.js';
-export { defaultGemmTuning, type GemmTuning } from './kernels/batched_gemm.js';
+export { defaultGemmTuning, type GemmTuning, type GemmTuningChooser } from './kernels/batched_gemm.js';
 export { Trainer, type TrainerOptions, type StepResult } from './trainer.js';
 export { BatchError, type Batch } from './data/batch.js';
 export { buildPlan, destroyPlan, largestBatch, Plan, type PlanOptions } from './plan.js';
@@ -27,6 +27,8 @@ export {
   toFloat64,
   type Tensors64,
   type ForwardTrace,
+  type LevelTrace,
+  type LossResult,
 } from './reference/model.js';
 export { fit, shuffle, metricValue, NonFiniteError, type FitOptions, type FitResult, type EpochReport } from './training/fit.js';
 export { evaluate, gateReportsOf, type EvalReport, type GateReport } from './training/evaluate.js';
@@ -34,10 +36,10 @@ export { learningRate, taskWeightsAt, type Decay } from './training/schedule.js'
 export { auc, logLoss, mse, taskMetrics, gateStatistics, type TaskMetrics, type GateStatistics } from './metrics.js';
 export { gatherBatch, type Dataset, type Split, type TaskInfo } from './data/dataset.js';
 export { syntheticDataset, csvDataset, adultSchema, type SyntheticDatasetOptions, type CsvDatasetOptions } from './data/sources.js';
-export { SyntheticTasks, type SyntheticOptions } from './data/synthetic.js';
+export { SyntheticTasks, type SyntheticOptions, type SyntheticSplit, type SyntheticBatch } from './data/synthetic.js';
 export { parseCsv, DataError, type ParsedCsv } from './data/csv.js';
 export { fitTargetScaling, scaleTargets, targetScalingFromJSON, reportInTargetUnits, epochInTargetUnits, predictionsInTargetUnits, NO_SCALING, type TargetScaling } from './data/targets.js';
-export { fitTabular, splitRows, TabularEncoder, type TabularSchema, type LabelRole, type TabularData } from './data/tabular.js';
+export { fitTabular, splitRows, TabularEncoder, type TabularSchema, type LabelRole, type TabularData, type TabularEncoderJSON } from './data/tabular.js';
 export { checkpointBytes, readCheckpoint, loadCheckpoint, trainerFromCheckpoint, CHECKPOINT_FORMAT, type Checkpoint } from './checkpoint/checkpoint.js';
 export type { TrainingState, DataState, EarlyStoppingState } from './checkpoint/metadata.js';
 export { encodeSafetensors, decodeSafetensors, CheckpointError, type NamedTensor } from './checkpoint/safetensors.js';

@@ -14,6 +14,7 @@
 import type { TaskType } from '../config.js';
 import { Rng } from '../rng.js';
 
+/** Which split's rows a {@link SyntheticTasks} batch draws (each split its own random stream). */
 export type SyntheticSplit = 'train' | 'validation' | 'test';
 
 /** Options of {@link SyntheticTasks}. */
@@ -39,6 +40,7 @@ export interface SyntheticOptions {
   binary?: boolean;
 }
 
+/** Rows of the synthetic benchmark ({@link SyntheticTasks.batch}). */
 export interface SyntheticBatch {
   rows: number;
   /** rows x inputDim, row-major. */
