@@ -6,7 +6,9 @@
 import { cgc, ConfigError, mmoe, ple, sharedBottom, singleTask, type EmbeddingConfig, type ModelConfig, type ResolvedModelConfig, type TaskConfig } from './config.js';
 import { mapChunks, type Dataset, type Split, type StreamDataset, type StreamSplit } from './data/dataset.js';
 
+/** The model families by their command-line and checkpoint names. */
 export const MODEL_FAMILIES = ['ple', 'cgc', 'mmoe', 'shared-bottom', 'single-task'] as const;
+/** One of {@link MODEL_FAMILIES}. */
 export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 
 /** Display names, e.g. for run labels. */
@@ -15,6 +17,7 @@ export const FAMILY_NAMES: Record<ModelFamily, string> = { ple: 'PLE', cgc: 'CGC
 /** "ple, cgc, mmoe, shared-bottom or single-task", for messages. */
 export const FAMILY_CHOICES = `${MODEL_FAMILIES.slice(0, -1).join(', ')} or ${MODEL_FAMILIES[MODEL_FAMILIES.length - 1]}`;
 
+/** True when `x` is the name of a model family (a string of {@link MODEL_FAMILIES}). */
 export function isModelFamily(x: unknown): x is ModelFamily {
   return typeof x === 'string' && (MODEL_FAMILIES as readonly string[]).includes(x);
 }

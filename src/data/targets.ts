@@ -9,12 +9,17 @@ import type { Dataset, Split } from './dataset.js';
 import type { EvalReport } from '../training/evaluate.js';
 import type { EpochReport } from '../training/fit.js';
 
+/**
+ * How regression targets were standardised for training ({@link fitTargetScaling}): each scaled task's
+ * mean and standard deviation in the targets' own units. Plain JSON, stored in checkpoints.
+ */
 export interface TargetScaling {
   version: 1;
   /** One entry per scaled (regression) task, by task name. */
   tasks: { name: string; mean: number; std: number }[];
 }
 
+/** The scaling that changes nothing (raw targets). */
 export const NO_SCALING: TargetScaling = { version: 1, tasks: [] };
 
 /** Mean and standard deviation of each regression task's labelled training rows (std 1 when constant or unlabelled). */
