@@ -236,6 +236,7 @@ export type OptimizerConfig =
   | { kind: 'adam' | 'adamw'; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }
   | { kind: 'sgd'; lr: number; momentum?: number; weightDecay?: number };
 
+/** An optimizer config with every default filled in ({@link resolveOptimizer}). */
 export interface ResolvedOptimizer {
   kind: 'sgd' | 'adam' | 'adamw';
   lr: number;
@@ -246,6 +247,10 @@ export interface ResolvedOptimizer {
   momentum: number;
 }
 
+/**
+ * Validates an optimizer config and fills in its defaults (Adam: beta1 0.9, beta2 0.999, eps 1e-8).
+ * @throws ConfigError naming the field (`optimizer.lr`, `optimizer.beta1`, ...) that is missing or out of range.
+ */
 export function resolveOptimizer(o: OptimizerConfig): ResolvedOptimizer {
   const num = (v: unknown, field: string, ok: (x: number) => boolean, rule: string) => {
     if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new ConfigError(`optimizer.${field}`, `must be ${rule}, got ${String(v)}`);

@@ -28,6 +28,7 @@ import type { OpDesc, PlanBuffers, StepOps } from './layers/ops.js';
 
 export { activationLayout, inputLayout, paramLayout, type PlanBuffers };
 
+/** Options of {@link buildPlan}. */
 export interface PlanOptions {
   /** Rows per step; smaller batches are padded and masked. */
   batchSize: number;
@@ -59,6 +60,11 @@ export function largestBatch(spec: ModelSpec, align: number, maxBytes: number): 
   return lo;
 }
 
+/**
+ * A model compiled for one device and batch size: where every tensor lives in the GPU arenas, and
+ * the ordered dispatches of each phase. A {@link Trainer} owns one; build one directly only to
+ * drive the kernels yourself.
+ */
 export class Plan {
   readonly batchSize: number;
   /** Arena layouts: where each named view lives in its buffer (in elements). */
@@ -216,6 +222,12 @@ export function checkPlanLimits(ctx: GpuContext, spec: ModelSpec, B: number): Re
   return step;
 }
 
+/**
+ * Compiles a model spec into GPU buffers and dispatch lists for `options.batchSize` rows.
+ * @throws LimitError when the batch size is not a positive integer or a buffer would exceed the
+ *   device's limits (the error names the limit and the largest batch size that fits);
+ *   ShaderCompileError when a kernel fails to compile.
+ */
 export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanOptions): Promise<Plan> {
   const B = options.batchSize;
   const step = checkPlanLimits(ctx, spec, B);

@@ -18,9 +18,11 @@ import { activationNames } from './layers/activations.js';
 
 export { BatchError, type Batch };
 
+/** Options of {@link Trainer.create}. */
 export interface TrainerOptions {
   /** Rows per step (the plan's capacity); smaller batches are padded and masked. */
   batchSize: number;
+  /** The optimizer and its base learning rate (default Adam, lr 1e-3). */
   optimizer?: OptimizerConfig;
   /** Seed of the parameter initialisation. */
   seed?: number;
@@ -28,6 +30,7 @@ export interface TrainerOptions {
   gemmTuning?: GemmTuning | GemmTuningChooser;
 }
 
+/** The losses of one submitted step, as {@link Trainer.step} resolves them. */
 export interface StepResult {
   /** Optimizer steps taken when this result was produced. */
   step: number;
@@ -41,6 +44,13 @@ export interface StepResult {
   gradNorm: number;
 }
 
+/**
+ * Trains and runs one model on one device: {@link Trainer.create} compiles the config into a plan
+ * (GPU buffers and dispatches); {@link Trainer.step} runs a training step as one submission and
+ * resolves its losses later; {@link Trainer.predict} and {@link Trainer.infer} run the forward
+ * pass. Methods throw {@link BatchError} for a malformed batch and DeviceLostError once the device
+ * is lost; call {@link Trainer.destroy} to free the GPU memory.
+ */
 export class Trainer {
   private stepCount = 0;
   private lr: number;
@@ -60,6 +70,13 @@ export class Trainer {
     this.setGradientClip(0);
   }
 
+  /**
+   * Validates `config`, compiles it for `options.batchSize` rows per step and initialises the
+   * parameters from `options.seed`.
+   * @throws ConfigError naming the offending config field; LimitError when the plan does not fit
+   *   the device's limits (with the largest batch size that fits); ShaderCompileError when a
+   *   kernel fails to compile on this device.
+   */
   static async create(ctx: GpuContext, config: ModelConfig, options: TrainerOptions): Promise<Trainer> {
     const spec = buildSpec(config);
     const optimizer = resolveOptimizer(options.optimizer ?? { kind: 'adam', lr: 1e-3 });
@@ -69,10 +86,12 @@ export class Trainer {
     return trainer;
   }
 
+  /** Rows per step the plan holds; a smaller batch is padded with masked rows. */
   get batchSize(): number {
     return this.plan.batchSize;
   }
 
+  /** Optimizer steps taken (restored from a checkpoint by {@link Trainer.writeOptimizerState}). */
   get steps(): number {
     return this.stepCount;
   }
@@ -214,10 +233,15 @@ export class Trainer {
     return new Float32Array(await this.ctx.readBuffer(this.plan.buffers.act, view.offset * 4, view.size * 4));
   }
 
+  /**
+   * Overwrites the parameters with `tensors` (every parameter of {@link ModelSpec.params}, by name).
+   * Throws Error naming a missing tensor or one of the wrong size.
+   */
   writeParams(tensors: Map<string, ArrayLike<number>>): void {
     this.writeTensors(this.plan.buffers.params, tensors);
   }
 
+  /** Overwrites the optimizer moments (as {@link Trainer.writeParams}) and the step count, to resume training. */
   writeOptimizerState(state: { m1: Map<string, ArrayLike<number>>; m2: Map<string, ArrayLike<number>> }, steps: number): void {
     this.writeTensors(this.plan.buffers.m1, state.m1);
     this.writeTensors(this.plan.buffers.m2, state.m2);

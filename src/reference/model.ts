@@ -8,8 +8,10 @@ import type { ModelSpec, LevelSpec } from '../spec.js';
 import { names } from '../spec.js';
 import type { Batch } from '../data/batch.js';
 
+/** Tensors by name in float64, for the CPU reference (same names and layout as {@link ParamTensors}). */
 export type Tensors64 = Map<string, Float64Array>;
 
+/** One level's intermediate values in a {@link ForwardTrace}. */
 export interface LevelTrace {
   /** Input of each group (rows x inDim). */
   inputs: Float64Array[];
@@ -40,18 +42,22 @@ export interface NearKink {
 /** Relative size of a pre-activation, against its terms, below which it counts as at the kink (about 170 f32 ulps). */
 export const KINK_TOLERANCE = 1e-5;
 
+/** Every intermediate value of a reference forward pass, in float64, row-major. */
 export interface ForwardTrace {
   rows: number;
   /** The model's input rows: dense inputs, then the embedding vectors (rows x modelInputDim). */
   input: Float64Array;
+  /** Per level: group inputs, expert outputs, gate weights and gate outputs. */
   levels: LevelTrace[];
   /** towers[k][l]: output of tower layer l of task k (rows x towerDims[l]); the last is the logit. */
   towers: Float64Array[][];
+  /** Per task: the logit (binary) or prediction (regression) of each row. */
   logits: Float64Array[];
   /** ReLU pre-activations within f32 rounding of zero (see NearKink). */
   nearKinks: NearKink[];
 }
 
+/** The result of {@link referenceLoss}. */
 export interface LossResult {
   /** Unweighted masked mean loss per task (eq. 9). */
   taskLoss: number[];
@@ -216,6 +222,10 @@ function levelForward(spec: ModelSpec, level: LevelSpec, params: Tensors64, inpu
   return { inputs, experts, gates, outputs };
 }
 
+/**
+ * The model's forward pass in float64 on the CPU: the oracle the GPU kernels are tested against.
+ * `params` holds every parameter of `spec` by name ({@link toFloat64} converts a trainer's).
+ */
 export function referenceForward(spec: ModelSpec, params: Tensors64, batch: Batch): ForwardTrace {
   const rows = batch.rows;
   const width = spec.modelInputDim;
@@ -442,6 +452,7 @@ export function referenceGradients(spec: ModelSpec, params: Tensors64, batch: Ba
   return { trace, loss, grads };
 }
 
+/** The same tensors as float64 arrays, e.g. a trainer's {@link Trainer.readParams} for the reference. */
 export function toFloat64(params: Map<string, ArrayLike<number>>): Tensors64 {
   const out: Tensors64 = new Map();
   for (const [k, v] of params) out.set(k, Float64Array.from(v as ArrayLike<number>));
