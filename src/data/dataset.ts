@@ -5,11 +5,13 @@
 import type { TaskType } from '../config.js';
 import type { Batch } from './batch.js';
 
+/** A task of a data set: its name and whether its labels are binary (0/1) or real values. */
 export interface TaskInfo {
   name: string;
   type: TaskType;
 }
 
+/** One split (train, validation or test) of a data set, row-major. */
 export interface Split {
   rows: number;
   /** rows x inputDim. */
@@ -55,6 +57,7 @@ export function mapChunks<S extends Split | StreamSplit>(split: S, f: (s: Split)
   } as unknown as S;
 }
 
+/** An in-memory data set: what {@link fit} and {@link evaluate} read, whatever its source. */
 export interface Dataset {
   name: string;
   tasks: TaskInfo[];

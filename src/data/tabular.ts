@@ -9,6 +9,7 @@ import { DataError, type ParsedCsv } from './csv.js';
 import { csvChunk, parsedCsvSource, type RowChunk, type RowSource } from './rows.js';
 import { hashedRow } from './hash.js';
 
+/** A label column of a {@link TabularSchema}: a binary task (a positive set or a threshold) or a regression task; `task` names it (default: the column). */
 export type LabelRole = (
   /** Label 1 when the trimmed value is in the positive set, else 0. */
   | { column: string; task?: string; type: 'binary'; positive: string | string[] }
@@ -23,6 +24,7 @@ export type LabelRole = (
   missingAs?: number;
 };
 
+/** The roles of a data file's columns: which are labels (tasks), numeric inputs and categorical inputs. */
 export interface TabularSchema {
   /** Each becomes a task; label columns are never inputs. */
   labels: LabelRole[];
@@ -40,6 +42,7 @@ export interface TabularSchema {
   maxVocab?: number;
 }
 
+/** Rows encoded by a {@link TabularEncoder}: model inputs, labels and label masks, row-major. */
 export interface TabularData {
   rows: number;
   /** rows x denseDim, row-major: standardised numerics, then missing indicators, then one-hot blocks. */
@@ -78,6 +81,11 @@ const DEFAULT_MISSING = ['?', '', 'NA'];
 const F32_MAX = 3.4028234663852886e38;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
+/**
+ * Turns raw rows into model inputs: numerics standardised (optionally log1p first) with a missing
+ * indicator, categoricals one-hot or as embedding indices, labels with a mask. Saved and restored
+ * as plain JSON (checkpoints store it).
+ */
 export class TabularEncoder {
   readonly denseNames: string[];
   readonly embeddings: { column: string; vocabulary: number; dim: number }[];
@@ -96,10 +104,15 @@ export class TabularEncoder {
     this.tasks = state.tasks.map((t) => ({ name: t.name, type: t.type }));
   }
 
+  /** Width of an encoded dense row (the model's inputDim). */
   get denseDim(): number {
     return this.denseNames.length;
   }
 
+  /**
+   * An encoder from what {@link TabularEncoder.toJSON} returned (e.g. a checkpoint's `data`).
+   * @throws Error when `json` is not a tabular encoder of a known version.
+   */
   static fromJSON(json: unknown): TabularEncoder {
     const s = json as TabularEncoderJSON;
     if (!s || s.version !== 1 || !Array.isArray(s.tasks) || !Array.isArray(s.numeric) || !Array.isArray(s.categorical) || !Array.isArray(s.missing)) {
@@ -108,6 +121,7 @@ export class TabularEncoder {
     return new TabularEncoder(structuredClone(s));
   }
 
+  /** Everything the encoder learned, as plain JSON (a copy). */
   toJSON(): TabularEncoderJSON {
     return structuredClone(this.state);
   }

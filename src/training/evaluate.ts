@@ -4,6 +4,7 @@ import type { ModelSpec } from '../spec.js';
 import { chunksOf, type Split, type StreamSplit, type TaskInfo } from '../data/dataset.js';
 import { gateStatistics, logLoss, mse, taskMetrics, type TaskMetrics } from '../metrics.js';
 
+/** One gate's statistics over an evaluated split: how much it relies on each expert. */
 export interface GateReport {
   level: number;
   gate: string;
@@ -17,6 +18,7 @@ export interface GateReport {
   meanMax: number;
 }
 
+/** A model's losses, metrics and gate statistics over a split ({@link evaluate}). */
 export interface EvalReport {
   /** sum_k w_k L_k over the split with the config's static weights (PLE eq. 8; log loss or MSE per task). */
   loss: number;

@@ -11,6 +11,7 @@ import { learningRate, taskWeightsAt, type Decay } from './schedule.js';
 import { evaluate, type EvalReport } from './evaluate.js';
 import type { EarlyStoppingState } from '../checkpoint/metadata.js';
 
+/** Options of {@link fit}. Steps, epochs and rates are counts and per-step values; `seconds` are wall time. */
 export interface FitOptions {
   epochs: number;
   /** Base learning rate (default: the optimizer's). */
@@ -42,7 +43,7 @@ export interface FitOptions {
   maxInFlight?: number;
   /** After each step's result: the epoch's running mean of the weighted total and of each task's loss. */
   onProgress?: (p: { epoch: number; step: number; stepsPerEpoch: number; loss: number; taskLoss: number[] }) => void;
-  /** After each epoch, with early stopping's state after it (what a checkpoint keeps to resume). */
+  /** After each epoch (awaited): its report and early stopping's state after it (what a checkpoint keeps to resume). */
   onEpoch?: (report: EpochReport, state: EpochState) => void | Promise<void>;
   /** Polled between steps; true ends training after the current step (mid-epoch: no report, see FitResult.stoppedAt). */
   shouldStop?: () => boolean;
@@ -50,6 +51,7 @@ export interface FitOptions {
   beforeStep?: () => void | Promise<void>;
 }
 
+/** One epoch's training means, learning rate, task weights and validation report. */
 export interface EpochReport {
   epoch: number;
   learningRate: number;
@@ -59,12 +61,14 @@ export interface EpochReport {
   seconds: number;
 }
 
+/** Early stopping's state after an epoch, with the best epoch's parameters. */
 export interface EpochState {
   earlyStopping?: EarlyStoppingState;
   /** The best epoch's parameters (early stopping), when there is one. */
   bestParams?: Map<string, Float32Array>;
 }
 
+/** What {@link fit} did: every epoch's report, the best epoch under early stopping, and whether and where it stopped. */
 export interface FitResult {
   epochs: EpochReport[];
   best?: { epoch: number; metric: string; value: number };
@@ -73,6 +77,7 @@ export interface FitResult {
   stoppedAt?: { epoch: number; step: number; stepsPerEpoch: number };
 }
 
+/** Training stopped because a loss or the gradient norm became NaN or infinite at `step`. */
 export class NonFiniteError extends Error {
   constructor(
     readonly step: number,
@@ -83,6 +88,10 @@ export class NonFiniteError extends Error {
   }
 }
 
+/**
+ * One metric of an evaluation: 'loss' or '<task>.<auc|logLoss|mse>'.
+ * @throws RangeError naming the metric and the tasks there are when it is unknown.
+ */
 export function metricValue(report: EvalReport, metric: string): number {
   if (metric === 'loss') return report.loss;
   const dot = metric.lastIndexOf('.');
@@ -94,6 +103,14 @@ export function metricValue(report: EvalReport, metric: string): number {
 
 const higherIsBetter = (metric: string) => metric.endsWith('.auc');
 
+/**
+ * Trains for whole epochs over the shuffled training split, with warm-up and decay, clipping,
+ * dynamic task weights, an evaluation of the validation split each epoch and early stopping
+ * (restoring the best parameters).
+ * @throws NonFiniteError when a loss or the gradient norm is not finite; RangeError for early
+ *   stopping without a validation split or an unknown metric; BatchError when the data does not
+ *   match the model; DeviceLostError when the device is lost.
+ */
 export async function fit(trainer: Trainer, data: Dataset | StreamDataset, options: FitOptions): Promise<FitResult> {
   const B = trainer.batchSize;
   const K = data.tasks.length;
