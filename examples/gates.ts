@@ -3,13 +3,13 @@
 // Uses the checkpoint that train-csv.ts wrote and the rows it trained on.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { acquireNodeDevice, gateReportsOf, parseCsv, readCheckpoint, readFileBytes, TabularEncoder, trainerFromCheckpoint } from 'ple-webgpu/node';
+import { acquireNodeDevice, encoderOfCheckpoint, gateReportsOf, parseCsv, readCheckpoint, readFileBytes, trainerFromCheckpoint } from 'ple-webgpu/node';
 
 const checkpointPath = process.argv[2] ?? 'out/examples/shop.safetensors';
 const csvPath = process.argv[3] ?? fileURLToPath(new URL('./data/shop.csv', import.meta.url));
 
 const checkpoint = readCheckpoint(await readFileBytes(checkpointPath), checkpointPath);
-const rows = TabularEncoder.fromJSON(checkpoint.data).transform(parseCsv(await readFile(csvPath, 'utf8'), csvPath));
+const rows = encoderOfCheckpoint(checkpoint.data, checkpointPath).transform(parseCsv(await readFile(csvPath, 'utf8'), csvPath));
 
 const ctx = await acquireNodeDevice();
 const trainer = await trainerFromCheckpoint(ctx, checkpoint, { batchSize: 256 }, checkpointPath);

@@ -4,14 +4,14 @@
 // category (Oslo below) maps to the unknown slot, a missing number ('?') to the training mean.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { acquireNodeDevice, parseCsv, readCheckpoint, readFileBytes, TabularEncoder, trainerFromCheckpoint } from 'ple-webgpu/node';
+import { acquireNodeDevice, encoderOfCheckpoint, parseCsv, readCheckpoint, readFileBytes, trainerFromCheckpoint } from 'ple-webgpu/node';
 
 const checkpointPath = process.argv[2] ?? 'out/examples/shop.safetensors';
 const csvPath = process.argv[3] ?? fileURLToPath(new URL('./data/shop-new.csv', import.meta.url));
 
 // readCheckpoint throws CheckpointError naming the file when it is not a complete ple-webgpu checkpoint.
 const checkpoint = readCheckpoint(await readFileBytes(checkpointPath), checkpointPath);
-const encoder = TabularEncoder.fromJSON(checkpoint.data); // how train-csv.ts encoded its inputs
+const encoder = encoderOfCheckpoint(checkpoint.data, checkpointPath); // how train-csv.ts encoded its inputs
 const rows = encoder.transform(parseCsv(await readFile(csvPath, 'utf8'), csvPath));
 
 const ctx = await acquireNodeDevice();

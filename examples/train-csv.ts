@@ -38,7 +38,7 @@ try {
   if (!(last.train.loss < result.epochs[0].train.loss)) throw new Error('the training loss did not decrease');
 
   // The encoder travels in the checkpoint, so predicting needs nothing but the checkpoint and raw CSV rows.
-  const bytes = await checkpointBytes(trainer, { data: encoder.toJSON() });
+  const bytes = await checkpointBytes(trainer, { data: { kind: 'encoder', encoder: encoder.toJSON() } });
   await mkdir(dirname(checkpointPath), { recursive: true });
   await writeFileAtomic(checkpointPath, bytes); // a crash leaves the old file or the whole new one
   console.log(`wrote ${checkpointPath} (${bytes.length} bytes, ${trainer.steps} steps)`);

@@ -25,6 +25,7 @@ export interface EarlyStoppingState {
 /** A command-line flag's value as node:util parseArgs gives it. */
 export type FlagValue = string | boolean | string[];
 
+/** The checkpoint's `training` metadata: how far a run got and how it was set up, so it can be resumed. */
 export interface TrainingState {
   /** Epochs completed. */
   epoch: number;

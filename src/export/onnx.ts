@@ -29,6 +29,7 @@ import type { TargetScaling } from '../data/targets.js';
 
 const { onnx } = onnxProto;
 
+/** The ONNX operator set version exported models declare (the default domain). */
 export const ONNX_OPSET = 17;
 /** IR version 8 is the one that goes with opsets 17 and 18 (ONNX 1.12-1.13). */
 export const ONNX_IR_VERSION = 8;
@@ -46,6 +47,7 @@ export class OnnxExportError extends Error {
   }
 }
 
+/** Options of exportOnnx: what to add beside the task outputs. */
 export interface OnnxExportOptions {
   /** Add every gate's weights as extra outputs. */
   gates?: boolean;
@@ -72,7 +74,9 @@ export interface ExportableModel {
 /** The ONNX names of a model's inputs and outputs. */
 export const onnxNames = {
   x: 'x',
+  /** The int64 [N] input of an embedding table's row indices. */
   index: (table: string) => `index.${table}`,
+  /** The [N, members] output of a gate's weights (level numbered from 0). */
   gate: (level: number, gate: string) => `level${level}.${gate}.gate`,
 };
 

@@ -6,8 +6,18 @@
 import Papa from 'papaparse';
 import { DataError, type ParsedCsv } from '../data/csv.js';
 
-/** A Node readable stream or a browser File/Blob: what papaparse streams from. */
-export type CsvInput = Blob | { readable: boolean; read: unknown; on: unknown; pause(): unknown; resume(): unknown };
+/** A CSV file to read in chunks: a Blob (a browser File) or a Node readable stream. */
+export type CsvInput =
+  | Blob
+  | {
+      readable: boolean;
+      read: unknown;
+      on: unknown;
+      /** Stops the stream's data events while a chunk is scored. */
+      pause(): unknown;
+      /** Starts them again. */
+      resume(): unknown;
+    };
 
 /**
  * Calls `onHeader` with the header, then `onChunk` with up to `chunkRows` rows at a time (the

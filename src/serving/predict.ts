@@ -25,6 +25,7 @@ export interface EncodedChunk {
   keep?: string[][];
 }
 
+/** What a Predictor writes beside one column per task. */
 export interface PredictOptions {
   /** Add each gate's weight for each of its experts (gates over one expert, the identity, are left out). */
   gates?: boolean;
@@ -37,6 +38,11 @@ export interface PredictOptions {
 /** The output column of gate `gate` of level `level` for expert `expert` (numbered across the level, as in spec.ts). */
 export const gateColumn = (level: number, gate: string, expert: number) => `level${level}.${gate}.gate.expert${expert}`;
 
+/**
+ * Scores encoded chunks with a trainer and gathers them as CSV rows (kept columns, one column per
+ * task: a probability for binary tasks, a value in the target's units for regression, then the
+ * gate weights), plus the labels it saw, for per-task metrics at the end.
+ */
 export class Predictor {
   /** The output header: kept columns, one per task, then the gate columns. */
   readonly columns: string[];
@@ -164,6 +170,10 @@ export class CsvEncoding {
     return this.taskIndex.some((i) => i >= 0);
   }
 
+  /**
+   * Encodes one parsed chunk of the file with the checkpoint's encoder.
+   * @throws DataError naming the file, line and column of a cell the encoder cannot read.
+   */
   encode(chunk: ParsedCsv): EncodedChunk {
     const d = this.encoder.transform(chunk);
     const K = this.taskIndex.length;
