@@ -1,5 +1,11 @@
 import { defineConfig } from 'vitest/config';
 import { builtinModules } from 'node:module';
+import { readFileSync } from 'node:fs';
+
+// The library leaves every package it depends on to the user's install (and bundler): none is copied into dist/.
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
+const dependencies = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})];
+const external = (id: string) => dependencies.some((d) => id === d || id.startsWith(`${d}/`)) || builtinModules.includes(id.replace(/^node:/, ''));
 
 // `vite build --mode lib` builds the library (dist/index.js for browsers and Node,
 // dist/node.js with Node's device acquisition); other modes serve and build the demo page.
@@ -19,7 +25,7 @@ export default defineConfig(({ mode }) => ({
           sourcemap: true,
           lib: { entry: { index: 'src/index.ts', node: 'src/node.ts' }, formats: ['es'] },
           rollupOptions: {
-            external: ['webgpu', 'papaparse', ...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
+            external,
             // One file per source module: with the package's `sideEffects: false` a user's bundler then
             // drops whole modules the app never reaches (the CSV reader and papaparse, the CPU reference).
             output: { preserveModules: true, preserveModulesRoot: 'src' },
