@@ -94,6 +94,12 @@ export class Session {
   private stopRequested = false;
   /** The message of the last device loss, shown instead of the errors it causes in flight. */
   private deviceLost: string | null = null;
+  /**
+   * Counts Start presses. A run cut short by a lost device may still be unwinding (its work in
+   * flight fails a moment later) when Start begins the next one; only the newest run may then
+   * report and change the page's state.
+   */
+  private starts = 0;
   readonly errors: string[] = [];
   progress = { epoch: 0, step: 0, stepsPerEpoch: 0, loss: NaN, epochs: 0 };
   gateUpdates = 0;
@@ -207,6 +213,7 @@ export class Session {
   /** A new model from the form, or (Continue ticked) the model in the tab, trained for the form's epochs. */
   async start(): Promise<void> {
     const { form, controls, charts, gates } = this.views;
+    const thisStart = ++this.starts;
     controls.clearError();
     controls.progress(0);
     this.deviceLost = null;
@@ -262,6 +269,8 @@ export class Session {
       await this.train(m, dataset, training);
     } catch (e) {
       created?.destroy();
+      // A run that lost its device and was superseded by a newer one: its failure is old news.
+      if (thisStart !== this.starts && e instanceof Error && (e.name === 'AbortError' || e.name === 'DeviceLostError')) return;
       if (this.model) this.model.run.finished = true;
       if (await this.causedByDeviceLoss(e)) {
         controls.showError(this.deviceLost!);
