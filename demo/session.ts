@@ -100,6 +100,8 @@ export class Session {
    * report and change the page's state.
    */
   private starts = 0;
+  /** Devices lost since the page opened. */
+  private devicesLost = 0;
   readonly errors: string[] = [];
   progress = { epoch: 0, step: 0, stepsPerEpoch: 0, loss: NaN, epochs: 0 };
   gateUpdates = 0;
@@ -132,10 +134,15 @@ export class Session {
     this.views.form.lock(RUNNING.includes(phase), this.canContinue);
   }
 
-  /** A destroyed device fails the work in flight (AbortError) just before its loss is announced: waits a moment for that. */
+  /**
+   * A destroyed device fails the work in flight (AbortError) just before its loss is announced:
+   * waits a moment for that. Such failures may also arrive after Start has begun a new run on a new
+   * device, so an abort counts as the fallout of any loss this page has seen, not only the latest.
+   */
   private async causedByDeviceLoss(e: unknown): Promise<boolean> {
-    if (!this.deviceLost && e instanceof Error && (e.name === 'AbortError' || e.name === 'DeviceLostError')) await new Promise((r) => setTimeout(r, 500));
-    return this.deviceLost !== null;
+    const aborted = e instanceof Error && (e.name === 'AbortError' || e.name === 'DeviceLostError');
+    if (aborted && this.devicesLost === 0) await new Promise((r) => setTimeout(r, 500));
+    return this.deviceLost !== null || (aborted && this.devicesLost > 0);
   }
 
   showError(e: unknown): void {
@@ -154,6 +161,7 @@ export class Session {
     c.device.lost.then((info) => {
       // The page never destroys its device, so any loss (a driver reset, a GPU process crash) is news.
       if (this.ctx === c) this.ctx = null;
+      this.devicesLost++;
       if (this.model) this.model.lost = true;
       this.deviceLost = `The GPU device was lost (${info.reason || 'unknown reason'}${info.message ? `: ${info.message}` : ''}). Training stopped; press Start to train a new model on a new device, or reload the page.`;
       this.showError(this.deviceLost);
@@ -269,10 +277,13 @@ export class Session {
       await this.train(m, dataset, training);
     } catch (e) {
       created?.destroy();
-      // A run that lost its device and was superseded by a newer one: its failure is old news.
-      if (thisStart !== this.starts && e instanceof Error && (e.name === 'AbortError' || e.name === 'DeviceLostError')) return;
+      // Start is only enabled once a run has ended, so a superseded run is one a device loss ended
+      // (already reported) that failed while unwinding: the newer run owns the page's state.
+      if (thisStart !== this.starts) return;
+      const lost = await this.causedByDeviceLoss(e);
+      if (thisStart !== this.starts) return; // Start was pressed while this run's failure was looked at
       if (this.model) this.model.run.finished = true;
-      if (await this.causedByDeviceLoss(e)) {
+      if (lost) {
         controls.showError(this.deviceLost!);
         this.setPhase('error', 'GPU device lost: training stopped.');
       } else {
