@@ -90,7 +90,10 @@ try {
   // The PyTorch peer runs after the page, so the two never share the CPUs.
   if (!flag('--no-pytorch')) {
     try {
-      result.timings.push(timePytorch(benchConfigs['bench-small'], { warmup: 3, steps: value('--pytorch-steps', 20) }));
+      const pytorch = { warmup: 3, steps: value('--pytorch-steps', 20) };
+      // Its loss column reports the same step as the page's systems on bench-small.
+      const lossStep = Math.min(pytorch.warmup + pytorch.steps, ...runs.filter((r) => r.config === 'bench-small').map((r) => r.warmup + r.steps));
+      result.timings.push(timePytorch(benchConfigs['bench-small'], { ...pytorch, lossStep }));
     } catch (e) {
       const msg = `pytorch-cpu bench-small: ${(e as Error).message.split('\n')[0]}`;
       console.log(msg);

@@ -15,7 +15,7 @@ import { python } from '../scripts/python.js';
 import { benchBatch, buildBenchSpec, type BenchConfig, type StepTiming } from './common.js';
 import { repoRoot } from './results.js';
 
-export function timePytorch(c: BenchConfig, o: { warmup: number; steps: number }): StepTiming {
+export function timePytorch(c: BenchConfig, o: { warmup: number; steps: number; lossStep?: number }): StepTiming {
   const spec = buildBenchSpec(c);
   const params = initParams(spec, 1);
   const tensors: NamedTensor[] = [];
@@ -28,7 +28,7 @@ export function timePytorch(c: BenchConfig, o: { warmup: number; steps: number }
   try {
     writeFileSync(join(dir, 'start.safetensors'), encodeSafetensors(tensors, metadata));
     writeFileSync(join(dir, 'batch.json'), JSON.stringify({ rows: batch.rows, x: Array.from(batch.x), labels: Array.from(batch.labels) }));
-    const args = ['bench/pytorch_step.py', '--checkpoint', join(dir, 'start.safetensors'), '--batch', join(dir, 'batch.json'), '--warmup', String(o.warmup), '--steps', String(o.steps)];
+    const args = ['bench/pytorch_step.py', '--checkpoint', join(dir, 'start.safetensors'), '--batch', join(dir, 'batch.json'), '--warmup', String(o.warmup), '--steps', String(o.steps), '--loss-step', String(o.lossStep ?? 0)];
     const r = spawnSync(python(), args, { cwd: repoRoot, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`python3 ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
     return { ...(JSON.parse(r.stdout) as StepTiming), config: c.name };

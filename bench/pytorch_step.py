@@ -40,6 +40,7 @@ def main():
     p.add_argument('--batch', help='JSON {rows, x, labels}, flat row-major')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--steps', type=int, default=20)
+    p.add_argument('--loss-step', type=int, default=0, help='the step (1-based, warm-up included) whose loss lossAt reports (default: the last)')
     p.add_argument('--threads', type=int, default=os.cpu_count(), help='torch intra-op threads (default: every CPU)')
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -68,20 +69,25 @@ def main():
         optimizer.step()
         return total
 
-    warmup_ms, first_loss = [], None
+    loss_step = args.loss_step or args.warmup + args.steps
+    if not 1 <= loss_step <= args.warmup + args.steps:
+        raise SystemExit(f'--loss-step must be a step of the run (1..{args.warmup + args.steps}), got {loss_step}')
+    warmup_ms, first_loss, loss_at = [], None, None
     for i in range(args.warmup):
         t = time.perf_counter()
         loss = step()
         first_loss = loss if i == 0 else first_loss
+        loss_at = loss if i + 1 == loss_step else loss_at
         warmup_ms.append((time.perf_counter() - t) * 1000)
     t = time.perf_counter()
-    for _ in range(args.steps):
+    for i in range(args.steps):
         last_loss = step()
+        loss_at = last_loss if args.warmup + i + 1 == loss_step else loss_at
     total_ms = (time.perf_counter() - t) * 1000
     print(json.dumps({
         'system': 'pytorch-cpu', 'config': 'bench-small', 'createMs': create_ms, 'warmupMs': warmup_ms, 'steps': args.steps,
         'totalMs': total_ms, 'msPerStep': total_ms / args.steps, 'stepsPerSec': 1000 * args.steps / total_ms,
-        'firstLoss': first_loss, 'lastLoss': last_loss,
+        'firstLoss': first_loss, 'lastLoss': last_loss, 'lossAt': {'step': loss_step, 'loss': loss_at},
         'note': f'PyTorch {torch.__version__} on the CPU, float32, {torch.get_num_threads()} threads, BLAS {blas()}',
     }))
 
