@@ -1,5 +1,5 @@
 /** Command-line flags of the main job, their defaults, and --help. */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export const usage = `Usage: npm start -- [flags]
 
@@ -154,16 +154,44 @@ export function givenFlags(argv: string[]): Set<string> {
   return new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
 }
 
+/** Flag values as parseArgs returns them, for the checks below (the main job's or a subcommand's). */
+type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
 /** A number flag; the error names the flag. */
-export function num(flags: Flags, name: keyof Flags, check: (x: number) => boolean = Number.isFinite, rule = 'a number'): number {
+export function num<F extends FlagValues>(flags: F, name: keyof F & string, check: (x: number) => boolean = Number.isFinite, rule = 'a number'): number {
   const raw = flags[name];
   const v = Number(raw);
   if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || !check(v)) throw new UsageError(`--${name} must be ${rule}, got ${JSON.stringify(raw)}`);
   return v;
 }
 
-export function int(flags: Flags, name: keyof Flags, min: number): number {
+export function int<F extends FlagValues>(flags: F, name: keyof F & string, min: number): number {
   return num(flags, name, (x) => Number.isInteger(x) && x >= min, `an integer >= ${min}`);
+}
+
+type CommandOptions = NonNullable<ParseArgsConfig['options']>;
+type CommandConfig<O extends CommandOptions> = { args: string[]; options: O; allowPositionals: false; strict: true };
+type CommandValues<O extends CommandOptions> = ReturnType<typeof parseArgs<CommandConfig<O>>>['values'];
+
+/**
+ * A subcommand's flags (`npm start -- <command> ...`): a parse error names the command, `--help`
+ * prints `usage` and gives null, and each flag in `required` must be given (`<command> needs --flag VALUE`).
+ */
+export function parseCommand<O extends CommandOptions, R extends keyof O & string>(command: string, argv: string[], options: O, usage: string, required: Record<R, string>): (CommandValues<O> & Record<R, string>) | null {
+  let flags: CommandValues<O>;
+  try {
+    flags = parseArgs<CommandConfig<O>>({ args: argv, options, allowPositionals: false, strict: true }).values;
+  } catch (e) {
+    throw new UsageError(`${command}: ${(e as Error).message}`);
+  }
+  if ((flags as FlagValues).help) {
+    process.stdout.write(usage);
+    return null;
+  }
+  for (const [name, value] of Object.entries(required) as [string, string][]) {
+    if ((flags as FlagValues)[name] === undefined) throw new UsageError(`${command} needs --${name} ${value}`);
+  }
+  return flags as CommandValues<O> & Record<R, string>;
 }
 
 export function list(flags: Flags, name: keyof Flags): string[] {

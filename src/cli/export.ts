@@ -3,13 +3,12 @@
  * JSON beside it (`<name>.encoder.json`) when the checkpoint has one: the graph's input `x` is the
  * encoded row (see src/export/onnx.ts for why the encoding stays outside the graph).
  */
-import { parseArgs } from 'node:util';
 import { readCheckpoint } from '../checkpoint/checkpoint.js';
 import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
 import { exportOnnx, ONNX_ENCODER_KEY, ONNX_OPSET, onnxNames } from '../export/onnx.js';
 import { buildSpec } from '../spec.js';
 import { encoderJsonOf } from '../serving/predict.js';
-import { UsageError } from './args.js';
+import { parseCommand } from './args.js';
 import { targetsOf } from './predict.js';
 
 export const exportUsage = `Usage: npm start -- export --checkpoint FILE --onnx FILE [--gates]
@@ -37,18 +36,8 @@ const options = {
 export const encoderPathFor = (onnxPath: string) => `${onnxPath.replace(/\.onnx$/i, '')}.encoder.json`;
 
 export async function exportMain(argv: string[]): Promise<void> {
-  let flags;
-  try {
-    flags = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
-  } catch (e) {
-    throw new UsageError(`export: ${(e as Error).message}`);
-  }
-  if (flags.help) {
-    process.stdout.write(exportUsage);
-    return;
-  }
-  if (!flags.checkpoint) throw new UsageError('export needs --checkpoint FILE');
-  if (!flags.onnx) throw new UsageError('export needs --onnx FILE');
+  const flags = parseCommand('export', argv, options, exportUsage, { checkpoint: 'FILE', onnx: 'FILE' });
+  if (!flags) return;
   const ckpt = readCheckpoint(await readFileBytes(flags.checkpoint), flags.checkpoint);
   const json = encoderJsonOf(ckpt.data);
   const bytes = exportOnnx(ckpt, {

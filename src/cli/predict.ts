@@ -7,7 +7,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import Papa from 'papaparse';
 import { acquireNodeDevice } from '../node.js';
 import { readCheckpoint, trainerFromCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
@@ -15,7 +14,7 @@ import { readFileBytes } from '../checkpoint/atomic-file.js';
 import { SyntheticTasks } from '../data/synthetic.js';
 import { readCsvChunks } from '../serving/csv-chunks.js';
 import { CsvEncoding, encoderOfCheckpoint, formatMetrics, Predictor, type EncodedChunk } from '../serving/predict.js';
-import { UsageError } from './args.js';
+import { int, parseCommand, UsageError } from './args.js';
 import { NO_SCALING, targetScalingFromJSON, type TargetScaling } from '../data/targets.js';
 
 /** The regression target scaling the checkpoint was trained with (none in older checkpoints). */
@@ -63,27 +62,11 @@ const options = {
 /** Block size of the synthetic source: the same blocks as syntheticDataset's, so the rows are a training run's test split. */
 const SYNTHETIC_BLOCK = 1024;
 
-function intFlag(raw: string | undefined, name: string, min: number): number {
-  const v = Number(raw);
-  if (raw === undefined || raw.trim() === '' || !Number.isInteger(v) || v < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  return v;
-}
-
 export async function predictMain(argv: string[]): Promise<void> {
-  let flags;
-  try {
-    flags = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
-  } catch (e) {
-    throw new UsageError(`predict: ${(e as Error).message}`);
-  }
-  if (flags.help) {
-    process.stdout.write(predictUsage);
-    return;
-  }
-  if (!flags.checkpoint) throw new UsageError('predict needs --checkpoint FILE');
-  if (!flags.out) throw new UsageError('predict needs --out FILE');
-  const chunkRows = intFlag(flags['chunk-rows'], 'chunk-rows', 1);
-  const batchSize = intFlag(flags['batch-size'], 'batch-size', 1);
+  const flags = parseCommand('predict', argv, options, predictUsage, { checkpoint: 'FILE', out: 'FILE' });
+  if (!flags) return;
+  const chunkRows = int(flags, 'chunk-rows', 1);
+  const batchSize = int(flags, 'batch-size', 1);
   const keep = flags.keep ? flags.keep.split(',').map((s) => s.trim()).filter((s) => s !== '') : [];
   if (flags.data !== 'csv' && flags.data !== 'synthetic') throw new UsageError(`--data must be csv or synthetic, got ${JSON.stringify(flags.data)}`);
   if (flags.data === 'csv' && !flags.test) throw new UsageError('predict --data csv needs --test FILE');
@@ -157,9 +140,9 @@ export async function predictMain(argv: string[]): Promise<void> {
 function syntheticSource(ckpt: Checkpoint, flags: { rows?: string; correlation?: string; seed?: string }) {
   const correlation = Number(flags.correlation);
   if (flags.correlation?.trim() === '' || !(correlation >= -1 && correlation <= 1)) throw new UsageError(`--correlation must be in [-1, 1], got ${JSON.stringify(flags.correlation)}`);
-  const rows = intFlag(flags.rows, 'rows', 1);
+  const rows = int(flags, 'rows', 1);
   const trainedSeed = ckpt.data?.kind === 'synthetic' ? ckpt.data.options.seed : undefined;
-  const seed = flags.seed !== undefined ? intFlag(flags.seed, 'seed', 0) : trainedSeed ?? 1;
+  const seed = flags.seed !== undefined ? int(flags, 'seed', 0) : trainedSeed ?? 1;
   const c = ckpt.config;
   const binary = c.tasks.every((t) => t.type === 'binary');
   if (c.embeddings.length > 0 || c.inputDim < 2) throw new UsageError(`--data synthetic: the checkpoint's model reads ${c.inputDim} dense inputs${c.embeddings.length ? ' and embeddings' : ''}; it was not trained on the synthetic benchmark`);
