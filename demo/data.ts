@@ -40,27 +40,9 @@ export function buildDataset(d: DataDescriptor, csv: CsvFile | null): Dataset {
   return csvDataset({ schema: d.schema, train: { text: csv.text, source: csv.source }, validationFraction: d.validationFraction, seed: d.seed }).dataset;
 }
 
-/** Reads a picked CSV file; says so when it is not text or not comma-separated. */
+/** Reads a picked CSV file; parseCsv says so when it is not text or not comma-separated. */
 export async function readCsvFile(file: File): Promise<CsvFile> {
-  const bytes = new Uint8Array(await file.arrayBuffer());
-  const head = bytes.subarray(0, 4096);
-  if (head.includes(0)) throw new Error(`${file.name} is not a text file (it holds binary data): pick a CSV file, i.e. text with a header line and comma-separated values`);
-  const text = new TextDecoder().decode(bytes);
-  const firstLine = text.slice(0, text.search(/\r?\n|$/));
-  if (!firstLine.includes(',')) {
-    const other = ([[';', 'semicolons'], ['\t', 'tabs'], ['|', 'vertical bars']] as const).find(([c]) => firstLine.includes(c));
-    if (other) throw new Error(`${file.name} separates its values with ${other[1]}, not commas: save it as comma-separated values (CSV) and pick it again`);
-  }
-  const parsed = parseCsv(text, file.name);
-  return { text, source: file.name, parsed };
+  const text = await file.text();
+  return { text, source: file.name, parsed: parseCsv(text, file.name) };
 }
 
-/** Checks a picked file's safetensors framing before decoding it, so a wrong file says just that. */
-export function checkSafetensorsFraming(bytes: Uint8Array, name: string): void {
-  const notOne = `${name} is not a safetensors checkpoint`;
-  if (bytes.length < 10) throw new Error(`${notOne} (it has only ${bytes.length} bytes)`);
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLength > BigInt(bytes.length - 8) || bytes[8] !== 0x7b /* { */) {
-    throw new Error(`${notOne}: pick a .safetensors file downloaded from this page or written by npm start`);
-  }
-}

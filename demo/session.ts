@@ -38,7 +38,7 @@ import {
 import { Charts, epochPoint, metricName, type RunRecord } from './charts.js';
 import { Controls, download, RUNNING, type Phase } from './controls.js';
 import { encoderOf, type ServingModel } from './serving.js';
-import { buildDataset, checkSafetensorsFraming, dataKey, dataName, descriptorOf, readCsvFile, type CsvFile, type DataDescriptor } from './data.js';
+import { buildDataset, dataKey, dataName, descriptorOf, readCsvFile, type CsvFile, type DataDescriptor } from './data.js';
 import type { SetupForm, TrainingOptions } from './form.js';
 import type { RolePicker } from './csv-roles.js';
 import type { GateSample, GatesView } from './gates.js';
@@ -511,7 +511,6 @@ export class Session {
     let trainer: Trainer | null = null;
     try {
       const bytes = new Uint8Array(await file.arrayBuffer());
-      checkSafetensorsFraming(bytes, file.name);
       const ckpt = readCheckpoint(bytes, file.name);
       const t: Partial<TrainingState> = ckpt.training ?? {};
       // The seed: the page's own setting, or the --seed of a checkpoint npm start wrote.

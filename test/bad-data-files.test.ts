@@ -5,14 +5,15 @@
  * not an error, unless every label of a task is missing.
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { Field, Float64, Int32, List, makeTable, RecordBatch, Table, tableFromArrays, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { openRowSource } from '../src/data/files.js';
 import { streamDataset } from '../src/data/stream.js';
-import { DataError } from '../src/data/csv.js';
+import { DataError, parseCsv } from '../src/data/csv.js';
+import { readCsvChunks } from '../src/serving/csv-chunks.js';
 import type { TabularSchema } from '../src/data/tabular.js';
 import { chunksOf } from '../src/data/dataset.js';
 import { main } from '../src/cli/main.js';
@@ -135,6 +136,27 @@ describe('bad CSV files', () => {
     const file = join(dir, 'truncated.csv');
     writeFileSync(file, 'y,a,c\n' + Array.from({ length: N }, (_, i) => `${ys[i]},${as[i]},${cs[i]}`).join('\n').slice(0, -3));
     expect((await failure(file)).message).toBe(`${file} row ${N}: expected 3 fields, got 2 (truncated file?)`);
+  });
+
+  it('a file separated by semicolons or tabs, or binary data, says so (streaming reader and chunked scorer alike)', async () => {
+    const rows = Array.from({ length: 5 }, (_, i) => [ys[i], as[i], cs[i]]);
+    const cases: [string, string | Uint8Array, RegExp][] = [
+      ['semicolons.csv', ['y;a;c', ...rows.map((r) => r.join(';'))].join('\n'), /semicolons.csv separates its values with semicolons, not commas/],
+      ['tabs.csv', ['y\ta\tc', ...rows.map((r) => r.join('\t'))].join('\n'), /tabs.csv separates its values with tabs, not commas/],
+      ['binary.csv', Uint8Array.from({ length: 256 }, (_, i) => (i % 3 === 0 ? 0 : 65 + (i % 26))), /binary.csv is not a text file/],
+    ];
+    for (const [name, content, message] of cases) {
+      const file = join(dir, name);
+      writeFileSync(file, content);
+      expect((await failure(file)).message, name).toMatch(message);
+      const scored = readCsvChunks(createReadStream(file), file, 10, () => {}, async () => {}).then(
+        () => new Error('expected a DataError, but nothing was thrown'),
+        (e: unknown) => e,
+      );
+      expect(await scored, name).toBeInstanceOf(DataError);
+      expect(String(await scored), name).toMatch(message);
+      expect(() => parseCsv(readFileSync(file, 'utf8'), file), name).toThrow(message);
+    }
   });
 });
 

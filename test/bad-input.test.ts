@@ -117,6 +117,8 @@ describe('bad-input corpus', () => {
       ['truncated', () => readCheckpoint(bytes.subarray(0, bytes.length - 10), 'a.safetensors'), /^a\.safetensors: truncated/],
       ['another model', () => loadCheckpoint(b, readCheckpoint(bytes, 'a.safetensors'), 'a.safetensors'), /^a\.safetensors: checkpoint is for another model/],
       ['not safetensors', () => readCheckpoint(new Uint8Array([1, 2, 3]), 'x.bin'), /^x\.bin: not a safetensors file/],
+      // Its first 8 bytes read as a huge header length: the file is named for what it is, not "truncated".
+      ['a CSV picked as a checkpoint', () => readCheckpoint(new TextEncoder().encode('age,workclass,income\n39,State-gov,<=50K\n'), 'adult.csv'), /^adult\.csv: not a safetensors file \(it does not start with a safetensors header/],
       ['another format', () => readCheckpoint(encodeSafetensors([{ name: 'w', shape: [1], data: new Float32Array(1) }]), 'w.safetensors'), /^w\.safetensors: not a ple-webgpu checkpoint/],
     ];
     for (const [label, run, message] of cases) {

@@ -87,6 +87,8 @@ export function decodeSafetensors(
   if (bytes.length < 8) fail(`not a safetensors file: too short (${bytes.length} bytes)`);
   const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (headerLen > BigInt(bytes.length - 8)) {
+    // The header is a JSON object: another kind of file (a CSV, an ONNX model) is named for what it is, not "truncated".
+    if (bytes.length > 8 && bytes[8] !== 0x7b /* { */) fail('not a safetensors file (it does not start with a safetensors header: an 8-byte length, then a JSON object)');
     fail(`truncated: header needs ${headerLen} bytes but the file has ${bytes.length - 8} after the length`);
   }
   const dataStart = 8 + Number(headerLen);

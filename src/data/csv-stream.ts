@@ -5,7 +5,7 @@
  * ("row 12"; a field with a line break inside makes lines and rows differ).
  */
 import Papa from 'papaparse';
-import { DataError } from './csv.js';
+import { csvHeader, DataError } from './csv.js';
 import type { RowChunk, RowSource } from './rows.js';
 
 /** What papaparse streams: a Node readable stream or a File/Blob. */
@@ -56,14 +56,12 @@ function parse(input: CsvInput): Pass {
 /** `open` is called once per pass (and once to read the header). */
 export async function csvSource(open: () => CsvInput, name: string): Promise<RowSource> {
   const first = parse(open());
-  const head = await first.chunks.next();
+  // papaparse can hand over an empty chunk before the first complete line (a stream chunk without a line break).
+  let head = await first.chunks.next();
+  while (!head.done && head.value.length === 0) head = await first.chunks.next();
   await first.chunks.return(undefined);
   if (head.done || head.value.length === 0) throw new DataError(name, undefined, 'is empty');
-  const header = head.value[0].map((h) => h.replace(/^\uFEFF/, '').trim());
-  header.forEach((h, i) => {
-    if (h === '') throw new DataError(name, 1, `header column ${i + 1} has no name`);
-    if (header.indexOf(h) !== i) throw new DataError(name, 1, `column "${h}" appears twice in the header`, h);
-  });
+  const header = csvHeader(head.value[0], name, 1);
   const index = new Map(header.map((h, j) => [h, j]));
   return {
     name,

@@ -28,6 +28,34 @@ export class DataError extends Error {
   }
 }
 
+/** Delimiters a file saved as "CSV" by a spreadsheet in another locale often uses instead of commas. */
+const OTHER_DELIMITERS = [
+  [';', 'semicolons'],
+  ['\t', 'tabs'],
+  ['|', 'vertical bars'],
+] as const;
+
+const notText = (source: string) => new DataError(source, undefined, 'is not a text file (it holds binary data): give a CSV file, i.e. text with a header line and comma-separated values');
+
+/**
+ * A CSV file's header line as column names (BOM removed, trimmed), checked: every column has a
+ * name and appears once, and a file that is not comma-separated text says what it is instead
+ * (binary data, or values separated by semicolons, tabs or vertical bars).
+ */
+export function csvHeader(fields: string[], source: string, line: number): string[] {
+  const header = fields.map((name, i) => (i === 0 ? name.replace(/^\uFEFF/, '') : name).trim());
+  if (header.some((name) => name.includes('\0'))) throw notText(source);
+  if (header.length === 1) {
+    const other = OTHER_DELIMITERS.find(([c]) => header[0].includes(c));
+    if (other) throw new DataError(source, undefined, `separates its values with ${other[1]}, not commas: save it as comma-separated values (CSV)`);
+  }
+  header.forEach((name, i) => {
+    if (name === '') throw new DataError(source, line, `header column ${i + 1} has no name`);
+    if (header.indexOf(name) !== i) throw new DataError(source, line, `column "${name}" appears twice in the header`, name);
+  });
+  return header;
+}
+
 /** A CSV file as text fields: its header and rows, with the file line of each row for error messages. */
 export interface ParsedCsv {
   /** Column names, trimmed. */
@@ -47,6 +75,8 @@ export interface ParsedCsv {
  */
 export function parseCsv(text: string, source = 'input'): ParsedCsv {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // Binary data can fail as a CSV syntax error before its header is read: say what it is first.
+  if (text.slice(0, 4096).includes('\0')) throw notText(source);
 
   const records: { fields: string[]; line: number }[] = [];
   let parseError: DataError | undefined;
@@ -70,12 +100,7 @@ export function parseCsv(text: string, source = 'input'): ParsedCsv {
   if (parseError) throw parseError;
 
   if (records.length === 0) throw new DataError(source, undefined, 'is empty');
-  const header = records[0].fields.map((name) => name.trim());
-  const headerLine = records[0].line;
-  header.forEach((name, i) => {
-    if (name === '') throw new DataError(source, headerLine, `header column ${i + 1} has no name`);
-    if (header.indexOf(name) !== i) throw new DataError(source, headerLine, `column "${name}" appears twice in the header`, name);
-  });
+  const header = csvHeader(records[0].fields, source, records[0].line);
   if (records.length === 1) throw new DataError(source, undefined, 'has a header but no data rows');
 
   const rows: string[][] = [];

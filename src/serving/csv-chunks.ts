@@ -4,7 +4,7 @@
  * stream and on a browser File. Rows carry their 1-based file line, as parseCsv's do.
  */
 import Papa from 'papaparse';
-import { DataError, type ParsedCsv } from '../data/csv.js';
+import { csvHeader, DataError, type ParsedCsv } from '../data/csv.js';
 
 /** A CSV file to read in chunks: a Blob (a browser File) or a Node readable stream. */
 export type CsvInput =
@@ -59,13 +59,8 @@ export function readCsvChunks(
         line += 1 + fields.reduce((n, f) => n + lineBreaks(f), 0);
         if (fields.length === 1 && fields[0].trim() === '') return;
         if (!header) {
-          if (fields[0].charCodeAt(0) === 0xfeff) fields[0] = fields[0].slice(1);
-          header = fields.map((name) => name.trim());
           try {
-            header.forEach((name, i) => {
-              if (name === '') throw new DataError(source, here, `header column ${i + 1} has no name`);
-              if (header!.indexOf(name) !== i) throw new DataError(source, here, `column "${name}" appears twice in the header`, name);
-            });
+            header = csvHeader(fields, source, here);
             onHeader(header);
           } catch (e) {
             fail(e, parser);
