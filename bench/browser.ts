@@ -13,8 +13,9 @@
  *   --tfjs-warmup N    tfjs warm-up steps (default 2); --tfjs-steps N timed steps (default 5)
  * Every system times at least 5 steps, and the loss column reports, for every system of a config,
  * the loss of the same step (the last step of the shortest run).
+ *   --no-2048          skip bench-small@2048 (bench-small at batch 2048: every system, PyTorch too)
  *   --no-large         skip bench-large; --large-tfjs also run tfjs-webgpu on bench-large on a software adapter
- *   --no-pytorch       skip the PyTorch CPU peer (bench/pytorch.ts), timed on bench-small after the page runs
+ *   --no-pytorch       skip the PyTorch CPU peer (bench/pytorch.ts), timed on bench-small (and @2048) after the page runs
  *   --pytorch-steps N  its timed steps (default 20)
  *   --no-write         print, write nothing
  */
@@ -53,6 +54,14 @@ try {
     { config: 'bench-small', system: 'tfjs-webgpu', warmup: tw, steps: ts },
     { config: 'bench-small', system: 'tfjs-cpu', warmup: tw, steps: ts },
   ];
+  if (!flag('--no-2048')) {
+    // Larger batches: fewer, fuller dispatches; tfjs-webgpu takes tens of seconds a step here, so it times the minimum.
+    runs.push(
+      { config: 'bench-small@2048', system: 'ple-webgpu', warmup: 2, steps: software ? 5 : 20 },
+      { config: 'bench-small@2048', system: 'tfjs-webgpu', warmup: 1, steps: software ? 5 : ts },
+      { config: 'bench-small@2048', system: 'tfjs-cpu', warmup: 1, steps: ts },
+    );
+  }
   if (!flag('--no-large')) {
     runs.push({ config: 'bench-large', system: 'ple-webgpu', warmup: software ? 1 : 3, steps: software ? 5 : 20 });
     if (!software || flag('--large-tfjs')) runs.push({ config: 'bench-large', system: 'tfjs-webgpu', warmup: software ? 1 : tw, steps: software ? 5 : 10 });
@@ -89,15 +98,17 @@ try {
   const wallS = (performance.now() - t0) / 1000;
   // The PyTorch peer runs after the page, so the two never share the CPUs.
   if (!flag('--no-pytorch')) {
-    try {
-      const pytorch = { warmup: 3, steps: value('--pytorch-steps', 20) };
-      // Its loss column reports the same step as the page's systems on bench-small.
-      const lossStep = Math.min(pytorch.warmup + pytorch.steps, ...runs.filter((r) => r.config === 'bench-small').map((r) => r.warmup + r.steps));
-      result.timings.push(timePytorch(benchConfigs['bench-small'], { ...pytorch, lossStep }));
-    } catch (e) {
-      const msg = `pytorch-cpu bench-small: ${(e as Error).message.split('\n')[0]}`;
-      console.log(msg);
-      result.errors.push(msg);
+    for (const config of ['bench-small', 'bench-small@2048'].filter((name) => runs.some((r) => r.config === name))) {
+      try {
+        const pytorch = { warmup: 3, steps: value('--pytorch-steps', 20) };
+        // Its loss column reports the same step as the page's systems on that config.
+        const lossStep = Math.min(pytorch.warmup + pytorch.steps, ...runs.filter((r) => r.config === config).map((r) => r.warmup + r.steps));
+        result.timings.push(timePytorch(benchConfigs[config], { ...pytorch, lossStep }));
+      } catch (e) {
+        const msg = `pytorch-cpu ${config}: ${(e as Error).message.split('\n')[0]}`;
+        console.log(msg);
+        result.errors.push(msg);
+      }
     }
   }
 

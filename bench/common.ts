@@ -27,6 +27,8 @@ export interface BenchConfig {
 
 export const benchConfigs: Record<string, BenchConfig> = {
   'bench-small': { name: 'bench-small', batchSize: 512, inputDim: 128, levels: 2, taskExperts: 2, sharedExperts: 2, expertWidth: 64, towerWidth: 32, tasks: 2 },
+  /** bench-small at a larger batch: the same model, 4x the rows per step. */
+  'bench-small@2048': { name: 'bench-small@2048', batchSize: 2048, inputDim: 128, levels: 2, taskExperts: 2, sharedExperts: 2, expertWidth: 64, towerWidth: 32, tasks: 2 },
   'bench-large': { name: 'bench-large', batchSize: 2048, inputDim: 512, levels: 2, taskExperts: 2, sharedExperts: 2, expertWidth: 256, towerWidth: 128, tasks: 2 },
   /** For the 1,000-step memory check. */
   'bench-tiny': { name: 'bench-tiny', batchSize: 64, inputDim: 16, levels: 2, taskExperts: 1, sharedExperts: 1, expertWidth: 16, towerWidth: 8, tasks: 2 },

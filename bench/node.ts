@@ -161,7 +161,7 @@ interface StepReport {
 const stepConfigs: { c: BenchConfig; warmup: number; steps: number }[] = [
   { c: small, warmup: 3, steps: 20 },
   { c: { ...small, name: 'bench-small@128', batchSize: 128 }, warmup: 3, steps: 20 },
-  { c: { ...small, name: 'bench-small@2048', batchSize: 2048 }, warmup: 2, steps: software ? 5 : 20 },
+  { c: benchConfigs['bench-small@2048'], warmup: 2, steps: software ? 5 : 20 },
   ...(withLarge ? [{ c: large, warmup: software ? 1 : 3, steps: software ? 2 : 20 }] : []),
 ];
 const steps: StepReport[] = [];
