@@ -76,6 +76,40 @@ export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>, mask?:
   return (positiveRankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
 }
 
+/**
+ * The AUC that `scores` reach in expectation when row i's label is 1 with
+ * probability `probabilities[i]` (independently): the ratio of the expected
+ * correctly ordered (positive, negative) pairs to the expected pairs,
+ *   Σ_{i≠j} p_i (1 - p_j) ([s_i > s_j] + ½[s_i = s_j]) / Σ_{i≠j} p_i (1 - p_j),
+ * to which a sample's AUC converges as its rows grow. With the true
+ * probabilities as scores it is the Bayes AUC: no scoring does better on those
+ * rows. O(n log n).
+ */
+export function expectedAuc(scores: ArrayLike<number>, probabilities: ArrayLike<number>): number {
+  checkLengths('expectedAuc', scores, probabilities);
+  const order = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
+  let total = 0;
+  for (let i = 0; i < order.length; i++) total += probabilities[i];
+  // Walk from the highest score down; `above` sums p over the rows scored higher than the current run of ties.
+  let above = 0;
+  let correct = 0;
+  let pairs = 0;
+  for (let end = order.length; end > 0; ) {
+    let start = end - 1;
+    while (start > 0 && scores[order[start - 1]] === scores[order[end - 1]]) start--;
+    let tied = 0;
+    for (let k = start; k < end; k++) tied += probabilities[order[k]];
+    for (let k = start; k < end; k++) {
+      const p = probabilities[order[k]];
+      correct += (1 - p) * (above + (tied - p) / 2);
+      pairs += (1 - p) * (total - p);
+    }
+    above += tied;
+    end = start;
+  }
+  return pairs === 0 ? NaN : correct / pairs;
+}
+
 /** Mean binary cross-entropy of probabilities against 0/1 labels; probabilities are clipped to [1e-7, 1 - 1e-7]. NaN when nothing is counted. */
 export function logLoss(probs: ArrayLike<number>, labels: ArrayLike<number>, mask?: ArrayLike<number>): number {
   checkLengths('logLoss', probs, labels, mask);

@@ -22,7 +22,7 @@ Data (default: the synthetic benchmark of the MMoE paper, generated in memory)
   --data NAME           synthetic | csv | file | clicklog                  (default synthetic)
                         csv: a CSV file read into memory; file: a .csv, .parquet or
                         .arrow/.feather file streamed in chunks; clicklog: the built-in click log
-  --correlation P       synthetic: task correlation p in [-1, 1]           (default 0.5)
+  --correlation P       synthetic/clicklog: task correlation p in [-1, 1]  (default 0.5)
   --input-dim D         synthetic: input width                             (default 64)
   --train-rows N        synthetic: training rows                          (default 16384)
   --eval-rows N         synthetic: validation and test rows each          (default 4096)

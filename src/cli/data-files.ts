@@ -39,7 +39,7 @@ export function withDataFlags(schema: TabularSchema, flags: Flags): TabularSchem
 }
 
 function clicklogOf(flags: Flags): Clicklog {
-  return new Clicklog({ rows: int(flags, 'rows', 1), seed: int(flags, 'seed', 0) });
+  return new Clicklog({ rows: int(flags, 'rows', 1), seed: int(flags, 'seed', 0), taskCorrelation: num(flags, 'correlation', (p) => p >= -1 && p <= 1, 'in [-1, 1]') });
 }
 
 /** --data file or clicklog: one streaming pass fits the encoder; training and evaluation stream. */

@@ -4,15 +4,25 @@
  * every row and a conversion labelled only on clicked rows (null elsewhere),
  * PLE's sample-space problem (eq. 9).
  *
- *   user u ~ Zipf(users, s), item i ~ Zipf(items, s)   (P(rank r) ∝ r^-s)
- *   p_u, q_u, v_i ~ N(0, I_k / k), one vector per ID, fixed by the seed
+ *   user u ~ Zipf(users, s), item i ~ Zipf(items, s)          (P(rank r) ∝ r^-s)
  *   f_0..f_{d-1} ~ N(0, 1)
- *   click      ~ Bernoulli(σ(-1 + 3 p_u·v_i + 0.6 f_0 - 0.4 f_1))
- *   conversion ~ Bernoulli(σ(-0.5 + 3 q_u·v_i + 1.5 p_u·v_i + 0.8 f_2)), only when clicked
+ *   two independent ID components c = S (shared) and O (conversion's own), each
+ *     z_c(u, i) = (α_c[u] + β_c[i] + a_c[u]·b_c[i] / √k) / √3
+ *   with α, β ~ N(0, 1) and a, b ~ N(0, I_k) per ID, fixed by the seed: a user
+ *   and an item effect plus a rank-k interaction, of unit variance over IDs
+ *   click      ~ Bernoulli(σ(-1 + γ z_S + 0.6 f_0 - 0.4 f_1))
+ *   conversion ~ Bernoulli(σ(-0.5 + γ (ρ z_S + √(1-ρ²) z_O) + 0.8 f_2)), only when clicked
  *
- * Chunk c of a pass is drawn from its own generator (seed, c), so every pass,
- * and `probabilities`, see the same rows. `probabilities` gives the true click
- * and conversion probabilities of each row: their AUCs are the best any model can reach.
+ * ρ (`taskCorrelation`, `--correlation`) is the correlation of the two tasks'
+ * ID effects, like the task correlation p of the MMoE paper's synthetic data:
+ * at 1 conversion's ID effect is click's, at 0 it is unrelated, below 0 the
+ * tasks pull the same embeddings in opposite directions. γ (`idWeight`) sets
+ * how much of each label the IDs explain.
+ *
+ * Chunk c of a pass is drawn from its own generator (seed, c), so every pass
+ * sees the same rows. A chunk's `pClick` and `pConversion` are each row's true
+ * probabilities: no model scores better (expectedAuc in src/metrics.ts gives
+ * their AUC, the Bayes AUC, without label noise).
  */
 import { Rng } from '../rng.js';
 import type { RowChunk, RowSource } from './rows.js';
@@ -29,6 +39,10 @@ export interface ClicklogOptions {
   dense?: number;
   /** Width k of the latent vectors (default 4). */
   factors?: number;
+  /** ρ in [-1, 1]: the correlation of click's and conversion's ID effects (default 0.5). */
+  taskCorrelation?: number;
+  /** γ: the weight of the ID effects in each logit (default 2). */
+  idWeight?: number;
   /** Rows per chunk (default 65536). */
   chunkRows?: number;
 }
@@ -37,16 +51,25 @@ export const CLICKLOG_CHUNK = 65536;
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
+/** One ID component: a bias per user and item and a k-wide vector per user and item. */
+interface IdComponent {
+  userBias: Float64Array;
+  itemBias: Float64Array;
+  user: Float64Array;
+  item: Float64Array;
+}
+
 export class Clicklog {
   readonly users: number;
   readonly items: number;
   readonly denseCount: number;
   readonly chunkRows: number;
+  readonly taskCorrelation: number;
+  readonly idWeight: number;
   private readonly userCdf: Float64Array;
   private readonly itemCdf: Float64Array;
-  private readonly p: Float32Array;
-  private readonly q: Float32Array;
-  private readonly v: Float32Array;
+  private readonly shared: IdComponent;
+  private readonly own: IdComponent;
   private readonly k: number;
 
   constructor(readonly o: ClicklogOptions) {
@@ -55,6 +78,9 @@ export class Clicklog {
     this.denseCount = Math.max(3, o.dense ?? 4);
     this.k = o.factors ?? 4;
     this.chunkRows = o.chunkRows ?? CLICKLOG_CHUNK;
+    this.taskCorrelation = o.taskCorrelation ?? 0.5;
+    this.idWeight = o.idWeight ?? 2;
+    if (!(this.taskCorrelation >= -1 && this.taskCorrelation <= 1)) throw new RangeError(`clicklog taskCorrelation must be in [-1, 1], got ${o.taskCorrelation}`);
     const s = o.zipf ?? 1.05;
     const cdf = (n: number) => {
       const c = new Float64Array(n);
@@ -65,10 +91,29 @@ export class Clicklog {
     this.userCdf = cdf(this.users);
     this.itemCdf = cdf(this.items);
     const rng = new Rng(o.seed ^ 0x636c6963);
-    const vectors = (n: number) => Float32Array.from({ length: n * this.k }, () => rng.normal() / Math.sqrt(this.k));
-    this.p = vectors(this.users);
-    this.q = vectors(this.users);
-    this.v = vectors(this.items);
+    const normals = (n: number) => Float64Array.from({ length: n }, () => rng.normal());
+    const component = (): IdComponent => ({
+      userBias: normals(this.users),
+      itemBias: normals(this.items),
+      user: normals(this.users * this.k),
+      item: normals(this.items * this.k),
+    });
+    this.shared = component();
+    this.own = component();
+  }
+
+  /** z_c(u, i): component c's ID effect, of unit variance over independent IDs. */
+  private effect(c: IdComponent, u: number, i: number): number {
+    let dot = 0;
+    for (let t = 0; t < this.k; t++) dot += c.user[u * this.k + t] * c.item[i * this.k + t];
+    return (c.userBias[u] + c.itemBias[i] + dot / Math.sqrt(this.k)) / Math.sqrt(3);
+  }
+
+  /** The ID effects of click and of conversion for user u and item i (before the weight γ). */
+  idEffects(u: number, i: number): { click: number; conversion: number } {
+    const s = this.effect(this.shared, u, i);
+    const rho = this.taskCorrelation;
+    return { click: s, conversion: rho * s + Math.sqrt(1 - rho * rho) * this.effect(this.own, u, i) };
   }
 
   /** Column names: user_id, item_id, f0.., click, conversion. */
@@ -99,20 +144,16 @@ export class Clicklog {
     const conversion: (number | null)[] = new Array(n);
     const pClick = new Float64Array(n);
     const pConversion = new Float64Array(n);
-    const dot = (a: Float32Array, i: number, b: Float32Array, j: number) => {
-      let s = 0;
-      for (let t = 0; t < this.k; t++) s += a[i * this.k + t] * b[j * this.k + t];
-      return s;
-    };
+    const g = this.idWeight;
     for (let r = 0; r < n; r++) {
       const u = pick(this.userCdf);
       const i = pick(this.itemCdf);
       user[r] = u;
       item[r] = i;
       for (const f of dense) f[r] = rng.normal();
-      const affinity = dot(this.p, u, this.v, i);
-      pClick[r] = sigmoid(-1 + 3 * affinity + 0.6 * dense[0][r] - 0.4 * dense[1][r]);
-      pConversion[r] = sigmoid(-0.5 + 3 * dot(this.q, u, this.v, i) + 1.5 * affinity + 0.8 * dense[2][r]);
+      const z = this.idEffects(u, i);
+      pClick[r] = sigmoid(-1 + g * z.click + 0.6 * dense[0][r] - 0.4 * dense[1][r]);
+      pConversion[r] = sigmoid(-0.5 + g * z.conversion + 0.8 * dense[2][r]);
       click[r] = rng.uniform() < pClick[r] ? 1 : 0;
       const converted = rng.uniform() < pConversion[r] ? 1 : 0; // drawn on every row so that rows do not shift
       conversion[r] = click[r] ? converted : null;
