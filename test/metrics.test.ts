@@ -1,6 +1,6 @@
-/** Host metrics against hand-computed values, and AUC against a brute-force pair count. */
+/** Host metrics against hand-computed values, AUC against a brute-force pair count, and the expected AUC against a pair sum and label draws. */
 import { describe, expect, it } from 'vitest';
-import { auc, gateStatistics, logLoss, mse, taskMetrics } from '../src/metrics.js';
+import { auc, expectedAuc, gateStatistics, logLoss, mse, taskMetrics } from '../src/metrics.js';
 import { Rng } from '../src/rng.js';
 
 /** The definition of AUC: the fraction of (positive, negative) pairs the scores order correctly, ties 1/2. O(n^2). */
@@ -78,6 +78,67 @@ describe('auc', () => {
   it('rejects mismatched lengths', () => {
     expect(() => auc([0.1, 0.2], [0])).toThrow(RangeError);
     expect(() => auc([0.1, 0.2], [0, 1], [1])).toThrow(RangeError);
+  });
+});
+
+/** The definition of expectedAuc: expected correctly ordered pairs over expected pairs, summed over i != j. O(n^2). */
+function bruteForceExpectedAuc(scores: ArrayLike<number>, p: ArrayLike<number>): number {
+  let correct = 0;
+  let pairs = 0;
+  for (let i = 0; i < scores.length; i++) {
+    for (let j = 0; j < scores.length; j++) {
+      if (i === j) continue;
+      const w = p[i] * (1 - p[j]);
+      pairs += w;
+      if (scores[i] > scores[j]) correct += w;
+      else if (scores[i] === scores[j]) correct += w / 2;
+    }
+  }
+  return correct / pairs;
+}
+
+describe('expectedAuc', () => {
+  it('matches the pair sum on random data with many ties', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const rng = new Rng(seed);
+      const n = rng.int(2, 200);
+      const levels = rng.int(1, 8);
+      const scores = Float64Array.from({ length: n }, () => rng.int(0, levels - 1) / levels);
+      const p = Float64Array.from({ length: n }, () => rng.uniform());
+      expect(expectedAuc(scores, p), `seed ${seed}`).toBeCloseTo(bruteForceExpectedAuc(scores, p), 12);
+    }
+  });
+
+  it('is the AUC itself when the labels are certain (probabilities 0 and 1)', () => {
+    const scores = [0.1, 0.4, 0.35, 0.8, 0.4];
+    const labels = [0, 0, 1, 1, 1];
+    expect(expectedAuc(scores, labels)).toBeCloseTo(0.75, 12);
+    expect(expectedAuc([0.2, 0.9], [1, 1])).toBeNaN();
+  });
+
+  it('is what drawn labels measure: pooled over many draws, the pair counts converge to it', () => {
+    const rng = new Rng(3);
+    const n = 150;
+    const p = Float64Array.from({ length: n }, () => 1 / (1 + Math.exp(-2 * rng.normal())));
+    let correct = 0;
+    let pairs = 0;
+    for (let draw = 0; draw < 3000; draw++) {
+      const y = Float64Array.from(p, (pi) => (rng.uniform() < pi ? 1 : 0));
+      const positives = y.reduce((s, v) => s + v, 0);
+      const count = positives * (n - positives);
+      if (count === 0) continue;
+      correct += auc(p, y) * count;
+      pairs += count;
+    }
+    expect(Math.abs(correct / pairs - expectedAuc(p, p))).toBeLessThan(0.003);
+  });
+
+  it('is highest for the true probabilities: a noisy score of them ranks worse', () => {
+    const rng = new Rng(5);
+    const p = Float64Array.from({ length: 2000 }, () => 1 / (1 + Math.exp(-2 * rng.normal())));
+    const noisy = p.map((v) => v + 0.2 * rng.normal());
+    expect(expectedAuc(p, p)).toBeGreaterThan(expectedAuc(noisy, p) + 0.01);
+    expect(expectedAuc(p.map((v) => -v), p)).toBeCloseTo(1 - expectedAuc(p, p), 12);
   });
 });
 
