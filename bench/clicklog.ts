@@ -7,7 +7,7 @@
  * trained on all rows with non-clicks as negatives, both scored on the clicked
  * test rows. Data is streamed like a file. The results file is rewritten after
  * every run, so an interrupted series leaves the runs it finished.
- * Usage: node --import tsx --import ./scripts/register-raw.mjs bench/clicklog.ts [--rows 100000] [--epochs 3] [--seeds 3] [--correlations 0,0.9] [--out results/clicklog.md]
+ * Usage: node --import tsx --import ./scripts/register-raw.mjs bench/clicklog.ts [--rows 80000] [--epochs 2] [--seeds 3] [--correlations 0,0.9] [--out results/clicklog.md]
  */
 import { execSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -27,8 +27,8 @@ import { auc, expectedAuc } from '../src/metrics.js';
 
 const { values } = parseArgs({
   options: {
-    rows: { type: 'string', default: '100000' },
-    epochs: { type: 'string', default: '3' },
+    rows: { type: 'string', default: '80000' },
+    epochs: { type: 'string', default: '2' },
     seeds: { type: 'string', default: '3' },
     correlations: { type: 'string', default: '0,0.9' },
     out: { type: 'string', default: 'results/clicklog.md' },
