@@ -8,7 +8,7 @@ import { ple, type ModelConfig } from '../src/config.js';
 import { buildSpec, type ModelSpec } from '../src/spec.js';
 import { Trainer, type Batch } from '../src/trainer.js';
 import type { GpuContext } from '../src/gpu/context.js';
-import type { GemmTuning } from '../src/kernels/batched_gemm.js';
+import type { GemmTuning, GemmTuningChooser } from '../src/kernels/batched_gemm.js';
 import { encodeDispatch, encodeOps, opKernel, opName, type Op } from '../src/kernels/dispatch.js';
 import { gemmFlops, stepGemmShapes } from '../src/tuning.js';
 import { Rng } from '../src/rng.js';
@@ -97,7 +97,7 @@ export interface StepTiming {
 export interface RuntimeBenchOptions {
   warmup: number;
   steps: number;
-  tuning?: GemmTuning;
+  tuning?: GemmTuning | GemmTuningChooser;
   /** Timed steps per synchronised window (default: all in one). */
   window?: number;
   /** The step (1-based, warm-up included) whose loss `lossAt` reports (default: the last). */

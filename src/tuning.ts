@@ -17,7 +17,7 @@ import type { GpuContext, AdapterReport } from './gpu/context.js';
 import type { ModelConfig } from './config.js';
 import { buildSpec, type ModelSpec } from './spec.js';
 import { gemmDispatch, gemmGrid, gemmTuningFor, type GemmEntry, type GemmShape, type GemmTuning, type GemmTuningChooser } from './kernels/batched_gemm.js';
-import { encodeOps, type Op } from './kernels/dispatch.js';
+import { encodeOps, type Dispatch, type Op } from './kernels/dispatch.js';
 import { describeStep, stepGemms } from './layers/model.js';
 import { checkPlanLimits, planAlignment } from './plan.js';
 
@@ -35,6 +35,13 @@ export const defaultGemmCandidates: readonly GemmTuning[] = [
   { tileM: 1, tileN: 1, wgX: 16, wgY: 16 },
   { tileM: 1, tileN: 1, wgX: 16, wgY: 16, workgroupMemory: true },
   { tileM: 1, tileN: 1, wgX: 8, wgY: 8, workgroupMemory: true },
+  // For CPU-backed adapters (SwiftShader runs an invocation as one of 4 SIMD lanes): a workgroup of
+  // 4 invocations with large tiles; narrow ones for the thin GEMMs (gates, tower outputs). Tiles of
+  // 16x8 measured no faster than 8x8 over bench-small's GEMMs and take ~10 s to compile there.
+  { tileM: 8, tileN: 8, wgX: 4, wgY: 1 },
+  { tileM: 8, tileN: 4, wgX: 4, wgY: 1 },
+  { tileM: 8, tileN: 2, wgX: 2, wgY: 2 },
+  { tileM: 4, tileN: 1, wgX: 1, wgY: 4 },
 ];
 
 export function tuningKey(t: GemmTuning): string {
@@ -172,36 +179,15 @@ export async function tuneGemm(ctx: GpuContext, shapes: readonly GemmShape[], op
   });
   if (candidates.length === 0) throw new Error('tuneGemm: no candidate fits the device limits');
 
-  const laid = shapes.map(layoutShape);
   const flops = gemmFlops(shapes);
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-  const aLen = Math.max(...laid.map((l) => l.aLen));
-  const bLen = Math.max(...laid.map((l) => l.bLen));
-  const cLen = Math.max(...laid.map((l) => l.cLen));
-  const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
-  const a = ctx.createDataBuffer('tuning A', fill(aLen), usage);
-  const b = ctx.createDataBuffer('tuning B', fill(bLen), usage);
-  const c = ctx.createBuffer('tuning C', Math.max(1, cLen) * 4, usage);
   const repeats = options.repeats ?? 3;
   const timings: TuningTiming[] = [];
-  try {
-    for (const tuning of candidates) {
-      const dispatches = await Promise.all(laid.map((l, i) => gemmDispatch(ctx, `tune ${shapes[i].name}`, l.entries, { a, b, c }, tuning)));
-      const ops: Op[] = dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch }));
-      try {
-        // A candidate whose first pass is already 3x slower than the best so far cannot win: not repeated.
-        const best = await bestTime(ctx, ops, repeats, 3 * Math.min(Infinity, ...timings.map((t) => t.ms)));
-        const timing = { tuning, ms: best, gflops: flops / best / 1e6 };
-        timings.push(timing);
-        options.onTiming?.(timing);
-      } finally {
-        for (const d of dispatches) for (const buf of d.owned) ctx.destroyBuffer(buf);
-      }
-    }
-  } finally {
-    ctx.destroyBuffer(a);
-    ctx.destroyBuffer(b);
-    ctx.destroyBuffer(c);
+  for (const tuning of candidates) {
+    // A candidate whose first pass is already 3x slower than the best so far cannot win: not repeated.
+    const best = await timeGemms(ctx, shapes, tuning, repeats, 3 * Math.min(Infinity, ...timings.map((t) => t.ms)));
+    const timing = { tuning, ms: best, gflops: flops / best / 1e6 };
+    timings.push(timing);
+    options.onTiming?.(timing);
   }
   timings.sort((x, y) => x.ms - y.ms);
   const choice = { tuning: timings[0].tuning, timings };
@@ -258,7 +244,8 @@ export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmSha
         const d = await gemmDispatch(ctx, `tune ${shape.name}`, entries, { a, b, c }, tuning);
         const ops: Op[] = [{ kind: 'dispatch', dispatch: d }];
         try {
-          const ms = await bestTime(ctx, ops, repeats);
+          // As in tuneGemm: a first pass 3x slower than this shape's best so far is not repeated.
+          const ms = await bestTime(ctx, ops, repeats, 3 * (best?.ms ?? Infinity));
           const key = tuningKey(tuning);
           times.set(key, (times.get(key) ?? 0) + ms);
           options.onTiming?.({ tuning, ms, gflops: gemmFlops([shape]) / ms / 1e6 });
@@ -287,6 +274,72 @@ export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmSha
     return choice.tuning;
   };
   return { choices, choose, fallback, perShapeMs, singleMs };
+}
+
+/**
+ * Times `shapes` laid out in scratch buffers as one command buffer of one dispatch per shape (as in
+ * a training step), each with the tuning given or chosen for it: the best of `repeats` passes after
+ * an untimed one (only that one when it exceeds `cutoffMs`), in ms.
+ */
+export async function timeGemms(ctx: GpuContext, shapes: readonly GemmShape[], tuning: GemmTuning | GemmTuningChooser, repeats = 3, cutoffMs = Infinity): Promise<number> {
+  const choose: GemmTuningChooser = typeof tuning === 'function' ? tuning : () => tuning;
+  const laid = shapes.map(layoutShape);
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const fill = (n: number) => Float32Array.from({ length: Math.max(1, n) }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const a = ctx.createDataBuffer('tuning A', fill(Math.max(...laid.map((l) => l.aLen))), usage);
+  const b = ctx.createDataBuffer('tuning B', fill(Math.max(...laid.map((l) => l.bLen))), usage);
+  const c = ctx.createBuffer('tuning C', Math.max(1, ...laid.map((l) => l.cLen)) * 4, usage);
+  const dispatches: Dispatch[] = [];
+  try {
+    for (const [i, l] of laid.entries()) dispatches.push(await gemmDispatch(ctx, `tune ${shapes[i].name}`, l.entries, { a, b, c }, choose(shapes[i])));
+    return await bestTime(ctx, dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch })), repeats, cutoffMs);
+  } finally {
+    for (const d of dispatches) for (const buf of d.owned) ctx.destroyBuffer(buf);
+    [a, b, c].forEach((x) => ctx.destroyBuffer(x));
+  }
+}
+
+export interface PerDispatchTuningResult {
+  /** The tuning of each GEMM, by name. */
+  tunings: Map<string, GemmTuning>;
+  /** What a plan takes as its gemmTuning: each GEMM's own tuning; throws for a GEMM (name and sizes) that was not tuned. */
+  choose: GemmTuningChooser;
+  /** True when every GEMM's choice came from the cache and nothing was timed. */
+  fromCache: boolean;
+}
+
+/**
+ * One tuning per GEMM dispatch: each shape's fastest candidate (tuneGemmPerShape), remembered in the
+ * cache per adapter and shape (the key tuneGemm gives that shape alone), so a later run times only
+ * the shapes it has not seen.
+ */
+export async function tuneGemmPerDispatch(ctx: GpuContext, shapes: readonly GemmShape[], options: TuneOptions = {}): Promise<PerDispatchTuningResult> {
+  if (shapes.length === 0) throw new Error('tuneGemmPerDispatch: no shapes');
+  const cache = options.cache ?? sharedTuningCache;
+  const keyOf = (shape: GemmShape) => TuningCache.key(ctx.adapter, [shape]);
+  const missing = shapes.filter((shape) => options.force || !cache.get(keyOf(shape)));
+  // Identical shapes (same layout and sizes) are timed once.
+  const toTime = missing.filter((shape, i) => missing.findIndex((x) => keyOf(x) === keyOf(shape)) === i);
+  if (toTime.length > 0) {
+    const timed = await tuneGemmPerShape(ctx, toTime, { candidates: options.candidates, repeats: options.repeats, onTiming: options.onTiming });
+    for (const { shape, tuning, ms } of timed.choices.values()) cache.set(keyOf(shape), { tuning, timings: [{ tuning, ms, gflops: gemmFlops([shape]) / ms / 1e6 }] });
+  }
+  const tunings = new Map(shapes.map((shape) => [shape.name, cache.get(keyOf(shape))!.tuning]));
+  const choose: GemmTuningChooser = (gemm) => {
+    const shape = shapes.find((s) => s.name === gemm.name);
+    if (!shape || shapeKey(shape.entries) !== shapeKey(gemm.entries) || shape.layout !== gemm.layout) {
+      throw new Error(`tuneGemmPerDispatch: GEMM ${gemm.name} (${shapeKey(gemm.entries)}) was not tuned; tune the shapes of the plan it is used for`);
+    }
+    return tunings.get(gemm.name)!;
+  };
+  return { tunings, choose, fromCache: toTime.length === 0 };
+}
+
+/** Per-dispatch tuning for the GEMMs of a model's training step at `batchSize` (a chooser for `Trainer.create`). */
+export async function tuneGemmPerDispatchForModel(ctx: GpuContext, config: ModelConfig, batchSize: number, options: TuneOptions = {}): Promise<PerDispatchTuningResult> {
+  const spec = buildSpec(config);
+  checkPlanLimits(ctx, spec, batchSize);
+  return tuneGemmPerDispatch(ctx, stepGemmShapes(spec, batchSize, planAlignment(ctx)), options);
 }
 
 /**

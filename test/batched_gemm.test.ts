@@ -1,6 +1,7 @@
 /** shaders/batched_gemm.wgsl against src/reference/batched_gemm.ts on random shapes, strides and tilings. */
 import { describe, expect, it } from 'vitest';
-import { gemmDispatch, type GemmEntry, type GemmTuning } from '../src/kernels/batched_gemm.js';
+import { gemmDispatch, gemmTuningFor, type GemmEntry, type GemmTuning } from '../src/kernels/batched_gemm.js';
+import { defaultGemmCandidates, tuningKey } from '../src/tuning.js';
 import { gemmReference } from '../src/reference/batched_gemm.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';
@@ -49,6 +50,10 @@ const tunings: GemmTuning[] = [
   { tileM: 1, tileN: 1, wgX: 8, wgY: 8, workgroupMemory: true },
   { tileM: 1, tileN: 1, wgX: 16, wgY: 16, workgroupMemory: true },
 ];
+// Every variant the tuner may pick is exact too.
+for (const t of [gemmTuningFor({ isFallback: true, architecture: 'swiftshader' }), ...defaultGemmCandidates]) {
+  if (!tunings.some((u) => tuningKey(u) === tuningKey(t))) tunings.push(t);
+}
 
 describe('batched_gemm', () => {
   const cases: [string, number, number][] = [

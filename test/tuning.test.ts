@@ -6,7 +6,9 @@ import { ple } from '../src/config.js';
 import { buildSpec } from '../src/spec.js';
 import { Rng } from '../src/rng.js';
 import { LimitError } from '../src/limits.js';
-import { TuningCache, gemmFlops, layoutShape, stepGemmShapes, tuneGemm, tuneGemmForModel, tuneGemmPerShape, tuningKey, type GemmShape, type TuningTiming } from '../src/tuning.js';
+import {
+  TuningCache, gemmFlops, layoutShape, stepGemmShapes, timeGemms, tuneGemm, tuneGemmForModel, tuneGemmPerDispatch, tuneGemmPerShape, tuningKey, type GemmShape, type TuningTiming,
+} from '../src/tuning.js';
 import { caseSeed, expectClose, randomArray } from './helpers.js';
 import { download, run, testContext, upload } from './gpu.js';
 
@@ -107,6 +109,47 @@ describe('GEMM tuning', () => {
     // A GEMM that was not timed (another name, or the same name at other sizes) is an error, not a silent fallback.
     expect(() => r.choose({ name: 'other', layout: 'forward', entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/GEMM other .* was not timed/);
     expect(() => r.choose({ ...shapes[0], entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/was not timed/);
+    expect(ctx.liveBufferCount).toBe(liveBefore);
+  });
+
+  it('per-dispatch tuning keeps each shape its fastest candidate, cached per adapter and shape', async () => {
+    const ctx = await testContext();
+    const cache = new TuningCache();
+    const liveBefore = ctx.liveBufferCount;
+    const timed: TuningTiming[] = [];
+    const first = await tuneGemmPerDispatch(ctx, shapes, { candidates, cache, repeats: 1, onTiming: (t) => timed.push(t) });
+    expect(first.fromCache).toBe(false);
+    expect(timed.length).toBe(shapes.length * candidates.length);
+    const keys = candidates.map(tuningKey);
+    shapes.forEach((shape, s) => {
+      // The choice is the fastest timing of its shape.
+      const own = timed.slice(s * candidates.length, (s + 1) * candidates.length);
+      const fastest = own.reduce((a, b) => (b.ms < a.ms ? b : a));
+      expect(tuningKey(first.choose(shape))).toBe(tuningKey(fastest.tuning));
+      expect(keys).toContain(tuningKey(first.tunings.get(shape.name)!));
+    });
+    expect(cache.size).toBe(shapes.length);
+    expect(ctx.liveBufferCount).toBe(liveBefore);
+
+    // Persisted and restored: nothing is timed again, the same choices; a new shape alone is timed.
+    const restored = TuningCache.fromJSON(JSON.parse(JSON.stringify(cache.toJSON())));
+    const again = await tuneGemmPerDispatch(ctx, shapes, { candidates, cache: restored, onTiming: (t) => timed.push(t) });
+    expect(again.fromCache).toBe(true);
+    expect(timed.length).toBe(shapes.length * candidates.length);
+    for (const shape of shapes) expect(again.choose(shape)).toEqual(first.choose(shape));
+    const extra: GemmShape = { name: 'extra', layout: 'dW', entries: [{ m: 5, n: 3, k: 9 }] };
+    const more = await tuneGemmPerDispatch(ctx, [...shapes, extra], { candidates, cache: restored, repeats: 1, onTiming: (t) => timed.push(t) });
+    expect(more.fromCache).toBe(false);
+    expect(timed.length).toBe((shapes.length + 1) * candidates.length);
+    expect(keys).toContain(tuningKey(more.choose(extra)));
+
+    // A GEMM that was not tuned (another name, sizes or layout) is an error, not a silent fallback.
+    expect(() => first.choose(extra)).toThrow(/GEMM extra .* was not tuned/);
+    expect(() => first.choose({ ...shapes[0], entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/was not tuned/);
+    expect(() => first.choose({ ...shapes[0], layout: 'dW' })).toThrow(/was not tuned/);
+
+    // The chosen variants, timed together as in a step, take a positive time.
+    expect(await timeGemms(ctx, shapes, first.choose, 1)).toBeGreaterThan(0);
     expect(ctx.liveBufferCount).toBe(liveBefore);
   });
 

@@ -8,8 +8,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { acquireNodeDevice } from '../node.js';
 import { formatAdapter, type GpuContext } from '../gpu/context.js';
-import { gemmTuningFor, type GemmTuning } from '../kernels/batched_gemm.js';
-import { TuningCache, tuneGemmForModel } from '../tuning.js';
+import { gemmTuningFor, type GemmTuning, type GemmTuningChooser } from '../kernels/batched_gemm.js';
+import { TuningCache, tuneGemmPerDispatchForModel, tuningKey } from '../tuning.js';
 import { ConfigError, type ModelConfig } from '../config.js';
 import { datasetForConfig, familyConfig, isModelFamily, FAMILY_CHOICES, type FamilyOptions } from '../family.js';
 import { Trainer } from '../trainer.js';
@@ -145,22 +145,22 @@ function optimizerConfig(flags: Flags): OptimizerConfig {
   throw new UsageError(`--optimizer must be adam, adamw or sgd, got ${JSON.stringify(flags.optimizer)}`);
 }
 
-/** The GEMM variant: timed on this adapter once (the choice is cached in a file), or the adapter's default. */
-async function chooseGemmTuning(flags: Flags, ctx: GpuContext, config: ModelConfig, batchSize: number): Promise<{ tuning: GemmTuning; description: string }> {
-  const describe = (t: GemmTuning) => `tile ${t.tileM}x${t.tileN}${t.vecN ? ` vec ${t.vecN}` : ''}, workgroup ${t.wgX}x${t.wgY}`;
+/** The GEMM variants: each GEMM's fastest, timed on this adapter once (the choices are cached in a file), or the adapter's default. */
+async function chooseGemmTuning(flags: Flags, ctx: GpuContext, config: ModelConfig, batchSize: number): Promise<{ tuning: GemmTuning | GemmTuningChooser; description: string }> {
   if (flags.tuning === 'adapter') {
     const tuning = gemmTuningFor(ctx.adapter);
-    return { tuning, description: `${describe(tuning)} (the adapter's default)` };
+    return { tuning, description: `${tuningKey(tuning)} for every GEMM (the adapter's default; tile rows x columns / workgroup)` };
   }
   if (flags.tuning !== 'tune') throw new UsageError(`--tuning must be tune or adapter, got ${JSON.stringify(flags.tuning)}`);
   const file = join('out', 'gemm-tuning.json');
   const cache = existsSync(file) ? TuningCache.fromJSON(JSON.parse(await readFile(file, 'utf8'))) : new TuningCache();
-  const r = await tuneGemmForModel(ctx, config, batchSize, { cache });
+  const r = await tuneGemmPerDispatchForModel(ctx, config, batchSize, { cache });
   if (!r.fromCache) {
     await mkdir('out', { recursive: true });
     await writeFile(file, JSON.stringify(cache.toJSON(), null, 1) + '\n');
   }
-  return { tuning: r.tuning, description: `${describe(r.tuning)} (${r.fromCache ? `cached in ${file}` : `fastest of ${r.timings.length} variants timed on this adapter`})` };
+  const used = [...new Set([...r.tunings.values()].map(tuningKey))];
+  return { tuning: r.choose, description: `the fastest variant per GEMM (${used.join(', ')}; tile rows x columns / workgroup), ${r.fromCache ? `cached in ${file}` : 'timed on this adapter'}` };
 }
 
 /** The checkpoint to resume and the run's flags restored from it. */
