@@ -9,6 +9,8 @@
  * (the plan's own GEMM ops, src/layers/: their names, operand layouts and sizes, laid
  * out in scratch buffers), picks the fastest, and remembers the choice in a cache keyed by the adapter's description
  * and the shapes. The result goes into `Trainer.create(ctx, config, { gemmTuning })`.
+ * `tuneGemmPerDispatch` instead keeps the fastest candidate for each GEMM (what the CLI plans with):
+ * a thin GEMM (a gate's or a tower output's) wants other tiles than the experts' wide ones.
  *
  * The cache is in memory; `TuningCache.toJSON` / `TuningCache.fromJSON` let a
  * caller persist it (localStorage, a file).
@@ -222,7 +224,7 @@ export function shapeKey(entries: readonly { m: number; n: number; k: number }[]
 /**
  * Times every candidate on each shape alone and keeps the fastest per shape.
  * A plan takes `choose` as its gemmTuning (one tuning per dispatch); on SwiftShader it cuts bench-small's GEMM time by
- * ~30% against the best single tuning (results/bench.md). Not cached.
+ * ~20-30% against the best single tuning (results/bench.md). Not cached; tuneGemmPerDispatch caches its choices.
  */
 export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmShape[], options: Omit<TuneOptions, 'cache' | 'force'> = {}): Promise<PerShapeTuningResult> {
   const listed = options.candidates ?? [gemmTuningFor(ctx.adapter), ...defaultGemmCandidates];

@@ -62,8 +62,9 @@ Training
   --early-stopping M    validation metric: loss or <task>.<auc|logLoss|mse>
   --patience N          epochs without improvement before stopping (default 2)
   --seed N              initialisation, shuffling and synthetic data (default 1)
-  --tuning MODE         tune: time GEMM variants on this adapter once (cached in out/gemm-tuning.json);
-                        adapter: the adapter's default variant (default tune)
+  --tuning MODE         tune: time GEMM variants on this adapter once and keep the fastest for each
+                        GEMM (cached in out/gemm-tuning.json);
+                        adapter: the adapter's default variant for every GEMM (default tune)
   --resume FILE         continue from a checkpoint written by this program: the model, optimizer
                         (kind, hyper-parameters, moments, step), data encoding and split, seed,
                         schedule and early-stopping state all come from the checkpoint; a flag
