@@ -194,23 +194,21 @@ for (const { c, warmup, steps: n } of stepConfigs) {
   log(`${c.name}: step ${fmt(timing.msPerStep)} ms = ${fmt(stepGflops, 2)} GFLOP/s, ${fmt((100 * stepGflops) / best)}% of the best GEMM; outside GEMMs ${fmt(100 * profile.outsideGemmShare)}%`);
 }
 
-// bench-small with one tuning for every GEMM (the single best, the adapter's default) beside the per-dispatch tunings, interleaved.
+// bench-small with the per-dispatch tunings beside one tuning for every GEMM (the single best, the
+// adapter's default, the 8x8/8x8 software default before per-dispatch tuning), interleaved.
 const smallReport = steps[0];
-const sideBySide: { label: string; tuning: GemmTuning | undefined; ms: number[] }[] = [
+const sideBySide: { label: string; tuning: GemmTuning | GemmTuningChooser | undefined; ms: number[] }[] = [
+  { label: 'per dispatch', tuning: (await tuneGemmPerDispatch(ctx, stepGemmShapes(buildBenchSpec(small), small.batchSize))).choose, ms: [] },
   { label: `single best ${tuningKey(smallReport.tuning)}`, tuning: smallReport.tuning, ms: [] },
   { label: `adapter default ${tuningKey(smallReport.defaultTuning)}`, tuning: undefined, ms: [] },
+  { label: 'one 8x8/8x8 for all', tuning: { tileM: 8, tileN: 8, wgX: 8, wgY: 8 }, ms: [] },
 ];
-{
-  const chooser = (await tuneGemmPerDispatch(ctx, stepGemmShapes(buildBenchSpec(small), small.batchSize))).choose;
-  const rows = [{ label: 'per dispatch', tuning: chooser as GemmTuning | GemmTuningChooser | undefined, ms: [] as number[] }, ...sideBySide];
-  for (let round = 0; round < 3; round++) {
-    for (const r of rows) {
-      const { timing, trainer } = await timeRuntime(ctx, small, { warmup: 2, steps: 10, tuning: r.tuning });
-      trainer.destroy();
-      r.ms.push(timing.msPerStep);
-    }
+for (let round = 0; round < 3; round++) {
+  for (const r of sideBySide) {
+    const { timing, trainer } = await timeRuntime(ctx, small, { warmup: 2, steps: 10, tuning: r.tuning });
+    trainer.destroy();
+    r.ms.push(timing.msPerStep);
   }
-  sideBySide.unshift(rows[0] as (typeof sideBySide)[number]);
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
