@@ -42,17 +42,32 @@ async function dataOf(file: string): Promise<StreamDataset> {
   return (await streamDataset({ schema, train: source, test: source, validationFraction: 0, seed: 1 })).dataset;
 }
 
+/** The device npm start trains on (src/cli/main.ts): robustness off, a third of a step on SwiftShader. */
+const CLI_DEVICE = { robustness: false };
+
 const modelOf = (d: StreamDataset) => ple({ inputDim: d.inputDim, embeddings: d.embeddings, tasks: d.tasks, levels: 2, taskExperts: 1, sharedExperts: 2, expertWidths: [16], towerWidths: [8] });
 
 /** Child mode: one streamed training epoch on a file; prints rows, seconds and peak RSS as JSON. */
 async function epochChild(file: string): Promise<void> {
+  // Peaks of V8's heap and of the memory outside it (typed arrays, Dawn's buffers), sampled while training.
+  const peak = { heapUsed: 0, heapTotal: 0, external: 0 };
+  const sample = () => {
+    const m = process.memoryUsage();
+    peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
+    peak.heapTotal = Math.max(peak.heapTotal, m.heapTotal);
+    peak.external = Math.max(peak.external, m.external);
+  };
+  const sampler = setInterval(sample, 250);
   const data = await dataOf(file);
-  const ctx = await acquireNodeDevice();
+  const ctx = await acquireNodeDevice(CLI_DEVICE);
   const trainer = await Trainer.create(ctx, modelOf(data), { batchSize: sizes.batch, seed: 1 });
   const started = performance.now();
   await fit(trainer, { ...data, validation: undefined }, { epochs: 1, seed: 1, shuffleBuffer: sizes.shuffleBuffer });
   const seconds = (performance.now() - started) / 1000;
-  console.log(JSON.stringify({ rows: data.train.rows, seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, heapUsedMiB: process.memoryUsage().heapUsed / 2 ** 20 }));
+  clearInterval(sampler);
+  sample();
+  const MiB = 2 ** 20;
+  console.log(JSON.stringify({ rows: data.train.rows, seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, heapUsedMiB: peak.heapUsed / MiB, heapTotalMiB: peak.heapTotal / MiB, externalMiB: peak.external / MiB }));
   trainer.destroy();
   ctx.device.destroy();
 }
@@ -82,7 +97,7 @@ async function main(): Promise<void> {
   const pipelineRate = rows / ((performance.now() - t0) / 1000);
 
   // 2. The training step alone, on batches in memory (two in flight, as fit runs them).
-  const ctx = await acquireNodeDevice();
+  const ctx = await acquireNodeDevice(CLI_DEVICE);
   const trainer = await Trainer.create(ctx, modelOf(data), { batchSize: sizes.batch, seed: 1 });
   for (let i = 0; i < 3; i++) await trainer.step(kept[i % kept.length]);
   const steps = 12;
@@ -102,7 +117,7 @@ async function main(): Promise<void> {
     const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--epoch', file, '--batch', String(sizes.batch)], { encoding: 'utf8', maxBuffer: 1 << 24 });
     const line = r.stdout.trim().split('\n').pop() ?? '';
     if (r.status !== 0 || !line.startsWith('{')) throw new Error(`epoch on ${file} failed: ${r.stderr.slice(-2000)}`);
-    return JSON.parse(line) as { rows: number; seconds: number; maxRssMiB: number; heapUsedMiB: number };
+    return JSON.parse(line) as { rows: number; seconds: number; maxRssMiB: number; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number };
   };
   const a = epoch(small);
   const b = epoch(large);
@@ -122,6 +137,8 @@ async function main(): Promise<void> {
     `| one epoch on ${a.rows.toLocaleString('en-US')} rows: peak RSS | ${a.maxRssMiB.toFixed(0)} MiB (${a.seconds.toFixed(0)} s) |`,
     `| one epoch on ${b.rows.toLocaleString('en-US')} rows: peak RSS | ${b.maxRssMiB.toFixed(0)} MiB (${b.seconds.toFixed(0)} s) |`,
     `| peak RSS growth, large vs small file | ${(growth * 100).toFixed(1)}% |`,
+    `| peak V8 heap used (heap reserved), small / large file | ${a.heapUsedMiB.toFixed(0)} (${a.heapTotalMiB.toFixed(0)}) / ${b.heapUsedMiB.toFixed(0)} (${b.heapTotalMiB.toFixed(0)}) MiB |`,
+    `| peak memory outside the V8 heap (typed arrays, buffers), small / large file | ${a.externalMiB.toFixed(0)} / ${b.externalMiB.toFixed(0)} MiB |`,
     '',
     `The pipeline runs ${(pipelineRate / stepRate).toFixed(1)}x the training step's rate, and batches are prepared while the`,
     'steps in flight run, so the step is the bottleneck. Peak RSS holds the process (Node, Dawn, the',

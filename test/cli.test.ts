@@ -1,17 +1,12 @@
 /** The main job end to end, as `npm start` runs it, on tiny sizes; and its usage errors. */
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { readCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { runCli } from './cli-run.js';
 
-const run = (args: string[]) =>
-  promisify(execFile)('node', ['--import', 'tsx', '--import', './scripts/register-raw.mjs', 'src/cli/bin.ts', ...args], { cwd: process.cwd() }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
+const run = runCli;
 
 describe('npm start', () => {
   it('trains on the synthetic default, prints a table, writes metrics and a checkpoint', async () => {

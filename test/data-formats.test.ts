@@ -5,7 +5,7 @@
  * every row once; the stable hash; the click log; the embedding-table limit.
  */
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
@@ -200,10 +200,16 @@ describe('streaming', () => {
 });
 
 describe('hashing', () => {
-  it('is 32-bit FNV-1a over UTF-8 bytes (the published test vectors)', () => {
-    expect(fnv1a32('')).toBe(0x811c9dc5);
-    expect(fnv1a32('a')).toBe(0xe40c292c);
-    expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+  // The same vectors check the PyTorch package's hash (python/tests/test_tabular.py).
+  const vectors = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'fnv1a.json'), 'utf8')) as {
+    published: { text: string; fnv1a32: string }[];
+    utf8: { text: string; fnv1a32: string }[];
+    rows: { text: string; buckets: number; row: number }[];
+  };
+
+  it('is 32-bit FNV-1a over UTF-8 bytes (the published test vectors, and multi-byte text)', () => {
+    for (const v of [...vectors.published, ...vectors.utf8]) expect(fnv1a32(v.text), JSON.stringify(v.text)).toBe(Number(v.fnv1a32));
+    for (const v of vectors.rows) expect(hashedRow(v.text, v.buckets), `${JSON.stringify(v.text)} in ${v.buckets}`).toBe(v.row);
   });
 
   it('encodes non-ASCII text as TextEncoder does, lone surrogates included', () => {

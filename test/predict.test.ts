@@ -5,14 +5,13 @@
  * bad inputs (no encoder, a missing column, a model feature ONNX export cannot express).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { testContext } from './gpu.js';
 import { caseSeed, randomArray } from './helpers.js';
 import { runOnnx } from './onnx-runtime.js';
+import { runCli } from './cli-run.js';
 import { Rng } from '../src/rng.js';
 import { Trainer } from '../src/trainer.js';
 import { ple, mmoe } from '../src/config.js';
@@ -24,11 +23,7 @@ import { TabularEncoder } from '../src/data/tabular.js';
 import { taskMetrics } from '../src/metrics.js';
 import { gateColumn } from '../src/serving/predict.js';
 
-const run = (args: string[]) =>
-  promisify(execFile)('node', ['--import', 'tsx', '--import', './scripts/register-raw.mjs', 'src/cli/bin.ts', ...args], { cwd: process.cwd() }).then(
-    (r) => ({ code: 0, ...r }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
+const run = runCli;
 
 let dir: string;
 let seed: number;

@@ -1,6 +1,11 @@
 """CSV input encoded exactly as the runtime encodes it: parse_csv follows src/data/csv.ts (header line, quoted
 fields, blank lines skipped, file line numbers kept) and TabularEncoder.transform follows src/data/tabular.ts,
-driven by the encoder JSON a checkpoint stores in its "data" metadata."""
+driven by the encoder JSON a checkpoint stores in its "data" metadata: whether the runtime read the training
+rows into memory (--data csv) or streamed them from a CSV, Parquet or Arrow file or the click log (--data file,
+--data clicklog), with vocabularies cut by --min-count / --max-vocab, hashed columns (--hash COL:BUCKETS,
+fnv1a32 below, as src/data/hash.ts) and labels that count a missing value as a number (missingAs). A cell's text
+is the trimmed CSV field, as the runtime's text of a Parquet or Arrow integer or string cell is its decimal or
+string form, so a CSV with the training file's columns encodes as the runtime encodes that file."""
 import csv
 import io
 import math
@@ -10,6 +15,19 @@ import numpy as np
 
 NUMBER = re.compile(r'^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$')
 F32_MAX = 3.4028234663852886e38
+
+
+def fnv1a32(text):
+    """32-bit FNV-1a over the UTF-8 bytes of text (a lone surrogate counts as U+FFFD, as in the runtime)."""
+    h = 0x811c9dc5
+    for b in ''.join('\ufffd' if 0xd800 <= ord(c) <= 0xdfff else c for c in text).encode('utf-8'):
+        h = ((h ^ b) * 0x01000193) & 0xffffffff
+    return h
+
+
+def hashed_row(text, buckets):
+    """The table row of a value in a hashed table of `buckets` rows; row 0 is kept for missing values."""
+    return 1 + fnv1a32(text) % (buckets - 1)
 
 
 class DataError(ValueError):
@@ -76,7 +94,9 @@ class TabularEncoder:
         indicators = [f'{n["column"]}:missing' for n in state['numeric'] if n['hasMissing']]
         onehot = [f'{c["column"]}={v}' for c in state['categorical'] if c['encoding'] == 'onehot' for v in ['<unknown>'] + c['vocabulary']]
         self.dense_names = numeric + indicators + onehot
-        self.embeddings = [{'column': c['column'], 'vocabulary': len(c['vocabulary']) + 1, 'dim': c['dim']} for c in state['categorical'] if c['encoding'] == 'embedding']
+        # A table has the unknown row 0 and a row per vocabulary value, or hashBuckets rows when hashed.
+        self.embeddings = [{'column': c['column'], 'vocabulary': c.get('hashBuckets') or len(c['vocabulary']) + 1, 'dim': c['dim']}
+                           for c in state['categorical'] if c['encoding'] == 'embedding']
         self.tasks = [{'name': t['name'], 'type': t['type']} for t in state['tasks']]
 
     def transform(self, parsed):
@@ -113,7 +133,9 @@ class TabularEncoder:
                 d += 1
             e = 0
             for c, j, vocab in zip(st['categorical'], categorical_idx, vocabularies):
-                index = vocab.get(row[j].strip(), 0)  # unseen or missing -> 0
+                text = row[j].strip()
+                # Unseen, rare (cut by min-count / max-vocab) or missing values take row 0.
+                index = 0 if text in missing else hashed_row(text, c['hashBuckets']) if c.get('hashBuckets') else vocab.get(text, 0)
                 if c['encoding'] == 'embedding':
                     categorical[r, e] = index
                     e += 1
@@ -146,7 +168,8 @@ def _numeric(value, n, missing, source, line):
 
 def _label(value, task, missing, source, line):
     if value in missing:
-        return math.nan
+        # A missing label masks the row out of the task, unless the task counts it as a value (missingAs).
+        return math.nan if task.get('missingAs') is None else float(task['missingAs'])
     if task.get('positive') is not None:
         return 1.0 if value in task['positive'] else 0.0
     v = _parse_number(value, task['column'], source, line)

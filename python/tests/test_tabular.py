@@ -1,5 +1,6 @@
 """The CSV encoder: what it produces for each kind of column, and errors that name the file, line and column.
 That it encodes exactly as the runtime does is checked against the runtime in test/pytorch-ddp.test.ts."""
+import json
 import math
 import os
 import tempfile
@@ -8,8 +9,13 @@ import unittest
 import numpy as np
 
 from ple_webgpu_torch import DataError, TabularEncoder, parse_csv
+from ple_webgpu_torch.tabular import fnv1a32, hashed_row
 
-from helpers import ENCODER
+from helpers import ENCODER, PYTHON_ROOT
+
+# The hash's test vectors, shared with the runtime's test (test/data-formats.test.ts).
+with open(os.path.join(PYTHON_ROOT, '..', 'test', 'fixtures', 'fnv1a.json'), encoding='utf-8') as f:
+    HASH_VECTORS = json.load(f)
 
 
 class TabularTest(unittest.TestCase):
@@ -46,6 +52,33 @@ class TabularTest(unittest.TestCase):
             with self.assertRaises(DataError) as e:
                 encoder.transform(parse_csv(text, 'other.csv'))
             self.assertIn(expected, str(e.exception))
+
+    def test_hash_is_the_runtimes_fnv1a(self):
+        for v in HASH_VECTORS['published'] + HASH_VECTORS['utf8']:
+            self.assertEqual(fnv1a32(v['text']), int(v['fnv1a32'], 16), repr(v['text']))
+        for v in HASH_VECTORS['rows']:
+            self.assertEqual(hashed_row(v['text'], v['buckets']), v['row'], f'{v["text"]!r} in {v["buckets"]}')
+
+    def test_streamed_runs_encoder_hashes_cuts_vocabularies_and_counts_missing_labels(self):
+        # As npm start -- --data file --hash user:4096 --min-count 2 --negative-if-missing buy stores it: the
+        # run's data state wraps the encoder; a hashed table has no vocabulary; rare values were cut.
+        state = {'kind': 'file', 'source': 'log.parquet', 'schema': {}, 'validationFraction': 0.1, 'seed': 1, 'encoder': {
+            'version': 1, 'missing': ['?', '', 'NA'],
+            'tasks': [{'name': 'click', 'column': 'click', 'type': 'binary', 'threshold': 0.5},
+                      {'name': 'buy', 'column': 'buy', 'type': 'binary', 'threshold': 0.5, 'missingAs': 0}],
+            'numeric': [{'column': 'f0', 'log1p': False, 'mean': 0.5, 'std': 2, 'hasMissing': False}],
+            'categorical': [{'column': 'user', 'encoding': 'embedding', 'vocabulary': [], 'dim': 8, 'hashBuckets': 4096},
+                            {'column': 'item', 'encoding': 'embedding', 'vocabulary': ['7', '3'], 'dim': 4}]}}
+        encoder = TabularEncoder(state)
+        self.assertEqual(encoder.embeddings, [{'column': 'user', 'vocabulary': 4096, 'dim': 8}, {'column': 'item', 'vocabulary': 3, 'dim': 4}])
+        d = encoder.transform(parse_csv('user,item,f0,click,buy\n42,3,1.5,1,1\n Paris ,9,0,0,\n?,7,NA,1,?\n', 'log.csv'))
+        # 42 and Paris (trimmed) take their hashed rows, a missing user row 0; item 9 was cut (row 0).
+        np.testing.assert_array_equal(d['categorical'], [[hashed_row('42', 4096), 2], [hashed_row('Paris', 4096), 0], [0, 1]])
+        self.assertEqual(d['categorical'][0, 0], 1092)  # the fixture's row of "42" in 4096 buckets
+        np.testing.assert_array_equal(d['x'][:, 0], np.float32([0.5, -0.25, 0]))
+        # buy counts a missing label as 0 and keeps the row; click has no missingAs.
+        np.testing.assert_array_equal(d['labels'], np.float32([[1, 1], [0, 0], [1, 0]]))
+        np.testing.assert_array_equal(d['mask'], [[1, 1], [1, 1], [1, 1]])
 
     def test_rejects_an_encoder_of_another_version(self):
         with self.assertRaises(ValueError):
