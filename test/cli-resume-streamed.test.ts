@@ -7,15 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { copyFile, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parquetWriteFile } from 'hyparquet-writer';
 import { readCheckpoint, type Checkpoint } from '../src/checkpoint/checkpoint.js';
 import { openRowSource } from '../src/data/files.js';
 import { streamDataset } from '../src/data/stream.js';
 import { withDataFlags } from '../src/cli/data-files.js';
 import { parseFlags } from '../src/cli/args.js';
-import { Rng } from '../src/rng.js';
 import { caseSeed } from './helpers.js';
 import { runCli } from './cli-run.js';
+import { writeLog } from './streamed-log.js';
 
 const ckptOf = async (folder: string) => readCheckpoint(new Uint8Array(await readFile(join(folder, 'checkpoint.safetensors'))));
 
@@ -54,38 +53,6 @@ async function interrupted(dir: string, flags: string[]) {
 
 const N = 600;
 
-/**
- * A click log as Parquet: hashed user (integer) and item (string) IDs, a vocabulary column whose rare values
- * --min-count 2 cuts, a numeric column with nulls, a click on every row and a buy labelled on clicked rows.
- * With `freshRare`, the rows that held a value seen once hold values seen twice instead ("fresh0" twice,
- * "fresh1" twice, ...): the stored encoder maps both to the unknown row, but a fit on this file would keep them.
- */
-function writeLog(file: string, seed: number, freshRare: boolean) {
-  const rng = new Rng(seed);
-  const rows = Array.from({ length: N }, (_, i) => i);
-  let rare = 0;
-  const city = rows.map((i) => (i % 15 === 7 ? (freshRare ? `fresh${Math.floor(rare++ / 2)}` : `rare${rare++}`) : ['a', 'b', 'c'][Math.floor(rng.uniform() ** 2 * 3)]));
-  const user = rows.map(() => Math.floor(rng.uniform() ** 3 * 500));
-  const item = rows.map(() => `item${Math.floor(rng.uniform() ** 2 * 80)}`);
-  const f0 = rows.map(() => rng.normal());
-  const f1 = rows.map(() => (rng.uniform() < 0.1 ? null : 10 * rng.uniform()));
-  const click = rows.map((i) => (f0[i] + (user[i] % 3) - 1 + 0.5 * rng.normal() > 0 ? 1 : 0));
-  const buy = rows.map((i) => (click[i] ? (f1[i] !== null && f1[i] > 5 ? 1 : 0) : null));
-  parquetWriteFile({
-    filename: file,
-    columnData: [
-      { name: 'user_id', data: Int32Array.from(user), type: 'INT32' },
-      { name: 'item_id', data: item, type: 'STRING' },
-      { name: 'city', data: city, type: 'STRING' },
-      { name: 'f0', data: f0, type: 'DOUBLE' },
-      { name: 'f1', data: f1, type: 'DOUBLE', nullable: true },
-      { name: 'click', data: Int32Array.from(click), type: 'INT32' },
-      { name: 'buy', data: buy, type: 'INT32', nullable: true },
-    ],
-    rowGroupSize: 128,
-  });
-}
-
 const fileFlags = (train: string) => [
   '--data', 'file', '--train', train, '--label', 'click=click:threshold:0.5', '--label', 'buy=buy:threshold:0.5',
   '--numeric', 'f0,f1', '--categorical', 'city', '--min-count', '2', '--hash', 'user_id:64', '--hash', 'item_id:32',
@@ -96,8 +63,8 @@ describe('npm start -- --resume of streamed runs', () => {
     const seed = caseSeed('resume parquet');
     const dir = await mkdtemp(join(tmpdir(), 'ple-resume-parquet-'));
     const [fileA, fileB] = [join(dir, 'a.parquet'), join(dir, 'b.parquet')];
-    writeLog(fileA, seed, false);
-    writeLog(fileB, seed, true);
+    writeLog(fileA, N, seed, false);
+    writeLog(fileB, N, seed, true);
     const where = `seed ${seed}`;
 
     const { straight, resumed, afterOne } = await interrupted(dir, [...fileFlags(fileA), ...training]);
