@@ -28,6 +28,15 @@ export function runModuleOk(module: string, args: string[], timeoutMs?: number):
   return r.stdout;
 }
 
+/** What ple_webgpu_torch.replay returns for a CSV to predict on: its encoding (flat, row-major; a missing label null) and the predictions [rows x tasks]. */
+export interface Encoded {
+  x: number[];
+  categorical: number[];
+  labels: (number | null)[];
+  mask: number[];
+  predictions: number[];
+}
+
 /** Sends requests to ple_webgpu_torch.replay and returns its results. */
 export function replay<T>(requests: unknown[]): T[] {
   const dir = tempDir();

@@ -18,7 +18,7 @@ import { checkpointBytes, readCheckpoint, trainerFromCheckpoint } from '../src/c
 import { Rng } from '../src/rng.js';
 import { caseSeed } from './helpers.js';
 import { testContext } from './gpu.js';
-import { replay, runModuleOk, tempDir } from './python.js';
+import { type Encoded, replay, runModuleOk, tempDir } from './python.js';
 
 const schema: TabularSchema = {
   labels: [
@@ -49,14 +49,6 @@ function csvText(rng: Rng, rows: number, cities: string[]): string {
     if (r % 17 === 5) lines.push('');
   }
   return lines.join('\r\n') + '\r\n';
-}
-
-interface Encoded {
-  x: number[];
-  categorical: number[];
-  labels: (number | null)[];
-  mask: number[];
-  predictions: number[];
 }
 
 describe('runtime -> PyTorch DDP -> runtime', () => {

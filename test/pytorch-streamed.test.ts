@@ -15,16 +15,8 @@ import { encoderJsonOf } from '../src/serving/predict.js';
 import { caseSeed } from './helpers.js';
 import { testContext } from './gpu.js';
 import { runCli } from './cli-run.js';
-import { replay } from './python.js';
+import { type Encoded, replay } from './python.js';
 import { logCsv, writeLog } from './streamed-log.js';
-
-interface Encoded {
-  x: number[];
-  categorical: number[];
-  labels: (number | null)[];
-  mask: number[];
-  predictions: number[];
-}
 
 /** Rows of parts, concatenated. */
 function concat(parts: TabularData[], pick: (d: TabularData) => Float32Array | Int32Array): number[] {
