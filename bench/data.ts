@@ -9,7 +9,8 @@
  *      each in its own process (it must not grow with the file).
  *
  * Flags: --small N (default 200000), --large N (default 2000000), --batch N (default 4096),
- * --dir DIR for the Parquet files (default out/bench-data; written once), --out FILE.
+ * --dir DIR for the Parquet files (default out/bench-data; written once), --out FILE;
+ * --profile: only 1 and 2, then where the step's time goes per kernel and per op (printed, nothing written).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -26,6 +27,7 @@ import { openRowSource } from '../src/data/files.js';
 import { epochBatches, streamDataset } from '../src/data/stream.js';
 import type { StreamDataset } from '../src/data/dataset.js';
 import type { Batch } from '../src/trainer.js';
+import { profileOpsTable, profileStep, profileTable, type StepProfile } from './common.js';
 
 const args = process.argv.slice(2);
 const value = (name: string, fallback: string) => {
@@ -72,6 +74,12 @@ async function epochChild(file: string): Promise<void> {
   ctx.device.destroy();
 }
 
+/** The profile's per-kernel table and the weight-gradient GEMMs' share (each reduces over the whole batch). */
+function profileLines(p: StepProfile): string[] {
+  const dW = p.ops.filter((o) => o.label.endsWith('.dW')).reduce((a, o) => a + o.ms, 0);
+  return [`weight-gradient GEMMs (dW) ${dW.toFixed(0)} ms = ${((100 * dW) / p.totalMs).toFixed(0)}% of the ops' time.`, '', profileTable(p)];
+}
+
 async function ensureFile(rows: number): Promise<string> {
   const file = join(dir, `clicklog-${rows}.parquet`);
   if (!existsSync(file)) {
@@ -109,8 +117,13 @@ async function main(): Promise<void> {
   }
   await Promise.all(inFlight);
   const stepRate = (steps * sizes.batch) / ((performance.now() - t0) / 1000);
+  const profile = await profileStep(ctx, trainer, 1);
   trainer.destroy();
   ctx.device.destroy();
+  if (args.includes('--profile')) {
+    console.log([`step ${(((sizes.batch / stepRate) * 1000)).toFixed(0)} ms; ${profileLines(profile).join('\n')}`, '', profileOpsTable(profile)].join('\n'));
+    process.exit(0);
+  }
 
   // 3. One epoch per file, each in its own process.
   const epoch = (file: string) => {
@@ -144,6 +157,9 @@ async function main(): Promise<void> {
     'steps in flight run, so the step is the bottleneck. Peak RSS holds the process (Node, Dawn, the',
     'software adapter), the chunk being read, the next one being fetched, the shuffle buffer and the',
     'batches; it does not hold the file.',
+    '',
+    `**Where the step goes** (${profile.method}, one op at a time; sum ${profile.totalMs.toFixed(0)} ms against ${((sizes.batch / stepRate) * 1000).toFixed(0)} ms per step in flight):`,
+    ...profileLines(profile),
     '',
     `Adapter: ${formatAdapter((await acquireNodeDevice()).adapter)}; ${os.cpus().length} CPU cores, load average ${os.loadavg()[0].toFixed(1)} at the end`,
     '(the host was shared with other jobs, so rates are noisy; the memory figures are not).',
