@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     '',
     `\`npm run bench:data${args.length ? ' -- ' + args.join(' ') : ''}\`: the click log (\`src/data/clicklog.ts\`) written to Parquet (row groups of 65,536 rows),`,
     `user and item IDs hashed into 4096 and 1024 rows of width 8, PLE (2 levels, 1 task + 2 shared experts of 16), batch ${sizes.batch},`,
-    `shuffle buffer ${sizes.shuffleBuffer} rows.`,
+    `shuffle buffer ${sizes.shuffleBuffer} rows, on the device \`npm start\` trains on (Dawn's robustness off).`,
     '',
     '| measure | value |',
     '|---|---|',
