@@ -1,11 +1,14 @@
 // Gate logits fused with the softmax: for every gate z and sample r,
 //   w[r, :] = softmax(X[r, :] W (+ b))
 // W is [k x n] row-major. A gate without weights (over a single expert) writes 1.
-// One invocation per sample; the logits are staged in the output row, computed
-// N_TILE at a time so each input value is read once per N_TILE logits.
+// One lane group per sample (lanes_plain.wgsl / lanes_subgroup.wgsl: an invocation, or a
+// subgroup whose lanes stride over the inputs and add their partial logits up). Logits are
+// computed 4 at a time, so each input value is read once per 4 logits, and staged in the
+// output row, where the group's first lane turns them into the softmax.
+
+// Lanes, laneIndex, laneCount, laneSum: lanes_plain.wgsl or lanes_subgroup.wgsl.
 
 const WG: u32 = 64u;
-const N_TILE: u32 = 4u;
 
 const FLAG_WEIGHTS: u32 = 1u;
 const FLAG_BIAS: u32 = 2u;
@@ -21,36 +24,42 @@ struct Gate {
 @group(0) @binding(2) var<storage, read_write> W: array<f32>;
 @group(0) @binding(3) var<storage, read_write> outW: array<f32>;
 
+// Four adjacent entries of a row of n, from j (indices past the row repeat its last entry).
+fn four(at: u32, j: u32, n: u32) -> vec4f {
+  return vec4f(W[at + min(j, n - 1u)], W[at + min(j + 1u, n - 1u)], W[at + min(j + 2u, n - 1u)], W[at + min(j + 3u, n - 1u)]);
+}
+
 @compute @workgroup_size(WG, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, l: Lanes) {
   let d = descs[wg.z];
-  let r = (wg.y * nwg.x + wg.x) * WG + lid.x;
-  if (r >= d.rows) {
-    return;
-  }
+  let lane = laneIndex(l);
+  let lanes = laneCount(l);
+  // A group past the last sample recomputes the last one and writes nothing: no early return,
+  // so laneSum stays in uniform control flow.
+  let slot = (wg.y * nwg.x + wg.x) * (WG / lanes) + l.index / lanes;
+  let r = min(slot, d.rows - 1u);
+  let writer = slot < d.rows && lane == 0u;
   let o = d.outOff + r * d.outRow;
   let x = d.xOff + r * d.xRow;
-  for (var j0 = 0u; j0 < d.n; j0 += N_TILE) {
-    // Every element is assigned here: a var declared in a loop body was seen to keep the previous
-    // iteration's values on SwiftShader instead of starting from zero.
-    var acc: array<f32, N_TILE>;
-    for (var t = 0u; t < N_TILE; t++) { // @unroll
-      acc[t] = select(0.0, W[d.bOff + min(j0 + t, d.n - 1u)], (d.flags & FLAG_BIAS) != 0u);
-    }
+  for (var j0 = 0u; j0 < d.n; j0 += 4u) {
+    var acc = vec4f(0.0);
     if ((d.flags & FLAG_WEIGHTS) != 0u) {
-      for (var a = 0u; a < d.k; a++) {
-        let xa = X[x + a];
-        let row = d.wOff + a * d.n;
-        for (var t = 0u; t < N_TILE; t++) { // @unroll
-          acc[t] = fma(xa, W[row + min(j0 + t, d.n - 1u)], acc[t]);
-        }
+      for (var a = lane; a < d.k; a += lanes) {
+        acc = fma(vec4f(X[x + a]), four(d.wOff + a * d.n, j0, d.n), acc);
       }
     }
-    for (var t = 0u; t < N_TILE; t++) { // @unroll
-      if (j0 + t < d.n) {
+    acc = laneSum(acc);
+    if ((d.flags & FLAG_BIAS) != 0u) {
+      acc += four(d.bOff, j0, d.n);
+    }
+    if (writer) {
+      for (var t = 0u; t < min(4u, d.n - j0); t++) {
         outW[o + j0 + t] = acc[t];
       }
     }
+  }
+  if (!writer) {
+    return;
   }
   var mx = -3.0e38;
   for (var j = 0u; j < d.n; j++) {

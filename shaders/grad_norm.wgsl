@@ -3,6 +3,8 @@
 //   out[0] = min(1, maxNorm / ||g||)  (1 when maxNorm is 0: clipping off)
 //   out[1] = ||g||                    (read back with the losses)
 
+// Lanes and workgroupSum: lanes_plain.wgsl or lanes_subgroup.wgsl.
+
 const WG: u32 = 256u;
 
 struct Clip {
@@ -13,25 +15,16 @@ struct Clip {
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(2) var<storage, read_write> outScale: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
-
 @compute @workgroup_size(WG, 1, 1)
-fn main(@builtin(local_invocation_id) lid: vec3u) {
+fn main(l: Lanes) {
   var s = 0.0;
-  for (var i = lid.x; i < clip.count; i += WG) {
+  for (var i = l.index; i < clip.count; i += WG) {
     let g = grads[i];
     s = fma(g, g, s);
   }
-  partial[lid.x] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid.x < stride) {
-      partial[lid.x] += partial[lid.x + stride];
-    }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) {
-    let norm = sqrt(partial[0]);
+  let total = workgroupSum(vec2f(s, 0.0), l);
+  if (l.index == 0u) {
+    let norm = sqrt(total.x);
     var scale = 1.0;
     if (clip.maxNorm > 0.0 && norm > clip.maxNorm) {
       scale = clip.maxNorm / norm;

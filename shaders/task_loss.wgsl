@@ -6,6 +6,8 @@
 // out[outOff + 2k] = L_k (unweighted), out[outOff + 2k + 1] = sum_r m_r.
 // A masked sample's label is never read into the sums, so a missing label may be NaN.
 
+// Lanes and workgroupSum: lanes_plain.wgsl or lanes_subgroup.wgsl.
+
 const WG: u32 = 64u;
 
 struct TaskLoss {
@@ -21,9 +23,6 @@ struct TaskLoss {
 @group(0) @binding(4) var<storage, read_write> dLogits: array<f32>;
 @group(0) @binding(5) var<storage, read_write> outLoss: array<f32>;
 
-var<workgroup> partialLoss: array<f32, WG>;
-var<workgroup> partialCount: array<f32, WG>;
-
 fn sampleLoss(kind: u32, z: f32, y: f32) -> vec2f {
   if (kind == 0u) {
     let loss = max(z, 0.0) - z * y + log(1.0 + exp(-abs(z)));
@@ -34,37 +33,28 @@ fn sampleLoss(kind: u32, z: f32, y: f32) -> vec2f {
 }
 
 @compute @workgroup_size(WG, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+fn main(@builtin(workgroup_id) wg: vec3u, l: Lanes) {
   let d = descs[wg.x];
   var loss = 0.0;
   var count = 0.0;
-  for (var r = lid.x; r < d.rows; r += WG) {
+  for (var r = l.index; r < d.rows; r += WG) {
     var g = 0.0;
     if (labels[d.maskOff + r * d.maskRow] > 0.0) {
-      let l = sampleLoss(d.kind, logits[d.logitOff + r], labels[d.labelOff + r * d.labelRow]);
-      loss += l.x;
-      g = l.y;
+      let sl = sampleLoss(d.kind, logits[d.logitOff + r], labels[d.labelOff + r * d.labelRow]);
+      loss += sl.x;
+      g = sl.y;
       count += 1.0;
     }
     dLogits[d.dOff + r] = g;
   }
-  partialLoss[lid.x] = loss;
-  partialCount[lid.x] = count;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
-    if (lid.x < stride) {
-      partialLoss[lid.x] += partialLoss[lid.x + stride];
-      partialCount[lid.x] += partialCount[lid.x + stride];
-    }
-    workgroupBarrier();
-  }
-  let total = partialCount[0];
+  let sums = workgroupSum(vec2f(loss, count), l);
+  let total = sums.y;
   let scale = select(0.0, weights[d.task] / total, total > 0.0);
-  for (var r = lid.x; r < d.rows; r += WG) {
+  for (var r = l.index; r < d.rows; r += WG) {
     dLogits[d.dOff + r] *= scale;
   }
-  if (lid.x == 0u) {
-    outLoss[d.outOff + 2u * d.task] = select(0.0, partialLoss[0] / total, total > 0.0);
+  if (l.index == 0u) {
+    outLoss[d.outOff + 2u * d.task] = select(0.0, sums.x / total, total > 0.0);
     outLoss[d.outOff + 2u * d.task + 1u] = total;
   }
 }

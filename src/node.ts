@@ -51,6 +51,8 @@ export interface NodeDeviceOptions {
    * found at all, the kept-back output is part of the error. `npm start` sets it.
    */
   quietProbe?: boolean;
+  /** Request the `subgroups` feature where the adapter offers it (default true); see {@link DeviceOptions}. */
+  subgroups?: boolean;
 }
 
 /** `dawnOptions` with `disable_robustness` added to its enabled Dawn features (one `enable-dawn-features=` entry). */
@@ -141,5 +143,5 @@ async function acquire(options: NodeDeviceOptions): Promise<GpuContext> {
         (probe.output ? `\nWhat the drivers printed while probed:\n${probe.output.trim()}` : ''),
     );
   }
-  return openDevice(adapter, { asyncPipelines: false, keepAlive: instance });
+  return openDevice(adapter, { asyncPipelines: false, keepAlive: instance, subgroups: options.subgroups });
 }

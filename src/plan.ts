@@ -23,6 +23,7 @@ import { OPTIMIZER_UNIFORM, optimizerDispatch, optimizerUniform, weightDecayEnd 
 import { CLIP_UNIFORM, gradNormDispatch, gradNormUniform } from './kernels/grad_norm.js';
 import { uncertaintyDispatch } from './kernels/uncertainty.js';
 import type { Dispatch, Op } from './kernels/dispatch.js';
+import { reductionPathsFor, type ReductionPaths } from './reductions.js';
 import { activationLayout, describeStep, inputLayout, paramLayout, type StepDescription } from './layers/model.js';
 import type { OpDesc, PlanBuffers, StepOps } from './layers/ops.js';
 
@@ -34,6 +35,8 @@ export interface PlanOptions {
   batchSize: number;
   /** One tuning for every GEMM dispatch, or a chooser called per dispatch (see src/tuning.ts). Default: by adapter. */
   gemmTuning?: GemmTuning | GemmTuningChooser;
+  /** The path of each reduction kernel, plain or subgroup (src/reductions.ts). Default: reductionPathsFor(ctx). */
+  reductions?: Partial<ReductionPaths>;
 }
 
 /** Elements every arena view is aligned to on this device. */
@@ -233,6 +236,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
   const step = checkPlanLimits(ctx, spec, B);
   const given = options.gemmTuning ?? gemmTuningFor(ctx.adapter);
   const tuning: GemmTuningChooser = typeof given === 'function' ? given : () => given;
+  const paths: ReductionPaths = { ...reductionPathsFor(ctx), ...options.reductions };
 
   const owned = new PlanAllocations(ctx);
   try {
@@ -254,7 +258,7 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
       clip: owned.buffer('clip', 16, storage),
     };
     // Dispatches are created concurrently (pipelines compile in parallel where the host allows).
-    const create = (list: OpDesc[]) => Promise.all(list.map((d) => createOp(ctx, d, buffers, tuning, owned)));
+    const create = (list: OpDesc[]) => Promise.all(list.map((d) => createOp(ctx, d, buffers, tuning, paths, owned)));
     const [forward, loss, backward, optimizer] = await Promise.all([create(step.ops.forward), create(step.ops.loss), create(step.ops.backward), create(step.ops.optimizer)]);
     return new Plan(ctx.device, spec, step, buffers, { forward, loss, backward, optimizer });
   } catch (e) {
@@ -264,12 +268,12 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
 }
 
 /** Turns one op description into an op on the plan's buffers. */
-async function createOp(ctx: GpuContext, d: OpDesc, b: PlanBuffers, tuning: GemmTuningChooser, owned: PlanAllocations): Promise<Op> {
+async function createOp(ctx: GpuContext, d: OpDesc, b: PlanBuffers, tuning: GemmTuningChooser, paths: ReductionPaths, owned: PlanAllocations): Promise<Op> {
   if (d.kernel === 'clear') return { kind: 'clear', name: d.name, buffer: b[d.buffer], offset: d.offset * 4, size: d.size * 4 };
-  return { kind: 'dispatch', dispatch: await owned.dispatch(createDispatchOf(ctx, d, b, tuning)) };
+  return { kind: 'dispatch', dispatch: await owned.dispatch(createDispatchOf(ctx, d, b, tuning, paths)) };
 }
 
-function createDispatchOf(ctx: GpuContext, d: Exclude<OpDesc, { kernel: 'clear' }>, b: PlanBuffers, tuning: GemmTuningChooser): Promise<Dispatch> {
+function createDispatchOf(ctx: GpuContext, d: Exclude<OpDesc, { kernel: 'clear' }>, b: PlanBuffers, tuning: GemmTuningChooser, paths: ReductionPaths): Promise<Dispatch> {
   const bind = <T extends string>(roles: Partial<Record<T, keyof PlanBuffers>>) => Object.fromEntries(Object.entries(roles).map(([k, r]) => [k, b[r as keyof PlanBuffers]])) as Record<T, GPUBuffer>;
   switch (d.kernel) {
     case 'batched_gemm':
@@ -277,15 +281,15 @@ function createDispatchOf(ctx: GpuContext, d: Exclude<OpDesc, { kernel: 'clear' 
     case 'bias_act_backward':
       return biasActBackwardDispatch(ctx, d.name, d.entries, bind(d.buffers));
     case 'gate_softmax':
-      return gateSoftmaxDispatch(ctx, d.name, d.entries, bind(d.buffers));
+      return gateSoftmaxDispatch(ctx, d.name, d.entries, bind(d.buffers), paths.gate_softmax);
     case 'mixture':
       return mixtureDispatch(ctx, d.name, d.entries, bind(d.buffers));
     case 'mixture_gate_grad':
-      return gateGradDispatch(ctx, d.name, d.entries, bind(d.buffers));
+      return gateGradDispatch(ctx, d.name, d.entries, bind(d.buffers), paths.mixture_gate_grad);
     case 'mixture_expert_grad':
       return expertGradDispatch(ctx, d.name, d.entries, bind(d.buffers));
     case 'task_loss':
-      return taskLossDispatch(ctx, d.name, d.entries, bind(d.buffers));
+      return taskLossDispatch(ctx, d.name, d.entries, bind(d.buffers), paths.task_loss);
     case 'uncertainty':
       return uncertaintyDispatch(ctx, d.entry, bind(d.buffers));
     case 'embedding_gather':
@@ -293,7 +297,7 @@ function createDispatchOf(ctx: GpuContext, d: Exclude<OpDesc, { kernel: 'clear' 
     case 'embedding_backward':
       return embeddingBackwardDispatch(ctx, d.name, d.entries, d.vocabulary, bind(d.buffers));
     case 'grad_norm':
-      return gradNormDispatch(ctx, bind(d.buffers));
+      return gradNormDispatch(ctx, bind(d.buffers), paths.grad_norm);
     case 'optimizer':
       return optimizerDispatch(ctx, d.count, bind(d.buffers));
   }

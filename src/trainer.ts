@@ -13,6 +13,7 @@ import { buildPlan, destroyPlan, type Plan } from './plan.js';
 import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './config.js';
 import { encodeOps, type Op } from './kernels/dispatch.js';
 import type { GemmTuning, GemmTuningChooser } from './kernels/batched_gemm.js';
+import type { ReductionPaths } from './reductions.js';
 import { BatchError, type Batch } from './data/batch.js';
 import { activationNames } from './layers/activations.js';
 
@@ -28,6 +29,8 @@ export interface TrainerOptions {
   seed?: number;
   /** One GEMM tuning, or a per-dispatch chooser (src/tuning.ts); default: chosen by adapter. */
   gemmTuning?: GemmTuning | GemmTuningChooser;
+  /** The path of each reduction kernel, plain or subgroup (src/reductions.ts); default: chosen by device. */
+  reductions?: Partial<ReductionPaths>;
 }
 
 /** The losses of one submitted step, as {@link Trainer.step} resolves them. */
@@ -80,7 +83,7 @@ export class Trainer {
   static async create(ctx: GpuContext, config: ModelConfig, options: TrainerOptions): Promise<Trainer> {
     const spec = buildSpec(config);
     const optimizer = resolveOptimizer(options.optimizer ?? { kind: 'adam', lr: 1e-3 });
-    const plan = await buildPlan(ctx, spec, { batchSize: options.batchSize, gemmTuning: options.gemmTuning });
+    const plan = await buildPlan(ctx, spec, { batchSize: options.batchSize, gemmTuning: options.gemmTuning, reductions: options.reductions });
     const trainer = new Trainer(ctx, spec, plan, optimizer);
     trainer.writeParams(initParams(spec, options.seed ?? 0));
     return trainer;

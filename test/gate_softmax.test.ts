@@ -4,7 +4,7 @@ import { gateSoftmaxDispatch, type GateEntry } from '../src/kernels/gate_softmax
 import { gateSoftmaxReference } from '../src/reference/gate_softmax.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';
-import { checkWrites, download, run, testContext, upload } from './gpu.js';
+import { checkWrites, contextFor, download, reductionPaths, run, upload } from './gpu.js';
 
 type GateShape = { rows: number; n: number; k: number; weights: boolean; bias: boolean };
 
@@ -49,14 +49,15 @@ const cases: [string, GateShape[], number][] = [
 ];
 
 describe('gate_softmax', () => {
-  for (const [label, shapes, scale] of cases) {
+  for (const path of reductionPaths) for (const [caseLabel, shapes, scale] of cases) {
+    const label = `${path}: ${caseLabel}`;
     it(label, async () => {
-      const ctx = await testContext();
+      const ctx = await contextFor(path);
       const seed = caseSeed(label);
       const rng = new Rng(seed);
       const c = randomCase(rng, shapes, scale);
       const bufs = { x: upload(ctx, c.x), w: upload(ctx, c.w), out: upload(ctx, new Float32Array(c.outLen).fill(NaN)) };
-      await run(ctx, [await gateSoftmaxDispatch(ctx, 'test', c.entries, bufs)]);
+      await run(ctx, [await gateSoftmaxDispatch(ctx, 'test', c.entries, bufs, path)]);
       const got = await download(ctx, bufs.out, c.outLen);
       const want = new Float64Array(c.outLen).fill(NaN);
       gateSoftmaxReference(c.entries, c.x, c.w, want);

@@ -36,3 +36,18 @@ export function checkWrites(label: string, got: Float32Array, written: Set<numbe
     }
   }
 }
+
+/**
+ * The reduction kernels' paths the tests run: both, on the test adapter. The subgroup path needs
+ * the `subgroups` feature; an adapter without it fails these tests, saying so (SwiftShader and
+ * the GPUs Dawn drives offer it).
+ */
+export const reductionPaths = ['plain', 'subgroup'] as const;
+
+export async function contextFor(path: (typeof reductionPaths)[number]): Promise<GpuContext> {
+  const ctx = await testContext();
+  if (path === 'subgroup' && !ctx.subgroups) {
+    throw new Error(`the test adapter offers no 'subgroups' feature (features: ${ctx.adapter.features.join(', ')}), so the subgroup path cannot be tested here`);
+  }
+  return ctx;
+}

@@ -4,7 +4,7 @@ import { gradNormDispatch, gradNormUniform } from '../src/kernels/grad_norm.js';
 import { gradNormReference } from '../src/reference/grad_norm.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';
-import { download, run, testContext, upload } from './gpu.js';
+import { contextFor, download, reductionPaths, run, upload } from './gpu.js';
 
 describe('grad_norm', () => {
   const cases: [number, (norm: number) => number][] = [
@@ -12,9 +12,9 @@ describe('grad_norm', () => {
     [1000, (norm) => norm * 2],
     [70_001, (norm) => norm / 3],
   ];
-  for (const [count, maxNormOf] of cases) {
-    it(`${count} gradients`, async () => {
-      const ctx = await testContext();
+  for (const path of reductionPaths) for (const [count, maxNormOf] of cases) {
+    it(`${path}: ${count} gradients`, async () => {
+      const ctx = await contextFor(path);
       const seed = caseSeed(`grad_norm ${count}`);
       const rng = new Rng(seed);
       const grads = Float32Array.from({ length: count }, () => rng.normal() * 0.1);
@@ -23,7 +23,7 @@ describe('grad_norm', () => {
       const uniform = ctx.createBuffer('clip uniform', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       ctx.device.queue.writeBuffer(uniform, 0, gradNormUniform(count, maxNorm));
       const out = upload(ctx, [NaN, NaN, NaN, NaN]);
-      await run(ctx, [await gradNormDispatch(ctx, { uniform, grads: upload(ctx, grads), out })]);
+      await run(ctx, [await gradNormDispatch(ctx, { uniform, grads: upload(ctx, grads), out }, path)]);
       const [scale, norm] = await download(ctx, out, 2);
       expectClose('norm', seed, [norm], [want.norm], 1e-5);
       expectClose('scale', seed, [scale], [want.scale], 1e-5);

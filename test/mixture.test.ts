@@ -12,7 +12,7 @@ import { expertGradReference, gateGradReference, mixtureReference } from '../src
 import type { GpuContext } from '../src/gpu/context.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';
-import { checkWrites, download, run, testContext, upload } from './gpu.js';
+import { checkWrites, contextFor, download, reductionPaths, run, testContext, upload } from './gpu.js';
 
 interface Shape {
   rows: number;
@@ -173,11 +173,11 @@ const cases: [string, Shape][] = [
 ];
 
 describe('mixture', () => {
-  for (const [label, shape] of cases) {
+  for (const path of reductionPaths) for (const [label, shape] of cases) {
     for (const arena of [false, true]) {
-      const name = `${label}${arena ? ', all arrays in one buffer' : ''}`;
+      const name = `${path}: ${label}${arena ? ', all arrays in one buffer' : ''}`;
       it(name, async () => {
-        const ctx = await testContext();
+        const ctx = await contextFor(path);
         const seed = caseSeed(name);
         const c = randomCase(new Rng(seed), shape);
         const poison = (n: number) => new Float32Array(n).fill(NaN);
@@ -186,7 +186,7 @@ describe('mixture', () => {
         const { bufs, read } = placed;
         await run(ctx, [
           await mixtureDispatch(ctx, 'test', placed.c.forward, bufs),
-          await gateGradDispatch(ctx, 'test', placed.c.backward, bufs),
+          await gateGradDispatch(ctx, 'test', placed.c.backward, bufs, path),
           await expertGradDispatch(ctx, 'test', placed.c.expertGrads, bufs),
         ]);
 

@@ -5,7 +5,7 @@ import { taskLossDispatch, type TaskLossEntry } from '../src/kernels/task_loss.j
 import { taskLossReference } from '../src/reference/task_loss.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';
-import { checkWrites, download, run, testContext, upload } from './gpu.js';
+import { checkWrites, contextFor, download, reductionPaths, run, upload } from './gpu.js';
 
 /** [type, fraction of unlabelled samples]; 1 = a task with no label in the batch. */
 type TaskShape = [TaskType, number];
@@ -62,9 +62,10 @@ const cases: [string, number, TaskShape[]][] = [
 ];
 
 describe('task_loss', () => {
-  for (const [label, rows, tasks] of cases) {
+  for (const path of reductionPaths) for (const [caseLabel, rows, tasks] of cases) {
+    const label = `${path}: ${caseLabel}`;
     it(label, async () => {
-      const ctx = await testContext();
+      const ctx = await contextFor(path);
       const seed = caseSeed(label);
       const c = randomCase(new Rng(seed), rows, tasks);
       const bufs = {
@@ -74,7 +75,7 @@ describe('task_loss', () => {
         dLogits: upload(ctx, new Float32Array(c.dLen).fill(NaN)),
         out: upload(ctx, new Float32Array(c.outLen).fill(NaN)),
       };
-      await run(ctx, [await taskLossDispatch(ctx, 'test', c.entries, bufs)]);
+      await run(ctx, [await taskLossDispatch(ctx, 'test', c.entries, bufs, path)]);
       const gotD = await download(ctx, bufs.dLogits, c.dLen);
       const gotOut = await download(ctx, bufs.out, c.outLen);
       const wantD = new Float64Array(c.dLen);

@@ -15,6 +15,9 @@ export interface AdapterReport {
   isFallback: boolean;
   /** The adapter's optional WebGPU features, sorted. */
   features: string[];
+  /** Smallest and largest subgroup size the adapter may run (0 where the host does not say). */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
 }
 
 /** The device was lost (destroyed, driver reset, GPU process crash): its work and buffers are gone. */
@@ -50,6 +53,7 @@ export class GpuContext {
     options: DeviceOptions = {},
   ) {
     this.pipelines = new PipelineCache(device, options.asyncPipelines ?? true);
+    this.subgroups = device.features.has('subgroups') && adapter.subgroupMaxSize > 0 ? { minSize: adapter.subgroupMinSize, maxSize: adapter.subgroupMaxSize } : null;
     this.hostInstance = options.keepAlive;
     void device.lost.then((info) => {
       this.lostError = new DeviceLostError(info.reason ?? 'unknown', info.message ?? '');
@@ -90,6 +94,12 @@ export class GpuContext {
       throw e;
     }
   }
+
+  /**
+   * The subgroup sizes the device may run its kernels with, when it has the `subgroups` feature
+   * (and the adapter says its sizes); null otherwise, and the kernels then take their plain paths.
+   */
+  readonly subgroups: { minSize: number; maxSize: number } | null;
 
   /** The host's GPU instance, referenced so it lives as long as the device. */
   readonly hostInstance: unknown;
@@ -200,6 +210,8 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
     description: info?.description ?? '',
     isFallback: Boolean((info as unknown as { isFallbackAdapter?: boolean })?.isFallbackAdapter ?? legacy.isFallbackAdapter),
     features: [...adapter.features].sort(),
+    subgroupMinSize: (info as unknown as { subgroupMinSize?: number })?.subgroupMinSize ?? 0,
+    subgroupMaxSize: (info as unknown as { subgroupMaxSize?: number })?.subgroupMaxSize ?? 0,
   };
 }
 
@@ -215,11 +227,14 @@ export interface DeviceOptions {
   asyncPipelines?: boolean;
   /** An object the context must keep referenced while the device lives (the host's GPU instance). */
   keepAlive?: unknown;
+  /** Request the `subgroups` feature where the adapter offers it (default true); false opens a device without it. */
+  subgroups?: boolean;
 }
 
 /**
  * Opens a device on `adapter` with the limits the runtime uses (storage binding and buffer size,
- * workgroup storage and size, at the adapter's maximum) and `timestamp-query` where offered.
+ * workgroup storage and size, at the adapter's maximum), and `timestamp-query` and `subgroups`
+ * where offered (subgroups unless `options.subgroups` is false).
  * Rejects with the host's error when the adapter refuses the device.
  */
 export async function openDevice(adapter: GPUAdapter, options: DeviceOptions = {}): Promise<GpuContext> {
@@ -230,6 +245,7 @@ export async function openDevice(adapter: GPUAdapter, options: DeviceOptions = {
   }
   const requiredFeatures: GPUFeatureName[] = [];
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  if (options.subgroups !== false && adapter.features.has('subgroups')) requiredFeatures.push('subgroups' as GPUFeatureName);
   const device = await adapter.requestDevice({ label: 'ple-webgpu', requiredLimits, requiredFeatures });
   return new GpuContext(device, describeAdapter(adapter), options);
 }

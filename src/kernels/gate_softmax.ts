@@ -6,6 +6,7 @@ import source from '../../shaders/gate_softmax.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
 import { struct } from './struct.js';
+import { withLanes, type ReductionPath } from './lanes.js';
 
 export interface GateEntry {
   rows: number;
@@ -30,8 +31,6 @@ export interface GateBuffers {
 }
 
 const WG = 64;
-/** Logits per pass over a sample's inputs. */
-const N_TILE = 4;
 /** The shader's `flags` bits (written into its `const FLAG_*` lines). */
 export const GATE_FLAGS = { FLAG_WEIGHTS: 1, FLAG_BIAS: 2 } as const;
 
@@ -41,7 +40,9 @@ export const GATE_DESCRIPTOR = struct('Gate', {
   outOff: 'u32', outRow: 'u32',
 });
 
-export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers): Promise<Dispatch> {
+/** `path`: one sample per invocation (plain) or per subgroup (see lanes.ts). */
+export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers, path: ReductionPath = 'plain'): Promise<Dispatch> {
+  const lanes = withLanes(ctx, 'gate_softmax', path, source, WG);
   const bound = bindRanges(ctx, label, entries, [
     { buffer: buffers.x, extent: (e) => (e.wOff === undefined ? null : [e.xOff, e.xOff + (e.rows - 1) * e.xRow + e.k]), offsets: ['xOff'] },
     {
@@ -62,12 +63,12 @@ export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: rea
     wOff: e.wOff ?? 0,
     bOff: e.bOff ?? 0,
   }));
-  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), lanes.rowsPerWorkgroup, ctx.limits.maxComputeWorkgroupsPerDimension);
   return createDispatch(ctx, {
     kernel: 'gate_softmax',
     name: label,
-    source,
-    constants: { WG, N_TILE, ...GATE_FLAGS },
+    source: lanes.source,
+    constants: { WG: lanes.wg, ...GATE_FLAGS },
     descriptors: GATE_DESCRIPTOR.pack(packed),
     bindings: bound.bindings,
     grid: [x, y, entries.length],

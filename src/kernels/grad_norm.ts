@@ -7,6 +7,7 @@ import source from '../../shaders/grad_norm.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { createDispatch, type Dispatch } from './dispatch.js';
 import { struct } from './struct.js';
+import { withLanes, type ReductionPath } from './lanes.js';
 
 export interface GradNormBuffers {
   /** CLIP_UNIFORM: count (u32), maxNorm (f32). */
@@ -27,12 +28,14 @@ export function gradNormUniform(count: number, maxNorm: number): ArrayBuffer {
   return data;
 }
 
-export function gradNormDispatch(ctx: GpuContext, buffers: GradNormBuffers): Promise<Dispatch> {
+/** `path`: the workgroup's sum through workgroup memory (plain) or subgroups first (see lanes.ts). */
+export function gradNormDispatch(ctx: GpuContext, buffers: GradNormBuffers, path: ReductionPath = 'plain'): Promise<Dispatch> {
+  const lanes = withLanes(ctx, 'grad_norm', path, source, WG);
   return createDispatch(ctx, {
     kernel: 'grad_norm',
     name: 'step',
-    source,
-    constants: { WG },
+    source: lanes.source,
+    constants: { WG: lanes.wg },
     bindings: [buffers.uniform, buffers.grads, { buffer: buffers.out, offset: 0, size: 16 }],
     grid: [1, 1, 1],
   });

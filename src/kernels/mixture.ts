@@ -13,6 +13,7 @@ import expertGradSource from '../../shaders/mixture_expert_grad.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
 import { struct } from './struct.js';
+import { withLanes, type ReductionPath } from './lanes.js';
 
 /** One gate's mixture. Members are ownCount experts from ownStart, then n - ownCount from sharedStart. */
 export interface MixtureEntry {
@@ -104,13 +105,16 @@ export function mixtureDispatch(
   });
 }
 
+/** `path`: one sample per invocation (plain) or per subgroup (see lanes.ts). */
 export function gateGradDispatch(
   ctx: GpuContext,
   label: string,
   entries: readonly GateGradEntry[],
   buffers: { gateW: GPUBuffer; z: GPUBuffer; dG: GPUBuffer; dLogit: GPUBuffer },
+  path: ReductionPath = 'plain',
 ): Promise<Dispatch> {
-  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const lanes = withLanes(ctx, 'mixture_gate_grad', path, commonSource + gateGradSource, WG);
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), lanes.rowsPerWorkgroup, ctx.limits.maxComputeWorkgroupsPerDimension);
   const bound = bindRanges(ctx, label, entries, [
     { buffer: buffers.gateW, extent: gateWExtent, offsets: ['wOff'] },
     { buffer: buffers.z, extent: zExtent, offsets: ['zOff'] },
@@ -120,8 +124,8 @@ export function gateGradDispatch(
   return createDispatch(ctx, {
     kernel: 'mixture_gate_grad',
     name: label,
-    source: commonSource + gateGradSource,
-    constants: { WG },
+    source: lanes.source,
+    constants: { WG: lanes.wg },
     descriptors: MIXTURE_DESCRIPTOR.pack(bound.entries.map((e) => ({ ...e, outOff: 0, outRow: 0 }))),
     bindings: bound.bindings,
     grid: [x, y, entries.length],

@@ -7,6 +7,7 @@ import type { GpuContext } from '../gpu/context.js';
 import type { TaskType } from '../config.js';
 import { bindRanges, createDispatch, type Dispatch } from './dispatch.js';
 import { struct } from './struct.js';
+import { withLanes, type ReductionPath } from './lanes.js';
 
 export interface TaskLossEntry {
   type: TaskType;
@@ -41,7 +42,9 @@ export const TASK_LOSS_DESCRIPTOR = struct('TaskLoss', {
   dOff: 'u32', outOff: 'u32',
 });
 
-export function taskLossDispatch(ctx: GpuContext, label: string, entries: readonly TaskLossEntry[], buffers: TaskLossBuffers): Promise<Dispatch> {
+/** `path`: the workgroup's sums through workgroup memory (plain) or subgroups first (see lanes.ts). */
+export function taskLossDispatch(ctx: GpuContext, label: string, entries: readonly TaskLossEntry[], buffers: TaskLossBuffers, path: ReductionPath = 'plain'): Promise<Dispatch> {
+  const lanes = withLanes(ctx, 'task_loss', path, source, WG);
   const bound = bindRanges(ctx, label, entries, [
     { buffer: buffers.logits, extent: (e) => [e.logitOff, e.logitOff + e.rows], offsets: ['logitOff'] },
     {
@@ -59,8 +62,8 @@ export function taskLossDispatch(ctx: GpuContext, label: string, entries: readon
   return createDispatch(ctx, {
     kernel: 'task_loss',
     name: label,
-    source,
-    constants: { WG },
+    source: lanes.source,
+    constants: { WG: lanes.wg },
     descriptors: TASK_LOSS_DESCRIPTOR.pack(packed),
     bindings: [{ buffer: buffers.weights }, ...bound.bindings],
     grid: [entries.length, 1, 1],
