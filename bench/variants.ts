@@ -1,18 +1,22 @@
 /**
  * `npm run bench:variants`: bench-small's training step with each reduction kernel on its plain
- * and on its subgroup path (src/reductions.ts), side by side on one device: per round, each
- * variant's per-kernel profile (timestamp queries) and its ms/step (wall, and the process's CPU
- * time, SwiftShader's threads included) over a run of steps, in alternating order so every
- * variant sees the same load. Prints per kernel the least time over the rounds (the least
- * disturbed by other load on a shared host) and the median, with each subgroup/plain ratio.
- * Robustness off, as the CLI's device.
+ * and on its subgroup path (src/reductions.ts), side by side on one device, in alternating order
+ * so every variant sees the same load:
+ * - per kernel: the step's dispatches of that kernel, repeated --repeats times in one command
+ *   buffer, submitted and awaited; wall time and the process's CPU time (user + system,
+ *   SwiftShader's threads included: on a software adapter the work done, far less swayed by other
+ *   load than wall time) per repetition;
+ * - the whole step: ms/step (wall and CPU) over --steps steps.
+ * Prints medians over the rounds and each subgroup/plain ratio. Robustness off, as the CLI's device.
  *
- * Flags: --rounds N (default 7), --steps N per round (default 10), --config NAME (default bench-small).
+ * Flags: --rounds N (default 7), --steps N per round (default 10), --repeats N (default 20),
+ * --config NAME (default bench-small).
  */
 import { acquireNodeDevice, formatAdapter } from '../src/node.js';
 import { Trainer } from '../src/trainer.js';
 import { allOnPath, reductionKernels } from '../src/reductions.js';
-import { benchBatch, benchConfigs, fmt, mdTable, modelConfig, profileStep } from './common.js';
+import { benchBatch, benchConfigs, fmt, mdTable, modelConfig } from './common.js';
+import { encodeOps, type Op } from '../src/kernels/dispatch.js';
 import { loadavg } from 'node:os';
 
 const args = process.argv.slice(2);
@@ -22,6 +26,7 @@ const option = (name: string) => {
 };
 const rounds = Number(option('--rounds') ?? 7);
 const steps = Number(option('--steps') ?? 10);
+const repeats = Number(option('--repeats') ?? 20);
 const c = benchConfigs[option('--config') ?? 'bench-small'];
 if (!c) throw new Error(`--config: no benchmark config named ${option('--config')}`);
 
@@ -32,17 +37,37 @@ const batch = benchBatch(c);
 const create = (reductions: ReturnType<typeof allOnPath>) =>
   Trainer.create(ctx, modelConfig(c), { batchSize: c.batchSize, seed: 1, optimizer: { kind: 'adam', lr: 1e-3 }, reductions });
 const variants = [
-  { name: 'plain', trainer: await create(allOnPath('plain')), ms: [] as number[], cpuMs: [] as number[], kernels: new Map<string, number[]>() },
-  { name: 'subgroup', trainer: await create(allOnPath('subgroup')), ms: [] as number[], cpuMs: [] as number[], kernels: new Map<string, number[]>() },
+  { name: 'plain', trainer: await create(allOnPath('plain')), ms: [] as number[], cpuMs: [] as number[], kernels: new Map<string, { ms: number[]; cpuMs: number[] }>() },
+  { name: 'subgroup', trainer: await create(allOnPath('subgroup')), ms: [] as number[], cpuMs: [] as number[], kernels: new Map<string, { ms: number[]; cpuMs: number[] }>() },
 ];
+const opsOf = (t: Trainer, kernel: string): Op[] =>
+  [...t.plan.forward, ...t.plan.loss, ...t.plan.backward, ...t.plan.optimizer].filter((op) => op.kind === 'dispatch' && op.dispatch.kernel === kernel);
+
+/** Wall and CPU ms of one repetition of `ops`, timed over `repeats` of them in one command buffer. */
+async function timeOps(ops: Op[]): Promise<{ ms: number; cpuMs: number }> {
+  const encoder = ctx.device.createCommandEncoder({ label: 'variants' });
+  for (let i = 0; i < repeats; i++) encodeOps(encoder, ops, 'variants');
+  const commands = encoder.finish();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  ctx.device.queue.submit([commands]);
+  await ctx.device.queue.onSubmittedWorkDone();
+  const cpu = process.cpuUsage(cpu0);
+  return { ms: (performance.now() - t0) / repeats, cpuMs: (cpu.user + cpu.system) / 1000 / repeats };
+}
 const first = await Promise.all(variants.map(async (v) => (await v.trainer.step(batch)).total));
 console.log(`first-step loss: ${variants.map((v, i) => `${v.name} ${first[i]}`).join(', ')}`);
 for (const v of variants) for (let i = 0; i < 3; i++) await v.trainer.step(batch);
 
 for (let r = 0; r < rounds; r++) {
   for (const v of r % 2 === 0 ? variants : [...variants].reverse()) {
-    const p = await profileStep(ctx, v.trainer, 1);
-    for (const k of p.byKernel) v.kernels.set(k.kernel, [...(v.kernels.get(k.kernel) ?? []), k.ms]);
+    for (const k of reductionKernels) {
+      const t = await timeOps(opsOf(v.trainer, k));
+      const seen = v.kernels.get(k) ?? { ms: [], cpuMs: [] };
+      seen.ms.push(t.ms);
+      seen.cpuMs.push(t.cpuMs);
+      v.kernels.set(k, seen);
+    }
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     let last: Promise<unknown> | null = null;
@@ -55,21 +80,17 @@ for (let r = 0; r < rounds; r++) {
   console.log(`round ${r + 1}: ${variants.map((v) => `${v.name} ${fmt(v.ms[r])} ms/step (CPU ${fmt(v.cpuMs[r])} ms)`).join(', ')}`);
 }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-const least = (a: number[]) => Math.min(...a);
 const [plain, sub] = variants;
-const kernels = [...plain.kernels.keys()];
-const row = (name: string, a: number[], b: number[], digits: number) => [
-  name, fmt(least(a), digits), fmt(least(b), digits), fmt(least(b) / least(a), 2), fmt(median(a), digits), fmt(median(b), digits), fmt(median(b) / median(a), 2),
+const row = (name: string, a: { ms: number[]; cpuMs: number[] }, b: { ms: number[]; cpuMs: number[] }, digits: number) => [
+  name,
+  fmt(median(a.cpuMs), digits), fmt(median(b.cpuMs), digits), fmt(median(b.cpuMs) / median(a.cpuMs), 2),
+  fmt(median(a.ms), digits), fmt(median(b.ms), digits), fmt(median(b.ms) / median(a.ms), 2),
 ];
-console.log(`\n${c.name}, ${rounds} rounds (load ${loadavg()[0].toFixed(2)} at the end):\n`);
+console.log(`\n${c.name}, medians of ${rounds} rounds (load ${loadavg()[0].toFixed(2)} at the end); a kernel's time is all its dispatches in one step:\n`);
 console.log(
   mdTable(
-    ['kernel', 'plain least ms', 'subgroup least ms', 'ratio', 'plain median ms', 'subgroup median ms', 'ratio'],
-    [
-      ...kernels.map((k) => row((reductionKernels as readonly string[]).includes(k) ? `**${k}**` : k, plain.kernels.get(k)!, sub.kernels.get(k) ?? [NaN], 3)),
-      row('step, wall ms', plain.ms, sub.ms, 1),
-      row('step, CPU ms', plain.cpuMs, sub.cpuMs, 1),
-    ],
+    ['', 'plain CPU ms', 'subgroup CPU ms', 'ratio', 'plain wall ms', 'subgroup wall ms', 'ratio'],
+    [...reductionKernels.map((k) => row(k, plain.kernels.get(k)!, sub.kernels.get(k)!, 3)), row('step', plain, sub, 1)],
   ),
 );
 process.exit(0);

@@ -1,77 +1,21 @@
-// Gate logits fused with the softmax: for every gate z and sample r,
-//   w[r, :] = softmax(X[r, :] W (+ b))
-// W is [k x n] row-major. A gate without weights (over a single expert) writes 1.
-// One lane group per sample (lanes_plain.wgsl / lanes_subgroup.wgsl: an invocation, or a
-// subgroup whose lanes stride over the inputs and add their partial logits up). Logits are
-// computed 4 at a time, so each input value is read once per 4 logits, and staged in the
-// output row, where the group's first lane turns them into the softmax.
+// Gate logits fused with the softmax, one dispatch for a level's gates: every gate (the
+// grid's z) and sample r gets w[r, :] = softmax(X[r, :] W (+ b)) (gate_softmax_common.wgsl).
 
-// Lanes, laneIndex, laneCount, laneSum: lanes_plain.wgsl or lanes_subgroup.wgsl.
+// Gate, gateSoftmaxRow: gate_softmax_common.wgsl. Lanes, laneIndex, laneCount: lanes_*.wgsl.
 
 const WG: u32 = 64u;
-
-const FLAG_WEIGHTS: u32 = 1u;
-const FLAG_BIAS: u32 = 2u;
-
-struct Gate {
-  rows: u32, n: u32, k: u32, flags: u32,
-  xOff: u32, xRow: u32, wOff: u32, bOff: u32,
-  outOff: u32, outRow: u32, pad0: u32, pad1: u32,
-}
 
 @group(0) @binding(0) var<storage, read> descs: array<Gate>;
 @group(0) @binding(1) var<storage, read_write> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> W: array<f32>;
-@group(0) @binding(3) var<storage, read_write> outW: array<f32>;
-
-// Four adjacent entries of a row of n, from j (indices past the row repeat its last entry).
-fn four(at: u32, j: u32, n: u32) -> vec4f {
-  return vec4f(W[at + min(j, n - 1u)], W[at + min(j + 1u, n - 1u)], W[at + min(j + 2u, n - 1u)], W[at + min(j + 3u, n - 1u)]);
-}
+@group(0) @binding(3) var<storage, read_write> gateW: array<f32>;
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, l: Lanes) {
   let d = descs[wg.z];
-  let lane = laneIndex(l);
   let lanes = laneCount(l);
   // A group past the last sample recomputes the last one and writes nothing: no early return,
   // so laneSum stays in uniform control flow.
   let slot = (wg.y * nwg.x + wg.x) * (WG / lanes) + l.index / lanes;
-  let r = min(slot, d.rows - 1u);
-  let writer = slot < d.rows && lane == 0u;
-  let o = d.outOff + r * d.outRow;
-  let x = d.xOff + r * d.xRow;
-  for (var j0 = 0u; j0 < d.n; j0 += 4u) {
-    var acc = vec4f(0.0);
-    if ((d.flags & FLAG_WEIGHTS) != 0u) {
-      for (var a = lane; a < d.k; a += lanes) {
-        acc = fma(vec4f(X[x + a]), four(d.wOff + a * d.n, j0, d.n), acc);
-      }
-    }
-    acc = laneSum(acc);
-    if ((d.flags & FLAG_BIAS) != 0u) {
-      acc += four(d.bOff, j0, d.n);
-    }
-    if (writer) {
-      for (var t = 0u; t < min(4u, d.n - j0); t++) {
-        outW[o + j0 + t] = acc[t];
-      }
-    }
-  }
-  if (!writer) {
-    return;
-  }
-  var mx = -3.0e38;
-  for (var j = 0u; j < d.n; j++) {
-    mx = max(mx, outW[o + j]);
-  }
-  var sum = 0.0;
-  for (var j = 0u; j < d.n; j++) {
-    let e = exp(outW[o + j] - mx);
-    outW[o + j] = e;
-    sum += e;
-  }
-  for (var j = 0u; j < d.n; j++) {
-    outW[o + j] = outW[o + j] / sum;
-  }
+  gateSoftmaxRow(d, min(slot, d.rows - 1u), laneIndex(l), lanes, slot < d.rows);
 }

@@ -5,7 +5,7 @@
 // (from sharedStart). Each invocation computes O_TILE adjacent outputs of one row,
 // reading each gate weight once for them.
 
-// Mixture, member() and the constants WG, O_TILE: mixture_common.wgsl.
+// Mixture, mixTile() and the constants WG, O_TILE: mixture_common.wgsl.
 
 @group(0) @binding(0) var<storage, read> descs: array<Mixture>;
 @group(0) @binding(1) var<storage, read_write> gateW: array<f32>;
@@ -20,19 +20,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   if (i >= d.rows * blocks) {
     return;
   }
-  let r = i / blocks;
-  let o0 = (i % blocks) * O_TILE;
-  var acc: array<f32, O_TILE>;
-  for (var j = 0u; j < d.n; j++) {
-    let w = gateW[d.wOff + r * d.wRow + j];
-    let z = d.zOff + r * d.zRow + member(d, j) * d.d;
-    for (var t = 0u; t < O_TILE; t++) { // @unroll
-      acc[t] = fma(w, Z[z + min(o0 + t, d.d - 1u)], acc[t]);
-    }
-  }
-  for (var t = 0u; t < O_TILE; t++) { // @unroll
-    if (o0 + t < d.d) {
-      outM[d.outOff + r * d.outRow + o0 + t] = acc[t];
-    }
-  }
+  mixTile(d, i / blocks, (i % blocks) * O_TILE);
 }

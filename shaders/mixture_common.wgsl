@@ -1,5 +1,6 @@
-// What the three mixture kernels share; src/kernels/mixture.ts prepends it to mixture.wgsl,
-// mixture_gate_grad.wgsl and mixture_expert_grad.wgsl.
+// What the mixture kernels share; src/kernels/mixture.ts prepends it to mixture.wgsl,
+// mixture_gate_grad.wgsl and mixture_expert_grad.wgsl, src/kernels/gate_mixture.ts to
+// gate_mixture.wgsl.
 //
 // A gate's mixture: its weights [rows x n] at wOff (row stride wRow), the level's expert
 // outputs side by side at zOff (expert e's row r starts at zOff + r*zRow + e*d), and its

@@ -17,6 +17,8 @@ import { gemmTuningFor, gemmDispatch, type GemmTuning, type GemmTuningChooser } 
 import { biasActBackwardDispatch } from './kernels/bias_act_backward.js';
 import { gateSoftmaxDispatch } from './kernels/gate_softmax.js';
 import { expertGradDispatch, gateGradDispatch, mixtureDispatch } from './kernels/mixture.js';
+import { gateMixtureDispatch } from './kernels/gate_mixture.js';
+import { fuseGateMixtures } from './layers/gates.js';
 import { taskLossDispatch } from './kernels/task_loss.js';
 import { csrWords, embeddingBackwardDispatch, embeddingGatherDispatch, writeCsr } from './kernels/embedding.js';
 import { OPTIMIZER_UNIFORM, optimizerDispatch, optimizerUniform, weightDecayEnd } from './kernels/optimizer.js';
@@ -37,6 +39,8 @@ export interface PlanOptions {
   gemmTuning?: GemmTuning | GemmTuningChooser;
   /** The path of each reduction kernel, plain or subgroup (src/reductions.ts). Default: reductionPathsFor(ctx). */
   reductions?: Partial<ReductionPaths>;
+  /** Each level's gate softmax and mixtures in one dispatch (gate_mixture) rather than two (default true). */
+  fuseGateMixture?: boolean;
 }
 
 /** Elements every arena view is aligned to on this device. */
@@ -233,7 +237,8 @@ export function checkPlanLimits(ctx: GpuContext, spec: ModelSpec, B: number): Re
  */
 export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanOptions): Promise<Plan> {
   const B = options.batchSize;
-  const step = checkPlanLimits(ctx, spec, B);
+  const described = checkPlanLimits(ctx, spec, B);
+  const step = options.fuseGateMixture === false ? described : { ...described, ops: { ...described.ops, forward: fuseGateMixtures(described.ops.forward) } };
   const given = options.gemmTuning ?? gemmTuningFor(ctx.adapter);
   const tuning: GemmTuningChooser = typeof given === 'function' ? given : () => given;
   const paths: ReductionPaths = { ...reductionPathsFor(ctx), ...options.reductions };
@@ -284,6 +289,8 @@ function createDispatchOf(ctx: GpuContext, d: Exclude<OpDesc, { kernel: 'clear' 
       return gateSoftmaxDispatch(ctx, d.name, d.entries, bind(d.buffers), paths.gate_softmax);
     case 'mixture':
       return mixtureDispatch(ctx, d.name, d.entries, bind(d.buffers));
+    case 'gate_mixture':
+      return gateMixtureDispatch(ctx, d.name, d.entries, bind(d.buffers), paths.gate_softmax);
     case 'mixture_gate_grad':
       return gateGradDispatch(ctx, d.name, d.entries, bind(d.buffers), paths.mixture_gate_grad);
     case 'mixture_expert_grad':

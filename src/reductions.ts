@@ -19,9 +19,23 @@ export function allOnPath(path: ReductionPath): ReductionPaths {
 }
 
 /**
- * The default paths on a device: plain without the `subgroups` feature; with it, the subgroup
- * path for every kernel.
+ * Where subgroups pay on a software adapter (SwiftShader, subgroups of 4 lanes of one CPU core's
+ * SIMD unit), measured side by side by `npm run bench:variants` on bench-small: the workgroup sums
+ * (task_loss, grad_norm) run a little faster on subgroups; the row kernels (gate_softmax,
+ * mixture_gate_grad), whose lanes then share one short row instead of each taking a row of its
+ * own, run ~1.3x slower.
+ */
+const softwarePaths: ReductionPaths = { gate_softmax: 'plain', mixture_gate_grad: 'plain', task_loss: 'subgroup', grad_norm: 'subgroup' };
+
+/**
+ * The default paths on a device, by rule rather than by timing (the reductions are a few percent of
+ * a step, and timing both paths would compile every reduction pipeline twice at startup, seconds on
+ * a software adapter): plain everywhere without the `subgroups` feature; with it, on a software
+ * adapter {@link softwarePaths}, on a hardware adapter the subgroup path everywhere (where a
+ * subgroup is 32 or 64 lanes, a row per subgroup is the usual shape of a row reduction).
  */
 export function reductionPathsFor(ctx: GpuContext): ReductionPaths {
-  return allOnPath(ctx.subgroups ? 'subgroup' : 'plain');
+  if (!ctx.subgroups) return allOnPath('plain');
+  if (ctx.adapter.isFallback || ctx.adapter.architecture === 'swiftshader') return { ...softwarePaths };
+  return allOnPath('subgroup');
 }

@@ -31,6 +31,8 @@ export interface TrainerOptions {
   gemmTuning?: GemmTuning | GemmTuningChooser;
   /** The path of each reduction kernel, plain or subgroup (src/reductions.ts); default: chosen by device. */
   reductions?: Partial<ReductionPaths>;
+  /** Each level's gate softmax and mixtures in one dispatch (default true; see PlanOptions). */
+  fuseGateMixture?: boolean;
 }
 
 /** The losses of one submitted step, as {@link Trainer.step} resolves them. */
@@ -83,7 +85,7 @@ export class Trainer {
   static async create(ctx: GpuContext, config: ModelConfig, options: TrainerOptions): Promise<Trainer> {
     const spec = buildSpec(config);
     const optimizer = resolveOptimizer(options.optimizer ?? { kind: 'adam', lr: 1e-3 });
-    const plan = await buildPlan(ctx, spec, { batchSize: options.batchSize, gemmTuning: options.gemmTuning, reductions: options.reductions });
+    const plan = await buildPlan(ctx, spec, { batchSize: options.batchSize, gemmTuning: options.gemmTuning, reductions: options.reductions, fuseGateMixture: options.fuseGateMixture });
     const trainer = new Trainer(ctx, spec, plan, optimizer);
     trainer.writeParams(initParams(spec, options.seed ?? 0));
     return trainer;

@@ -4,10 +4,17 @@ import type { GpuContext } from '../src/gpu/context.js';
 import { encodeOps, type Dispatch } from '../src/kernels/dispatch.js';
 
 let shared: Promise<GpuContext> | null = null;
+let withoutSubgroups: Promise<GpuContext> | null = null;
 
 export function testContext(): Promise<GpuContext> {
   shared ??= acquireNodeDevice();
   return shared;
+}
+
+/** A second device on the same adapter, opened without the `subgroups` feature: what an adapter without it gets. */
+export function noSubgroupsContext(): Promise<GpuContext> {
+  withoutSubgroups ??= acquireNodeDevice({ subgroups: false });
+  return withoutSubgroups;
 }
 
 export function upload(ctx: GpuContext, data: ArrayLike<number>, label = 'test data'): GPUBuffer {

@@ -9,7 +9,8 @@ import { Trainer, type Batch } from '../src/trainer.js';
 import { referenceGradients, toFloat64 } from '../src/reference/model.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, excludeNearKinks, expectClose, withSeed } from './helpers.js';
-import { testContext } from './gpu.js';
+import { noSubgroupsContext, testContext } from './gpu.js';
+import type { GpuContext } from '../src/gpu/context.js';
 import type { ModelSpec } from '../src/spec.js';
 import type { GemmTuningChooser } from '../src/kernels/batched_gemm.js';
 
@@ -93,8 +94,11 @@ const named: Record<string, { config: ModelConfig; batch: number; rows: number }
   'PLE sizes past one tile': { config: ple({ inputDim: 37, tasks: tasks2, levels: 2, taskExperts: 2, sharedExperts: 3, expertWidths: [35], towerWidths: [33] }), batch: 67, rows: 67 },
 };
 
-async function checkAgainstReference(label: string, seed: number, config: ModelConfig, batchSize: number, rows: number, maskRate = 0.2, gemmTuning?: GemmTuningChooser, taskWeights?: number[]) {
-  const ctx = await testContext();
+async function checkAgainstReference(
+  label: string, seed: number, config: ModelConfig, batchSize: number, rows: number, maskRate = 0.2, gemmTuning?: GemmTuningChooser, taskWeights?: number[],
+  device: () => Promise<GpuContext> = testContext,
+) {
+  const ctx = await device();
   const rng = new Rng(seed);
   const trainer = await Trainer.create(ctx, config, { batchSize, seed, gemmTuning });
   try {
@@ -184,6 +188,12 @@ describe('forward and backward against the float64 reference', () => {
     const c = named['PLE with uncertainty weighting'];
     const seed = caseSeed('uncertainty and dynamic task weights');
     await withSeed(seed, () => checkAgainstReference('uncertainty and dynamic task weights', seed, c.config, c.batch, c.rows, 0.2, undefined, [0.3, 1.7]));
+  });
+  // The test adapter has subgroups, so the tests above ran the reductions' subgroup path (src/reductions.ts).
+  it('PLE 2 levels on a device without subgroups (the reductions take the plain path)', async () => {
+    const c = named['PLE 2 levels'];
+    const seed = caseSeed('without subgroups');
+    await withSeed(seed, () => checkAgainstReference('without subgroups', seed, c.config, c.batch, c.rows, 0.2, undefined, undefined, noSubgroupsContext));
   });
   it('PLE with a different GEMM tuning per dispatch', async () => {
     const c = named['PLE 2 levels'];

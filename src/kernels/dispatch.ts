@@ -15,6 +15,8 @@ export interface Dispatch {
   name: string;
   /** `kernel name`, the label of its GPU objects. */
   label: string;
+  /** Which of the kernel's paths it runs, for kernels with several (the reductions: 'plain' or 'subgroup'). */
+  path?: string;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   grid: [number, number, number];
@@ -123,6 +125,8 @@ export function bindRanges<T extends object>(ctx: GpuContext, label: string, ent
 export interface DispatchSpec {
   kernel: string;
   name: string;
+  /** See Dispatch.path. */
+  path?: string;
   source: string;
   constants?: Record<string, number>;
   /** The shader's entry point (default `main`). */
@@ -157,7 +161,7 @@ export async function createDispatch(ctx: GpuContext, spec: DispatchSpec, owned:
       layout: pipeline.getBindGroupLayout(0),
       entries: resources.map((resource, binding) => ({ binding, resource })),
     });
-    return { kernel: spec.kernel, name: spec.name, label, pipeline, bindGroup, grid: spec.grid, owned };
+    return { kernel: spec.kernel, name: spec.name, label, path: spec.path, pipeline, bindGroup, grid: spec.grid, owned };
   } catch (e) {
     for (const b of owned) ctx.destroyBuffer(b);
     throw e;

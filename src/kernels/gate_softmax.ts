@@ -1,10 +1,12 @@
 /**
- * Host side of shaders/gate_softmax.wgsl: gate weights = softmax(X W (+ b)).
+ * Host side of shaders/gate_softmax.wgsl (with gate_softmax_common.wgsl): gate weights = softmax(X W (+ b)).
+ * Fused with the mixture that follows: gate_mixture.ts.
  * CPU reference: src/reference/gate_softmax.ts. Test: test/gate_softmax.test.ts.
  */
-import source from '../../shaders/gate_softmax.wgsl?raw';
+import commonSource from '../../shaders/gate_softmax_common.wgsl?raw';
+import mainSource from '../../shaders/gate_softmax.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
-import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
+import { bindRanges, createDispatch, grid1d, type Dispatch, type RangedBinding } from './dispatch.js';
 import { struct } from './struct.js';
 import { withLanes, type ReductionPath } from './lanes.js';
 
@@ -40,10 +42,9 @@ export const GATE_DESCRIPTOR = struct('Gate', {
   outOff: 'u32', outRow: 'u32',
 });
 
-/** `path`: one sample per invocation (plain) or per subgroup (see lanes.ts). */
-export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers, path: ReductionPath = 'plain'): Promise<Dispatch> {
-  const lanes = withLanes(ctx, 'gate_softmax', path, source, WG);
-  const bound = bindRanges(ctx, label, entries, [
+/** The bindings of X and W (the gate's inputs), shared with gate_mixture. */
+export function gateInputBindings<T extends GateEntry>(buffers: { x: GPUBuffer; w: GPUBuffer }): RangedBinding<T>[] {
+  return [
     { buffer: buffers.x, extent: (e) => (e.wOff === undefined ? null : [e.xOff, e.xOff + (e.rows - 1) * e.xRow + e.k]), offsets: ['xOff'] },
     {
       buffer: buffers.w,
@@ -55,21 +56,39 @@ export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: rea
       },
       offsets: ['wOff', 'bOff'],
     },
-    { buffer: buffers.out, extent: (e) => [e.outOff, e.outOff + (e.rows - 1) * e.outRow + e.n], offsets: ['outOff'] },
-  ]);
-  const packed = bound.entries.map((e) => ({
-    ...e,
-    flags: (e.wOff !== undefined ? GATE_FLAGS.FLAG_WEIGHTS : 0) | (e.bOff !== undefined ? GATE_FLAGS.FLAG_BIAS : 0),
-    wOff: e.wOff ?? 0,
-    bOff: e.bOff ?? 0,
-  }));
+  ];
+}
+
+/** The binding of the gate weights the softmax writes, shared with gate_mixture. */
+export function gateOutBinding<T extends GateEntry>(buffer: GPUBuffer): RangedBinding<T> {
+  return { buffer, extent: (e) => [e.outOff, e.outOff + (e.rows - 1) * e.outRow + e.n], offsets: ['outOff'] };
+}
+
+/** The descriptor table of (rebased) gate entries. */
+export function packGates(entries: readonly GateEntry[]): Uint32Array {
+  return GATE_DESCRIPTOR.pack(
+    entries.map((e) => ({
+      ...e,
+      flags: (e.wOff !== undefined ? GATE_FLAGS.FLAG_WEIGHTS : 0) | (e.bOff !== undefined ? GATE_FLAGS.FLAG_BIAS : 0),
+      wOff: e.wOff ?? 0,
+      bOff: e.bOff ?? 0,
+    })),
+  );
+}
+
+/** `path`: one sample per invocation (plain) or per subgroup (see lanes.ts). */
+export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers, path: ReductionPath = 'plain'): Promise<Dispatch> {
+  const lanes = withLanes(ctx, 'gate_softmax', path, commonSource + mainSource, WG);
+  const bound = bindRanges(ctx, label, entries, [...gateInputBindings(buffers), gateOutBinding(buffers.out)]);
+  const packed = packGates(bound.entries);
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), lanes.rowsPerWorkgroup, ctx.limits.maxComputeWorkgroupsPerDimension);
   return createDispatch(ctx, {
     kernel: 'gate_softmax',
+    path,
     name: label,
     source: lanes.source,
     constants: { WG: lanes.wg, ...GATE_FLAGS },
-    descriptors: GATE_DESCRIPTOR.pack(packed),
+    descriptors: packed,
     bindings: bound.bindings,
     grid: [x, y, entries.length],
   });

@@ -33,6 +33,7 @@ export function gradNormDispatch(ctx: GpuContext, buffers: GradNormBuffers, path
   const lanes = withLanes(ctx, 'grad_norm', path, source, WG);
   return createDispatch(ctx, {
     kernel: 'grad_norm',
+    path,
     name: 'step',
     source: lanes.source,
     constants: { WG: lanes.wg },

@@ -7,6 +7,7 @@
  * CPU reference: src/reference/mixture.ts. Test: test/mixture.test.ts.
  */
 import commonSource from '../../shaders/mixture_common.wgsl?raw';
+import tileSource from '../../shaders/mixture_tile.wgsl?raw';
 import forwardSource from '../../shaders/mixture.wgsl?raw';
 import gateGradSource from '../../shaders/mixture_gate_grad.wgsl?raw';
 import expertGradSource from '../../shaders/mixture_expert_grad.wgsl?raw';
@@ -97,7 +98,7 @@ export function mixtureDispatch(
   return createDispatch(ctx, {
     kernel: 'mixture',
     name: label,
-    source: commonSource + forwardSource,
+    source: commonSource + tileSource + forwardSource,
     constants: { WG, O_TILE },
     descriptors: MIXTURE_DESCRIPTOR.pack(bound.entries.map((e) => ({ ...e, dgOff: 0, dgRow: 0, dlOff: 0, dlRow: 0 }))),
     bindings: bound.bindings,
@@ -123,6 +124,7 @@ export function gateGradDispatch(
   ]);
   return createDispatch(ctx, {
     kernel: 'mixture_gate_grad',
+    path,
     name: label,
     source: lanes.source,
     constants: { WG: lanes.wg },

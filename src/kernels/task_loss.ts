@@ -61,6 +61,7 @@ export function taskLossDispatch(ctx: GpuContext, label: string, entries: readon
   const packed = bound.entries.map((e) => ({ ...e, kind: e.type === 'binary' ? 0 : 1 }));
   return createDispatch(ctx, {
     kernel: 'task_loss',
+    path,
     name: label,
     source: lanes.source,
     constants: { WG: lanes.wg },

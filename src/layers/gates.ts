@@ -160,3 +160,28 @@ export class GateLayer implements Layer {
     });
   }
 }
+
+/**
+ * `ops` with each gate_softmax op that is directly followed by the mixture op reading its weights
+ * (as GateLayer.forward emits them) replaced by one gate_mixture op: one dispatch per level
+ * instead of two.
+ */
+export function fuseGateMixtures(ops: readonly OpDesc[]): OpDesc[] {
+  const out: OpDesc[] = [];
+  for (let i = 0; i < ops.length; i++) {
+    const gate = ops[i];
+    const mix = ops[i + 1];
+    if (gate.kernel === 'gate_softmax' && mix?.kernel === 'mixture' && gate.entries.length === mix.entries.length && gate.buffers.out === mix.buffers.gateW) {
+      out.push({
+        kernel: 'gate_mixture',
+        name: mix.name,
+        entries: gate.entries.map((g, z) => ({ gate: g, mixture: mix.entries[z] })),
+        buffers: { x: gate.buffers.x, w: gate.buffers.w, gateW: gate.buffers.out, z: mix.buffers.z, out: mix.buffers.out },
+      });
+      i++;
+    } else {
+      out.push(gate);
+    }
+  }
+  return out;
+}

@@ -11,6 +11,7 @@ import type { GemmEntry, GemmLayout } from '../kernels/batched_gemm.js';
 import type { BiasActEntry } from '../kernels/bias_act_backward.js';
 import type { GateEntry } from '../kernels/gate_softmax.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../kernels/mixture.js';
+import type { GateMixtureEntry } from '../kernels/gate_mixture.js';
 import type { TaskLossEntry } from '../kernels/task_loss.js';
 import type { UncertaintyEntry } from '../kernels/uncertainty.js';
 import type { GatherEntry, ScatterEntry } from '../kernels/embedding.js';
@@ -45,6 +46,8 @@ export type OpDesc =
   | { kernel: 'bias_act_backward'; name: string; entries: BiasActEntry[]; buffers: Roles<'dY' | 'y' | 'db'> }
   | { kernel: 'gate_softmax'; name: string; entries: GateEntry[]; buffers: Roles<'x' | 'w' | 'out'> }
   | { kernel: 'mixture'; name: string; entries: MixtureEntry[]; buffers: Roles<'gateW' | 'z' | 'out'> }
+  /** A gate_softmax op and the mixture op after it in one dispatch (fuseGateMixtures, src/layers/gates.ts). */
+  | { kernel: 'gate_mixture'; name: string; entries: GateMixtureEntry[]; buffers: Roles<'x' | 'w' | 'gateW' | 'z' | 'out'> }
   | { kernel: 'mixture_gate_grad'; name: string; entries: GateGradEntry[]; buffers: Roles<'gateW' | 'z' | 'dG' | 'dLogit'> }
   | { kernel: 'mixture_expert_grad'; name: string; entries: ExpertGradEntry[]; buffers: Roles<'gateW' | 'dG' | 'dZ'> }
   | { kernel: 'task_loss'; name: string; entries: TaskLossEntry[]; buffers: Roles<'weights' | 'logits' | 'labels' | 'dLogits' | 'out'> }

@@ -1,0 +1,36 @@
+// A level's gates and mixtures in one dispatch: gate_softmax.wgsl followed by mixture.wgsl.
+// For every gate (the grid's z), each workgroup computes the gate weights of its samples
+// (gateSoftmaxRow, one lane group per sample) and, once they are written, those samples'
+// mixtures (mixTile, O_TILE outputs per invocation at a time):
+//   w[r, :] = softmax(X[r, :] W (+ b)),   out[r, o] = sum_j w[r, j] * E_{member(j)}[r, o]
+
+// Gate, gateSoftmaxRow: gate_softmax_common.wgsl. Mixture, the constants WG and O_TILE:
+// mixture_common.wgsl. mixTile: mixture_tile.wgsl. Lanes, laneIndex, laneCount: lanes_*.wgsl.
+
+@group(0) @binding(0) var<storage, read> descs: array<Gate>;
+@group(0) @binding(1) var<storage, read> mixes: array<Mixture>;
+@group(0) @binding(2) var<storage, read_write> X: array<f32>;
+@group(0) @binding(3) var<storage, read_write> W: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gateW: array<f32>;
+@group(0) @binding(5) var<storage, read_write> Z: array<f32>;
+@group(0) @binding(6) var<storage, read_write> outM: array<f32>;
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, l: Lanes) {
+  let d = descs[wg.z];
+  let m = mixes[wg.z];
+  let lanes = laneCount(l);
+  let perWorkgroup = WG / lanes;
+  let first = (wg.y * nwg.x + wg.x) * perWorkgroup;
+  // A group past the last sample recomputes the last one and writes nothing: no early return,
+  // so laneSum and the barrier stay in uniform control flow.
+  let slot = first + l.index / lanes;
+  gateSoftmaxRow(d, min(slot, d.rows - 1u), laneIndex(l), lanes, slot < d.rows);
+  // The workgroup's gate weights are in memory and visible to all its invocations.
+  storageBarrier();
+  let rows = min(perWorkgroup, d.rows - min(first, d.rows));
+  let blocks = (m.d + O_TILE - 1u) / O_TILE;
+  for (var i = l.index; i < rows * blocks; i += WG) {
+    mixTile(m, first + i / blocks, (i % blocks) * O_TILE);
+  }
+}
