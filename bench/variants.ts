@@ -1,7 +1,9 @@
 /**
- * `npm run bench:variants`: bench-small's training step with each reduction kernel on its plain
- * and on its subgroup path (src/reductions.ts), side by side on one device, in alternating order
- * so every variant sees the same load:
+ * `npm run bench:variants`: bench-small's training step in two variants, side by side on one
+ * device, in alternating order so both see the same load. `--compare paths` (default): every
+ * reduction kernel on its plain path against every one on its subgroup path (src/reductions.ts);
+ * `--compare fusion`: the gate softmax and mixture as two dispatches per level against one
+ * (gate_mixture). Timed:
  * - per kernel: the step's dispatches of that kernel, repeated --repeats times in one command
  *   buffer, submitted and awaited; wall time and the process's CPU time (user + system,
  *   SwiftShader's threads included: on a software adapter the work done, far less swayed by other
@@ -9,12 +11,13 @@
  * - the whole step: ms/step (wall and CPU) over --steps steps.
  * Prints medians over the rounds and each subgroup/plain ratio. Robustness off, as the CLI's device.
  *
- * Flags: --rounds N (default 7), --steps N per round (default 10), --repeats N (default 20),
- * --config NAME (default bench-small).
+ * Flags: --compare paths|fusion, --rounds N (default 7), --steps N per round (default 10),
+ * --repeats N (default 20), --config NAME (default bench-small).
  */
 import { acquireNodeDevice, formatAdapter } from '../src/node.js';
 import { Trainer } from '../src/trainer.js';
 import { allOnPath, reductionKernels } from '../src/reductions.js';
+import type { TrainerOptions } from '../src/trainer.js';
 import { benchBatch, benchConfigs, fmt, mdTable, modelConfig } from './common.js';
 import { encodeOps, type Op } from '../src/kernels/dispatch.js';
 import { loadavg } from 'node:os';
@@ -27,21 +30,31 @@ const option = (name: string) => {
 const rounds = Number(option('--rounds') ?? 7);
 const steps = Number(option('--steps') ?? 10);
 const repeats = Number(option('--repeats') ?? 20);
+const compare = option('--compare') ?? 'paths';
+if (compare !== 'paths' && compare !== 'fusion') throw new Error(`--compare: paths or fusion, got ${compare}`);
 const c = benchConfigs[option('--config') ?? 'bench-small'];
 if (!c) throw new Error(`--config: no benchmark config named ${option('--config')}`);
 
 const ctx = await acquireNodeDevice({ robustness: false });
 console.log(`adapter: ${formatAdapter(ctx.adapter)}; subgroups ${ctx.subgroups ? `${ctx.subgroups.minSize}-${ctx.subgroups.maxSize}` : 'absent'}; load ${loadavg()[0].toFixed(2)}`);
-if (!ctx.subgroups) throw new Error('this device has no subgroups feature: there is only the plain path to time');
+if (compare === 'paths' && !ctx.subgroups) throw new Error('this device has no subgroups feature: there is only the plain path to time');
 const batch = benchBatch(c);
-const create = (reductions: ReturnType<typeof allOnPath>) =>
-  Trainer.create(ctx, modelConfig(c), { batchSize: c.batchSize, seed: 1, optimizer: { kind: 'adam', lr: 1e-3 }, reductions });
-const variants = [
-  { name: 'plain', trainer: await create(allOnPath('plain')), ms: [] as number[], cpuMs: [] as number[], kernels: new Map<string, { ms: number[]; cpuMs: number[] }>() },
-  { name: 'subgroup', trainer: await create(allOnPath('subgroup')), ms: [] as number[], cpuMs: [] as number[], kernels: new Map<string, { ms: number[]; cpuMs: number[] }>() },
-];
-const opsOf = (t: Trainer, kernel: string): Op[] =>
-  [...t.plan.forward, ...t.plan.loss, ...t.plan.backward, ...t.plan.optimizer].filter((op) => op.kind === 'dispatch' && op.dispatch.kernel === kernel);
+const create = (options: Partial<TrainerOptions>) =>
+  Trainer.create(ctx, modelConfig(c), { batchSize: c.batchSize, seed: 1, optimizer: { kind: 'adam', lr: 1e-3 }, ...options });
+/** Each group of kernels timed together: its name, and the kernels of its ops in the first and the second variant. */
+const groups: { name: string; kernels: [string[], string[]] }[] =
+  compare === 'paths'
+    ? reductionKernels.map((k) => ({ name: k, kernels: [[k], [k]] }))
+    : [{ name: 'gate softmax + mixture', kernels: [['gate_softmax', 'mixture'], ['gate_mixture']] }];
+const [optionsA, optionsB]: [string, Partial<TrainerOptions>][] =
+  compare === 'paths'
+    ? [['plain', { reductions: allOnPath('plain'), fuseGateMixture: false }], ['subgroup', { reductions: allOnPath('subgroup'), fuseGateMixture: false }]]
+    : [['two dispatches', { fuseGateMixture: false }], ['fused', { fuseGateMixture: true }]];
+const variants = await Promise.all(
+  [optionsA, optionsB].map(async ([name, options]) => ({ name, trainer: await create(options), ms: [] as number[], cpuMs: [] as number[], kernels: new Map<string, { ms: number[]; cpuMs: number[] }>() })),
+);
+const opsOf = (t: Trainer, kernels: string[]): Op[] =>
+  [...t.plan.forward, ...t.plan.loss, ...t.plan.backward, ...t.plan.optimizer].filter((op) => op.kind === 'dispatch' && kernels.includes(op.dispatch.kernel));
 
 /** Wall and CPU ms of one repetition of `ops`, timed over `repeats` of them in one command buffer. */
 async function timeOps(ops: Op[]): Promise<{ ms: number; cpuMs: number }> {
@@ -61,12 +74,12 @@ for (const v of variants) for (let i = 0; i < 3; i++) await v.trainer.step(batch
 
 for (let r = 0; r < rounds; r++) {
   for (const v of r % 2 === 0 ? variants : [...variants].reverse()) {
-    for (const k of reductionKernels) {
-      const t = await timeOps(opsOf(v.trainer, k));
-      const seen = v.kernels.get(k) ?? { ms: [], cpuMs: [] };
+    for (const g of groups) {
+      const t = await timeOps(opsOf(v.trainer, g.kernels[variants.indexOf(v)]));
+      const seen = v.kernels.get(g.name) ?? { ms: [], cpuMs: [] };
       seen.ms.push(t.ms);
       seen.cpuMs.push(t.cpuMs);
-      v.kernels.set(k, seen);
+      v.kernels.set(g.name, seen);
     }
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
@@ -80,17 +93,17 @@ for (let r = 0; r < rounds; r++) {
   console.log(`round ${r + 1}: ${variants.map((v) => `${v.name} ${fmt(v.ms[r])} ms/step (CPU ${fmt(v.cpuMs[r])} ms)`).join(', ')}`);
 }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-const [plain, sub] = variants;
+const [a, b] = variants;
 const row = (name: string, a: { ms: number[]; cpuMs: number[] }, b: { ms: number[]; cpuMs: number[] }, digits: number) => [
   name,
   fmt(median(a.cpuMs), digits), fmt(median(b.cpuMs), digits), fmt(median(b.cpuMs) / median(a.cpuMs), 2),
   fmt(median(a.ms), digits), fmt(median(b.ms), digits), fmt(median(b.ms) / median(a.ms), 2),
 ];
-console.log(`\n${c.name}, medians of ${rounds} rounds (load ${loadavg()[0].toFixed(2)} at the end); a kernel's time is all its dispatches in one step:\n`);
+console.log(`\n${c.name}, medians of ${rounds} rounds (load ${loadavg()[0].toFixed(2)} at the end); a kernel's time is all its dispatches in one step; ratio = second / first:\n`);
 console.log(
   mdTable(
-    ['', 'plain CPU ms', 'subgroup CPU ms', 'ratio', 'plain wall ms', 'subgroup wall ms', 'ratio'],
-    [...reductionKernels.map((k) => row(k, plain.kernels.get(k)!, sub.kernels.get(k)!, 3)), row('step', plain, sub, 1)],
+    ['', `${a.name} CPU ms`, `${b.name} CPU ms`, 'ratio', `${a.name} wall ms`, `${b.name} wall ms`, 'ratio'],
+    [...groups.map((g) => row(g.name, a.kernels.get(g.name)!, b.kernels.get(g.name)!, 3)), row('step', a, b, 1)],
   ),
 );
 process.exit(0);

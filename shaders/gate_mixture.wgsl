@@ -28,9 +28,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, l
   gateSoftmaxRow(d, min(slot, d.rows - 1u), laneIndex(l), lanes, slot < d.rows);
   // The workgroup's gate weights are in memory and visible to all its invocations.
   storageBarrier();
-  let rows = min(perWorkgroup, d.rows - min(first, d.rows));
-  let blocks = (m.d + O_TILE - 1u) / O_TILE;
-  for (var i = l.index; i < rows * blocks; i += WG) {
-    mixTile(m, first + i / blocks, (i % blocks) * O_TILE);
+  if (slot < d.rows) {
+    for (var o0 = laneIndex(l) * O_TILE; o0 < m.d; o0 += lanes * O_TILE) {
+      mixTile(m, slot, o0);
+    }
   }
 }

@@ -39,7 +39,12 @@ export interface PlanOptions {
   gemmTuning?: GemmTuning | GemmTuningChooser;
   /** The path of each reduction kernel, plain or subgroup (src/reductions.ts). Default: reductionPathsFor(ctx). */
   reductions?: Partial<ReductionPaths>;
-  /** Each level's gate softmax and mixtures in one dispatch (gate_mixture) rather than two (default true). */
+  /**
+   * Each level's gate softmax and mixtures in one dispatch (gate_mixture) rather than two (default
+   * false: on SwiftShader the fused kernel took 1.2-1.3x the CPU time of the two, measured side by
+   * side with `npm run bench:variants -- --compare fusion`; its fewer, larger workgroups spread worse
+   * over the cores).
+   */
   fuseGateMixture?: boolean;
 }
 
@@ -238,7 +243,7 @@ export function checkPlanLimits(ctx: GpuContext, spec: ModelSpec, B: number): Re
 export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanOptions): Promise<Plan> {
   const B = options.batchSize;
   const described = checkPlanLimits(ctx, spec, B);
-  const step = options.fuseGateMixture === false ? described : { ...described, ops: { ...described.ops, forward: fuseGateMixtures(described.ops.forward) } };
+  const step = !options.fuseGateMixture ? described : { ...described, ops: { ...described.ops, forward: fuseGateMixtures(described.ops.forward) } };
   const given = options.gemmTuning ?? gemmTuningFor(ctx.adapter);
   const tuning: GemmTuningChooser = typeof given === 'function' ? given : () => given;
   const paths: ReductionPaths = { ...reductionPathsFor(ctx), ...options.reductions };

@@ -31,7 +31,7 @@ export interface TrainerOptions {
   gemmTuning?: GemmTuning | GemmTuningChooser;
   /** The path of each reduction kernel, plain or subgroup (src/reductions.ts); default: chosen by device. */
   reductions?: Partial<ReductionPaths>;
-  /** Each level's gate softmax and mixtures in one dispatch (default true; see PlanOptions). */
+  /** Each level's gate softmax and mixtures in one dispatch (default false; see PlanOptions). */
   fuseGateMixture?: boolean;
 }
 

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { cgc, mmoe, ple, sharedBottom, singleTask, type ModelConfig } from '../src/config.js';
 import { Trainer, type Batch } from '../src/trainer.js';
+import { buildSpec as spec } from '../src/spec.js';
 import { referenceGradients, toFloat64 } from '../src/reference/model.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, excludeNearKinks, expectClose, withSeed } from './helpers.js';
@@ -96,11 +97,12 @@ const named: Record<string, { config: ModelConfig; batch: number; rows: number }
 
 async function checkAgainstReference(
   label: string, seed: number, config: ModelConfig, batchSize: number, rows: number, maskRate = 0.2, gemmTuning?: GemmTuningChooser, taskWeights?: number[],
-  device: () => Promise<GpuContext> = testContext,
+  { device = testContext, fuseGateMixture }: { device?: () => Promise<GpuContext>; fuseGateMixture?: boolean } = {},
 ) {
   const ctx = await device();
   const rng = new Rng(seed);
-  const trainer = await Trainer.create(ctx, config, { batchSize, seed, gemmTuning });
+  const trainer = await Trainer.create(ctx, config, { batchSize, seed, gemmTuning, fuseGateMixture });
+  if (fuseGateMixture) expect(trainer.plan.forward.filter((op) => op.kind === 'dispatch' && op.dispatch.kernel === 'gate_mixture')).toHaveLength(spec(config).levels.length);
   try {
     const spec = trainer.spec;
     // Random biases too, so every term of every layer is exercised.
@@ -193,7 +195,12 @@ describe('forward and backward against the float64 reference', () => {
   it('PLE 2 levels on a device without subgroups (the reductions take the plain path)', async () => {
     const c = named['PLE 2 levels'];
     const seed = caseSeed('without subgroups');
-    await withSeed(seed, () => checkAgainstReference('without subgroups', seed, c.config, c.batch, c.rows, 0.2, undefined, undefined, noSubgroupsContext));
+    await withSeed(seed, () => checkAgainstReference('without subgroups', seed, c.config, c.batch, c.rows, 0.2, undefined, undefined, { device: noSubgroupsContext }));
+  });
+  it('PLE 2 levels with each level\'s gate softmax and mixtures fused (gate_mixture)', async () => {
+    const c = named['PLE 2 levels'];
+    const seed = caseSeed('gate_mixture');
+    await withSeed(seed, () => checkAgainstReference('gate_mixture', seed, c.config, c.batch, c.rows, 0.2, undefined, undefined, { fuseGateMixture: true }));
   });
   it('PLE with a different GEMM tuning per dispatch', async () => {
     const c = named['PLE 2 levels'];
