@@ -3,7 +3,8 @@
  * device, in alternating order so both see the same load. `--compare paths` (default): every
  * reduction kernel on its plain path against every one on its subgroup path (src/reductions.ts);
  * `--compare fusion`: the gate softmax and mixture as two dispatches per level against one
- * (gate_mixture). Timed:
+ * (gate_mixture); `--compare base --base DIR`: another checkout of the project (its Trainer, its
+ * defaults) against this tree's defaults, per kernel. Timed:
  * - per kernel: the step's dispatches of that kernel, repeated --repeats times in one command
  *   buffer, submitted and awaited; wall time and the process's CPU time (user + system,
  *   SwiftShader's threads included: on a software adapter the work done, far less swayed by other
@@ -11,7 +12,7 @@
  * - the whole step: ms/step (wall and CPU) over --steps steps.
  * Prints medians over the rounds and each subgroup/plain ratio. Robustness off, as the CLI's device.
  *
- * Flags: --compare paths|fusion, --rounds N (default 7), --steps N per round (default 10),
+ * Flags: --compare paths|fusion|base, --base DIR, --rounds N (default 7), --steps N per round (default 10),
  * --repeats N (default 20), --config NAME (default bench-small).
  */
 import { acquireNodeDevice, formatAdapter } from '../src/node.js';
@@ -21,6 +22,8 @@ import type { TrainerOptions } from '../src/trainer.js';
 import { benchBatch, benchConfigs, fmt, mdTable, modelConfig } from './common.js';
 import { encodeOps, type Op } from '../src/kernels/dispatch.js';
 import { loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -31,7 +34,10 @@ const rounds = Number(option('--rounds') ?? 7);
 const steps = Number(option('--steps') ?? 10);
 const repeats = Number(option('--repeats') ?? 20);
 const compare = option('--compare') ?? 'paths';
-if (compare !== 'paths' && compare !== 'fusion') throw new Error(`--compare: paths or fusion, got ${compare}`);
+if (compare !== 'paths' && compare !== 'fusion' && compare !== 'base') throw new Error(`--compare: paths, fusion or base, got ${compare}`);
+const baseDir = option('--base');
+if (compare === 'base' && !baseDir) throw new Error('--compare base needs --base DIR, a checkout of the project');
+const BaseTrainer = baseDir ? ((await import(pathToFileURL(join(resolve(baseDir), 'src/trainer.ts')).href)) as { Trainer: typeof Trainer }).Trainer : Trainer;
 const c = benchConfigs[option('--config') ?? 'bench-small'];
 if (!c) throw new Error(`--config: no benchmark config named ${option('--config')}`);
 
@@ -39,20 +45,25 @@ const ctx = await acquireNodeDevice({ robustness: false });
 console.log(`adapter: ${formatAdapter(ctx.adapter)}; subgroups ${ctx.subgroups ? `${ctx.subgroups.minSize}-${ctx.subgroups.maxSize}` : 'absent'}; load ${loadavg()[0].toFixed(2)}`);
 if (compare === 'paths' && !ctx.subgroups) throw new Error('this device has no subgroups feature: there is only the plain path to time');
 const batch = benchBatch(c);
-const create = (options: Partial<TrainerOptions>) =>
-  Trainer.create(ctx, modelConfig(c), { batchSize: c.batchSize, seed: 1, optimizer: { kind: 'adam', lr: 1e-3 }, ...options });
+const create = (options: Partial<TrainerOptions>, T: typeof Trainer = Trainer) =>
+  T.create(ctx, modelConfig(c), { batchSize: c.batchSize, seed: 1, optimizer: { kind: 'adam', lr: 1e-3 }, ...options });
+const [optionsA, optionsB]: [string, Partial<TrainerOptions>, typeof Trainer][] =
+  compare === 'paths'
+    ? [['plain', { reductions: allOnPath('plain'), fuseGateMixture: false }, Trainer], ['subgroup', { reductions: allOnPath('subgroup'), fuseGateMixture: false }, Trainer]]
+    : compare === 'fusion'
+      ? [['two dispatches', { fuseGateMixture: false }, Trainer], ['fused', { fuseGateMixture: true }, Trainer]]
+      : [['base', {}, BaseTrainer], ['this tree', {}, Trainer]];
+const variants = await Promise.all(
+  [optionsA, optionsB].map(async ([name, options, T]) => ({ name, trainer: await create(options, T), ms: [] as number[], cpuMs: [] as number[], kernels: new Map<string, { ms: number[]; cpuMs: number[] }>() })),
+);
+const kernelsOf = (t: Trainer) => [...new Set([...t.plan.forward, ...t.plan.backward, ...t.plan.loss, ...t.plan.optimizer].flatMap((op) => (op.kind === 'dispatch' ? [op.dispatch.kernel] : [])))];
 /** Each group of kernels timed together: its name, and the kernels of its ops in the first and the second variant. */
 const groups: { name: string; kernels: [string[], string[]] }[] =
   compare === 'paths'
     ? reductionKernels.map((k) => ({ name: k, kernels: [[k], [k]] }))
-    : [{ name: 'gate softmax + mixture', kernels: [['gate_softmax', 'mixture'], ['gate_mixture']] }];
-const [optionsA, optionsB]: [string, Partial<TrainerOptions>][] =
-  compare === 'paths'
-    ? [['plain', { reductions: allOnPath('plain'), fuseGateMixture: false }], ['subgroup', { reductions: allOnPath('subgroup'), fuseGateMixture: false }]]
-    : [['two dispatches', { fuseGateMixture: false }], ['fused', { fuseGateMixture: true }]];
-const variants = await Promise.all(
-  [optionsA, optionsB].map(async ([name, options]) => ({ name, trainer: await create(options), ms: [] as number[], cpuMs: [] as number[], kernels: new Map<string, { ms: number[]; cpuMs: number[] }>() })),
-);
+    : compare === 'fusion'
+      ? [{ name: 'gate softmax + mixture', kernels: [['gate_softmax', 'mixture'], ['gate_mixture']] }]
+      : kernelsOf(variants[0].trainer).map((k) => ({ name: k, kernels: [[k], [k]] }));
 const opsOf = (t: Trainer, kernels: string[]): Op[] =>
   [...t.plan.forward, ...t.plan.loss, ...t.plan.backward, ...t.plan.optimizer].filter((op) => op.kind === 'dispatch' && kernels.includes(op.dispatch.kernel));
 

@@ -32,7 +32,8 @@ const softwarePaths: ReductionPaths = { gate_softmax: 'plain', mixture_gate_grad
  * a step, and timing both paths would compile every reduction pipeline twice at startup, seconds on
  * a software adapter): plain everywhere without the `subgroups` feature; with it, on a software
  * adapter {@link softwarePaths}, on a hardware adapter the subgroup path everywhere (where a
- * subgroup is 32 or 64 lanes, a row per subgroup is the usual shape of a row reduction).
+ * subgroup is 32 or 64 lanes, a row per subgroup is the usual shape of a row reduction; not yet
+ * timed on a hardware adapter).
  */
 export function reductionPathsFor(ctx: GpuContext): ReductionPaths {
   if (!ctx.subgroups) return allOnPath('plain');
