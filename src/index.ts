@@ -16,6 +16,7 @@ export { acquireBrowserDevice } from './gpu/browser.js';
 export { ShaderCompileError } from './gpu/pipelines.js';
 export { LimitError } from './limits.js';
 export { defaultGemmTuning, type GemmTuning, type GemmTuningChooser } from './kernels/batched_gemm.js';
+export { reductionPathsFor, allOnPath, reductionKernels, type ReductionPath, type ReductionPaths, type ReductionKernel } from './reductions.js';
 export { Trainer, type TrainerOptions, type StepResult } from './trainer.js';
 export { BatchError, type Batch } from './data/batch.js';
 export { buildPlan, destroyPlan, largestBatch, Plan, type PlanOptions } from './plan.js';

@@ -10,7 +10,9 @@ export type { ReductionPath };
 
 /** The kernels with a plain and a subgroup path. */
 export const reductionKernels = ['gate_softmax', 'mixture_gate_grad', 'task_loss', 'grad_norm'] as const;
+/** A kernel with a plain and a subgroup path. */
 export type ReductionKernel = (typeof reductionKernels)[number];
+/** The path each reduction kernel takes. */
 export type ReductionPaths = Record<ReductionKernel, ReductionPath>;
 
 /** Every kernel on one path. */

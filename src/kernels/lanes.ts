@@ -9,6 +9,7 @@ import plainSource from '../../shaders/lanes_plain.wgsl?raw';
 import subgroupSource from '../../shaders/lanes_subgroup.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 
+/** `plain`: a row per invocation, sums through workgroup memory; `subgroup`: a row per subgroup, sums by subgroupAdd. */
 export type ReductionPath = 'plain' | 'subgroup';
 
 /** A kernel's source on a path, its workgroup size there, and the fewest rows a workgroup covers (for row-per-group kernels). */
