@@ -33,9 +33,9 @@ const softwarePaths: ReductionPaths = { gate_softmax: 'plain', mixture_gate_grad
  * The default paths on a device, by rule rather than by timing (the reductions are a few percent of
  * a step, and timing both paths would compile every reduction pipeline twice at startup, seconds on
  * a software adapter): plain everywhere without the `subgroups` feature; with it, on a software
- * adapter {@link softwarePaths}, on a hardware adapter the subgroup path everywhere (where a
- * subgroup is 32 or 64 lanes, a row per subgroup is the usual shape of a row reduction; not yet
- * timed on a hardware adapter).
+ * adapter the subgroup path for task_loss and grad_norm only; on a hardware adapter the subgroup
+ * path everywhere (where a subgroup is 32 or 64 lanes, a row per subgroup is the usual shape of a
+ * row reduction; not yet timed on a hardware adapter).
  */
 export function reductionPathsFor(ctx: GpuContext): ReductionPaths {
   if (!ctx.subgroups) return allOnPath('plain');
