@@ -1,8 +1,11 @@
 /**
- * The column-role picker of a CSV file: one row per column with its role (a label that becomes a
+ * The column-role picker of a data file: one row per column with its role (a label that becomes a
  * task, a numeric or categorical input, or ignored), read back as the library's TabularSchema.
+ * A CSV file is shown whole; a streamed Parquet or Arrow file by its first rows (a sample), so the
+ * values it offers and checks are those rows' values.
  */
 import type { LabelRole, ParsedCsv, TabularSchema } from '../src/index.js';
+import type { ColumnKind } from '../src/data/rows.js';
 
 export type Role =
   | 'ignore'
@@ -12,7 +15,8 @@ export type Role =
   | 'numeric'
   | 'numeric-log1p'
   | 'categorical-onehot'
-  | 'categorical-embedding';
+  | 'categorical-embedding'
+  | 'categorical-hash';
 
 const ROLE_TEXT: Record<Role, string> = {
   ignore: 'ignored',
@@ -23,7 +27,17 @@ const ROLE_TEXT: Record<Role, string> = {
   'numeric-log1p': 'numeric, log(1+x)',
   'categorical-onehot': 'category, one-hot',
   'categorical-embedding': 'category, embedding',
+  'categorical-hash': 'category, hashed embedding',
 };
+
+/** How the picker describes a file: the summary line, whether the rows are only the file's first ones, and column kinds from a typed file's schema. */
+export interface FileView {
+  summary: string;
+  sample: boolean;
+  kinds?: Map<string, ColumnKind>;
+}
+
+const HASH_BUCKETS = 4096;
 
 const MISSING = new Set(['?', '', 'NA']);
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -50,7 +64,8 @@ function stats(parsed: ParsedCsv, c: number): ColumnStats {
 }
 
 /** A first guess: numbers are numeric inputs, few distinct strings categorical, the label columns binary tasks. */
-function guess(s: ColumnStats, label: boolean): { role: Role; param: string } {
+function guess(s: ColumnStats, label: boolean, kind?: ColumnKind): { role: Role; param: string } {
+  if (kind === 'nested' || kind === 'other') return { role: 'ignore', param: '' };
   if (label) {
     if (s.numeric && s.distinct.size > 2) return { role: 'label-threshold', param: String(s.median) };
     const rarest = [...s.distinct.entries()].sort((a, b) => a[1] - b[1])[0];
@@ -63,6 +78,7 @@ function guess(s: ColumnStats, label: boolean): { role: Role; param: string } {
 
 export class RolePicker {
   private parsed: ParsedCsv | null = null;
+  private sampled = false;
 
   constructor(
     private readonly host: HTMLElement,
@@ -74,9 +90,13 @@ export class RolePicker {
     return this.parsed?.header ?? [];
   }
 
-  /** One row per column with a first guess of its role (or `schema`'s roles): two tasks where the file has a second label-like column. */
-  render(parsed: ParsedCsv, schema?: TabularSchema): void {
+  /**
+   * One row per column with a first guess of its role (or `schema`'s roles): two tasks where the file has a second label-like column.
+   * `view`: a streamed file's summary, sample flag and column kinds (default: a whole CSV file).
+   */
+  render(parsed: ParsedCsv, schema?: TabularSchema, view?: FileView): void {
     this.parsed = parsed;
+    this.sampled = view?.sample ?? false;
     const all = parsed.header.map((_, c) => stats(parsed, c));
     const last = parsed.header.length - 1;
     // A multi-task demo wants two tasks: besides the last column, the column with the fewest distinct values (2 to 10).
@@ -95,7 +115,7 @@ export class RolePicker {
     const body = table.createTBody();
     parsed.header.forEach((name, c) => {
       const s = all[c];
-      const g = guess(s, labels.has(c));
+      const g = guess(s, labels.has(c), view?.kinds?.get(name));
       const row = body.insertRow();
       const nameCell = row.insertCell();
       nameCell.textContent = name;
@@ -113,7 +133,7 @@ export class RolePicker {
       const param = document.createElement('input');
       param.type = 'text';
       param.dataset.param = name;
-      param.setAttribute('aria-label', `positive values or threshold of ${name}`);
+      param.setAttribute('aria-label', `positive values, threshold or hash buckets of ${name}`);
       param.value = g.param;
       // The column's own values to pick from ("positive value" is matched exactly, after trimming).
       const values = document.createElement('datalist');
@@ -125,14 +145,15 @@ export class RolePicker {
       warn.dataset.warn = name;
       const check = () => {
         const unseen = select.value === 'label-value' ? param.value.split(',').map((v) => v.trim()).filter((v) => v && !s.distinct.has(v)) : [];
-        warn.textContent = unseen.length ? `not a value of this column: ${unseen.join(', ')}` : '';
+        warn.textContent = unseen.length ? `not a value of this column${this.sampled ? ` in the first ${parsed.rows.length} rows` : ''}: ${unseen.join(', ')}` : '';
         warn.hidden = !unseen.length;
       };
       const sync = () => {
         const role = select.value as Role;
-        param.hidden = role !== 'label-value' && role !== 'label-threshold';
+        param.hidden = role !== 'label-value' && role !== 'label-threshold' && role !== 'categorical-hash';
         if (role === 'label-threshold' && !NUMBER.test(param.value.trim())) param.value = String(s.median);
-        param.placeholder = role === 'label-value' ? 'label-1 values, e.g. yes, 1' : 'threshold (label 1 above)';
+        if (role === 'categorical-hash' && !/^\d+$/.test(param.value.trim())) param.value = String(HASH_BUCKETS);
+        param.placeholder = role === 'label-value' ? 'label-1 values, e.g. yes, 1' : role === 'categorical-hash' ? 'buckets (table rows)' : 'threshold (label 1 above)';
         param.title = param.placeholder;
         check();
       };
@@ -151,7 +172,8 @@ export class RolePicker {
     this.host.replaceChildren(table);
     if (schema) this.apply(schema);
     const tasks = () => Array.from(this.host.querySelectorAll<HTMLSelectElement>('select[data-column]')).filter((s) => s.value.startsWith('label')).length;
-    this.summary.textContent = `${parsed.source}: ${parsed.rows.length} rows, ${parsed.header.length} columns (read in this tab). Pick each column's role; each "task" column becomes one of the model's tasks (${tasks()} now).`;
+    const about = view?.summary ?? `${parsed.source}: ${parsed.rows.length} rows, ${parsed.header.length} columns (read in this tab).`;
+    this.summary.textContent = `${about} Pick each column's role; each "task" column becomes one of the model's tasks (${tasks()} now).`;
   }
 
   clear(message = ''): void {
@@ -177,7 +199,7 @@ export class RolePicker {
       else set(l.column, 'label-value', ([] as string[]).concat(l.positive).join(', '));
     }
     for (const n of schema.numeric ?? []) set(n.column, n.log1p ? 'numeric-log1p' : 'numeric');
-    for (const c of schema.categorical ?? []) set(c.column, c.encoding === 'embedding' ? 'categorical-embedding' : 'categorical-onehot');
+    for (const c of schema.categorical ?? []) set(c.column, c.hashBuckets ? 'categorical-hash' : c.encoding === 'embedding' ? 'categorical-embedding' : 'categorical-onehot', c.hashBuckets ? String(c.hashBuckets) : '');
   }
 
   /** The schema the picker describes; throws a plain Error (naming the column) when it cannot train anything. */
@@ -194,7 +216,8 @@ export class RolePicker {
           if (!positive.length) throw new Error(`column "${column}": list the value(s) that make the label 1`);
           const seen = stats(this.parsed!, this.columns.indexOf(column)).distinct;
           const unseen = positive.filter((v) => !seen.has(v));
-          if (unseen.length) throw new Error(`column "${column}": ${unseen.map((v) => `"${v}"`).join(', ')} is not one of its values (${[...seen.keys()].slice(0, 8).join(', ')}${seen.size > 8 ? ', …' : ''})`);
+          // A streamed file's sample is its first rows only: the encoder's pass over the whole file checks that a positive label exists.
+          if (unseen.length && !this.sampled) throw new Error(`column "${column}": ${unseen.map((v) => `"${v}"`).join(', ')} is not one of its values (${[...seen.keys()].slice(0, 8).join(', ')}${seen.size > 8 ? ', …' : ''})`);
           labels.push({ column, type: 'binary', positive });
           break;
         }
@@ -213,6 +236,12 @@ export class RolePicker {
         case 'categorical-embedding':
           categorical.push({ column, encoding: select.value === 'categorical-embedding' ? 'embedding' : 'onehot' });
           break;
+        case 'categorical-hash': {
+          const buckets = Number(param);
+          if (!/^\d+$/.test(param) || buckets < 2) throw new Error(`column "${column}": the hash buckets must be a whole number of at least 2, got "${param}"`);
+          categorical.push({ column, encoding: 'embedding', hashBuckets: buckets });
+          break;
+        }
         case 'ignore':
           break;
       }

@@ -5,7 +5,7 @@
  * and locks while a run trains.
  */
 import { ConfigError, isModelFamily, type FamilyOptions, type SyntheticDatasetOptions } from '../src/index.js';
-import type { CsvFile, DataDescriptor } from './data.js';
+import type { DataDescriptor, DataFile } from './data.js';
 import type { RolePicker } from './csv-roles.js';
 
 export interface TrainingOptions {
@@ -43,8 +43,8 @@ export class SetupForm {
     return Array.from(document.querySelectorAll<HTMLInputElement>('input[name="source"]'));
   }
 
-  source(): 'synthetic' | 'csv' {
-    return this.sourceRadios().find((r) => r.checked)!.value as 'synthetic' | 'csv';
+  source(): 'synthetic' | 'file' {
+    return this.sourceRadios().find((r) => r.checked)!.value as 'synthetic' | 'file';
   }
 
   private syncFamily(): void {
@@ -57,7 +57,12 @@ export class SetupForm {
   private syncSource(): void {
     const s = this.source();
     $('synthetic-options').hidden = s !== 'synthetic';
-    $('csv-options').hidden = s !== 'csv';
+    $('file-options').hidden = s !== 'file';
+  }
+
+  /** The shuffle buffer applies to a streamed (Parquet or Arrow) file only. */
+  showStreamOptions(streamed: boolean): void {
+    $('shuffle-buffer-label').hidden = !streamed;
   }
 
   /** A number field within its min/max (and an integer where its step is 1); the error names the field. */
@@ -125,7 +130,7 @@ export class SetupForm {
     return { epochs: this.number('epochs'), batchSize: this.number('batch-size'), learningRate: this.number('lr'), seed: this.number('seed') };
   }
 
-  data(csv: CsvFile | null): DataDescriptor {
+  data(file: DataFile | null): DataDescriptor {
     if (this.source() === 'synthetic') {
       const options: SyntheticDatasetOptions = {
         inputDim: this.number('input-dim'),
@@ -138,8 +143,9 @@ export class SetupForm {
       };
       return { kind: 'synthetic', options };
     }
-    if (!csv) throw new Error('CSV file: pick a CSV file first (it is read in this tab, not uploaded)');
-    return { kind: 'csv', source: csv.source, schema: this.picker.schema(), validationFraction: this.number('validation-fraction'), seed: this.number('seed') };
+    if (!file) throw new Error('Data file: pick a CSV, Parquet or Arrow file first (it is read in this tab, not uploaded)');
+    const common = { source: file.source, schema: this.picker.schema(), validationFraction: this.number('validation-fraction'), seed: this.number('seed') };
+    return file.format === 'csv' ? { kind: 'csv', ...common } : { kind: 'file', ...common, shuffleBuffer: this.number('shuffle-buffer') };
   }
 
   /** A configuration error in the words of the form: the field's label, not the config's key. */
@@ -180,8 +186,8 @@ export class SetupForm {
     if (standardise !== undefined) $<HTMLInputElement>('standardise').checked = standardise;
   }
 
-  applyData(d: DataDescriptor, csv: CsvFile | null): void {
-    for (const r of this.sourceRadios()) r.checked = r.value === d.kind;
+  applyData(d: DataDescriptor, file: DataFile | null): void {
+    for (const r of this.sourceRadios()) r.checked = r.value === (d.kind === 'synthetic' ? 'synthetic' : 'file');
     this.syncSource();
     if (d.kind === 'synthetic') {
       const o = d.options;
@@ -195,7 +201,8 @@ export class SetupForm {
     } else {
       $<HTMLInputElement>('validation-fraction').value = String(d.validationFraction);
       $<HTMLInputElement>('seed').value = String(d.seed);
-      if (csv?.source === d.source) this.picker.apply(d.schema);
+      if (d.kind === 'file') $<HTMLInputElement>('shuffle-buffer').value = String(d.shuffleBuffer);
+      if (file?.source === d.source) this.picker.apply(d.schema);
     }
   }
 

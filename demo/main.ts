@@ -14,7 +14,7 @@ import { mountServing } from './serving.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
-const picker = new RolePicker($('roles'), $('csv-summary'), () => controls.clearError());
+const picker = new RolePicker($('roles'), $('file-summary'), () => controls.clearError());
 const form = new SetupForm(picker);
 const controls = new Controls();
 const charts = new Charts({ loss: $<HTMLCanvasElement>('chart-loss'), metric: $<HTMLCanvasElement>('chart-metric'), seesaw: $<HTMLCanvasElement>('chart-seesaw') });
@@ -66,8 +66,8 @@ mountServing({ model: () => session.servingModel(), follow: controls.downloadChe
 controls.clearRuns.addEventListener('click', () => session.clearRuns());
 form.continueBox.addEventListener('change', () => form.lock(false, session.canContinue));
 
-const csvFile = $<HTMLInputElement>('csv-file');
-csvFile.addEventListener('change', () => void session.pickCsv(csvFile.files?.[0]));
+const dataFile = $<HTMLInputElement>('data-file');
+dataFile.addEventListener('change', () => void session.pickFile(dataFile.files?.[0]));
 const checkpointFile = $<HTMLInputElement>('checkpoint-file');
 checkpointFile.addEventListener('change', async () => {
   $('checkpoint-summary').textContent = '';

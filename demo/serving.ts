@@ -8,12 +8,11 @@ import Papa from 'papaparse';
 import { exportOnnx, ONNX_ENCODER_KEY } from '../src/export/onnx.js';
 import { readCsvChunks } from '../src/serving/csv-chunks.js';
 import { CsvEncoding, formatMetrics, Predictor } from '../src/serving/predict.js';
-import { csvDataset, type TabularEncoder, type Trainer } from '../src/index.js';
+import type { TabularEncoder, Trainer } from '../src/index.js';
 import type { TargetScaling } from '../src/data/targets.js';
 import { download } from './controls.js';
-import type { CsvFile, DataDescriptor } from './data.js';
 
-/** The model the page holds: its trainer, a name for file names, its regression target scaling, and the encoder of its CSV data (null for synthetic data). */
+/** The model the page holds: its trainer, a name for file names, its regression target scaling, and the encoder of its CSV, Parquet or Arrow data (null for synthetic data). */
 export interface ServingModel {
   trainer: Trainer;
   name: string;
@@ -26,12 +25,6 @@ export interface ServingHooks {
   /** The controls are enabled exactly when this button is (the checkpoint download). */
   follow: HTMLButtonElement;
   showError(e: unknown): void;
-}
-
-/** The encoder a CSV data descriptor fits on its file (the same one training used), when that file is at hand. */
-export function encoderOf(d: DataDescriptor | null, csv: CsvFile | null): TabularEncoder | null {
-  if (d?.kind !== 'csv' || !csv || csv.source !== d.source) return null;
-  return csvDataset({ schema: d.schema, train: { text: csv.text, source: csv.source }, validationFraction: d.validationFraction, seed: d.seed }).encoder;
 }
 
 const CHUNK_ROWS = 4096;
@@ -71,7 +64,7 @@ export function mountServing(hooks: ServingHooks): void {
     status.textContent = `Scoring ${picked.name}…`;
     try {
       const encoder = m.encoder();
-      if (!encoder) throw new Error(`${picked.name} cannot be scored: this model has no CSV encoder here (it was trained on the synthetic benchmark, or its training CSV file is not picked). Train on a CSV file first.`);
+      if (!encoder) throw new Error(`${picked.name} cannot be scored: this model has no data encoder here (it was trained on the synthetic benchmark, or its training file is not picked). Train on a data file first.`);
       const parts: string[] = [];
       let encoding: CsvEncoding | null = null;
       let predictor: Predictor | null = null;

@@ -1,5 +1,5 @@
 /**
- * The training session: the page's one holder of state. It owns the GPU device, the picked CSV,
+ * The training session: the page's one holder of state. It owns the GPU device, the picked data file,
  * and the model in the tab (trained here or loaded from a checkpoint, with its data, history and
  * position), runs training through `fit` with pause / resume / stop, and tells the views (form,
  * controls, charts, gates) what to show. A model can always be trained further: after Done, after
@@ -28,6 +28,8 @@ import {
   trainerFromCheckpoint,
   type Checkpoint,
   type Dataset,
+  type Split,
+  type TabularEncoder,
   type EpochReport,
   type EvalReport,
   type FamilyOptions,
@@ -37,8 +39,10 @@ import {
 } from '../src/index.js';
 import { Charts, epochPoint, metricName, type RunRecord } from './charts.js';
 import { Controls, download, RUNNING, type Phase } from './controls.js';
-import { encoderOf, type ServingModel } from './serving.js';
-import { buildDataset, dataKey, dataName, descriptorOf, readCsvFile, type CsvFile, type DataDescriptor } from './data.js';
+import type { ServingModel } from './serving.js';
+import { buildData, dataKey, dataName, descriptorOf, headOf, readDataFile, SAMPLE_ROWS, type DataDescriptor, type DataFile } from './data.js';
+import { isStreamSplit, type StreamDataset } from '../src/data/dataset.js';
+import { scaleStreamTargets, streamTargetScaling } from '../src/data/targets.js';
 import type { SetupForm, TrainingOptions } from './form.js';
 import type { RolePicker } from './csv-roles.js';
 import type { GateSample, GatesView } from './gates.js';
@@ -68,8 +72,12 @@ interface Model {
   family: FamilyOptions;
   /** How its data is made (null: a checkpoint that does not say). */
   data: DataDescriptor | null;
-  /** Its data, once at hand (labels in their own units). */
-  dataset: Dataset | null;
+  /** Its data, once at hand (labels in their own units): in memory, or streamed from a Parquet/Arrow file. */
+  dataset: Dataset | StreamDataset | null;
+  /** The tabular encoder of its data (null: synthetic data, or a file not picked yet). */
+  encoder: TabularEncoder | null;
+  /** The first validation (or training) rows, in memory: the gate views' sample. */
+  gateRows: Split | null;
   targets: TargetScaling;
   history: EpochReport[];
   position: Position | null;
@@ -87,7 +95,7 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 export class Session {
   phase: Phase = 'loading';
   private ctx: GpuContext | null = null;
-  private csv: CsvFile | null = null;
+  private file: DataFile | null = null;
   private model: Model | null = null;
   private paused = false;
   private resume: (() => void) | null = null;
@@ -199,7 +207,7 @@ export class Session {
   }
 
   /** Why a model cannot train on a data set, or null. */
-  private mismatch(trainer: Trainer, dataset: Dataset): string | null {
+  private mismatch(trainer: Trainer, dataset: Dataset | StreamDataset): string | null {
     const c = trainer.spec.config;
     if (c.inputDim !== dataset.inputDim) return `the model reads ${c.inputDim} dense inputs, this data set has ${dataset.inputDim}`;
     const want = c.tasks.map((t) => `${t.name}:${t.type}`).join(', ');
@@ -233,9 +241,11 @@ export class Session {
       const c = await this.device();
       const continuing = form.continueBox.checked && this.model && !this.model.lost ? this.model : null;
       const training = form.training();
-      const data = form.data(this.csv);
+      const data = form.data(this.file);
+      if (data.kind === 'file') this.setPhase('preparing', `Reading ${data.source} once in chunks (the encoder's statistics, the split sizes)…`);
       await tick(); // let the status paint before generating data
-      let dataset = buildDataset(data, this.csv);
+      const built = await buildData(data, this.file);
+      let dataset = built.dataset;
       let m: Model;
       if (continuing) {
         m = continuing;
@@ -245,6 +255,8 @@ export class Session {
         if (m.data && dataKey(m.data) !== dataKey(data)) m.run.dataKey = dataKey(data);
         m.data = data;
         m.dataset = dataset;
+        m.encoder = built.encoder;
+        m.gateRows = await gateRowsOf(dataset);
         m.options = { ...training, batchSize: m.trainer.batchSize, seed: m.options.seed };
         m.run.finished = false;
         charts.makeCurrent(m.run);
@@ -264,10 +276,11 @@ export class Session {
         } catch (e) {
           throw form.explain(e);
         }
-        const targets = form.standardiseTargets() ? fitTargetScaling(dataset) : NO_SCALING;
+        const targets = !form.standardiseTargets() ? NO_SCALING : isStreamSplit(dataset.train) ? await streamTargetScaling(dataset as StreamDataset) : fitTargetScaling(dataset as Dataset);
+        const gateRows = await gateRowsOf(dataset);
         this.model?.trainer.destroy();
         const run = this.newRun(family, data, dataset);
-        m = { trainer: created, family, data, dataset, targets, history: [], position: null, options: training, run, sample: null, name: run.label, lost: false };
+        m = { trainer: created, family, data, dataset, encoder: built.encoder, gateRows, targets, history: [], position: null, options: training, run, sample: null, name: run.label, lost: false };
         created = null;
         this.model = m;
       }
@@ -293,7 +306,7 @@ export class Session {
     }
   }
 
-  private async train(m: Model, dataset: Dataset, training: TrainingOptions): Promise<void> {
+  private async train(m: Model, dataset: Dataset | StreamDataset, training: TrainingOptions): Promise<void> {
     const { controls, charts } = this.views;
     const stepsPerEpoch = Math.ceil(dataset.train.rows / m.trainer.batchSize);
     const done = m.history.length ? m.history[m.history.length - 1].epoch : 0;
@@ -303,7 +316,7 @@ export class Session {
     const startEpoch = m.position?.epoch ?? done + 1;
     const startStep = m.position?.step ?? 0;
     const totalEpochs = startEpoch - 1 + training.epochs;
-    const trainData = scaleTargets(dataset, m.targets);
+    const trainData = isStreamSplit(dataset.train) ? scaleStreamTargets(dataset as StreamDataset, m.targets) : scaleTargets(dataset as Dataset, m.targets);
     this.progress = { epoch: startEpoch, step: startStep, stepsPerEpoch, loss: NaN, epochs: totalEpochs };
     this.setPhase('training', this.statusLine('first steps…'));
     let lastYield = performance.now();
@@ -321,6 +334,7 @@ export class Session {
       startStep,
       learningRate: training.learningRate,
       seed,
+      shuffleBuffer: m.data?.kind === 'file' ? m.data.shuffleBuffer : undefined,
       beforeStep: async () => {
         if (this.paused && !this.stopRequested) {
           m.position = { epoch, step: m.trainer.steps - epochBase, stepsPerEpoch };
@@ -427,24 +441,22 @@ export class Session {
   // -------------------------------------------------------------------------------------------
   // Gates and the seesaw
 
-  private gateSample(dataset: Dataset): GateSample & { x: Float32Array; categorical?: Int32Array } {
-    const split = dataset.validation ?? dataset.train;
-    const rows = Math.min(split.rows, 400);
-    const K = dataset.tasks.length;
-    const classes = dataset.tasks.map((t, k) => {
+  private gateSample(split: Split, tasks: Dataset['tasks'], inputDim: number): GateSample & { x: Float32Array; categorical?: Int32Array } {
+    const rows = split.rows;
+    const K = tasks.length;
+    const classes = tasks.map((t, k) => {
       const y = Float32Array.from({ length: rows }, (_, r) => split.labels[r * K + k]);
       const sorted = Float32Array.from(y.filter((v) => !Number.isNaN(v))).sort();
       const cut = t.type === 'binary' ? 0.5 : (sorted[sorted.length >> 1] ?? 0);
       return Uint8Array.from(y, (v) => (v > cut ? 1 : 0));
     });
-    const T = split.categorical ? split.categorical.length / split.rows : 0;
-    return { rows, classes, gates: [], x: split.x.subarray(0, rows * dataset.inputDim), categorical: split.categorical?.subarray(0, rows * T) };
+    return { rows, classes, gates: [], x: split.x.subarray(0, rows * inputDim), categorical: split.categorical };
   }
 
   /** Runs the model on the gate sample; the heat map shows `reports` when given, else the sample's own statistics. */
   private async refreshGates(m: Model, reports?: EvalReport['gates'], caption?: string): Promise<void> {
-    if (!m.dataset || !this.views.gates.hasGates) return;
-    const sample = this.gateSample(m.dataset);
+    if (!m.dataset || !m.gateRows || !this.views.gates.hasGates) return;
+    const sample = this.gateSample(m.gateRows, m.dataset.tasks, m.dataset.inputDim);
     const { gates } = await m.trainer.infer(sample.x, sample.rows, true, sample.categorical);
     m.sample = { gates, rows: sample.rows, classes: sample.classes };
     if (!reports) {
@@ -466,24 +478,37 @@ export class Session {
   // -------------------------------------------------------------------------------------------
   // Files
 
-  /** A CSV file picked: its roles, and (when the loaded model's data is this file) the model's gates on it. */
-  async pickCsv(file: File | undefined): Promise<void> {
+  /** A data file picked: its roles, and (when the loaded model's data is this file) the model's gates on it. */
+  async pickFile(file: File | undefined): Promise<void> {
     const { controls, picker, form } = this.views;
     controls.clearError();
-    this.csv = null;
+    this.file = null;
     picker.clear();
+    form.showStreamOptions(false);
     if (!file) return;
     try {
-      this.csv = await readCsvFile(file);
+      this.file = await readDataFile(file);
       const m = this.model;
-      const d = m?.data?.kind === 'csv' && m.data.source === file.name ? m.data : null;
-      picker.render(this.csv.parsed, d?.schema);
+      const d = m?.data && m.data.kind !== 'synthetic' && m.data.source === file.name ? m.data : null;
+      const f = this.file;
+      if (f.format === 'csv') {
+        picker.render(f.parsed, d?.schema);
+      } else {
+        const rows = f.rows.rows === undefined ? '' : `${f.rows.rows} rows, `;
+        const shown = f.sample.rows.length < SAMPLE_ROWS ? `its ${f.sample.rows.length} rows` : `its first ${f.sample.rows.length} rows`;
+        picker.render(f.sample, d?.schema, {
+          sample: f.sample.rows.length >= SAMPLE_ROWS,
+          kinds: f.kinds,
+          summary: `${f.source}: ${f.format === 'parquet' ? 'Parquet' : 'Arrow IPC'}, ${rows}${f.sample.header.length} columns, streamed in chunks in this tab (never read whole). The roles' examples and checks come from ${shown}.`,
+        });
+        form.showStreamOptions(true);
+      }
       if (d && m) {
-        form.applyData(d, this.csv);
+        form.applyData(d, this.file);
         await this.attachData(m, d);
       }
     } catch (e) {
-      this.csv = null;
+      this.file = null;
       picker.clear(`${file.name} could not be read.`);
       this.showError(e);
     }
@@ -491,14 +516,19 @@ export class Session {
 
   /** Builds a model's data when it is at hand and shows the model's gates on it. */
   private async attachData(m: Model, d: DataDescriptor): Promise<void> {
-    let dataset: Dataset;
+    let dataset: Dataset | StreamDataset;
+    let encoder: TabularEncoder | null;
     try {
-      dataset = datasetForConfig(buildDataset(d, this.csv), m.trainer.spec.config);
+      const built = await buildData(d, this.file);
+      dataset = datasetForConfig(built.dataset, m.trainer.spec.config);
+      encoder = built.encoder;
     } catch {
-      return; // not at hand yet (a CSV file to pick): the checkpoint summary says so
+      return; // not at hand yet (a data file to pick): the checkpoint summary says so
     }
     if (this.mismatch(m.trainer, dataset)) return;
     m.dataset = dataset;
+    m.encoder = encoder;
+    m.gateRows = await gateRowsOf(dataset);
     const last = m.history[m.history.length - 1];
     await this.refreshGates(m, last?.validation?.gates, last ? `Mean weights after epoch ${last.epoch} (from the checkpoint).` : undefined);
   }
@@ -524,7 +554,7 @@ export class Session {
       form.applyModel(family);
       form.applyTaskWeights(ckpt.config.tasks.map((x) => x.weight));
       form.applyTraining({ batchSize: trainer.batchSize, learningRate: t.options?.learningRate ?? ckpt.optimizer.lr, seed }, targets.tasks.length > 0 || undefined);
-      if (d) form.applyData(d, this.csv);
+      if (d) form.applyData(d, this.file);
 
       const tasks = ckpt.config.tasks.map((x) => ({ name: x.name, type: x.type }));
       const history = [...(t.history ?? [])];
@@ -537,6 +567,8 @@ export class Session {
         family,
         data: d,
         dataset: null,
+        encoder: null,
+        gateRows: null,
         targets,
         history,
         position: t.position ?? null,
@@ -553,13 +585,13 @@ export class Session {
       if (d) await this.attachData(m, d);
       charts.flush();
       form.continueBox.checked = true;
-      const needsCsv = d?.kind === 'csv' && !m.dataset;
+      const needsFile = d && d.kind !== 'synthetic' && !m.dataset;
       const where = m.position ? ` It stopped during epoch ${m.position.epoch} (${m.position.step} of ${m.position.stepsPerEpoch} steps); continuing finishes that epoch.` : '';
       this.setPhase(
         'ready',
-        `Loaded ${file.name}.${where} ${needsCsv ? `Pick its CSV file ${d.source} to see its gates and to continue it. ` : ''}Press Start to continue training it, or untick "Continue" to train a new model.`,
+        `Loaded ${file.name}.${where} ${needsFile ? `Pick its ${d.kind === 'csv' ? 'CSV' : 'data'} file ${d.source} to see its gates and to continue it. ` : ''}Press Start to continue training it, or untick "Continue" to train a new model.`,
       );
-      return `${file.name}: ${describeConfig(family, ckpt.config)}; ${ckpt.step} optimizer steps${history.length ? `, ${history[history.length - 1].epoch} epochs` : ''}.${d ? '' : ' It does not say how its data was made: set up the same data (synthetic settings, or the CSV file and roles) to view its gates or continue it.'}`;
+      return `${file.name}: ${describeConfig(family, ckpt.config)}; ${ckpt.step} optimizer steps${history.length ? `, ${history[history.length - 1].epoch} epochs` : ''}.${d ? '' : ' It does not say how its data was made: set up the same data (synthetic settings, or the data file and roles) to view its gates or continue it.'}`;
     } catch (e) {
       trainer?.destroy();
       this.showError(e);
@@ -568,10 +600,10 @@ export class Session {
     }
   }
 
-  /** What "Download ONNX" and "Predict on a CSV" use (demo/serving.ts): the model, its target scaling, its CSV encoder. */
+  /** What "Download ONNX" and "Predict on a CSV" use (demo/serving.ts): the model, its target scaling, its data's encoder. */
   servingModel(): ServingModel | null {
     const m = this.model;
-    return m && { trainer: m.trainer, name: m.family.family, targets: m.targets, encoder: () => encoderOf(m.data, this.csv) };
+    return m && { trainer: m.trainer, name: m.family.family, targets: m.targets, encoder: () => m.encoder };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -584,7 +616,7 @@ export class Session {
       const epoch = m.history[m.history.length - 1]?.epoch ?? 0;
       const training: TrainingMeta = { epoch, position: m.position ?? undefined, family: m.family.family, model: m.family, history: m.history, options: m.options, targets: m.targets };
       // With the CSV encoder beside the descriptor, `npm start -- predict` can score files with this checkpoint.
-      const encoder = encoderOf(m.data, this.csv);
+      const encoder = m.encoder;
       const bytes = await checkpointBytes(m.trainer, { training, data: m.data ? { ...m.data, ...(encoder && { encoder: encoder.toJSON() }) } : undefined });
       const at = m.position ? `epoch${m.position.epoch}-step${m.position.step}` : `epoch${epoch}`;
       download(bytes as BlobPart, `${m.family.family}-${at}.safetensors`, 'application/octet-stream');
@@ -616,4 +648,9 @@ export class Session {
 function describeConfig(family: FamilyOptions, c: Checkpoint['config']): string {
   const levels = c.levels.map((l) => `[${l.taskExperts.join('/')} task + ${l.sharedExperts} shared × ${l.expertWidths.join(',')}]`).join(' → ');
   return `${FAMILY_NAMES[family.family]}, ${c.levels.length} level(s) ${levels}, towers ${c.towerWidths.join(',') || 'none'}, tasks ${c.tasks.map((t) => `${t.name} (${t.type})`).join(', ')}, ${c.inputDim} dense inputs${c.embeddings.length ? `, ${c.embeddings.length} embedding tables` : ''}`;
+}
+
+/** The gate views' sample: up to 400 validation rows (training rows without a validation split), read from the start of a stream. */
+function gateRowsOf(dataset: Dataset | StreamDataset): Promise<Split> {
+  return headOf(dataset.validation ?? dataset.train, 400, dataset.inputDim, dataset.tasks.length);
 }

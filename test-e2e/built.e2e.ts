@@ -60,8 +60,8 @@ describe('the built site', () => {
   });
 
   test('reads a CSV file and trains on it', async () => {
-    await page.check('input[name="source"][value="csv"]');
-    await page.setInputFiles('#csv-file', { name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(peopleCsv(200)) });
+    await page.check('input[name="source"][value="file"]');
+    await page.setInputFiles('#data-file', { name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(peopleCsv(200)) });
     await page.waitForSelector('select[data-column="income"]');
     await page.uncheck('#continue');
     await page.getByTestId('start').click();

@@ -278,8 +278,8 @@ describe('demo page', () => {
   });
 
   test('trains on a CSV file with two suggested tasks, checked positive values, a standardised regression target and task weights', async () => {
-    await page.check('input[name="source"][value="csv"]');
-    await page.setInputFiles('#csv-file', { name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(people) });
+    await page.check('input[name="source"][value="file"]');
+    await page.setInputFiles('#data-file', { name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(people) });
     await page.waitForSelector('select[data-column="income"]');
     // Two tasks suggested: the last column and the other two-valued one.
     expect(await page.inputValue('select[data-column="income"]')).toBe('label-value');
@@ -341,7 +341,7 @@ describe('demo page', () => {
     expect(await p.inputValue('#shared-experts')).toBe('3');
     expect(await p.inputValue('#task-weights')).toBe('1, 0.5');
     expect(await p.$$eval('#heatmaps tbody tr', (trs) => trs.length)).toBe(0);
-    await p.setInputFiles('#csv-file', { name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(people) });
+    await p.setInputFiles('#data-file', { name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from(people) });
     await ph.waitFor(`document.querySelectorAll('#heatmaps tbody tr').length === 2`, 60_000);
     expect(await p.inputValue('select[data-column="hours-per-week"]')).toBe('label-regression');
 
@@ -356,14 +356,14 @@ describe('demo page', () => {
 
   test('bad CSV files say what is wrong: a ragged row, binary data, semicolons', async () => {
     const error = page.getByTestId('error');
-    await page.setInputFiles('#csv-file', { name: 'ragged.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b,c\n1,2,3\n4,5\n') });
+    await page.setInputFiles('#data-file', { name: 'ragged.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b,c\n1,2,3\n4,5\n') });
     await error.waitFor({ state: 'visible', timeout: 30_000 });
     await expect(error.textContent()).resolves.toMatch(/DataError: ragged\.csv line 3: expected 3 fields, got 2/);
     await shot('bad-csv.png');
-    await page.setInputFiles('#csv-file', { name: 'photo.csv', mimeType: 'text/csv', buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x2c, 0x0a, 0x2c, 0x2c]) });
+    await page.setInputFiles('#data-file', { name: 'photo.csv', mimeType: 'text/csv', buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x2c, 0x0a, 0x2c, 0x2c]) });
     await h.waitFor(`document.getElementById('error').textContent.includes('photo.csv')`, 30_000);
     await expect(error.textContent()).resolves.toMatch(/^DataError: photo\.csv is not a text file \(it holds binary data\)/);
-    await page.setInputFiles('#csv-file', { name: 'excel.csv', mimeType: 'text/csv', buffer: Buffer.from('a;b;c\n1;2;3\n') });
+    await page.setInputFiles('#data-file', { name: 'excel.csv', mimeType: 'text/csv', buffer: Buffer.from('a;b;c\n1;2;3\n') });
     await h.waitFor(`document.getElementById('error').textContent.includes('excel.csv')`, 30_000);
     await expect(error.textContent()).resolves.toMatch(/^DataError: excel\.csv separates its values with semicolons, not commas/);
     await expect(page.getByTestId('roles').textContent()).resolves.toBe('');

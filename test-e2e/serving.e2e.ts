@@ -52,8 +52,8 @@ describe('serving from the demo page', () => {
 
   test('trains on a CSV file, then downloads an ONNX model that ONNX Runtime loads and runs', async () => {
     await expect(page.getByTestId('download-onnx').isDisabled()).resolves.toBe(true);
-    await page.check('input[name="source"][value="csv"]');
-    await page.setInputFiles('#csv-file', { name: 'clicks.csv', mimeType: 'text/csv', buffer: Buffer.from(csvText(400, 0)) });
+    await page.check('input[name="source"][value="file"]');
+    await page.setInputFiles('#data-file', { name: 'clicks.csv', mimeType: 'text/csv', buffer: Buffer.from(csvText(400, 0)) });
     await page.waitForSelector('select[data-column="clicked"]');
     await page.selectOption('select[data-column="id"]', 'ignore');
     await page.selectOption('select[data-column="age"]', 'numeric');

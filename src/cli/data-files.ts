@@ -7,8 +7,7 @@ import { openRowSource } from '../data/files.js';
 import { streamDataset } from '../data/stream.js';
 import { Clicklog, clicklogSchema } from '../data/clicklog.js';
 import { writeClicklogParquet } from '../data/clicklog-file.js';
-import { mapChunks, type StreamDataset } from '../data/dataset.js';
-import { scaleTargets, type TargetScaling } from '../data/targets.js';
+import type { StreamDataset } from '../data/dataset.js';
 import { TabularEncoder, type TabularSchema } from '../data/tabular.js';
 import type { DataState } from '../checkpoint/metadata.js';
 import { int, list, num, UsageError, type Flags } from './args.js';
@@ -76,38 +75,4 @@ export async function writeClicklog(flags: Flags, log: (s: string) => void): Pro
   const clicklog = clicklogOf(flags);
   await writeClicklogParquet(clicklog, file);
   log(`wrote ${clicklog.o.rows} rows of the click log (seed ${clicklog.o.seed}) to ${file}`);
-}
-
-/** The regression targets' scaling of a streamed data set: one pass over its training chunks (as fitTargetScaling does in memory). */
-export async function streamTargetScaling(dataset: StreamDataset): Promise<TargetScaling> {
-  const K = dataset.tasks.length;
-  const regression = dataset.tasks.map((t, k) => ({ name: t.name, k })).filter(({ k }) => dataset.tasks[k].type === 'regression');
-  if (regression.length === 0) return { version: 1, tasks: [] };
-  const m = regression.map(() => ({ n: 0, mean: 0, m2: 0 }));
-  for await (const c of dataset.train.chunks()) {
-    regression.forEach(({ k }, j) => {
-      for (let r = 0; r < c.rows; r++) {
-        if (!c.mask[r * K + k]) continue;
-        const y = c.labels[r * K + k];
-        const a = m[j];
-        const d = y - a.mean;
-        a.mean += d / ++a.n;
-        a.m2 += d * (y - a.mean);
-      }
-    });
-  }
-  return {
-    version: 1,
-    tasks: regression.map(({ name }, j) => {
-      const std = m[j].n ? Math.sqrt(m[j].m2 / m[j].n) : 0;
-      return { name, mean: m[j].mean, std: std > 1e-12 && Number.isFinite(std) ? std : 1 };
-    }),
-  };
-}
-
-/** A streamed data set with its regression labels standardised chunk by chunk. */
-export function scaleStreamTargets(dataset: StreamDataset, scaling: TargetScaling): StreamDataset {
-  if (scaling.tasks.length === 0) return dataset;
-  const scale = (split: StreamDataset['train']) => mapChunks(split, (c) => scaleTargets({ ...dataset, train: c, validation: undefined, test: undefined }, scaling).train);
-  return { ...dataset, train: scale(dataset.train), validation: dataset.validation && scale(dataset.validation), test: dataset.test && scale(dataset.test) };
 }

@@ -9,17 +9,9 @@ import { csvSource } from './csv-stream.js';
 import { parquetSource } from './parquet.js';
 import { arrowSource } from './arrow.js';
 import type { RowSource } from './rows.js';
+import { formatOf } from './formats.js';
 
-export type FileFormat = 'csv' | 'parquet' | 'arrow';
-
-/** The format a file name's extension says, or undefined. */
-export function formatOf(name: string): FileFormat | undefined {
-  const ext = name.toLowerCase().split('.').pop();
-  if (ext === 'csv') return 'csv';
-  if (ext === 'parquet' || ext === 'pq') return 'parquet';
-  if (ext === 'arrow' || ext === 'feather' || ext === 'ipc') return 'arrow';
-  return undefined;
-}
+export { formatOf, type FileFormat } from './formats.js';
 
 export async function openRowSource(path: string): Promise<RowSource> {
   switch (formatOf(path)) {

@@ -5,7 +5,7 @@
  * predictions. The scaling is plain JSON, stored with checkpoints so a resumed run or a
  * prediction uses the same one. Binary tasks are never scaled.
  */
-import type { Dataset, Split } from './dataset.js';
+import { mapChunks, type Dataset, type Split, type StreamDataset } from './dataset.js';
 import type { EvalReport } from '../training/evaluate.js';
 import type { EpochReport } from '../training/fit.js';
 
@@ -87,4 +87,38 @@ export function epochInTargetUnits(report: EpochReport, scaling: TargetScaling):
 /** Predictions (one array per task) back in the targets' own units. */
 export function predictionsInTargetUnits(predictions: Float32Array[], taskNames: string[], scaling: TargetScaling): Float32Array[] {
   return perTask(scaling, taskNames).map((s, k) => (s ? Float32Array.from(predictions[k], (p) => p * s.std + s.mean) : predictions[k]));
+}
+
+/** The regression targets' scaling of a streamed data set: one pass over its training chunks (as fitTargetScaling does in memory). */
+export async function streamTargetScaling(dataset: StreamDataset): Promise<TargetScaling> {
+  const K = dataset.tasks.length;
+  const regression = dataset.tasks.map((t, k) => ({ name: t.name, k })).filter(({ k }) => dataset.tasks[k].type === 'regression');
+  if (regression.length === 0) return { version: 1, tasks: [] };
+  const m = regression.map(() => ({ n: 0, mean: 0, m2: 0 }));
+  for await (const c of dataset.train.chunks()) {
+    regression.forEach(({ k }, j) => {
+      for (let r = 0; r < c.rows; r++) {
+        if (!c.mask[r * K + k]) continue;
+        const y = c.labels[r * K + k];
+        const a = m[j];
+        const d = y - a.mean;
+        a.mean += d / ++a.n;
+        a.m2 += d * (y - a.mean);
+      }
+    });
+  }
+  return {
+    version: 1,
+    tasks: regression.map(({ name }, j) => {
+      const std = m[j].n ? Math.sqrt(m[j].m2 / m[j].n) : 0;
+      return { name, mean: m[j].mean, std: std > 1e-12 && Number.isFinite(std) ? std : 1 };
+    }),
+  };
+}
+
+/** A streamed data set with its regression labels standardised chunk by chunk. */
+export function scaleStreamTargets(dataset: StreamDataset, scaling: TargetScaling): StreamDataset {
+  if (scaling.tasks.length === 0) return dataset;
+  const scale = (split: StreamDataset['train']) => mapChunks(split, (c) => scaleTargets({ ...dataset, train: c, validation: undefined, test: undefined }, scaling).train);
+  return { ...dataset, train: scale(dataset.train), validation: dataset.validation && scale(dataset.validation), test: dataset.test && scale(dataset.test) };
 }
