@@ -28,6 +28,7 @@ import { epochBatches, streamDataset } from '../src/data/stream.js';
 import type { StreamDataset } from '../src/data/dataset.js';
 import type { Batch } from '../src/trainer.js';
 import { profileOpsTable, profileStep, profileTable, type StepProfile } from './common.js';
+import { sectionOf } from './sections.js';
 
 const args = process.argv.slice(2);
 const value = (name: string, fallback: string) => {
@@ -174,7 +175,9 @@ async function main(): Promise<void> {
     '',
   ];
   const out = value('--out', join('results', 'data.md'));
-  await writeFile(out, lines.join('\n'));
+  // The page's section of the file is bench/page-data.ts's: kept as it is.
+  const page = sectionOf(out, 'page-data');
+  await writeFile(out, lines.join('\n') + (page ? `\n${page}\n` : ''));
   console.log(lines.join('\n'));
   console.log(`wrote ${out}`);
   process.exit(0);

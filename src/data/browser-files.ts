@@ -1,13 +1,13 @@
 /**
- * Opening a data file picked in a page (a File or Blob) as a row source, by
- * its extension, with the readers Node uses: papaparse streams the File,
- * hyparquet reads byte ranges through `File.slice`, and apache-arrow reads an
- * Arrow IPC file through a file-handle view of the same ranges (an IPC stream
- * is read front to back). Only the chunks being read are ever in memory.
+ * Opening a Parquet or Arrow IPC file picked in a page (a File or Blob) as a
+ * row source, by its extension, with the readers Node uses: hyparquet reads
+ * byte ranges through `File.slice`, and apache-arrow reads an IPC file through
+ * a file-handle view of the same ranges (an IPC stream is read front to back).
+ * Only the chunks being read are ever in memory. (The page reads a CSV file
+ * whole, with parseCsv.)
  */
 import type { AsyncBuffer } from 'hyparquet';
 import { arrowSource } from './arrow.js';
-import { csvSource } from './csv-stream.js';
 import { formatOf } from './formats.js';
 import { parquetSource } from './parquet.js';
 import type { RowSource } from './rows.js';
@@ -37,18 +37,16 @@ export function blobFileHandle(blob: Blob) {
 }
 
 /**
- * A picked file as a row source: .csv, .parquet, .arrow / .feather / .ipc.
+ * A picked file as a row source: .parquet / .pq, .arrow / .feather / .ipc.
  * @throws Error naming the file when its extension is none of these; DataError when it cannot be read.
  */
 export async function openBlobSource(blob: Blob, name: string): Promise<RowSource> {
   switch (formatOf(name)) {
-    case 'csv':
-      return csvSource(() => blob, name);
     case 'parquet':
       return parquetSource(blobAsyncBuffer(blob), name);
     case 'arrow':
       return arrowSource(() => blobFileHandle(blob), name);
     default:
-      throw new Error(`${name}: unknown file type; use .csv, .parquet, or .arrow/.feather (Arrow IPC)`);
+      throw new Error(`${name}: not a Parquet or Arrow IPC file name; use .parquet, or .arrow/.feather (Arrow IPC)`);
   }
 }
