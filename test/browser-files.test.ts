@@ -48,7 +48,7 @@ async function contents(source: RowSource) {
 }
 
 /** A Blob that counts the bytes it hands out: through slices, and the whole of it through stream(), arrayBuffer() or bytes(). */
-function countingBlob(bytes: Uint8Array): { blob: Blob; read: () => number } {
+function countingBlob(bytes: Uint8Array<ArrayBuffer>): { blob: Blob; read: () => number } {
   const blob = new Blob([bytes]);
   let read = 0;
   const slice = blob.slice.bind(blob);
