@@ -5,9 +5,12 @@
  * with the file. Each file gets a fresh browser on the built site (`vite build` + `vite preview`, as
  * users get it); Chrome DevTools Protocol samples `Performance.getMetrics`' JSHeapUsedSize every
  * --sample-ms from Start (after a forced GC) until the run is done: the fitting pass, the epoch,
- * the validation and the test evaluation. Writes the page section of results/data.md.
+ * the validation and the test evaluation. The used heap includes garbage V8 has not collected yet
+ * (how much it lets pile up depends on its heuristics, which give a longer run more room), so every
+ * --gc-ms a forced garbage collection (`HeapProfiler.collectGarbage`) is followed by a sample of
+ * the live heap: what the page actually holds. Writes the page section of results/data.md.
  *
- * Options: --rows A,B  --batch N (4096)  --shuffle-buffer N (65536)  --sample-ms N (250)
+ * Options: --rows A,B  --batch N (4096)  --shuffle-buffer N (65536)  --sample-ms N (250)  --gc-ms N (5000)
  *          --out FILE (results/data.md)  --keep DIR (write the Parquet files there and keep them)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -28,6 +31,7 @@ const sizes = value('--rows', '100000,1000000').split(',').map(Number);
 const batch = value('--batch', '4096');
 const shuffleBuffer = value('--shuffle-buffer', '65536');
 const sampleMs = Number(value('--sample-ms', '250'));
+const gcMs = Number(value('--gc-ms', '5000'));
 const out = value('--out', join('results', 'data.md'));
 
 /** The model and training fields: a small PLE, one epoch, so the heap and not the step is what is measured. */
@@ -43,16 +47,22 @@ interface Sample {
   state: string;
   step: number;
   stepsPerEpoch: number;
+  /** Right after a forced garbage collection. */
+  live: boolean;
 }
 
 interface Run {
   rows: number;
   fileMiB: number;
   baseline: number;
-  /** Peaks (bytes) while preparing (the fitting pass), during the epoch's steps, and over the whole run. */
+  /** Peaks (bytes) of the used heap while preparing (the fitting pass), during the epoch's steps, and over the whole run. */
   peakPreparing: number;
   peakTraining: number;
   peakAll: number;
+  /** The same of the live heap (right after a forced GC). */
+  livePreparing: number;
+  liveTraining: number;
+  liveAll: number;
   steps: number;
   trainingSeconds: number;
   totalSeconds: number;
@@ -95,10 +105,16 @@ async function measure(file: string, rows: number): Promise<Run> {
     const baseline = await heap();
     const samples: Sample[] = [];
     const t0 = Date.now();
+    let lastGc = t0;
     await page.getByTestId('start').click();
     for (;;) {
-      const s = (await page.evaluate(`({ state: window.__demo.state, step: window.__demo.progress.step, stepsPerEpoch: window.__demo.progress.stepsPerEpoch })`)) as Omit<Sample, 't' | 'heap'>;
-      samples.push({ t: (Date.now() - t0) / 1000, heap: await heap(), ...s });
+      const live = Date.now() - lastGc >= gcMs;
+      if (live) {
+        await cdp.send('HeapProfiler.collectGarbage');
+        lastGc = Date.now();
+      }
+      const s = (await page.evaluate(`({ state: window.__demo.state, step: window.__demo.progress.step, stepsPerEpoch: window.__demo.progress.stepsPerEpoch })`)) as Omit<Sample, 't' | 'heap' | 'live'>;
+      samples.push({ t: (Date.now() - t0) / 1000, heap: await heap(), live, ...s });
       if (['done', 'error', 'stopped'].includes(s.state)) break;
       await new Promise((r) => setTimeout(r, sampleMs));
     }
@@ -107,6 +123,7 @@ async function measure(file: string, rows: number): Promise<Run> {
     const runs = (await page.evaluate('window.__demo.runs()')) as { epochs: { metric: (number | null)[] }[] }[];
     const training = samples.filter((s) => s.state === 'training' && s.stepsPerEpoch > 0 && s.step < s.stepsPerEpoch);
     const peak = (list: Sample[]) => list.reduce((m, s) => Math.max(m, s.heap), 0);
+    const livePeak = (list: Sample[]) => peak(list.filter((s) => s.live));
     const last = samples.at(-1)!;
     return {
       rows,
@@ -115,6 +132,9 @@ async function measure(file: string, rows: number): Promise<Run> {
       peakPreparing: peak(samples.filter((s) => s.state === 'preparing')),
       peakTraining: peak(training),
       peakAll: peak(samples),
+      livePreparing: livePeak(samples.filter((s) => s.state === 'preparing')),
+      liveTraining: livePeak(training),
+      liveAll: livePeak(samples),
       steps: last.stepsPerEpoch,
       trainingSeconds: training.length ? training.at(-1)!.t - training[0].t : 0,
       totalSeconds: last.t,
@@ -157,13 +177,16 @@ const body = [
   `shuffle buffer ${n(Number(shuffleBuffer))} rows, validation share 0.05 (and the 20% test split the streaming path holds out).`,
   `The JS heap (\`Performance.getMetrics\` JSHeapUsedSize over the DevTools protocol) is sampled every ${sampleMs} ms from Start (after a`,
   'forced garbage collection) until the run is done: the fitting pass ("preparing"), the epoch\'s steps, then the validation and test',
-  'evaluations. Each file gets a fresh browser.',
+  `evaluations. The used heap includes garbage not yet collected, which V8 lets pile up as its heuristics allow (more in a longer run),`,
+  `so every ${gcMs / 1000} s a forced garbage collection (\`HeapProfiler.collectGarbage\`) is followed by a sample of the **live** heap: what the`,
+  'page holds. Each file gets a fresh browser.',
   '',
-  '| rows | file | heap at Start | peak, fitting pass | peak, training steps | peak, whole run | steps | epoch | whole run | AUC click / conversion |',
-  '|---|---|---|---|---|---|---|---|---|---|',
-  ...results.map((r) => `| ${n(r.rows)} | ${r.fileMiB.toFixed(1)} MiB | ${mib(r.baseline)} | ${mib(r.peakPreparing)} | ${mib(r.peakTraining)} | ${mib(r.peakAll)} | ${r.steps} | ${r.trainingSeconds.toFixed(0)} s | ${r.totalSeconds.toFixed(0)} s | ${r.auc.map((a) => (a === null ? '–' : a.toFixed(3))).join(' / ')} |`),
+  '| rows | file | heap at Start | live peak: fitting pass | live peak: training steps | live peak: whole run | used peak: fitting pass / steps / whole run | steps | epoch | whole run | AUC click / conversion |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
+  ...results.map((r) => `| ${n(r.rows)} | ${r.fileMiB.toFixed(1)} MiB | ${mib(r.baseline)} | ${mib(r.livePreparing)} | ${mib(r.liveTraining)} | ${mib(r.liveAll)} | ${mib(r.peakPreparing)} / ${mib(r.peakTraining)} / ${mib(r.peakAll)} | ${r.steps} | ${r.trainingSeconds.toFixed(0)} s | ${r.totalSeconds.toFixed(0)} s | ${r.auc.map((a) => (a === null ? '–' : a.toFixed(3))).join(' / ')} |`),
   '',
-  `Peak heap growth, ${n(large.rows)} vs ${n(small.rows)} rows: ${growth(small.peakTraining, large.peakTraining)} during the training steps, ${growth(small.peakPreparing, large.peakPreparing)} during the fitting pass, ${growth(small.peakAll, large.peakAll)} over the whole run.`,
+  `Live heap growth, ${n(large.rows)} vs ${n(small.rows)} rows: ${growth(small.liveTraining, large.liveTraining)} at its peak during the training steps, ${growth(small.livePreparing, large.livePreparing)} during the fitting pass, ${growth(small.liveAll, large.liveAll)} over the whole run.`,
+  `Used heap (garbage included) growth: ${growth(small.peakTraining, large.peakTraining)} during the training steps, ${growth(small.peakPreparing, large.peakPreparing)} during the fitting pass, ${growth(small.peakAll, large.peakAll)} over the whole run.`,
   'The page holds the chunk being decoded, the next one being fetched, the shuffle buffer, the batches and a 400-row sample for',
   'the gate views, never the file. What does grow with the file is the evaluation: AUC needs every labelled row\'s score, so the',
   'validation and test passes keep a prediction, a logit, a label and a mask per row and task (16 bytes; 20% test rows of 1,000,000',
