@@ -10,7 +10,13 @@
  * --gc-ms a forced garbage collection (`HeapProfiler.collectGarbage`) is followed by a sample of
  * the live heap: what the page actually holds. Writes the page section of results/data.md.
  *
- * Options: --rows A,B  --batch N (4096)  --shuffle-buffer N (65536)  --sample-ms N (250)  --gc-ms N (5000)
+ * Both files are written with the same row groups (--row-group) and read through the same shuffle
+ * buffer, both smaller than the small file, so that both epochs spend most of their time in the
+ * steady state (a chunk being encoded, the next being fetched, a full buffer): with row groups and
+ * a buffer near the small file's size, its epoch would mostly drain an in-memory buffer, and its
+ * peak would not include reading at all.
+ *
+ * Options: --rows A,B  --row-group N (16384)  --batch N (4096)  --shuffle-buffer N (16384)  --sample-ms N (250)  --gc-ms N (5000)
  *          --out FILE (results/data.md)  --keep DIR (write the Parquet files there and keep them)
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -29,7 +35,8 @@ const value = (flag: string, fallback: string) => {
 };
 const sizes = value('--rows', '100000,1000000').split(',').map(Number);
 const batch = value('--batch', '4096');
-const shuffleBuffer = value('--shuffle-buffer', '65536');
+const shuffleBuffer = value('--shuffle-buffer', '16384');
+const rowGroup = Number(value('--row-group', '16384'));
 const sampleMs = Number(value('--sample-ms', '250'));
 const gcMs = Number(value('--gc-ms', '5000'));
 const out = value('--out', join('results', 'data.md'));
@@ -153,8 +160,8 @@ const site = await serve('built');
 const results: Run[] = [];
 try {
   for (const rows of sizes) {
-    const file = join(dir, `clicklog-${rows}.parquet`);
-    if (!existsSync(file)) await writeClicklogParquet(new Clicklog({ rows, seed: 1 }), file);
+    const file = join(dir, `clicklog-${rows}-${rowGroup}.parquet`);
+    if (!existsSync(file)) await writeClicklogParquet(new Clicklog({ rows, seed: 1, chunkRows: rowGroup }), file);
     const r = await measure(file, rows);
     console.log(JSON.stringify(r));
     results.push(r);
@@ -172,7 +179,7 @@ const body = [
   '## The demo page: JS heap against file size',
   '',
   `\`${commandLine().replace(/^npm run bench:data/, 'npm run bench:page-data')}\`: the built demo page in headless Chromium (SwiftShader) trains one epoch on`,
-  `the Parquet click log (row groups of 65,536 rows) picked as a file: click and conversion tasks (threshold 0.5), f0-f3 numeric,`,
+  `the Parquet click log (row groups of ${n(rowGroup)} rows) picked as a file: click and conversion tasks (threshold 0.5), f0-f3 numeric,`,
   `user and item IDs hashed into 4096 and 1024 rows; PLE (1 level, 1 task + 1 shared expert of 16, towers of 8), batch ${batch},`,
   `shuffle buffer ${n(Number(shuffleBuffer))} rows, validation share 0.05 (and the 20% test split the streaming path holds out).`,
   `The JS heap (\`Performance.getMetrics\` JSHeapUsedSize over the DevTools protocol) is sampled every ${sampleMs} ms from Start (after a`,
