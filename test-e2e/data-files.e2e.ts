@@ -16,9 +16,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Float64, Int32, Table, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { Clicklog } from '../src/data/clicklog.js';
 import { writeClicklogParquet } from '../src/data/clicklog-file.js';
+import { clicklogArrowBytes } from '../test/clicklog-arrow.js';
 import { helpers, launch, record, repo, serve, type PageRecord } from './site.js';
 
 const ROWS = 3000;
@@ -38,24 +38,6 @@ let browser: Browser;
 let page: Page;
 let h: ReturnType<typeof helpers>;
 const seen: PageRecord = { requests: [], sockets: [], problems: [] };
-
-/** The click log as one Arrow IPC file, one record batch per generated chunk. */
-function arrowFile(): Uint8Array {
-  const tables: Table[] = [];
-  for (let c = 0; c < log.chunks; c++) {
-    const d = log.chunk(c);
-    tables.push(
-      new Table({
-        user_id: vectorFromArray(Array.from(d.user), new Int32()),
-        item_id: vectorFromArray(Array.from(d.item), new Int32()),
-        ...Object.fromEntries(d.dense.map((f, j) => [`f${j}`, vectorFromArray(Array.from(f), new Float64())])),
-        click: vectorFromArray(Array.from(d.click), new Int32()),
-        conversion: vectorFromArray(d.conversion, new Int32()),
-      }),
-    );
-  }
-  return tableToIPC(tables.reduce((a, b) => a.concat(b)), 'file');
-}
 
 /** `npm start` on a file; its metrics.json. */
 async function node(file: string, out: string): Promise<{ epochs: { train: { taskLoss: number[] }; validation: { tasks: Record<string, { auc: number }> } }[] }> {
@@ -97,7 +79,7 @@ const close = (a: number, b: number) => expect(Math.abs(a - b)).toBeLessThanOrEq
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ple-data-files-'));
   await writeClicklogParquet(log, join(dir, 'clicks.parquet'));
-  writeFileSync(join(dir, 'clicks.arrow'), arrowFile());
+  writeFileSync(join(dir, 'clicks.arrow'), clicklogArrowBytes(log));
   site = await serve('dev');
   ({ browser } = await launch());
   page = await browser.newPage();

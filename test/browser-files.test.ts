@@ -8,35 +8,18 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Float64, Int32, Table, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { openBlobSource } from '../src/data/browser-files.js';
 import { openRowSource } from '../src/data/files.js';
 import { Clicklog } from '../src/data/clicklog.js';
 import { writeClicklogParquet } from '../src/data/clicklog-file.js';
 import type { RowSource } from '../src/data/rows.js';
+import { clicklogArrowBytes } from './clicklog-arrow.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ple-blob-'));
 const log = new Clicklog({ rows: 5000, seed: 2, chunkRows: 1000 });
 /** 100,000 rows in 10 row groups / record batches: far more than hyparquet's first read of the footer (512 KiB). */
 const big = new Clicklog({ rows: 100_000, seed: 2, chunkRows: 10_000 });
 const columns = log.columns;
-
-function arrowBytes(log: Clicklog): Uint8Array {
-  const tables: Table[] = [];
-  for (let c = 0; c < log.chunks; c++) {
-    const d = log.chunk(c);
-    tables.push(
-      new Table({
-        user_id: vectorFromArray(Array.from(d.user), new Int32()),
-        item_id: vectorFromArray(Array.from(d.item), new Int32()),
-        ...Object.fromEntries(d.dense.map((f, j) => [`f${j}`, vectorFromArray(Array.from(f), new Float64())])),
-        click: vectorFromArray(Array.from(d.click), new Int32()),
-        conversion: vectorFromArray(d.conversion, new Int32()),
-      }),
-    );
-  }
-  return tableToIPC(tables.reduce((a, b) => a.concat(b)), 'file');
-}
 
 /** Every chunk's size, first row, the locations of its first and last rows, and its cells. */
 async function contents(source: RowSource) {
@@ -67,7 +50,7 @@ function countingBlob(bytes: Uint8Array<ArrayBuffer>): { blob: Blob; read: () =>
 describe('openBlobSource (the page) against openRowSource (Node)', () => {
   const files: [string, () => Promise<void> | void][] = [
     ['log.parquet', () => writeClicklogParquet(log, join(dir, 'log.parquet'))],
-    ['log.arrow', () => writeFileSync(join(dir, 'log.arrow'), arrowBytes(log))],
+    ['log.arrow', () => writeFileSync(join(dir, 'log.arrow'), clicklogArrowBytes(log))],
   ];
   for (const [name, write] of files) {
     it(`reads ${name} as Node does`, async () => {
@@ -85,7 +68,7 @@ describe('openBlobSource (the page) against openRowSource (Node)', () => {
 
   for (const [name, write] of [
     ['big.parquet', (path: string) => writeClicklogParquet(big, path)],
-    ['big.arrow', (path: string) => writeFileSync(path, arrowBytes(big))],
+    ['big.arrow', (path: string) => writeFileSync(path, clicklogArrowBytes(big))],
   ] as const) {
     it(`reads ${name} in byte ranges: its first chunk needs well under the whole file`, async () => {
       await write(join(dir, name));
