@@ -3,9 +3,11 @@
  * log, for a small and a large file (default 100,000 and 1,000,000 rows). The page streams the file
  * (File.slice ranges through hyparquet) with the bounded shuffle buffer; its heap must not grow
  * with the file. Each file gets a fresh browser on the built site (`vite build` + `vite preview`, as
- * users get it); Chrome DevTools Protocol samples `Performance.getMetrics`' JSHeapUsedSize every
- * --sample-ms from Start (after a forced GC) until the run is done: the fitting pass, the epoch,
- * the validation and the test evaluation. The used heap includes garbage V8 has not collected yet
+ * users get it); the DevTools protocol's `Runtime.getHeapUsage` is sampled every --sample-ms from
+ * Start (after a forced GC) until the run is done: the fitting pass, the epoch, the validation and
+ * the test evaluation. What is measured is the JS heap's used size plus the backing stores of array
+ * buffers (`backingStorageSize`): the bytes read from the file, the shuffle buffer and the batches
+ * are array buffers, which live outside the JS heap proper. The used heap includes garbage V8 has not collected yet
  * (how much it lets pile up depends on its heuristics, which give a longer run more room), so every
  * --gc-ms a forced garbage collection (`HeapProfiler.collectGarbage`) is followed by a sample of
  * the live heap: what the page actually holds. Writes the page section of results/data.md.
@@ -103,10 +105,10 @@ async function measure(file: string, rows: number): Promise<Run> {
     for (const [id, v] of Object.entries(fields)) await page.fill(`#${id}`, v);
 
     const cdp = await context.newCDPSession(page);
-    await cdp.send('Performance.enable');
     const heap = async () => {
-      const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
-      return metrics.find((m) => m.name === 'JSHeapUsedSize')!.value;
+      const u = await cdp.send('Runtime.getHeapUsage');
+      if (typeof u.backingStorageSize !== 'number') throw new Error('this Chromium does not report backingStorageSize (Runtime.getHeapUsage)');
+      return u.usedSize + u.backingStorageSize;
     };
     await cdp.send('HeapProfiler.collectGarbage');
     const baseline = await heap();
@@ -182,9 +184,11 @@ const body = [
   `the Parquet click log (row groups of ${n(rowGroup)} rows) picked as a file: click and conversion tasks (threshold 0.5), f0-f3 numeric,`,
   `user and item IDs hashed into 4096 and 1024 rows; PLE (1 level, 1 task + 1 shared expert of 16, towers of 8), batch ${batch},`,
   `shuffle buffer ${n(Number(shuffleBuffer))} rows, validation share 0.05 (and the 20% test split the streaming path holds out).`,
-  `The JS heap (\`Performance.getMetrics\` JSHeapUsedSize over the DevTools protocol) is sampled every ${sampleMs} ms from Start (after a`,
-  'forced garbage collection) until the run is done: the fitting pass ("preparing"), the epoch\'s steps, then the validation and test',
-  `evaluations. The used heap includes garbage not yet collected, which V8 lets pile up as its heuristics allow (more in a longer run),`,
+  `The JS heap, counted as its used size plus the array buffers' backing stores (the bytes read from the file, the shuffle buffer and the`,
+  `batches are array buffers, outside the JS heap proper; \`Runtime.getHeapUsage\` over the DevTools protocol: usedSize + backingStorageSize),`,
+  `is sampled every ${sampleMs} ms from Start (after a forced garbage collection) until the run is done: the fitting pass ("preparing"),`,
+  'the epoch\'s steps, then the validation and test evaluations.',
+  `The used heap includes garbage not yet collected, which V8 lets pile up as its heuristics allow (more in a longer run),`,
   `so every ${gcMs / 1000} s a forced garbage collection (\`HeapProfiler.collectGarbage\`) is followed by a sample of the **live** heap: what the`,
   'page holds. Each file gets a fresh browser.',
   '',
