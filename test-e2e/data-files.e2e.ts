@@ -7,7 +7,9 @@
  * on SwiftShader with the adapter's default GEMM variant (`--tuning adapter`, as the page does),
  * but through different WebGPU implementations (Chromium's and the `webgpu` package's Dawn, with
  * their own shader compilers), so float32 results may differ in the last bits of each step:
- * agreement is asked to 1e-4 relative. Bad files are refused on the page with the file's name.
+ * agreement is asked to 1e-6 relative (on SwiftShader here the two agree bit for bit). A checkpoint
+ * of such a run keeps its encoder and continues in a new tab once the file is picked again. Bad
+ * files are refused on the page with the file's name.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright';
@@ -19,6 +21,7 @@ import { promisify } from 'node:util';
 import { Clicklog } from '../src/data/clicklog.js';
 import { writeClicklogParquet } from '../src/data/clicklog-file.js';
 import { clicklogArrowBytes } from '../test/clicklog-arrow.js';
+import { decodeSafetensors } from '../src/checkpoint/safetensors.js';
 import { helpers, launch, record, repo, serve, type PageRecord } from './site.js';
 
 const ROWS = 3000;
@@ -108,6 +111,35 @@ describe('the page on Parquet and Arrow files', () => {
       expect(pageEpoch.metric[0]!).toBeGreaterThan(0.55);
     });
   }
+
+  test('a checkpoint of the Arrow run keeps its encoder and shuffle buffer; in a new tab, with its file picked again, it trains on', async () => {
+    const [d] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-checkpoint').click()]);
+    const ckpt = join(dir, d.suggestedFilename());
+    await d.saveAs(ckpt);
+    const data = JSON.parse(decodeSafetensors(new Uint8Array(readFileSync(ckpt)), ckpt).metadata.data);
+    expect([data.kind, data.source, data.shuffleBuffer, data.validationFraction, data.seed]).toEqual(['file', 'clicks.arrow', 700, 0.1, 3]);
+    expect(data.encoder.categorical.map((c: { column: string; hashBuckets: number }) => [c.column, c.hashBuckets])).toEqual([['user_id', 256], ['item_id', 64]]);
+    const p = await browser.newPage();
+    record(p, seen, /DataError|could not be read/);
+    const ph = helpers(p);
+    await p.goto(site.origin, { waitUntil: 'load' });
+    await ph.waitFor(`window.__demo && window.__demo.state === 'ready'`, 60_000);
+    await p.setInputFiles('#checkpoint-file', ckpt);
+    await ph.waitFor(`document.getElementById('status').textContent.startsWith('Loaded')`, 120_000);
+    await expect(p.getByTestId('status').textContent()).resolves.toMatch(/Pick its data file clicks\.arrow/);
+    await expect(p.inputValue('#shuffle-buffer')).resolves.toBe('700');
+    await p.setInputFiles('#data-file', join(dir, 'clicks.arrow'));
+    await ph.waitFor(`document.querySelectorAll('#heatmaps tbody tr').length > 0`, 60_000);
+    expect(await p.inputValue('select[data-column="user_id"]')).toBe('categorical-hash');
+    expect(await p.inputValue('input[data-param="user_id"]')).toBe('256');
+    await expect(p.getByTestId('continue').isChecked()).resolves.toBe(true);
+    await p.fill('#epochs', '1');
+    await p.getByTestId('start').click();
+    await ph.finished();
+    expect(await ph.demo((x) => [x.state, x.errors])).toEqual(['done', []]);
+    expect((await ph.demo((x) => x.runs())).at(-1)!.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    await p.close();
+  });
 
   test('a truncated Parquet file is refused with its name; nothing is left to train on', async () => {
     const whole = readFileSync(join(dir, 'clicks.parquet'));
