@@ -198,6 +198,8 @@ const body = [
   '',
   `Live heap growth, ${n(large.rows)} vs ${n(small.rows)} rows: ${growth(small.liveTraining, large.liveTraining)} at its peak during the training steps, ${growth(small.livePreparing, large.livePreparing)} during the fitting pass, ${growth(small.liveAll, large.liveAll)} over the whole run.`,
   `Used heap (garbage included) growth: ${growth(small.peakTraining, large.peakTraining)} during the training steps, ${growth(small.peakPreparing, large.peakPreparing)} during the fitting pass, ${growth(small.peakAll, large.peakAll)} over the whole run.`,
+  'The bound that matters is on the live heap: the used heap\'s peak depends on when V8 collects, and in the fitting pass, which',
+  'allocates fast while it decodes, a longer run lets more garbage pile up between collections.',
   'The page holds the chunk being decoded, the next one being fetched, the shuffle buffer, the batches and a 400-row sample for',
   'the gate views, never the file. What does grow with the file is the evaluation: AUC needs every labelled row\'s score, so the',
   'validation and test passes keep a prediction, a logit, a label and a mask per row and task (16 bytes; 20% test rows of 1,000,000',
