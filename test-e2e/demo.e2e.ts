@@ -230,7 +230,9 @@ describe('demo page', () => {
   });
 
   test('Stop mid-epoch says so, plots no partial epoch, and both the tab and a checkpoint continue from there', async () => {
-    await page.fill('#train-rows', '4096'); // 32 steps per epoch
+    // 128 steps per epoch at the page's batch of 128: a wide window for Stop to land mid-epoch on a fast host.
+    const steps = 128;
+    await page.fill('#train-rows', String(steps * 128));
     await page.fill('#epochs', '1');
     await page.getByTestId('start').click();
     await h.waitFor(`window.__demo.state === 'training' && window.__demo.progress.step >= 3`, 180_000);
@@ -240,8 +242,8 @@ describe('demo page', () => {
     const position = (await h.demo((d) => d.position))!;
     expect(position.epoch).toBe(1);
     expect(position.step).toBeGreaterThanOrEqual(3);
-    expect(position.step).toBeLessThan(32);
-    await expect(status()).resolves.toMatch(new RegExp(`^Stopped during epoch 1 \\(${Math.round((100 * position.step) / 32)}%: ${position.step} of 32 steps\\)`));
+    expect(position.step).toBeLessThan(steps);
+    await expect(status()).resolves.toMatch(new RegExp(`^Stopped during epoch 1 \\(${Math.round((100 * position.step) / steps)}%: ${position.step} of ${steps} steps\\)`));
     expect((await h.demo((d) => d.runs())).at(-1)!.epochs).toEqual([]);
     const ckpt = await download(() => page.getByTestId('download-checkpoint').click());
     expect(JSON.parse(metadataOf(ckpt).training)).toMatchObject({ epoch: 0, position, history: [] });
@@ -254,17 +256,17 @@ describe('demo page', () => {
     expect(await h.demo((d) => d.state)).toBe('done');
     expect((await h.demo((d) => d.runs())).at(-1)!.epochs.map((e) => e.epoch)).toEqual([1]);
     // Exactly one epoch of optimizer steps in all: the stopped part was not repeated.
-    expect(metadataOf(await download(() => page.getByTestId('download-checkpoint').click())).step).toBe('32');
+    expect(metadataOf(await download(() => page.getByTestId('download-checkpoint').click())).step).toBe(String(steps));
 
     // From the checkpoint: loading it says where it stopped, and continuing finishes the same epoch.
     await page.setInputFiles('#checkpoint-file', ckpt);
     await h.waitFor(`document.getElementById('status').textContent.startsWith('Loaded')`, 120_000);
-    await expect(status()).resolves.toMatch(`stopped during epoch 1 (${position.step} of 32 steps)`);
+    await expect(status()).resolves.toMatch(`stopped during epoch 1 (${position.step} of ${steps} steps)`);
     await page.getByTestId('start').click();
     await h.finished();
     expect(await h.demo((d) => d.state)).toBe('done');
     expect((await h.demo((d) => d.runs())).at(-1)!.epochs.map((e) => e.epoch)).toEqual([1]);
-    expect(metadataOf(await download(() => page.getByTestId('download-checkpoint').click())).step).toBe('32');
+    expect(metadataOf(await download(() => page.getByTestId('download-checkpoint').click())).step).toBe(String(steps));
   });
 
   test('Clear earlier runs keeps the current run, its gates and its status', async () => {
