@@ -10,7 +10,7 @@ import {
   TuningCache, gemmFlops, layoutShape, stepGemmShapes, timeGemms, tuneGemm, tuneGemmForModel, tuneGemmPerDispatch, tuneGemmPerShape, tuningKey, type GemmShape, type TuningTiming,
 } from '../src/tuning.js';
 import { caseSeed, expectClose, randomArray } from './helpers.js';
-import { download, run, testContext, upload } from './gpu.js';
+import { download, noSubgroupsContext, run, testContext, upload } from './gpu.js';
 
 // Tiny shapes, odd sizes so every tiling has partial tiles; one of each operand layout.
 const shapes: GemmShape[] = [
@@ -110,6 +110,25 @@ describe('GEMM tuning', () => {
     expect(() => r.choose({ name: 'other', layout: 'forward', entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/GEMM other .* was not timed/);
     expect(() => r.choose({ ...shapes[0], entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/was not timed/);
     expect(ctx.liveBufferCount).toBe(liveBefore);
+  });
+
+  it('a subgroup variant is a candidate only where the device runs it; a cached one is timed again on a device without subgroups', async () => {
+    const ctx = await testContext();
+    const size = ctx.subgroups?.minSize;
+    if (!size || size !== ctx.subgroups!.maxSize) throw new Error('the test adapter has no fixed subgroup size, so the subgroup GEMM cannot be tuned here');
+    const subgroup: GemmTuning = { tileM: 4, tileN: 2, wgX: size, wgY: 1, subgroupSize: size };
+    const cache = new TuningCache();
+    const first = await tuneGemmPerDispatch(ctx, shapes, { candidates: [subgroup], cache, repeats: 1 });
+    for (const shape of shapes) expect(first.choose(shape)).toEqual(subgroup);
+    // The same adapter (the same cache key), opened without subgroups: the subgroup candidate is skipped.
+    const plain = await noSubgroupsContext();
+    const timed: TuningTiming[] = [];
+    const again = await tuneGemmPerDispatch(plain, shapes, { candidates: [subgroup, candidates[0]], cache, repeats: 1, onTiming: (t) => timed.push(t) });
+    expect(again.fromCache).toBe(false);
+    expect(timed.map((t) => tuningKey(t.tuning))).toEqual(shapes.map(() => tuningKey(candidates[0])));
+    for (const shape of shapes) expect(again.choose(shape)).toEqual(candidates[0]);
+    const single = await tuneGemm(plain, shapes, { candidates: [subgroup, candidates[0]], cache: new TuningCache(), repeats: 1 });
+    expect(single.tuning).toEqual(candidates[0]);
   });
 
   it('per-dispatch tuning keeps each shape its fastest candidate, cached per adapter and shape', async () => {

@@ -1,9 +1,11 @@
 /**
  * Host side of shaders/batched_gemm.wgsl, register tiles (`main`) or workgroup-memory tiles
- * (`main_shared`): C[z] = act(A[z] B[z] + bias[z] (+ C[z])).
+ * (`main_shared`), and of shaders/batched_gemm_subgroup.wgsl (`main_subgroup`, register tiles
+ * whose A loads a subgroup shares): C[z] = act(A[z] B[z] + bias[z] (+ C[z])).
  * CPU reference: src/reference/batched_gemm.ts. Test: test/batched_gemm.test.ts.
  */
 import source from '../../shaders/batched_gemm.wgsl?raw';
+import subgroupSource from '../../shaders/batched_gemm_subgroup.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, type Dispatch } from './dispatch.js';
 import { struct } from './struct.js';
@@ -39,6 +41,12 @@ export interface GemmTuning {
    * invocation, a square wgX x wgX workgroup; tileM, tileN and vecN must then be 1.
    */
   workgroupMemory?: boolean;
+  /**
+   * Share the A loads across a subgroup of this many invocations (the subgroup shader's
+   * `main_subgroup`): needs the `subgroups` feature with exactly this subgroup size, one row of
+   * invocations (wgY = 1) and wgX a multiple of it (gemmSubgroupFits).
+   */
+  subgroupSize?: number;
   /** Workgroup shape (invocations along columns and rows). */
   wgX: number;
   /** Workgroup invocations along rows. */
@@ -92,6 +100,18 @@ export const GEMM_DESCRIPTOR = struct('Gemm', {
   biasOff: 'u32',
 });
 
+/** Why the device cannot run a subgroup tuning, or null when it can (or the tuning uses no subgroups). */
+export function gemmSubgroupMismatch(ctx: Pick<GpuContext, 'subgroups'>, t: GemmTuning): string | null {
+  const size = t.subgroupSize;
+  if (size === undefined) return null;
+  if (t.workgroupMemory) return 'the subgroup GEMM uses register tiles, not workgroup memory';
+  if (t.wgY !== 1 || t.wgX % size !== 0) return `the subgroup GEMM takes one row of invocations (wgY = 1) and wgX a multiple of the subgroup size ${size}`;
+  if (!ctx.subgroups) return `the subgroup GEMM needs the device's 'subgroups' feature`;
+  const { minSize, maxSize } = ctx.subgroups;
+  if (minSize !== size || maxSize !== size) return `the subgroup GEMM was specialised for subgroups of ${size}; the device runs ${minSize === maxSize ? minSize : `${minSize} to ${maxSize}`}`;
+  return null;
+}
+
 export function gemmGrid(entries: readonly GemmEntry[], t: GemmTuning): [number, number, number] {
   if (t.workgroupMemory) {
     const maxM = Math.max(...entries.map((e) => e.m));
@@ -116,6 +136,8 @@ export function gemmDispatch(
   if (tuning.workgroupMemory && (tuning.wgX !== tuning.wgY || tuning.tileM !== 1 || tuning.tileN !== 1 || vecN !== 1)) {
     throw new Error(`${label}: the workgroup-memory GEMM takes a square workgroup and 1x1 tiles`);
   }
+  const mismatch = gemmSubgroupMismatch(ctx, tuning);
+  if (mismatch) throw new Error(`${label}: ${mismatch}`);
   for (const e of entries) {
     if (e.m < 1 || e.n < 1 || e.k < 1) throw new Error(`${label}: empty GEMM ${e.m}x${e.n}x${e.k}`);
     if (e.biasOff !== undefined && !buffers.bias) throw new Error(`${label}: an entry has a bias but no bias buffer was given`);
@@ -138,9 +160,13 @@ export function gemmDispatch(
   return createDispatch(ctx, {
     kernel: 'batched_gemm',
     name: label,
-    source,
-    entryPoint: tuning.workgroupMemory ? 'main_shared' : 'main',
-    constants: { TILE_M: tuning.tileM, TILE_N: tuning.tileN, VEC_N: vecN, WG_X: tuning.wgX, WG_Y: tuning.wgY, ...GEMM_FLAGS },
+    // The subgroup file goes first: its `enable` must precede every declaration.
+    source: tuning.subgroupSize ? subgroupSource + source : source,
+    entryPoint: tuning.subgroupSize ? 'main_subgroup' : tuning.workgroupMemory ? 'main_shared' : 'main',
+    constants: {
+      TILE_M: tuning.tileM, TILE_N: tuning.tileN, VEC_N: vecN, WG_X: tuning.wgX, WG_Y: tuning.wgY, ...GEMM_FLAGS,
+      ...(tuning.subgroupSize ? { SG: tuning.subgroupSize } : {}),
+    },
     descriptors: GEMM_DESCRIPTOR.pack(packed),
     bindings: bound.bindings,
     grid: gemmGrid(entries, tuning),
