@@ -35,7 +35,8 @@ export function writeResults(name: 'browser' | 'node' | 'compare' | 'hosts', mar
 export function commit(): string {
   try {
     const sha = execSync('git rev-parse --short HEAD', { cwd: repoRoot }).toString().trim();
-    const dirty = execSync('git status --porcelain --untracked-files=no', { cwd: repoRoot }).toString().trim() !== '';
+    // The results files are the benches' output, not their input: rewriting them leaves the code clean.
+    const dirty = execSync("git status --porcelain --untracked-files=no -- . ':(exclude)results'", { cwd: repoRoot }).toString().trim() !== '';
     return dirty ? `${sha} (with uncommitted changes)` : sha;
   } catch {
     return 'unknown';
