@@ -15,7 +15,11 @@ import { python } from '../scripts/python.js';
 import { benchBatch, buildBenchSpec, type BenchConfig, type StepTiming } from './common.js';
 import { repoRoot } from './results.js';
 
-export function timePytorch(c: BenchConfig, o: { warmup: number; steps: number; lossStep?: number }): StepTiming {
+/**
+ * `threads`: torch's intra-op threads (default: every CPU, torch's own default on this machine). The
+ * timing's system is `pytorch-cpu` with the thread count beside it, so runs at several counts share a table.
+ */
+export function timePytorch(c: BenchConfig, o: { warmup: number; steps: number; lossStep?: number; threads?: number }): StepTiming {
   const spec = buildBenchSpec(c);
   const params = initParams(spec, 1);
   const tensors: NamedTensor[] = [];
@@ -28,10 +32,11 @@ export function timePytorch(c: BenchConfig, o: { warmup: number; steps: number; 
   try {
     writeFileSync(join(dir, 'start.safetensors'), encodeSafetensors(tensors, metadata));
     writeFileSync(join(dir, 'batch.json'), JSON.stringify({ rows: batch.rows, x: Array.from(batch.x), labels: Array.from(batch.labels) }));
-    const args = ['bench/pytorch_step.py', '--checkpoint', join(dir, 'start.safetensors'), '--batch', join(dir, 'batch.json'), '--warmup', String(o.warmup), '--steps', String(o.steps), '--loss-step', String(o.lossStep ?? 0)];
+    const args = ['bench/pytorch_step.py', '--checkpoint', join(dir, 'start.safetensors'), '--batch', join(dir, 'batch.json'), '--warmup', String(o.warmup), '--steps', String(o.steps), '--loss-step', String(o.lossStep ?? 0), ...(o.threads ? ['--threads', String(o.threads)] : [])];
     const r = spawnSync(python(), args, { cwd: repoRoot, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`python3 ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-    return { ...(JSON.parse(r.stdout) as StepTiming), config: c.name };
+    const timing = JSON.parse(r.stdout) as StepTiming & { threads: number };
+    return { ...timing, system: `pytorch-cpu (${timing.threads} thread${timing.threads === 1 ? '' : 's'})`, config: c.name };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

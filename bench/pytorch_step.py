@@ -88,6 +88,7 @@ def main():
         'system': 'pytorch-cpu', 'config': 'bench-small', 'createMs': create_ms, 'warmupMs': warmup_ms, 'steps': args.steps,
         'totalMs': total_ms, 'msPerStep': total_ms / args.steps, 'stepsPerSec': 1000 * args.steps / total_ms,
         'firstLoss': first_loss, 'lastLoss': last_loss, 'lossAt': {'step': loss_step, 'loss': loss_at},
+        'threads': torch.get_num_threads(),
         'note': f'PyTorch {torch.__version__} on the CPU, float32, {torch.get_num_threads()} threads, BLAS {blas()}',
     }))
 

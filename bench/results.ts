@@ -14,10 +14,10 @@ GFLOP/s against a naive kernel, where a step's time goes, and GPU memory over ma
 below is rewritten by the command named in it; \`npm run bench:all\` runs the first two in one go.
 `;
 
-const order = ['browser', 'node', 'compare', 'hosts'];
+const order = ['browser', 'node', 'compare', 'hosts', 'ceiling'];
 
 /** Replaces (or adds) the section `name` of results/bench.md and writes `json` to results/<jsonName>. */
-export function writeResults(name: 'browser' | 'node' | 'compare' | 'hosts', markdown: string, jsonName: string, json: unknown): string {
+export function writeResults(name: 'browser' | 'node' | 'compare' | 'hosts' | 'ceiling', markdown: string, jsonName: string, json: unknown): string {
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, 'bench.md');
   const sections = new Map<string, string>();
