@@ -11,7 +11,7 @@
 export interface CeilingKernel {
   name: string;
   /** Where the operands come from. */
-  operands: 'registers' | 'per-invocation loads' | 'same-address loads';
+  operands: 'registers' | 'per-invocation loads' | 'per-invocation vec4 loads' | 'same-address loads';
   /** Values of k per loop trip. */
   kPerTrip: number;
 }
@@ -21,6 +21,7 @@ export const ceilingKernels: readonly CeilingKernel[] = [
   { name: 'registers, 4 k per trip', operands: 'registers', kPerTrip: 4 },
   { name: 'per-invocation loads, 1 k per trip', operands: 'per-invocation loads', kPerTrip: 1 },
   { name: 'per-invocation loads, 4 k per trip', operands: 'per-invocation loads', kPerTrip: 4 },
+  { name: 'per-invocation vec4 loads, 4 k per trip', operands: 'per-invocation vec4 loads', kPerTrip: 4 },
   { name: 'same-address loads, 4 k per trip', operands: 'same-address loads', kPerTrip: 4 },
 ];
 
@@ -33,7 +34,7 @@ export function ceilingSource(kernel: CeilingKernel, iterations: number): string
   if (iterations % kernel.kPerTrip !== 0) throw new Error(`ceilingSource: ${iterations} is not a multiple of ${kernel.kPerTrip}`);
   const lines = [
     '@group(0) @binding(0) var<storage, read_write> out: array<f32>;',
-    '@group(0) @binding(1) var<storage, read_write> operands: array<f32>;',
+    `@group(0) @binding(1) var<storage, read_write> operands: array<${kernel.operands === 'per-invocation vec4 loads' ? 'vec4f' : 'f32'}>;`,
     `@compute @workgroup_size(${WORKGROUP})`,
     'fn main(@builtin(global_invocation_id) g: vec3u, @builtin(local_invocation_index) lane: u32) {',
   ];
@@ -44,15 +45,23 @@ export function ceilingSource(kernel: CeilingKernel, iterations: number): string
     // A and B operands of this k: 8 each. Loads wrap inside the 16 KiB buffer.
     const load = (q: number) =>
       kernel.operands === 'per-invocation loads' ? `operands[(k * 64u + lane * 16u + ${q}u) & ${OPERAND_FLOATS - 1}u]` : `operands[(k * 64u + ${q}u) & ${OPERAND_FLOATS - 1}u]`;
-    for (let i = 0; i < TILE; i++) lines.push(`    let a${i} = ${kernel.operands === 'registers' ? `f32(k + ${i}u)` : load(i)};`);
-    for (let j = 0; j < TILE; j++) lines.push(`    let b${j} = ${kernel.operands === 'registers' ? `f32(k ^ ${j}u)` : load(TILE + j)};`);
+    if (kernel.operands === 'per-invocation vec4 loads') {
+      // The same 16 floats per k as four vec4 loads.
+      for (let q = 0; q < 4; q++) lines.push(`    let v${q} = operands[(k * 16u + lane * 4u + ${q}u) & ${OPERAND_FLOATS / 4 - 1}u];`);
+      for (let i = 0; i < TILE; i++) lines.push(`    let a${i} = v${Math.floor(i / 4)}[${i % 4}];`);
+      for (let j = 0; j < TILE; j++) lines.push(`    let b${j} = v${2 + Math.floor(j / 4)}[${j % 4}];`);
+    } else {
+      for (let i = 0; i < TILE; i++) lines.push(`    let a${i} = ${kernel.operands === 'registers' ? `f32(k + ${i}u)` : load(i)};`);
+      for (let j = 0; j < TILE; j++) lines.push(`    let b${j} = ${kernel.operands === 'registers' ? `f32(k ^ ${j}u)` : load(TILE + j)};`);
+    }
     for (let i = 0; i < TILE; i++) for (let j = 0; j < TILE; j++) lines.push(`    c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`);
     lines.push('    }');
   }
   lines.push('  }');
   // Every accumulator reaches the output, and the operand buffer is bound in every variant.
   const sum = Array.from({ length: TILE * TILE }, (_, q) => `c${Math.floor(q / TILE)}_${q % TILE}`).join(' + ');
-  lines.push(`  out[g.x] = operands[g.x & ${OPERAND_FLOATS - 1}u] + ${sum};`);
+  const first = kernel.operands === 'per-invocation vec4 loads' ? `operands[g.x & ${OPERAND_FLOATS / 4 - 1}u].x` : `operands[g.x & ${OPERAND_FLOATS - 1}u]`;
+  lines.push(`  out[g.x] = ${first} + ${sum};`);
   lines.push('}');
   return lines.join('\n');
 }

@@ -173,9 +173,10 @@ const cases: [string, Shape][] = [
 ];
 
 describe('mixture', () => {
-  for (const path of reductionPaths) for (const [label, shape] of cases) {
+  // Outputs per invocation of the forward mixture and the expert gradient: the GPU default and the software adapters' (mixtureOutputsFor).
+  for (const path of reductionPaths) for (const [label, shape] of cases) for (const outputs of [4, 16]) {
     for (const arena of [false, true]) {
-      const name = `${path}: ${label}${arena ? ', all arrays in one buffer' : ''}`;
+      const name = `${path}: ${label}, ${outputs} outputs per invocation${arena ? ', all arrays in one buffer' : ''}`;
       it(name, async () => {
         const ctx = await contextFor(path);
         const seed = caseSeed(name);
@@ -185,9 +186,9 @@ describe('mixture', () => {
         const placed = place(ctx, arrays, c, arena);
         const { bufs, read } = placed;
         await run(ctx, [
-          await mixtureDispatch(ctx, 'test', placed.c.forward, bufs),
+          await mixtureDispatch(ctx, 'test', placed.c.forward, bufs, { outputsPerInvocation: outputs }),
           await gateGradDispatch(ctx, 'test', placed.c.backward, bufs, path),
-          await expertGradDispatch(ctx, 'test', placed.c.expertGrads, bufs),
+          await expertGradDispatch(ctx, 'test', placed.c.expertGrads, bufs, { outputsPerInvocation: outputs }),
         ]);
 
         const wantOut = new Float64Array(c.outLen);

@@ -11,7 +11,7 @@ import mainSource from '../../shaders/gate_mixture.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
 import { GATE_FLAGS, gateInputBindings, gateOutBinding, packGates, type GateEntry } from './gate_softmax.js';
-import { MIXTURE_DESCRIPTOR, type MixtureEntry } from './mixture.js';
+import { MIXTURE_DESCRIPTOR, mixtureOutputsFor, type MixtureEntry, type MixtureOptions } from './mixture.js';
 import { withLanes, type ReductionPath } from './lanes.js';
 
 /** A gate and its mixture: the mixture reads the weights the gate writes (same rows, width and place). */
@@ -21,7 +21,6 @@ export interface GateMixtureEntry {
 }
 
 const WG = 64;
-const O_TILE = 4;
 
 /** Throws unless every mixture reads exactly its gate's weights. */
 function checkPairs(label: string, entries: readonly GateMixtureEntry[]): void {
@@ -39,8 +38,10 @@ export function gateMixtureDispatch(
   entries: readonly GateMixtureEntry[],
   buffers: { x: GPUBuffer; w: GPUBuffer; gateW: GPUBuffer; z: GPUBuffer; out: GPUBuffer },
   path: ReductionPath = 'plain',
+  options: MixtureOptions = {},
 ): Promise<Dispatch> {
   checkPairs(label, entries);
+  const O_TILE = options.outputsPerInvocation ?? mixtureOutputsFor(ctx.adapter);
   const lanes = withLanes(ctx, 'gate_mixture', path, gateCommon + mixtureCommon + mixtureTile + mainSource, WG);
   // One flat entry per gate, so one rebasing covers every binding.
   const flat = entries.map(({ gate, mixture: m }) => ({

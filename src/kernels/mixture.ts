@@ -57,9 +57,26 @@ export interface ExpertGradEntry {
   dzRow: number;
 }
 
-/** Workgroup size, and adjacent outputs per invocation in the forward mixture and the expert gradient. */
+/** Workgroup size of the mixture kernels. */
 const WG = 64;
-const O_TILE = 4;
+
+/**
+ * Adjacent outputs per invocation in the forward mixture and the expert gradient (the shaders'
+ * O_TILE): each trip of their loop over the gate's members loads one gate weight and that many
+ * expert outputs. A software adapter pays for every trip about what 64 FMAs cost
+ * (`npm run bench:ceiling`), so it takes OUTPUTS_SOFTWARE outputs per trip; GPUs keep more
+ * invocations busy with fewer.
+ */
+export function mixtureOutputsFor(adapter: { isFallback: boolean; architecture: string }): number {
+  return adapter.isFallback || adapter.architecture === 'swiftshader' ? OUTPUTS_SOFTWARE : 4;
+}
+const OUTPUTS_SOFTWARE = 16;
+
+/** Options of the forward mixture and the expert gradient. */
+export interface MixtureOptions {
+  /** Adjacent outputs per invocation (default mixtureOutputsFor(ctx.adapter)). */
+  outputsPerInvocation?: number;
+}
 
 /** The descriptor of mixture.wgsl and mixture_gate_grad.wgsl (mixture_common.wgsl); each fills its own fields, the other's are 0. */
 export const MIXTURE_DESCRIPTOR = struct('Mixture', {
@@ -88,7 +105,9 @@ export function mixtureDispatch(
   label: string,
   entries: readonly MixtureEntry[],
   buffers: { gateW: GPUBuffer; z: GPUBuffer; out: GPUBuffer },
+  options: MixtureOptions = {},
 ): Promise<Dispatch> {
+  const O_TILE = options.outputsPerInvocation ?? mixtureOutputsFor(ctx.adapter);
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * Math.ceil(e.d / O_TILE))), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
   const bound = bindRanges(ctx, label, entries, [
     { buffer: buffers.gateW, extent: gateWExtent, offsets: ['wOff'] },
@@ -139,7 +158,9 @@ export function expertGradDispatch(
   label: string,
   entries: readonly ExpertGradEntry[],
   buffers: { gateW: GPUBuffer; dG: GPUBuffer; dZ: GPUBuffer },
+  options: MixtureOptions = {},
 ): Promise<Dispatch> {
+  const O_TILE = options.outputsPerInvocation ?? mixtureOutputsFor(ctx.adapter);
   const bound = bindRanges(ctx, label, entries, [
     { buffer: buffers.gateW, extent: (e) => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + Math.max(0, ...e.members.map((m) => m.wCol + 1))], offsets: ['wOff'] },
     {
