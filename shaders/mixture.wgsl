@@ -5,7 +5,7 @@
 // (from sharedStart). Each invocation computes O_TILE adjacent outputs of one row,
 // reading each gate weight once for them.
 
-// Mixture, mixTile() and the constants WG, O_TILE: mixture_common.wgsl.
+// Mixture, mixTile(), outputTile() and the constants WG, O_TILE: mixture_common.wgsl (mixTile: mixture_tile.wgsl).
 
 @group(0) @binding(0) var<storage, read> descs: array<Mixture>;
 @group(0) @binding(1) var<storage, read_write> gateW: array<f32>;
@@ -15,10 +15,8 @@
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let d = descs[wg.z];
-  let blocks = (d.d + O_TILE - 1u) / O_TILE;
-  let i = (wg.y * nwg.x + wg.x) * WG + lid.x;
-  if (i >= d.rows * blocks) {
-    return;
+  let at = outputTile((wg.y * nwg.x + wg.x) * WG + lid.x, d.rows, d.d);
+  if (at.x < d.rows) {
+    mixTile(d, at.x, at.y);
   }
-  mixTile(d, i / blocks, (i % blocks) * O_TILE);
 }

@@ -22,3 +22,13 @@ struct Mixture {
 fn member(d: Mixture, j: u32) -> u32 {
   return select(d.sharedStart + j - d.ownCount, d.ownStart + j, j < d.ownCount);
 }
+
+// The row and first output of the O_TILE outputs invocation `i` (counted across the grid) computes
+// in a [rows x d] block, as (row, first output); x = rows when the invocation has none.
+fn outputTile(i: u32, rows: u32, d: u32) -> vec2u {
+  let blocks = (d + O_TILE - 1u) / O_TILE;
+  if (i >= rows * blocks) {
+    return vec2u(rows, 0u);
+  }
+  return vec2u(i / blocks, (i % blocks) * O_TILE);
+}

@@ -4,7 +4,7 @@
 // Each expert's (gate-weight column, dG offset) pairs are listed in `members`.
 // Each invocation computes O_TILE adjacent outputs of one row.
 
-// The constants WG, O_TILE: mixture_common.wgsl.
+// The constants WG, O_TILE and outputTile(): mixture_common.wgsl.
 
 struct ExpertGrad {
   rows: u32, d: u32, memberStart: u32, memberCount: u32,
@@ -21,13 +21,12 @@ struct ExpertGrad {
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let d = descs[wg.z];
-  let blocks = (d.d + O_TILE - 1u) / O_TILE;
-  let i = (wg.y * nwg.x + wg.x) * WG + lid.x;
-  if (i >= d.rows * blocks) {
+  let at = outputTile((wg.y * nwg.x + wg.x) * WG + lid.x, d.rows, d.d);
+  if (at.x >= d.rows) {
     return;
   }
-  let r = i / blocks;
-  let o0 = (i % blocks) * O_TILE;
+  let r = at.x;
+  let o0 = at.y;
   var acc: array<f32, O_TILE>;
   for (var p = 0u; p < d.memberCount; p++) {
     let m = members[d.memberStart + p];
