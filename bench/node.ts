@@ -14,7 +14,7 @@ import { acquireNodeDevice, formatAdapter } from '../src/node.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import { GEMM_DESCRIPTOR, gemmDispatch, gemmTuningFor, type GemmTuning } from '../src/kernels/batched_gemm.js';
 import { createDispatch, encodeOps, type Dispatch } from '../src/kernels/dispatch.js';
-import { defaultGemmCandidates, gemmFlops, layoutShape, stepGemmShapes, timeGemms, tuneGemm, tuneGemmPerDispatch, tuningFits, tuningKey, type GemmShape, type GemmTuningChooser } from '../src/tuning.js';
+import { defaultGemmCandidates, gemmFlops, layoutShape, stepGemmShapes, tuneGemmPerDispatch, tuningFits, tuningKey, type GemmShape, type GemmTuningChooser } from '../src/tuning.js';
 import {
   benchBatch, benchConfigs, buildBenchSpec, describeConfig, fmt, mdTable, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
   type BenchConfig, type StepProfile, type StepTiming,
@@ -145,11 +145,12 @@ log(`bench-small GEMMs one by one: best single tuning ${singleTotals[0].key} ${f
 
 interface StepReport {
   config: BenchConfig;
-  tuning: GemmTuning;
-  tuningTimings: { tuning: string; ms: number; gflops: number }[];
-  /** The variants the per-dispatch tuning chose (the step runs with them), and their rate over the step's GEMMs together. */
+  /** The tuner's result (tuneGemmPerDispatch, as the CLI): the per-dispatch set, the best single tuning, their rates over the step's GEMMs together, and which the step runs with. */
+  winner: 'perDispatch' | 'single';
   perDispatch: string[];
   perDispatchGflops: number;
+  tuning: GemmTuning;
+  singleGflops: number;
   defaultTuning: GemmTuning;
   timing: StepTiming;
   flops: ReturnType<typeof stepFlops>;
@@ -173,22 +174,19 @@ for (const { c, warmup, steps: n } of stepConfigs) {
   const spec = buildBenchSpec(c);
   const shapes = stepGemmShapes(spec, c.batchSize);
   const repeats = c.batchSize >= 2048 && software ? 2 : 5;
-  const tuned = await tuneGemm(ctx, shapes, { repeats });
-  log(`${c.name}: tuned GEMM ${tuningKey(tuned.tuning)} at ${fmt(tuned.timings[0].gflops, 2)} GFLOP/s over the step's GEMMs`);
-  // One tuning per GEMM dispatch (what the CLI plans with), timed together as in a step.
-  const perDispatch = await tuneGemmPerDispatch(ctx, shapes, { repeats });
-  const perDispatchGflops = gemmFlops(shapes) / (await timeGemms(ctx, shapes, perDispatch.choose, repeats)) / 1e6;
-  log(`${c.name}: per-dispatch GEMM tunings at ${fmt(perDispatchGflops, 2)} GFLOP/s over the step's GEMMs`);
-  const { timing, trainer } = await timeRuntime(ctx, c, { warmup, steps: n, tuning: perDispatch.choose, window: 5, log });
+  // One tuning per GEMM dispatch or the best single tuning, whichever ran the step's GEMMs faster together (what the CLI plans with).
+  const tuned = await tuneGemmPerDispatch(ctx, shapes, { repeats });
+  const perDispatch = [...new Set(tuned.tunings.values())].map(tuningKey);
+  log(`${c.name}: GEMM tuning per dispatch (${perDispatch.join(', ')}) ${fmt(tuned.perDispatchGflops, 2)} GFLOP/s, best single ${tuningKey(tuned.single)} ${fmt(tuned.singleGflops, 2)} GFLOP/s over the step's GEMMs; the step runs ${tuned.winner === 'perDispatch' ? 'per dispatch' : 'with the single'}`);
+  const { timing, trainer } = await timeRuntime(ctx, c, { warmup, steps: n, tuning: tuned.choose, window: 5, log });
   const profile = await profileStep(ctx, trainer, software && c.batchSize >= 2048 ? 1 : 3);
   if (c === small) smallProfile = profile;
   trainer.destroy();
   const flops = stepFlops(spec, c.batchSize);
   const stepGflops = flops.total / timing.msPerStep / 1e6;
-  const best = Math.max(tuned.timings[0].gflops, perDispatchGflops);
+  const best = Math.max(tuned.singleGflops, tuned.perDispatchGflops);
   steps.push({
-    config: c, tuning: tuned.tuning, perDispatch: [...new Set(perDispatch.tunings.values())].map(tuningKey), perDispatchGflops, defaultTuning: gemmTuningFor(ctx.adapter),
-    tuningTimings: tuned.timings.map((t) => ({ tuning: tuningKey(t.tuning), ms: t.ms, gflops: t.gflops })),
+    config: c, winner: tuned.winner, perDispatch, perDispatchGflops: tuned.perDispatchGflops, tuning: tuned.single, singleGflops: tuned.singleGflops, defaultTuning: gemmTuningFor(ctx.adapter),
     timing, flops, stepGflops, gpuTimeGflops: flops.total / profile.totalMs / 1e6, bestGemmGflops: best, rateVsBestGemm: stepGflops / best, profile,
   });
   log(`${c.name}: step ${fmt(timing.msPerStep)} ms = ${fmt(stepGflops, 2)} GFLOP/s, ${fmt((100 * stepGflops) / best)}% of the best GEMM; outside GEMMs ${fmt(100 * profile.outsideGemmShare)}%`);
@@ -198,7 +196,7 @@ for (const { c, warmup, steps: n } of stepConfigs) {
 // adapter's default, the 8x8/8x8 software default before per-dispatch tuning), interleaved.
 const smallReport = steps[0];
 const sideBySide: { label: string; tuning: GemmTuning | GemmTuningChooser | undefined; ms: number[] }[] = [
-  { label: 'per dispatch', tuning: (await tuneGemmPerDispatch(ctx, stepGemmShapes(buildBenchSpec(small), small.batchSize))).choose, ms: [] },
+  { label: 'per dispatch', tuning: (await tuneGemmPerDispatch(ctx, stepGemmShapes(buildBenchSpec(small), small.batchSize))).perDispatch, ms: [] },
   { label: `single best ${tuningKey(smallReport.tuning)}`, tuning: smallReport.tuning, ms: [] },
   { label: `adapter default ${tuningKey(smallReport.defaultTuning)}`, tuning: undefined, ms: [] },
   { label: 'one 8x8/8x8 for all', tuning: { tileM: 8, tileN: 8, wgX: 8, wgY: 8 }, ms: [] },
@@ -273,14 +271,14 @@ md.push(mdTable(['GEMM', 'best variant', 'best ms', `${singleTotals[0].key} ms`,
 md.push('');
 md.push(`### Training step (forward, loss, backward, Adam), tuned GEMM`);
 md.push('');
-md.push(`The step runs with one tuning per GEMM dispatch (tuneGemmPerDispatch, as the CLI plans). "best GEMM" is the faster of the best single variant and the per-dispatch choice, each timed over exactly the step's GEMMs (one command buffer, as in a step); "step rate" is the step's matrix FLOPs (GEMMs + gate logits) over its wall time. "outside GEMMs" is the share of the summed per-op GPU time (profile) spent in other kernels.`);
+md.push(`The step runs as the CLI plans (tuneGemmPerDispatch): with one tuning per GEMM dispatch (each GEMM's fastest timed alone) or with the best single variant, whichever ran exactly the step's GEMMs faster together (one command buffer, as in a step); "best GEMM" is the faster one's rate; "step rate" is the step's matrix FLOPs (GEMMs + gate logits) over its wall time. "outside GEMMs" is the share of the summed per-op GPU time (profile) spent in other kernels.`);
 md.push('');
 const dominant = gemmRows.find((r) => r.shape === 'bench-small level0.layer0');
 md.push(
   mdTable(
     ['config', 'tuning', 'ms / step (all timed)', 'best 5-step window', 'steps/s', 'step MFLOP', 'step GFLOP/s (wall)', 'step GFLOP/s (GPU time)', 'best GEMM GFLOP/s', 'step / best GEMM (wall)', 'step / best GEMM (GPU time)', 'outside GEMMs'],
     steps.map((s) => [
-      s.config.name, `per dispatch: ${s.perDispatch.join(', ')}`, fmt(s.timing.msPerStep), fmt(s.timing.bestWindowMsPerStep ?? NaN), fmt(s.timing.stepsPerSec, 2),
+      s.config.name, s.winner === 'perDispatch' ? `per dispatch: ${s.perDispatch.join(', ')}` : `single: ${tuningKey(s.tuning)}`, fmt(s.timing.msPerStep), fmt(s.timing.bestWindowMsPerStep ?? NaN), fmt(s.timing.stepsPerSec, 2),
       fmt(s.flops.total / 1e6, 0), fmt(s.stepGflops, 2), fmt(s.gpuTimeGflops, 2), fmt(s.bestGemmGflops, 2),
       `${fmt(100 * s.rateVsBestGemm)}%`, `${fmt((100 * s.gpuTimeGflops) / s.bestGemmGflops)}%`, `${fmt(100 * s.profile.outsideGemmShare)}%`,
     ]),
@@ -318,7 +316,7 @@ md.push('');
 md.push(`Steps timed: ${steps.map((s) => `${s.config.name} ${s.timing.steps} (after ${s.timing.warmupMs.length} warm-up steps: ${s.timing.warmupMs.map((m) => fmt(m, 0)).join(', ')} ms; plan + pipelines ${fmt(s.timing.createMs, 0)} ms)`).join('; ')}.`);
 md.push(`bench-small by GEMM tuning, 3 interleaved rounds of 10 steps each (median ms/step): ${sideBySide.map((r) => `${r.label} ${fmt(median(r.ms))} (${r.ms.map((x) => fmt(x)).join(', ')})`).join('; ')}.`);
 md.push('');
-md.push(`Tuner timings for bench-small (all of the step's GEMMs): ${smallReport.tuningTimings.map((t) => `${t.tuning} ${fmt(t.gflops, 2)}`).join(', ')} GFLOP/s.`);
+md.push(`Tuner (tuneGemmPerDispatch) over each step's GEMMs together: ${steps.map((s) => `${s.config.name} per dispatch (${s.perDispatch.join(', ')}) ${fmt(s.perDispatchGflops, 2)} GFLOP/s, best single ${tuningKey(s.tuning)} ${fmt(s.singleGflops, 2)} GFLOP/s, the step runs ${s.winner === 'perDispatch' ? 'per dispatch' : 'with the single'}`).join('; ')}.`);
 md.push('');
 for (const s of steps) {
   md.push(`#### Where ${s.config.name}'s step goes (${s.profile.method}; sum of ops ${fmt(s.profile.totalMs)} ms vs ${fmt(s.timing.msPerStep)} ms wall)`);

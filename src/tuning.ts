@@ -9,8 +9,11 @@
  * (the plan's own GEMM ops, src/layers/: their names, operand layouts and sizes, laid
  * out in scratch buffers), picks the fastest, and remembers the choice in a cache keyed by the adapter's description
  * and the shapes. The result goes into `Trainer.create(ctx, config, { gemmTuning })`.
- * `tuneGemmPerDispatch` instead keeps the fastest candidate for each GEMM (what the CLI plans with):
- * a thin GEMM (a gate's or a tower output's) wants other tiles than the experts' wide ones.
+ * `tuneGemmPerDispatch` (what the CLI plans with) instead keeps the fastest candidate for each GEMM
+ * timed alone: a thin GEMM (a gate's or a tower output's) wants other tiles than the experts' wide
+ * ones. Each GEMM timed alone is a noisy guide to the step (measured in a page, such a set ran the step's
+ * GEMMs 18% slower than one tuning for all), so it then times the step's GEMMs together with that set
+ * and with the best single tuning, and keeps the faster.
  *
  * The cache is in memory; `TuningCache.toJSON` / `TuningCache.fromJSON` let a
  * caller persist it (localStorage, a file).
@@ -118,14 +121,42 @@ interface CachedChoice {
   timings: TuningTiming[];
 }
 
-/** Tuning choices by adapter description and shapes. */
+/**
+ * Which of a per-dispatch set and the best single tuning ran a step's GEMMs faster together
+ * (tuneGemmPerDispatch), with both rates: what the cache remembers so a later run times nothing.
+ */
+export interface GemmSetDecision {
+  winner: 'perDispatch' | 'single';
+  /** The best single tuning over all the shapes. */
+  single: GemmTuning;
+  /** The per-dispatch set the single was timed against: each shape's tuningKey, in the shapes' order. */
+  perDispatch: string[];
+  /** GFLOP/s over all the shapes timed together, with the per-dispatch set and with the single tuning. */
+  perDispatchGflops: number;
+  singleGflops: number;
+}
+
+/** Prefix of the cache keys of set decisions (a choice's key starts with the adapter's vendor). */
+const DECISION_PREFIX = 'per dispatch or single#';
+
+/**
+ * Tuning choices by adapter description and shapes, and per-dispatch-or-single decisions by adapter
+ * description and the step's shapes. The JSON form maps each choice's key to its tuning, as it
+ * always has, and each decision's key (prefixed `per dispatch or single#`) to the decision.
+ */
 export class TuningCache {
   private readonly entries = new Map<string, CachedChoice>();
+  private readonly decisions = new Map<string, GemmSetDecision>();
 
   static key(adapter: AdapterReport, shapes: readonly GemmShape[]): string {
     const a = [adapter.vendor, adapter.architecture, adapter.device, adapter.description].join('|');
     const s = shapes.map((x) => `${x.layout}:${x.entries.map((e) => `${e.m}x${e.n}x${e.k}`).join(',')}`).join(';');
     return `${a}#${s}`;
+  }
+
+  /** The key of the per-dispatch-or-single decision for a step's shapes on an adapter. */
+  static decisionKey(adapter: AdapterReport, shapes: readonly GemmShape[]): string {
+    return DECISION_PREFIX + TuningCache.key(adapter, shapes);
   }
 
   get(key: string): CachedChoice | undefined {
@@ -136,19 +167,43 @@ export class TuningCache {
     this.entries.set(key, choice);
   }
 
+  getDecision(key: string): GemmSetDecision | undefined {
+    return this.decisions.get(key);
+  }
+
+  setDecision(key: string, decision: GemmSetDecision): void {
+    this.decisions.set(key, decision);
+  }
+
+  /** The number of tuning choices (decisions not counted). */
   get size(): number {
     return this.entries.size;
   }
 
-  toJSON(): Record<string, GemmTuning> {
-    return Object.fromEntries([...this.entries].map(([k, v]) => [k, v.tuning]));
+  toJSON(): Record<string, GemmTuning | GemmSetDecision> {
+    return Object.fromEntries([...[...this.entries].map(([k, v]) => [k, v.tuning] as const), ...this.decisions]);
   }
 
-  static fromJSON(data: Record<string, GemmTuning>): TuningCache {
+  /** Reads what toJSON wrote, or a cache written before decisions were kept (choices only). */
+  static fromJSON(data: Record<string, unknown>): TuningCache {
     const cache = new TuningCache();
-    for (const [k, tuning] of Object.entries(data)) cache.set(k, { tuning, timings: [] });
+    for (const [k, value] of Object.entries(data)) {
+      if (k.startsWith(DECISION_PREFIX)) cache.setDecision(k, checkDecision(k, value));
+      else cache.set(k, { tuning: value as GemmTuning, timings: [] });
+    }
     return cache;
   }
+}
+
+function checkDecision(key: string, value: unknown): GemmSetDecision {
+  const d = value as Partial<GemmSetDecision> | null;
+  const bad = (field: string, want: string) => new Error(`GEMM tuning cache entry "${key}": ${field} must be ${want}`);
+  if (typeof d !== 'object' || d === null) throw bad('the entry', 'an object');
+  if (d.winner !== 'perDispatch' && d.winner !== 'single') throw bad('winner', '"perDispatch" or "single"');
+  if (typeof d.single !== 'object' || d.single === null) throw bad('single', 'a tuning');
+  if (!Array.isArray(d.perDispatch) || !d.perDispatch.every((x) => typeof x === 'string')) throw bad('perDispatch', 'a list of tuning keys');
+  for (const field of ['perDispatchGflops', 'singleGflops'] as const) if (!(typeof d[field] === 'number' && d[field] > 0)) throw bad(field, 'a positive number');
+  return d as GemmSetDecision;
 }
 
 /** The cache used when a caller passes none (one per page or process). */
@@ -164,6 +219,11 @@ export interface TuneOptions {
   force?: boolean;
   /** Called after each candidate is timed (progress on slow adapters). */
   onTiming?: (timing: TuningTiming) => void;
+  /**
+   * Times shapes together in one command buffer, as in a step (default `timeGemms`): how tuneGemm
+   * times each candidate and tuneGemmPerDispatch its set against the best single tuning.
+   */
+  timeGemms?: typeof timeGemms;
 }
 
 /**
@@ -193,7 +253,7 @@ export async function tuneGemm(ctx: GpuContext, shapes: readonly GemmShape[], op
   const timings: TuningTiming[] = [];
   for (const tuning of candidates) {
     // A candidate whose first pass is already 3x slower than the best so far cannot win: not repeated.
-    const best = await timeGemms(ctx, shapes, tuning, repeats, 3 * Math.min(Infinity, ...timings.map((t) => t.ms)));
+    const best = await (options.timeGemms ?? timeGemms)(ctx, shapes, tuning, repeats, 3 * Math.min(Infinity, ...timings.map((t) => t.ms)));
     const timing = { tuning, ms: best, gflops: flops / best / 1e6 };
     timings.push(timing);
     options.onTiming?.(timing);
@@ -233,7 +293,7 @@ export function shapeKey(entries: readonly { m: number; n: number; k: number }[]
  * A plan takes `choose` as its gemmTuning (one tuning per dispatch); on SwiftShader it cuts bench-small's GEMM time by
  * ~20-30% against the best single tuning (results/bench.md). Not cached; tuneGemmPerDispatch caches its choices.
  */
-export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmShape[], options: Omit<TuneOptions, 'cache' | 'force'> = {}): Promise<PerShapeTuningResult> {
+export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmShape[], options: Omit<TuneOptions, 'cache' | 'force' | 'timeGemms'> = {}): Promise<PerShapeTuningResult> {
   const listed = options.candidates ?? [gemmTuningFor(ctx.adapter), ...defaultGemmCandidates];
   const candidates = listed.filter((t, i) => listed.findIndex((u) => tuningKey(u) === tuningKey(t)) === i);
   const repeats = options.repeats ?? 3;
@@ -273,6 +333,7 @@ export async function tuneGemmPerShape(ctx: GpuContext, shapes: readonly GemmSha
   }
   // The fallback must fit every shape: candidates timed on all of them.
   const complete = [...times].filter(([key]) => candidates.some((t) => tuningKey(t) === key && tuningFits(ctx, t, shapes)));
+  if (complete.length === 0) throw new Error('tuneGemmPerShape: no candidate fits every shape (no single tuning to fall back to)');
   const [fallbackKey, singleMs] = complete.sort((x, y) => x[1] - y[1])[0];
   const fallback = candidates.find((t) => tuningKey(t) === fallbackKey)!;
   const choose: GemmTuningChooser = (gemm) => {
@@ -309,18 +370,36 @@ export async function timeGemms(ctx: GpuContext, shapes: readonly GemmShape[], t
 }
 
 export interface PerDispatchTuningResult {
-  /** The tuning of each GEMM, by name. */
+  /** The per-dispatch set: each GEMM's fastest tuning timed alone, by name. */
   tunings: Map<string, GemmTuning>;
-  /** What a plan takes as its gemmTuning: each GEMM's own tuning; throws for a GEMM (name and sizes) that was not tuned. */
+  /** The per-dispatch set as a chooser: each GEMM's own tuning; throws for a GEMM (name, layout and sizes) that was not tuned. */
+  perDispatch: GemmTuningChooser;
+  /** The best single tuning over all the shapes (it fits every one). */
+  single: GemmTuning;
+  /** Which ran all the shapes faster together (one command buffer, as in a step): the per-dispatch set or the single tuning. */
+  winner: 'perDispatch' | 'single';
+  /** GFLOP/s over all the shapes timed together, with the per-dispatch set and with the single tuning. */
+  perDispatchGflops: number;
+  singleGflops: number;
+  /**
+   * What a plan takes as its gemmTuning: the winner's tuning for each GEMM (its own with the
+   * per-dispatch set, `single` otherwise); throws for a GEMM (name, layout and sizes) that was not tuned.
+   */
   choose: GemmTuningChooser;
-  /** True when every GEMM's choice came from the cache and nothing was timed. */
+  /** True when every GEMM's choice and the decision came from the cache and nothing was timed. */
   fromCache: boolean;
 }
 
 /**
- * One tuning per GEMM dispatch: each shape's fastest candidate (tuneGemmPerShape), remembered in the
- * cache per adapter and shape (the key tuneGemm gives that shape alone), so a later run times only
- * the shapes it has not seen.
+ * One tuning per GEMM dispatch, checked against one tuning for all: each shape's fastest candidate
+ * timed alone (tuneGemmPerShape), remembered in the cache per adapter and shape (the key tuneGemm
+ * gives that shape alone); then all the shapes timed together (one command buffer, as in a step)
+ * with that set and with the best single tuning, and the faster kept (`winner`, `choose`). The best
+ * single is tuneGemmPerShape's fallback when every shape was timed in this call; when some choices
+ * came from the cache, the best candidate over all the shapes together (tuneGemm, cached under its own
+ * key). The decision is cached per adapter and shapes, against the set it was made for, so a later
+ * run times only what it has not seen: shapes without a choice, and the decision when it is missing
+ * or the set changed.
  */
 export async function tuneGemmPerDispatch(ctx: GpuContext, shapes: readonly GemmShape[], options: TuneOptions = {}): Promise<PerDispatchTuningResult> {
   if (shapes.length === 0) throw new Error('tuneGemmPerDispatch: no shapes');
@@ -334,19 +413,46 @@ export async function tuneGemmPerDispatch(ctx: GpuContext, shapes: readonly Gemm
   const missing = shapes.filter((shape) => options.force || !fits(shape));
   // Identical shapes (same layout and sizes) are timed once.
   const toTime = missing.filter((shape, i) => missing.findIndex((x) => keyOf(x) === keyOf(shape)) === i);
+  let fallback: GemmTuning | undefined;
   if (toTime.length > 0) {
     const timed = await tuneGemmPerShape(ctx, toTime, { candidates: options.candidates, repeats: options.repeats, onTiming: options.onTiming });
     for (const { shape, tuning, ms } of timed.choices.values()) cache.set(keyOf(shape), { tuning, timings: [{ tuning, ms, gflops: gemmFlops([shape]) / ms / 1e6 }] });
+    if (missing.length === shapes.length) fallback = timed.fallback;
   }
   const tunings = new Map(shapes.map((shape) => [shape.name, cache.get(keyOf(shape))!.tuning]));
-  const choose: GemmTuningChooser = (gemm) => {
+  const perDispatch: GemmTuningChooser = (gemm) => {
     const shape = shapes.find((s) => s.name === gemm.name);
     if (!shape || shapeKey(shape.entries) !== shapeKey(gemm.entries) || shape.layout !== gemm.layout) {
       throw new Error(`tuneGemmPerDispatch: GEMM ${gemm.name} (${shapeKey(gemm.entries)}) was not tuned; tune the shapes of the plan it is used for`);
     }
     return tunings.get(gemm.name)!;
   };
-  return { tunings, choose, fromCache: toTime.length === 0 };
+
+  const setKeys = shapes.map((shape) => tuningKey(tunings.get(shape.name)!));
+  const decisionKey = TuningCache.decisionKey(ctx.adapter, shapes);
+  const cached = cache.getDecision(decisionKey);
+  // A decision made against another set, or whose single this device cannot run, is made again.
+  const valid = cached && !options.force && cached.perDispatch.join(';') === setKeys.join(';') && tuningFits(ctx, cached.single, shapes);
+  let decision: GemmSetDecision;
+  if (valid) decision = cached;
+  else {
+    const single = fallback ?? (await tuneGemm(ctx, shapes, options)).tuning;
+    const time = options.timeGemms ?? timeGemms;
+    const repeats = options.repeats ?? 3;
+    const perDispatchMs = await time(ctx, shapes, perDispatch, repeats);
+    // A set that is the single tuning everywhere is timed once.
+    const singleMs = setKeys.every((k) => k === tuningKey(single)) ? perDispatchMs : await time(ctx, shapes, single, repeats);
+    const flops = gemmFlops(shapes);
+    decision = { winner: perDispatchMs <= singleMs ? 'perDispatch' : 'single', single, perDispatch: setKeys, perDispatchGflops: flops / perDispatchMs / 1e6, singleGflops: flops / singleMs / 1e6 };
+    cache.setDecision(decisionKey, decision);
+  }
+  const { winner, single } = decision;
+  // The single tuning's chooser still refuses a GEMM that was not tuned.
+  const choose: GemmTuningChooser = winner === 'perDispatch' ? perDispatch : (gemm) => {
+    perDispatch(gemm);
+    return single;
+  };
+  return { tunings, perDispatch, single, winner, perDispatchGflops: decision.perDispatchGflops, singleGflops: decision.singleGflops, choose, fromCache: toTime.length === 0 && !!valid };
 }
 
 /** Per-dispatch tuning for the GEMMs of a model's training step at `batchSize` (a chooser for `Trainer.create`). */

@@ -14,6 +14,8 @@ describe('npm start', () => {
     const r = await run(['--epochs', '2', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/adapter: /);
+    // --tuning tune (the default): the line says whether the per-GEMM variants or one variant for all won, with both rates.
+    expect(r.stdout).toMatch(/^gemm: +(\S+ for every GEMM \(the best single variant\)|the fastest variant per GEMM \(.+\)): \d+\.\d\d GFLOP\/s over the step's GEMMs, against \d+\.\d\d GFLOP\/s with \S+/m);
     expect(r.stdout).toMatch(/task1 MSE/);
     expect(r.stdout).toMatch(/^\s+2\s/m);
     const metrics = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));

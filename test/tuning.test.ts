@@ -1,4 +1,7 @@
-/** src/tuning.ts: the GEMM tuner picks one of its candidates, every candidate is exact, and the cache skips re-timing. */
+/**
+ * src/tuning.ts: the GEMM tuner picks one of its candidates, every candidate is exact, the per-dispatch
+ * set is kept only where it runs the step's GEMMs faster than the best single tuning, and the cache skips re-timing.
+ */
 import { describe, expect, it } from 'vitest';
 import { gemmDispatch, type GemmTuning } from '../src/kernels/batched_gemm.js';
 import { gemmReference } from '../src/reference/batched_gemm.js';
@@ -7,7 +10,8 @@ import { buildSpec } from '../src/spec.js';
 import { Rng } from '../src/rng.js';
 import { LimitError } from '../src/limits.js';
 import {
-  TuningCache, gemmFlops, layoutShape, stepGemmShapes, timeGemms, tuneGemm, tuneGemmForModel, tuneGemmPerDispatch, tuneGemmPerShape, tuningKey, type GemmShape, type TuningTiming,
+  TuningCache, gemmFlops, layoutShape, stepGemmShapes, timeGemms, tuneGemm, tuneGemmForModel, tuneGemmPerDispatch, tuneGemmPerShape, tuningKey,
+  type GemmShape, type GemmTuningChooser, type TuneOptions, type TuningTiming,
 } from '../src/tuning.js';
 import { caseSeed, expectClose, randomArray } from './helpers.js';
 import { download, noSubgroupsContext, run, testContext, upload } from './gpu.js';
@@ -144,9 +148,18 @@ describe('GEMM tuning', () => {
       // The choice is the fastest timing of its shape.
       const own = timed.slice(s * candidates.length, (s + 1) * candidates.length);
       const fastest = own.reduce((a, b) => (b.ms < a.ms ? b : a));
-      expect(tuningKey(first.choose(shape))).toBe(tuningKey(fastest.tuning));
+      expect(tuningKey(first.perDispatch(shape))).toBe(tuningKey(fastest.tuning));
+      expect(first.tunings.get(shape.name)).toEqual(first.perDispatch(shape));
       expect(keys).toContain(tuningKey(first.tunings.get(shape.name)!));
     });
+    // Every shape was timed: the single is the candidate with the least time summed over the shapes.
+    const totals = candidates.map((t) => timed.filter((x) => tuningKey(x.tuning) === tuningKey(t)).reduce((a, x) => a + x.ms, 0));
+    expect(first.single).toEqual(candidates[totals.indexOf(Math.min(...totals))]);
+    // Whichever won (real timings here; the decision itself is tested below with an injected timer), the plan gets its tunings.
+    expect(first.perDispatchGflops).toBeGreaterThan(0);
+    expect(first.singleGflops).toBeGreaterThan(0);
+    expect(first.winner).toBe(first.perDispatchGflops >= first.singleGflops ? 'perDispatch' : 'single');
+    for (const shape of shapes) expect(first.choose(shape)).toEqual(first.winner === 'perDispatch' ? first.perDispatch(shape) : first.single);
     expect(cache.size).toBe(shapes.length);
     expect(ctx.liveBufferCount).toBe(liveBefore);
 
@@ -156,20 +169,121 @@ describe('GEMM tuning', () => {
     expect(again.fromCache).toBe(true);
     expect(timed.length).toBe(shapes.length * candidates.length);
     for (const shape of shapes) expect(again.choose(shape)).toEqual(first.choose(shape));
+    expect([again.winner, again.single, again.perDispatchGflops, again.singleGflops]).toEqual([first.winner, first.single, first.perDispatchGflops, first.singleGflops]);
+    // A new shape: it alone is timed per candidate, then (the others' choices came from the cache) every candidate over all four together for the single.
     const extra: GemmShape = { name: 'extra', layout: 'dW', entries: [{ m: 5, n: 3, k: 9 }] };
     const more = await tuneGemmPerDispatch(ctx, [...shapes, extra], { candidates, cache: restored, repeats: 1, onTiming: (t) => timed.push(t) });
     expect(more.fromCache).toBe(false);
-    expect(timed.length).toBe((shapes.length + 1) * candidates.length);
-    expect(keys).toContain(tuningKey(more.choose(extra)));
+    expect(timed.length).toBe((shapes.length + 1) * candidates.length + candidates.length);
+    expect(keys).toContain(tuningKey(more.perDispatch(extra)));
+    expect(keys).toContain(tuningKey(more.single));
 
-    // A GEMM that was not tuned (another name, sizes or layout) is an error, not a silent fallback.
-    expect(() => first.choose(extra)).toThrow(/GEMM extra .* was not tuned/);
-    expect(() => first.choose({ ...shapes[0], entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/was not tuned/);
-    expect(() => first.choose({ ...shapes[0], layout: 'dW' })).toThrow(/was not tuned/);
+    // A GEMM that was not tuned (another name, sizes or layout) is an error, not a silent fallback, whichever won.
+    for (const choose of [first.choose, first.perDispatch]) {
+      expect(() => choose(extra)).toThrow(/GEMM extra .* was not tuned/);
+      expect(() => choose({ ...shapes[0], entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/was not tuned/);
+      expect(() => choose({ ...shapes[0], layout: 'dW' })).toThrow(/was not tuned/);
+    }
 
     // The chosen variants, timed together as in a step, take a positive time.
     expect(await timeGemms(ctx, shapes, first.choose, 1)).toBeGreaterThan(0);
     expect(ctx.liveBufferCount).toBe(liveBefore);
+  });
+
+  describe('per-dispatch set against the best single tuning (injected timer: the outcome cannot flip)', () => {
+    // A cache as written before decisions were kept: each shape's choice alone, a different candidate per shape.
+    const oldCacheFile = async () => {
+      const ctx = await testContext();
+      return JSON.parse(JSON.stringify(Object.fromEntries(shapes.map((shape, i) => [TuningCache.key(ctx.adapter, [shape]), candidates[i]]))));
+    };
+    // Times the set (a chooser) at `setMs` and each single candidate at its entry of `singleMs`; records what was timed.
+    const timer = (setMs: number, singleMs: number[], calls: string[]): TuneOptions['timeGemms'] => async (_ctx, timedShapes, tuning) => {
+      expect(timedShapes).toEqual(shapes); // always all of the step's GEMMs together
+      if (typeof tuning === 'function') {
+        calls.push('set');
+        return setMs;
+      }
+      calls.push(tuningKey(tuning));
+      const i = candidates.findIndex((t) => tuningKey(t) === tuningKey(tuning));
+      if (i < 0) throw new Error(`timed ${tuningKey(tuning)}, not a candidate`);
+      return singleMs[i];
+    };
+    const noTiming: Pick<TuneOptions, 'timeGemms' | 'onTiming'> = {
+      timeGemms: async () => { throw new Error('timed with everything cached'); },
+      onTiming: () => { throw new Error('timed with everything cached'); },
+    };
+    const flops = gemmFlops(shapes);
+    const expectPerDispatchSet = (choose: GemmTuningChooser) => shapes.forEach((shape, i) => expect(choose(shape)).toEqual(candidates[i]));
+
+    it('the single wins when it runs the GEMMs faster together; an old cache file times only the single and the decision', async () => {
+      const ctx = await testContext();
+      const cache = TuningCache.fromJSON(await oldCacheFile());
+      expect(cache.size).toBe(shapes.length);
+      const calls: string[] = [];
+      const timed: TuningTiming[] = [];
+      const k = candidates.map(tuningKey);
+      const r = await tuneGemmPerDispatch(ctx, shapes, { candidates, cache, repeats: 1, timeGemms: timer(5, [4, 2, 3], calls), onTiming: (t) => timed.push(t) });
+      // No shape timed alone: every candidate over all shapes together (the best single), then the set and that single.
+      expect(calls).toEqual([...k, 'set', k[1]]);
+      expect(timed.map((t) => [tuningKey(t.tuning), t.gflops])).toEqual(k.map((key, i) => [key, flops / [4, 2, 3][i] / 1e6]));
+      expect(r.fromCache).toBe(false);
+      expect(r.winner).toBe('single');
+      expect(r.single).toEqual(candidates[1]);
+      expect(r.perDispatchGflops).toBe(flops / 5 / 1e6);
+      expect(r.singleGflops).toBe(flops / 2 / 1e6);
+      expectPerDispatchSet(r.perDispatch);
+      for (const shape of shapes) expect(r.choose(shape)).toEqual(candidates[1]);
+      // The single's chooser still refuses a GEMM that was not tuned.
+      expect(() => r.choose({ name: 'other', layout: 'forward', entries: [{ m: 1, n: 2, k: 3 }] })).toThrow(/GEMM other .* was not tuned/);
+      expect(() => r.choose({ ...shapes[1], layout: 'forward' })).toThrow(/was not tuned/);
+
+      // Persisted and restored: the decision comes back, nothing is timed; the choices stay plain tunings in the file.
+      const file = JSON.parse(JSON.stringify(cache.toJSON()));
+      shapes.forEach((shape, i) => expect(file[TuningCache.key(ctx.adapter, [shape])]).toEqual(candidates[i]));
+      const restored = TuningCache.fromJSON(file);
+      const again = await tuneGemmPerDispatch(ctx, shapes, { candidates, cache: restored, ...noTiming });
+      expect(again.fromCache).toBe(true);
+      expect([again.winner, again.single, again.perDispatchGflops, again.singleGflops]).toEqual(['single', candidates[1], flops / 5 / 1e6, flops / 2 / 1e6]);
+      for (const shape of shapes) expect(again.choose(shape)).toEqual(candidates[1]);
+
+      // A decision made against another set is made again (the single over the set is cached: only the set and the single are timed).
+      restored.set(TuningCache.key(ctx.adapter, [shapes[0]]), { tuning: candidates[1], timings: [] });
+      calls.length = 0;
+      const changed = await tuneGemmPerDispatch(ctx, shapes, { candidates, cache: restored, repeats: 1, timeGemms: timer(1, [4, 2, 3], calls) });
+      expect(calls).toEqual(['set', k[1]]);
+      expect(changed.fromCache).toBe(false);
+      expect(changed.winner).toBe('perDispatch');
+      expect(changed.choose(shapes[0])).toEqual(candidates[1]);
+      expect(changed.choose(shapes[2])).toEqual(candidates[2]);
+    });
+
+    it('the per-dispatch set wins when it runs the GEMMs faster together', async () => {
+      const ctx = await testContext();
+      const cache = TuningCache.fromJSON(await oldCacheFile());
+      const calls: string[] = [];
+      const r = await tuneGemmPerDispatch(ctx, shapes, { candidates, cache, repeats: 1, timeGemms: timer(1.5, [4, 3, 2], calls) });
+      expect(calls).toEqual([...candidates.map(tuningKey), 'set', tuningKey(candidates[2])]);
+      expect(r.winner).toBe('perDispatch');
+      expect(r.single).toEqual(candidates[2]);
+      expect(r.perDispatchGflops).toBe(flops / 1.5 / 1e6);
+      expect(r.singleGflops).toBe(flops / 2 / 1e6);
+      expectPerDispatchSet(r.choose);
+      expectPerDispatchSet(r.perDispatch);
+      const again = await tuneGemmPerDispatch(ctx, shapes, { candidates, cache: TuningCache.fromJSON(JSON.parse(JSON.stringify(cache.toJSON()))), ...noTiming });
+      expect(again.fromCache).toBe(true);
+      expect(again.winner).toBe('perDispatch');
+      expectPerDispatchSet(again.choose);
+    });
+
+    it('a malformed decision in a cache file is an error naming the entry and field', async () => {
+      const ctx = await testContext();
+      const key = TuningCache.decisionKey(ctx.adapter, shapes);
+      const good = { winner: 'single', single: candidates[0], perDispatch: candidates.map(tuningKey), perDispatchGflops: 1, singleGflops: 2 };
+      expect(TuningCache.fromJSON({ ...(await oldCacheFile()), [key]: good }).getDecision(key)).toEqual(good);
+      expect(() => TuningCache.fromJSON({ [key]: { ...good, winner: 'both' } })).toThrow(/GEMM tuning cache entry ".*": winner must be "perDispatch" or "single"/);
+      expect(() => TuningCache.fromJSON({ [key]: { ...good, singleGflops: 'fast' } })).toThrow(/singleGflops must be a positive number/);
+      expect(() => TuningCache.fromJSON({ [key]: null })).toThrow(/the entry must be an object/);
+    });
   });
 
   it('refuses a batch over the device limits before timing anything, naming the largest batch that fits', async () => {

@@ -6,9 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { acquireBrowserDevice, formatAdapter } from '../../src/index.js';
-import { defaultGemmCandidates, gemmFlops, stepGemmShapes, timeGemms, tuneGemmForModel, tuneGemmPerDispatchForModel, tuningKey } from '../../src/tuning.js';
-import { planAlignment } from '../../src/plan.js';
-import { buildSpec } from '../../src/spec.js';
+import { defaultGemmCandidates, tuneGemmPerDispatchForModel, tuningKey } from '../../src/tuning.js';
 import { benchConfigs, buildBenchSpec, modelConfig, profileStep, timeRuntime, type StepProfile, type StepTiming } from '../common.js';
 import { timeTfjs } from '../tfjs-ple.js';
 
@@ -80,20 +78,15 @@ async function runBench(options: PageOptions): Promise<PageResult> {
           const big = c.batchSize > 1024;
           const candidates = big ? defaultGemmCandidates.filter((t) => t.tileM * t.tileN >= 32) : undefined;
           const repeats = big ? 1 : 3;
-          const tuned = await tuneGemmForModel(ctx, modelConfig(c), c.batchSize, { repeats, candidates });
-          const single = `best single ${tuningKey(tuned.tuning)} (tuned in ${(performance.now() - t0).toFixed(0)} ms; ${tuned.timings.map((t) => `${tuningKey(t.tuning)} ${t.gflops.toFixed(2)}`).join(', ')} GFLOP/s)`;
-          // Per GEMM dispatch, as the CLI plans, or the best single tuning: the step runs with whichever
-          // ran the step's GEMMs faster together (each GEMM timed alone is a noisy guide in a page).
-          const t1 = performance.now();
-          const perDispatch = await tuneGemmPerDispatchForModel(ctx, modelConfig(c), c.batchSize, { repeats, candidates });
-          const shapes = stepGemmShapes(buildSpec(modelConfig(c)), c.batchSize, planAlignment(ctx));
-          const perDispatchGflops = gemmFlops(shapes) / (await timeGemms(ctx, shapes, perDispatch.choose, repeats)) / 1e6;
-          const singleGflops = tuned.timings[0].gflops;
-          result.tuningBestGflops[c.name] = Math.max(singleGflops, perDispatchGflops);
-          tuning = perDispatchGflops >= singleGflops ? perDispatch.choose : tuned.tuning;
-          const chosen = [...new Set([...perDispatch.tunings.values()].map(tuningKey))].join(', ');
-          const used = perDispatchGflops >= singleGflops ? 'the step runs per dispatch' : `the step runs with the best single tuning, ${tuningKey(tuned.tuning)}`;
-          result.tuning[c.name] = `${used}; per dispatch: ${chosen} (tuned in ${(performance.now() - t1).toFixed(0)} ms; ${perDispatchGflops.toFixed(2)} GFLOP/s over the step's GEMMs); ${single}`;
+          // Per GEMM dispatch, as the CLI plans, or the best single tuning: whichever ran the step's GEMMs faster together.
+          const tuned = await tuneGemmPerDispatchForModel(ctx, modelConfig(c), c.batchSize, { repeats, candidates });
+          tuning = tuned.choose;
+          result.tuningBestGflops[c.name] = Math.max(tuned.perDispatchGflops, tuned.singleGflops);
+          const chosen = [...new Set([...tuned.tunings.values()].map(tuningKey))].join(', ');
+          const used = tuned.winner === 'perDispatch' ? 'the step runs per dispatch' : `the step runs with the best single tuning, ${tuningKey(tuned.single)}`;
+          result.tuning[c.name] =
+            `${used} (tuned in ${(performance.now() - t0).toFixed(0)} ms); per dispatch: ${chosen} (${tuned.perDispatchGflops.toFixed(2)} GFLOP/s over the step's GEMMs); ` +
+            `best single ${tuningKey(tuned.single)} (${tuned.singleGflops.toFixed(2)} GFLOP/s over the step's GEMMs)`;
           log(`${c.name}: tuning ${result.tuning[c.name]}`);
         }
         const { timing, trainer } = await timeRuntime(ctx, c, { warmup: run.warmup, steps: run.steps, window: run.window, lossStep: run.lossStep, tuning, log });

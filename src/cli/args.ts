@@ -63,7 +63,8 @@ Training
   --patience N          epochs without improvement before stopping (default 2)
   --seed N              initialisation, shuffling and synthetic data (default 1)
   --tuning MODE         tune: time GEMM variants on this adapter once and keep the fastest for each
-                        GEMM (cached in out/gemm-tuning.json);
+                        GEMM, or the best single variant for all where that runs the step's GEMMs
+                        faster together (cached in out/gemm-tuning.json);
                         adapter: the adapter's default variant for every GEMM (default tune)
   --resume FILE         continue from a checkpoint written by this program: the model, optimizer
                         (kind, hyper-parameters, moments, step), data encoding and split, seed,

@@ -145,7 +145,10 @@ function optimizerConfig(flags: Flags): OptimizerConfig {
   throw new UsageError(`--optimizer must be adam, adamw or sgd, got ${JSON.stringify(flags.optimizer)}`);
 }
 
-/** The GEMM variants: each GEMM's fastest, timed on this adapter once (the choices are cached in a file), or the adapter's default. */
+/**
+ * The GEMM variants: each GEMM's fastest or the best single variant for all, whichever ran the step's
+ * GEMMs faster together, timed on this adapter once (cached in a file); or the adapter's default.
+ */
 async function chooseGemmTuning(flags: Flags, ctx: GpuContext, config: ModelConfig, batchSize: number): Promise<{ tuning: GemmTuning | GemmTuningChooser; description: string }> {
   if (flags.tuning === 'adapter') {
     const tuning = gemmTuningFor(ctx.adapter);
@@ -153,14 +156,27 @@ async function chooseGemmTuning(flags: Flags, ctx: GpuContext, config: ModelConf
   }
   if (flags.tuning !== 'tune') throw new UsageError(`--tuning must be tune or adapter, got ${JSON.stringify(flags.tuning)}`);
   const file = join('out', 'gemm-tuning.json');
-  const cache = existsSync(file) ? TuningCache.fromJSON(JSON.parse(await readFile(file, 'utf8'))) : new TuningCache();
+  let cache = new TuningCache();
+  if (existsSync(file)) {
+    try {
+      cache = TuningCache.fromJSON(JSON.parse(await readFile(file, 'utf8')));
+    } catch (e) {
+      throw new Error(`${file}: ${(e as Error).message} (delete the file to tune again)`);
+    }
+  }
   const r = await tuneGemmPerDispatchForModel(ctx, config, batchSize, { cache });
   if (!r.fromCache) {
     await mkdir('out', { recursive: true });
     await writeFile(file, JSON.stringify(cache.toJSON(), null, 1) + '\n');
   }
-  const used = [...new Set([...r.tunings.values()].map(tuningKey))];
-  return { tuning: r.choose, description: `the fastest variant per GEMM (${used.join(', ')}; tile rows x columns / workgroup), ${r.fromCache ? `cached in ${file}` : 'timed on this adapter'}` };
+  const set = `the fastest variant per GEMM (${[...new Set([...r.tunings.values()].map(tuningKey))].join(', ')})`;
+  const single = `${tuningKey(r.single)} for every GEMM`;
+  const rate = (x: number) => `${x.toFixed(2)} GFLOP/s`;
+  const where = r.fromCache ? `cached in ${file}` : 'timed on this adapter';
+  const description = r.winner === 'perDispatch'
+    ? `${set}: ${rate(r.perDispatchGflops)} over the step's GEMMs, against ${rate(r.singleGflops)} with ${single} (the best single variant); tile rows x columns / workgroup, ${where}`
+    : `${single} (the best single variant): ${rate(r.singleGflops)} over the step's GEMMs, against ${rate(r.perDispatchGflops)} with ${set}; tile rows x columns / workgroup, ${where}`;
+  return { tuning: r.choose, description };
 }
 
 /** The checkpoint to resume and the run's flags restored from it. */
