@@ -89,7 +89,7 @@ def main():
         'totalMs': total_ms, 'msPerStep': total_ms / args.steps, 'stepsPerSec': 1000 * args.steps / total_ms,
         'firstLoss': first_loss, 'lastLoss': last_loss, 'lossAt': {'step': loss_step, 'loss': loss_at},
         'threads': torch.get_num_threads(),
-        'note': f'PyTorch {torch.__version__} on the CPU, float32, {torch.get_num_threads()} threads, BLAS {blas()}',
+        'note': f'PyTorch {torch.__version__} on the CPU, float32, {torch.get_num_threads()} thread{"s" if torch.get_num_threads() != 1 else ""}, BLAS {blas()}',
     }))
 
 
