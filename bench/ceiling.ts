@@ -90,7 +90,7 @@ if (pytorch.length) {
   md.push('');
 }
 md.push(
-  'Each invocation runs as one lane of a 4-wide SIMD register of the adapter\'s JIT. A load whose address differs between lanes (every index a GEMM computes from its invocation or its loop) costs about as much as the FMAs it feeds, whether it reads a scalar or a vec4, and a loop trip costs about as much as 64 FMAs unless several values of k share it. The GEMM variants the tuner times (browser and Node sections) run at about the per-invocation-loads rate. Where PyTorch runs its products faster than the register-only ceiling, no WGSL kernel on this adapter can match its step; where it runs them faster than the per-invocation-loads rate, a GEMM that loads its operands the way this one must cannot.',
+  'Each invocation runs as one lane of a 4-wide SIMD register of the adapter\'s JIT. A load whose address differs between lanes (every index a GEMM computes from its invocation or its loop) costs about as much as the FMAs it feeds; the same floats read as vec4s (four adjacent per lane) go somewhat faster, which a GEMM could use only where an operand\'s row is contiguous (B of the forward and weight-gradient products). A loop trip costs about as much as 64 FMAs unless several values of k share it. The GEMM variants the tuner times (browser and Node sections) run at about the per-invocation-loads rate. Where PyTorch runs its products faster than the register-only ceiling, no WGSL kernel on this adapter can match its step; where it runs them faster than the per-invocation-loads rate, a GEMM that loads its operands the way this one must cannot.',
 );
 const text = md.join('\n');
 console.log(`\n${text}`);
