@@ -3,7 +3,7 @@
  * which every adapter runs, or the subgroup one, where the device has the `subgroups` feature.
  * A plan takes `reductions` (PlanOptions); by default {@link reductionPathsFor} chooses.
  */
-import type { GpuContext } from './gpu/context.js';
+import { isSoftwareAdapter, type GpuContext } from './gpu/context.js';
 import type { ReductionPath } from './kernels/lanes.js';
 
 export type { ReductionPath };
@@ -39,6 +39,6 @@ const softwarePaths: ReductionPaths = { gate_softmax: 'plain', mixture_gate_grad
  */
 export function reductionPathsFor(ctx: GpuContext): ReductionPaths {
   if (!ctx.subgroups) return allOnPath('plain');
-  if (ctx.adapter.isFallback || ctx.adapter.architecture === 'swiftshader') return { ...softwarePaths };
+  if (isSoftwareAdapter(ctx.adapter)) return { ...softwarePaths };
   return allOnPath('subgroup');
 }

@@ -20,6 +20,14 @@ export interface AdapterReport {
   subgroupMaxSize: number;
 }
 
+/**
+ * A CPU-backed adapter (SwiftShader): it runs each invocation as one lane of a 4-wide SIMD register on
+ * the host's cores, so kernels take the shapes that suit that (register tiles, few loop trips).
+ */
+export function isSoftwareAdapter(adapter: Pick<AdapterReport, 'isFallback' | 'architecture'>): boolean {
+  return adapter.isFallback || adapter.architecture === 'swiftshader';
+}
+
 /** The device was lost (destroyed, driver reset, GPU process crash): its work and buffers are gone. */
 export class DeviceLostError extends Error {
   constructor(

@@ -6,7 +6,7 @@
  */
 import source from '../../shaders/batched_gemm.wgsl?raw';
 import subgroupSource from '../../shaders/batched_gemm_subgroup.wgsl?raw';
-import type { GpuContext } from '../gpu/context.js';
+import { isSoftwareAdapter, type GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, type Dispatch } from './dispatch.js';
 import { struct } from './struct.js';
 
@@ -77,7 +77,7 @@ export const defaultGemmTuning: GemmTuning = { tileM: 4, tileN: 4, wgX: 8, wgY: 
  * finer work items balance better across the cores and skip fewer idle lanes on narrow matrices.
  */
 export function gemmTuningFor(adapter: { isFallback: boolean; architecture: string }): GemmTuning {
-  if (adapter.isFallback || adapter.architecture === 'swiftshader') return { tileM: 8, tileN: 8, wgX: 4, wgY: 1 };
+  if (isSoftwareAdapter(adapter)) return { tileM: 8, tileN: 8, wgX: 4, wgY: 1 };
   return defaultGemmTuning;
 }
 

@@ -11,7 +11,7 @@ import tileSource from '../../shaders/mixture_tile.wgsl?raw';
 import forwardSource from '../../shaders/mixture.wgsl?raw';
 import gateGradSource from '../../shaders/mixture_gate_grad.wgsl?raw';
 import expertGradSource from '../../shaders/mixture_expert_grad.wgsl?raw';
-import type { GpuContext } from '../gpu/context.js';
+import { isSoftwareAdapter, type GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
 import { struct } from './struct.js';
 import { withLanes, type ReductionPath } from './lanes.js';
@@ -68,7 +68,7 @@ const WG = 64;
  * invocations busy with fewer.
  */
 export function mixtureOutputsFor(adapter: { isFallback: boolean; architecture: string }): number {
-  return adapter.isFallback || adapter.architecture === 'swiftshader' ? OUTPUTS_SOFTWARE : 4;
+  return isSoftwareAdapter(adapter) ? OUTPUTS_SOFTWARE : 4;
 }
 const OUTPUTS_SOFTWARE = 16;
 
