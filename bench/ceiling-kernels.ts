@@ -7,6 +7,7 @@
  * 16 KiB, so every load hits the CPU's L1 cache: what is timed is the cost of the instructions, not
  * of memory. Shared by Node (bench/ceiling.ts) and the page (bench/browser/ceiling.ts).
  */
+import { median } from './common.js';
 
 export interface CeilingKernel {
   name: string;
@@ -108,9 +109,8 @@ export async function timeCeilingKernels(device: GPUDevice, options: { invocatio
         await run();
         ms.push(performance.now() - t0);
       }
-      ms.sort((x, y) => x - y);
-      const median = ms[Math.floor(ms.length / 2)];
-      timings.push({ kernel: kernel.name, ms: median, gflops: (2 * TILE * TILE * iterations * invocations) / median / 1e6 });
+      const mid = median(ms);
+      timings.push({ kernel: kernel.name, ms: mid, gflops: (2 * TILE * TILE * iterations * invocations) / mid / 1e6 });
     }
   } finally {
     out.destroy();

@@ -12,7 +12,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { acquireNodeDevice, formatAdapter } from '../src/node.js';
-import { benchConfigs, buildBenchSpec, fmt, mdTable, stepFlops } from './common.js';
+import { benchConfigs, buildBenchSpec, fmt, mdTable, median, stepFlops } from './common.js';
 import { ceilingKernels, timeCeilingKernels, type CeilingTiming } from './ceiling-kernels.js';
 import { openBenchPage, startBenchServer } from './page.js';
 import { timePytorch } from './pytorch.js';
@@ -26,7 +26,6 @@ const rounds = (() => {
 })();
 const started = new Date();
 const loadStart = loadavg()[0];
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const hosts = ['Node (robustness off, the CLI)', 'page (robustness on, every page)', 'page (robustness off)'] as const;
 type Host = (typeof hosts)[number];

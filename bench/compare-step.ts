@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { loadavg } from 'node:os';
 import { acquireNodeDevice, formatAdapter } from '../src/node.js';
 import { Trainer } from '../src/trainer.js';
-import { benchBatch, benchConfigs, describeConfig, fmt, mdTable, modelConfig } from './common.js';
+import { benchBatch, benchConfigs, describeConfig, fmt, mdTable, median, modelConfig } from './common.js';
 import { commandLine, commit, writeResults } from './results.js';
 
 const args = process.argv.slice(2);
@@ -59,7 +59,6 @@ for (let r = 0; r < rounds; r++) {
   }
   console.log(`round ${r + 1}: ${systems.map((s) => `${s.name} ${fmt(s.ms[r])} ms/step (CPU ${fmt(s.cpuMs[r])} ms)`).join(', ')}`);
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rows = systems.map((s) => [s.name, fmt(median(s.ms)), fmt(Math.min(...s.ms)), fmt(Math.max(...s.ms)), fmt(median(s.cpuMs)), fmt(Math.min(...s.cpuMs)), fmt(Math.max(...s.cpuMs))]);
 const ratio = median(systems[1].ms) / median(systems[0].ms);
 const cpuRatio = median(systems[1].cpuMs) / median(systems[0].cpuMs);

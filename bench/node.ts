@@ -16,7 +16,7 @@ import { GEMM_DESCRIPTOR, gemmDispatch, gemmTuningFor, type GemmTuning } from '.
 import { createDispatch, encodeOps, type Dispatch } from '../src/kernels/dispatch.js';
 import { defaultGemmCandidates, gemmFlops, layoutShape, stepGemmShapes, tuneGemmPerDispatch, tuningFits, tuningKey, type GemmShape, type GemmTuningChooser } from '../src/tuning.js';
 import {
-  benchBatch, benchConfigs, buildBenchSpec, describeConfig, fmt, mdTable, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
+  benchBatch, benchConfigs, buildBenchSpec, describeConfig, fmt, mdTable, median, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
   type BenchConfig, type StepProfile, type StepTiming,
 } from './common.js';
 import { loadavg } from 'node:os';
@@ -208,7 +208,6 @@ for (let round = 0; round < 3; round++) {
     r.ms.push(timing.msPerStep);
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // ---- GPU memory over many steps.
 

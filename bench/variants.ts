@@ -19,7 +19,7 @@ import { acquireNodeDevice, formatAdapter } from '../src/node.js';
 import { Trainer } from '../src/trainer.js';
 import { allOnPath, reductionKernels } from '../src/reductions.js';
 import type { TrainerOptions } from '../src/trainer.js';
-import { benchBatch, benchConfigs, fmt, mdTable, modelConfig } from './common.js';
+import { benchBatch, benchConfigs, fmt, mdTable, median, modelConfig } from './common.js';
 import { encodeOps, type Op } from '../src/kernels/dispatch.js';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -103,7 +103,6 @@ for (let r = 0; r < rounds; r++) {
   }
   console.log(`round ${r + 1}: ${variants.map((v) => `${v.name} ${fmt(v.ms[r])} ms/step (CPU ${fmt(v.cpuMs[r])} ms)`).join(', ')}`);
 }
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const [a, b] = variants;
 const row = (name: string, a: { ms: number[]; cpuMs: number[] }, b: { ms: number[]; cpuMs: number[] }, digits: number) => [
   name,
