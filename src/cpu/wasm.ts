@@ -1,0 +1,183 @@
+/**
+ * A small WebAssembly binary encoder: just what the CPU device's GEMM kernel (src/cpu/gemm.ts)
+ * emits. One module of functions over an imported memory (`env.memory`, the CpuHeap's), each
+ * function built instruction by instruction with FunctionBuilder. Opcodes and encodings follow the
+ * WebAssembly core spec (binary format) and its fixed-width SIMD proposal; no relaxed SIMD.
+ */
+
+/** Value types. */
+export const i32 = 0x7f;
+export const f32 = 0x7d;
+export const v128 = 0x7b;
+export type ValueType = typeof i32 | typeof f32 | typeof v128;
+
+/** Unsigned LEB128. */
+export function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 (32-bit). */
+export function sleb(n: number): number[] {
+  const out: number[] = [];
+  n |= 0;
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+function name(s: string): number[] {
+  const bytes = [...new TextEncoder().encode(s)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+function vector(items: readonly number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function section(id: number, content: number[]): number[] {
+  return [id, ...uleb(content.length), ...content];
+}
+
+/** The block type of a block, loop or if that takes and leaves nothing. */
+const EMPTY_BLOCK = 0x40;
+/** log2 of the alignment hint written in memory instructions: natural alignment. */
+const ALIGN_F32 = 2;
+const ALIGN_V128 = 4;
+
+/**
+ * One function's locals and code. Parameters are locals 0..params.length-1; `local` adds more.
+ * Instruction helpers append to the code and return the builder, so a line reads as a sequence.
+ */
+export class FunctionBuilder {
+  private readonly code: number[] = [];
+  private readonly locals: ValueType[] = [];
+  /** Open blocks, loops and ifs: `end` closes the innermost. */
+  private depth = 0;
+
+  constructor(readonly params: readonly ValueType[]) {}
+
+  /** A new local of this type, zero-initialised; returns its index. */
+  local(type: ValueType): number {
+    this.locals.push(type);
+    return this.params.length + this.locals.length - 1;
+  }
+
+  private op(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+
+  private simd(opcode: number, ...immediates: number[]): this {
+    return this.op(0xfd, ...uleb(opcode), ...immediates);
+  }
+
+  // Locals.
+  get(l: number): this { return this.op(0x20, ...uleb(l)); }
+  set(l: number): this { return this.op(0x21, ...uleb(l)); }
+  tee(l: number): this { return this.op(0x22, ...uleb(l)); }
+
+  // Control.
+  block(): this { this.depth++; return this.op(0x02, EMPTY_BLOCK); }
+  loop(): this { this.depth++; return this.op(0x03, EMPTY_BLOCK); }
+  /** Pops an i32 condition. */
+  if(): this { this.depth++; return this.op(0x04, EMPTY_BLOCK); }
+  else(): this { return this.op(0x05); }
+  end(): this {
+    if (this.depth === 0) throw new Error('end without an open block');
+    this.depth--;
+    return this.op(0x0b);
+  }
+  /** Branch to the label `depth` blocks out (0: the innermost). */
+  br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }
+  brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
+
+  // i32.
+  i32Const(v: number): this { return this.op(0x41, ...sleb(v)); }
+  i32Eqz(): this { return this.op(0x45); }
+  i32LtS(): this { return this.op(0x48); }
+  i32GtS(): this { return this.op(0x4a); }
+  i32GeS(): this { return this.op(0x4e); }
+  i32Add(): this { return this.op(0x6a); }
+  i32Sub(): this { return this.op(0x6b); }
+  i32Mul(): this { return this.op(0x6c); }
+  i32And(): this { return this.op(0x71); }
+  i32Shl(): this { return this.op(0x74); }
+  /** Pops c, b, a; pushes c ? a : b. */
+  select(): this { return this.op(0x1b); }
+
+  // f32 (scalar) memory and arithmetic. `offset` is the constant byte offset added to the address.
+  f32Load(offset = 0): this { return this.op(0x2a, ALIGN_F32, ...uleb(offset)); }
+  f32Store(offset = 0): this { return this.op(0x38, ALIGN_F32, ...uleb(offset)); }
+  f32Const(v: number): this {
+    const bytes = new Uint8Array(new Float32Array([v]).buffer);
+    return this.op(0x43, ...bytes);
+  }
+  f32Add(): this { return this.op(0x92); }
+  f32Max(): this { return this.op(0x97); }
+
+  // SIMD.
+  v128Load(offset = 0): this { return this.simd(0x00, ALIGN_V128, ...uleb(offset)); }
+  /** Loads one f32 and fills the four lanes with it. */
+  v128Load32Splat(offset = 0): this { return this.simd(0x09, ALIGN_F32, ...uleb(offset)); }
+  v128Store(offset = 0): this { return this.simd(0x0b, ALIGN_V128, ...uleb(offset)); }
+  /** A v128 of four equal f32 lanes. */
+  v128ConstF32(v: number): this {
+    const lane = [...new Uint8Array(new Float32Array([v]).buffer)];
+    return this.simd(0x0c, ...lane, ...lane, ...lane, ...lane);
+  }
+  f32x4Splat(): this { return this.simd(0x13); }
+  f32x4Add(): this { return this.simd(0xe4); }
+  f32x4Mul(): this { return this.simd(0xe6); }
+  f32x4Max(): this { return this.simd(0xe9); }
+
+  /** The function body: its locals (run-length encoded by type), code and final `end`. */
+  encode(): number[] {
+    if (this.depth !== 0) throw new Error(`${this.depth} block(s) left open`);
+    const runs: number[][] = [];
+    for (let i = 0; i < this.locals.length; ) {
+      let j = i;
+      while (j < this.locals.length && this.locals[j] === this.locals[i]) j++;
+      runs.push([...uleb(j - i), this.locals[i]]);
+      i = j;
+    }
+    const body = [...vector(runs), ...this.code, 0x0b];
+    return [...uleb(body.length), ...body];
+  }
+}
+
+export interface ExportedFunction {
+  name: string;
+  fn: FunctionBuilder;
+}
+
+/**
+ * A module importing its memory as `env.memory` (at least one page, any maximum) and exporting
+ * these functions, which return nothing.
+ */
+export function encodeModule(functions: readonly ExportedFunction[]): Uint8Array<ArrayBuffer> {
+  const types = functions.map(({ fn }) => [0x60, ...uleb(fn.params.length), ...fn.params, ...uleb(0)]);
+  const memoryImport = [...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)];
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, // \0asm
+    0x01, 0x00, 0x00, 0x00, // version 1
+    ...section(1, vector(types)),
+    ...section(2, vector([memoryImport])),
+    ...section(3, vector(functions.map((_, i) => uleb(i)))),
+    ...section(7, vector(functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
+    ...section(10, vector(functions.map(({ fn }) => fn.encode()))),
+  ];
+  return new Uint8Array(bytes);
+}

@@ -1,0 +1,187 @@
+/**
+ * src/cpu/gemm.ts (the CPU device's WebAssembly GEMM) against src/reference/batched_gemm.ts on
+ * random inputs: the three operand layouts the model uses, odd and larger sizes, bias / ReLU /
+ * accumulate, several entries per call writing column slices of one wide C, buffers at non-zero
+ * heap offsets, and operands that end at the heap's last float. Every heap element outside the
+ * entries' C elements and the scratch must be left bit for bit as it was.
+ */
+import { describe, expect, it } from 'vitest';
+import { CpuGemm, gemmScratchFloats } from '../src/cpu/gemm.js';
+import { CpuHeap } from '../src/cpu/heap.js';
+import type { GemmEntry } from '../src/kernels/batched_gemm.js';
+import { gemmReference } from '../src/reference/batched_gemm.js';
+import { Rng } from '../src/rng.js';
+import { caseSeed } from './helpers.js';
+
+type Layout = 'forward' | 'dW' | 'dX';
+
+/** Strides of A (m x k) and B (k x n) in each layout: forward X W, dW = X^T dY, dX = dY W^T. */
+function strides(layout: Layout, m: number, n: number, k: number) {
+  switch (layout) {
+    case 'forward': return { aRow: k, aCol: 1, bRow: n, bCol: 1 };
+    case 'dW': return { aRow: 1, aCol: m, bRow: n, bCol: 1 };
+    case 'dX': return { aRow: k, aCol: 1, bRow: 1, bCol: k };
+  }
+}
+
+interface EntryShape { m: number; n: number; k: number; layout: Layout }
+
+/** Regions of one case in the heap, by element offset; C is one wide row-major matrix whose column slices the entries write. */
+interface Case {
+  entries: GemmEntry[];
+  scratch: number; scratchFloats: number;
+  a: number; aLen: number; b: number; bLen: number; c: number; cLen: number; bias: number; biasLen: number;
+  floats: number;
+}
+
+/**
+ * Lays out `shapes` as entries with random bias / ReLU / accumulate and gaps between operands. With
+ * `atEnd`, the heap is exactly its pages and A, B and C end at its last float, in turn (`atEnd`
+ * names which; the others come before it).
+ */
+function layOut(rng: Rng, shapes: readonly EntryShape[], base: number, atEnd?: 'a' | 'b' | 'c'): Case {
+  const entries: GemmEntry[] = [];
+  let aLen = rng.int(0, 3);
+  let bLen = rng.int(0, 3);
+  let biasLen = rng.int(0, 3);
+  const cRow = shapes.reduce((s, e) => s + e.n, 0) + rng.int(0, 3);
+  let col = rng.int(0, 2);
+  const cRowWide = cRow + col;
+  for (const { m, n, k, layout } of shapes) {
+    const useBias = rng.uniform() < 0.5;
+    entries.push({
+      m, n, k, ...strides(layout, m, n, k),
+      aOff: aLen, bOff: bLen, cOff: col, cRow: cRowWide,
+      relu: rng.uniform() < 0.5,
+      accumulate: rng.uniform() < 0.4,
+      biasOff: useBias ? biasLen : undefined,
+    });
+    aLen += m * k + rng.int(0, 3);
+    bLen += k * n + rng.int(0, 3);
+    if (useBias) biasLen += n + rng.int(0, 3);
+    col += n;
+  }
+  const maxM = Math.max(...shapes.map((s) => s.m));
+  const cLen = maxM * cRowWide;
+  const scratchFloats = gemmScratchFloats(entries);
+  // Regions in order scratch, bias, then A, B, C with the `atEnd` one last; gaps of 1 to 7 floats.
+  const order: ('a' | 'b' | 'c')[] = ['a', 'b', 'c'];
+  if (atEnd) order.push(...order.splice(order.indexOf(atEnd), 1));
+  const lens = { a: aLen, b: bLen, c: cLen };
+  const at = { a: 0, b: 0, c: 0 };
+  const scratch = base;
+  const bias = scratch + Math.ceil(scratchFloats / 4) * 4 + 4;
+  let next = bias + biasLen + rng.int(1, 7);
+  for (const r of order) {
+    at[r] = next;
+    next += lens[r] + rng.int(1, 7);
+  }
+  let floats = next + 5;
+  if (atEnd) {
+    // Shift the last region so it ends exactly at the end of whole pages.
+    floats = Math.ceil(next / 16384) * 16384;
+    at[atEnd] = floats - lens[atEnd];
+  }
+  return { entries, scratch, scratchFloats, a: at.a, aLen, b: at.b, bLen, c: at.c, cLen, bias, biasLen, floats };
+}
+
+/** Runs a case on a fresh heap and checks it against the float64 reference and for stray writes. */
+async function check(label: string, seed: number, rng: Rng, cs: Case): Promise<void> {
+  const heap = new CpuHeap(cs.floats);
+  const f = heap.f32;
+  expect(f.length).toBeGreaterThanOrEqual(cs.floats);
+  for (let i = 0; i < f.length; i++) f[i] = rng.normal();
+  const written = new Set<number>();
+  for (const e of cs.entries) {
+    for (let i = 0; i < e.m; i++) {
+      for (let j = 0; j < e.n; j++) {
+        const at = cs.c + e.cOff + i * e.cRow + j;
+        written.add(at);
+        if (!e.accumulate) f[at] = NaN; // must be written
+      }
+    }
+  }
+  f.fill(NaN, cs.scratch, cs.scratch + cs.scratchFloats);
+  const before = new Uint32Array(heap.u32);
+  const region = (at: number, len: number) => Float64Array.from(f.subarray(at, at + len));
+  const [a, b, c, bias] = [region(cs.a, cs.aLen), region(cs.b, cs.bLen), region(cs.c, cs.cLen), region(cs.bias, cs.biasLen)];
+  // The reference on absolute values bounds each element's rounding: sum_k |a||b| + |bias| + |c|.
+  const abs = (x: Float64Array) => x.map(Math.abs);
+  const scale = abs(c);
+  gemmReference(cs.entries.map((e) => ({ ...e, relu: false })), abs(a), abs(b), scale, abs(bias));
+  gemmReference(cs.entries, a, b, c, bias);
+
+  const gemm = await CpuGemm.create(heap, cs.scratch, cs.scratchFloats);
+  gemm.run(cs.entries, cs.a, cs.b, cs.c, cs.bias);
+
+  const fail = (msg: string) => {
+    throw new Error(`${label}: ${msg} (seed ${seed}; rerun with PLE_TEST_SEED=${seed})`);
+  };
+  const u = heap.u32;
+  for (let i = 0; i < f.length; i++) {
+    if (i >= cs.scratch && i < cs.scratch + cs.scratchFloats) continue;
+    if (written.has(i)) {
+      const want = c[i - cs.c];
+      const tol = 1e-5 * scale[i - cs.c] + 1e-30;
+      if (!(Math.abs(f[i] - want) <= tol)) fail(`C element ${i - cs.c} is ${f[i]}, want ${want} (tolerance ${tol.toExponential(2)})`);
+    } else if (u[i] !== before[i]) {
+      fail(`heap element ${i} (not an output) changed from ${new Float32Array(before.buffer)[i]} to ${f[i]}`);
+    }
+  }
+}
+
+const layouts: Layout[] = ['forward', 'dW', 'dX'];
+const odd = [1, 3, 5, 7, 9, 13, 33];
+
+describe('CPU GEMM (WebAssembly)', () => {
+  for (const layout of layouts) {
+    it(`${layout}: every m, k of ${odd.join(', ')}, each call's entries n = ${odd.join(', ')} plus a random n up to 40, column slices of one wide C`, async () => {
+      const seed = caseSeed(`cpu gemm ${layout}`);
+      const rng = new Rng(seed);
+      for (const m of odd) {
+        for (const k of odd) {
+          const shapes = [...odd, rng.int(1, 40)].map((n) => ({ m, n, k, layout }));
+          // Shuffle, so slices of each width sit at different column offsets.
+          for (let i = shapes.length - 1; i > 0; i--) {
+            const j = rng.int(0, i);
+            [shapes[i], shapes[j]] = [shapes[j], shapes[i]];
+          }
+          await check(`${layout} m ${m} k ${k}`, seed, rng, layOut(rng, shapes, 4 * rng.int(1, 9)));
+        }
+      }
+    });
+  }
+
+  it('larger entries (129x70x65, 64x128x96, 100x16x37) in each layout and mixed in one call', async () => {
+    const seed = caseSeed('cpu gemm larger');
+    const rng = new Rng(seed);
+    const sizes = [[129, 70, 65], [64, 128, 96], [100, 16, 37]];
+    for (const layout of layouts) {
+      await check(`larger ${layout}`, seed, rng, layOut(rng, sizes.map(([m, n, k]) => ({ m, n, k, layout })), 12));
+    }
+    const mixed = layouts.flatMap((layout, i) => sizes.map(([m, n, k]) => ({ m: m - i, n: n + i, k, layout })));
+    await check('larger, mixed layouts', seed, rng, layOut(rng, mixed, 40));
+  });
+
+  it('operands ending at the heap\'s last float are read and written only within their elements', async () => {
+    const seed = caseSeed('cpu gemm heap end');
+    const rng = new Rng(seed);
+    for (const layout of layouts) {
+      for (const atEnd of ['a', 'b', 'c'] as const) {
+        const shapes = [{ m: 7, n: 13, k: 5, layout }, { m: 9, n: 3, k: 6, layout }, { m: 2, n: 8, k: 4, layout }];
+        await check(`${layout}, ${atEnd.toUpperCase()} at the heap's end`, seed, rng, layOut(rng, shapes, 8, atEnd));
+      }
+    }
+  });
+
+  it('refuses too little scratch and operands past the heap, naming them', async () => {
+    const heap = new CpuHeap(1024);
+    const e: GemmEntry = { m: 4, n: 5, k: 3, aOff: 0, aRow: 3, aCol: 1, bOff: 0, bRow: 1, bCol: 3, cOff: 0, cRow: 5 };
+    const gemm = await CpuGemm.create(heap, 0, 32);
+    expect(() => gemm.run([e], 100, 200, 300)).toThrow(/need \d+ floats of scratch; the CPU GEMM was given 32/);
+    const enough = await CpuGemm.create(heap, 0, gemmScratchFloats([e]));
+    expect(() => enough.run([e], 100, 200, heap.f32.length - 10)).toThrow(/GEMM C elements .* reach past the CPU heap/);
+    expect(() => enough.run([{ ...e, biasOff: 0 }], 100, 200, 300)).toThrow(/no bias buffer/);
+    await expect(CpuGemm.create(heap, 2, 32)).rejects.toThrow(/scratch/);
+  });
+});
