@@ -42,7 +42,7 @@ type KernelFn = (
  * aRow + k aCol and B[k, j] at b + k bRow + 4j; B must be readable for j up to n rounded up to
  * TILE_N. Bias, accumulate and ReLU as `flags` says. edgeTile: TILE_M x TILE_N floats of scratch.
  */
-function emitKernel(tm: number, tn: number): FunctionBuilder {
+function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuilder {
   const vecs = tn / 4;
   const f = new FunctionBuilder([i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32]);
   const [m, n, k, a, aRow, aCol, b, bRow, c, cRow, bias, flags, edgeTile] = f.params.map((_, i) => i);
@@ -74,8 +74,8 @@ function emitKernel(tm: number, tn: number): FunctionBuilder {
   const flag = (bit: number) => f.get(flags).i32Const(bit).i32And();
 
   f.v128ConstF32(0).set(zero);
-  countUp(i, () => f.get(m), tm, () => {
-    // rows = min(tm, m - i); row t reads A row i + min(t, rows - 1).
+  /** rows = min(tm, m - i); row t of the tile reads A row i + min(t, rows - 1). */
+  const tileRows = () => {
     f.get(m).get(i).i32Sub().set(rows);
     f.i32Const(tm).get(rows).get(rows).i32Const(tm).i32GtS().select().set(rows);
     for (let t = 0; t < tm; t++) {
@@ -83,74 +83,80 @@ function emitKernel(tm: number, tn: number): FunctionBuilder {
       if (t > 0) f.i32Const(t).get(rows).i32Const(1).i32Sub().get(rows).i32Const(t).i32GtS().select().i32Add();
       f.get(aRow).i32Mul().i32Add().set(rowStart[t]);
     }
-    countUp(j, () => f.get(n), tn, () => {
-      for (const row of acc) for (const x of row) f.get(zero).set(x);
-      for (let t = 0; t < tm; t++) f.get(rowStart[t]).set(ap[t]);
-      f.get(b).get(j).i32Const(2).i32Shl().i32Add().set(bp);
-      countUp(kk, () => f.get(k), 1, () => {
-        for (let h = 0; h < vecs; h++) f.get(bp).v128Load(16 * h).set(bv[h]);
-        for (let t = 0; t < tm; t++) {
-          f.get(ap[t]).v128Load32Splat().set(av);
-          for (let h = 0; h < vecs; h++) f.get(acc[t][h]).get(av).get(bv[h]).f32x4Mul().f32x4Add().set(acc[t][h]);
-          f.get(ap[t]).get(aCol).i32Add().set(ap[t]);
-        }
-        f.get(bp).get(bRow).i32Add().set(bp);
-      });
-      f.get(c).get(i).get(cRow).i32Mul().i32Add().get(j).i32Const(2).i32Shl().i32Add().set(cp);
-      f.get(n).get(j).i32Sub().set(cols);
-      f.get(cols).i32Const(tn).i32GeS().if();
-      {
-        // A whole column tile: bias, accumulate and ReLU on vectors, row by row.
-        flag(FLAG_BIAS).if();
-        for (let h = 0; h < vecs; h++) {
-          f.get(bias).get(j).i32Const(2).i32Shl().i32Add().v128Load(16 * h).set(bv[h]);
-          for (let t = 0; t < tm; t++) f.get(acc[t][h]).get(bv[h]).f32x4Add().set(acc[t][h]);
-        }
-        f.end();
-        for (let t = 0; t < tm; t++) {
-          if (t > 0) f.get(rows).i32Const(t).i32GtS().if();
-          flag(FLAG_ACCUMULATE).if();
-          for (let h = 0; h < vecs; h++) f.get(acc[t][h]).get(cp).v128Load(16 * h).f32x4Add().set(acc[t][h]);
-          f.end();
-          flag(FLAG_RELU).if();
-          for (let h = 0; h < vecs; h++) f.get(acc[t][h]).get(zero).f32x4Max().set(acc[t][h]);
-          f.end();
-          for (let h = 0; h < vecs; h++) f.get(cp).get(acc[t][h]).v128Store(16 * h);
-          f.get(cp).get(cRow).i32Add().set(cp);
-          if (t > 0) f.end();
-        }
+  };
+  /** The tile at (i, j): k loop, then the stores. */
+  const tile = () => {
+    for (const row of acc) for (const x of row) f.get(zero).set(x);
+    for (let t = 0; t < tm; t++) f.get(rowStart[t]).set(ap[t]);
+    f.get(b).get(j).i32Const(2).i32Shl().i32Add().set(bp);
+    countUp(kk, () => f.get(k), 1, () => {
+      for (let h = 0; h < vecs; h++) f.get(bp).v128Load(16 * h).set(bv[h]);
+      for (let t = 0; t < tm; t++) {
+        f.get(ap[t]).v128Load32Splat().set(av);
+        for (let h = 0; h < vecs; h++) f.get(acc[t][h]).get(av).get(bv[h]).f32x4Mul().f32x4Add().set(acc[t][h]);
+        f.get(ap[t]).get(aCol).i32Add().set(ap[t]);
       }
-      f.else();
-      {
-        // The partial column tile: through edgeTile, element by element.
-        for (let t = 0; t < tm; t++) for (let h = 0; h < vecs; h++) f.get(edgeTile).get(acc[t][h]).v128Store((t * tn + 4 * h) * 4);
-        countUp(r, () => f.get(rows), 1, () => {
-          countUp(q, () => f.get(cols), 1, () => {
-            // v = edgeTile[r, q] (+ bias[j + q]) (+ C[i + r, j + q]), then ReLU; at = &C[i + r, j + q].
-            f.get(cp).get(r).get(cRow).i32Mul().i32Add().get(q).i32Const(2).i32Shl().i32Add().set(at);
-            f.get(edgeTile).get(r).i32Const(tn).i32Mul().get(q).i32Add().i32Const(2).i32Shl().i32Add().f32Load().set(v);
-            flag(FLAG_BIAS).if();
-            f.get(v).get(bias).get(j).get(q).i32Add().i32Const(2).i32Shl().i32Add().f32Load().f32Add().set(v);
-            f.end();
-            flag(FLAG_ACCUMULATE).if();
-            f.get(v).get(at).f32Load().f32Add().set(v);
-            f.end();
-            flag(FLAG_RELU).if();
-            f.get(v).f32Const(0).f32Max().set(v);
-            f.end();
-            f.get(at).get(v).f32Store();
-          });
-        });
+      f.get(bp).get(bRow).i32Add().set(bp);
+    });
+    f.get(c).get(i).get(cRow).i32Mul().i32Add().get(j).i32Const(2).i32Shl().i32Add().set(cp);
+    f.get(n).get(j).i32Sub().set(cols);
+    f.get(cols).i32Const(tn).i32GeS().if();
+    {
+      // A whole column tile: bias, accumulate and ReLU on vectors, row by row.
+      flag(FLAG_BIAS).if();
+      for (let h = 0; h < vecs; h++) {
+        f.get(bias).get(j).i32Const(2).i32Shl().i32Add().v128Load(16 * h).set(bv[h]);
+        for (let t = 0; t < tm; t++) f.get(acc[t][h]).get(bv[h]).f32x4Add().set(acc[t][h]);
       }
       f.end();
-    });
-  });
+      for (let t = 0; t < tm; t++) {
+        if (t > 0) f.get(rows).i32Const(t).i32GtS().if();
+        flag(FLAG_ACCUMULATE).if();
+        for (let h = 0; h < vecs; h++) f.get(acc[t][h]).get(cp).v128Load(16 * h).f32x4Add().set(acc[t][h]);
+        f.end();
+        flag(FLAG_RELU).if();
+        for (let h = 0; h < vecs; h++) f.get(acc[t][h]).get(zero).f32x4Max().set(acc[t][h]);
+        f.end();
+        for (let h = 0; h < vecs; h++) f.get(cp).get(acc[t][h]).v128Store(16 * h);
+        f.get(cp).get(cRow).i32Add().set(cp);
+        if (t > 0) f.end();
+      }
+    }
+    f.else();
+    {
+      // The partial column tile: through edgeTile, element by element.
+      for (let t = 0; t < tm; t++) for (let h = 0; h < vecs; h++) f.get(edgeTile).get(acc[t][h]).v128Store((t * tn + 4 * h) * 4);
+      countUp(r, () => f.get(rows), 1, () => {
+        countUp(q, () => f.get(cols), 1, () => {
+          // v = edgeTile[r, q] (+ bias[j + q]) (+ C[i + r, j + q]), then ReLU; at = &C[i + r, j + q].
+          f.get(cp).get(r).get(cRow).i32Mul().i32Add().get(q).i32Const(2).i32Shl().i32Add().set(at);
+          f.get(edgeTile).get(r).i32Const(tn).i32Mul().get(q).i32Add().i32Const(2).i32Shl().i32Add().f32Load().set(v);
+          flag(FLAG_BIAS).if();
+          f.get(v).get(bias).get(j).get(q).i32Add().i32Const(2).i32Shl().i32Add().f32Load().f32Add().set(v);
+          f.end();
+          flag(FLAG_ACCUMULATE).if();
+          f.get(v).get(at).f32Load().f32Add().set(v);
+          f.end();
+          flag(FLAG_RELU).if();
+          f.get(v).f32Const(0).f32Max().set(v);
+          f.end();
+          f.get(at).get(v).f32Store();
+        });
+      });
+    }
+    f.end();
+  };
+  if (columnsOuter) countUp(j, () => f.get(n), tn, () => countUp(i, () => f.get(m), tm, () => { tileRows(); tile(); }));
+  else countUp(i, () => f.get(m), tm, () => { tileRows(); countUp(j, () => f.get(n), tn, tile); });
   return f;
 }
 
 let compiled: Promise<WebAssembly.Module> | undefined;
 function kernelModule(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(encodeModule([{ name: 'gemm', fn: emitKernel(TILE_M, TILE_N) }]));
+  compiled ??= WebAssembly.compile(encodeModule([
+    { name: 'gemmRowsOuter', fn: emitKernel(TILE_M, TILE_N, false) },
+    { name: 'gemmColumnsOuter', fn: emitKernel(TILE_M, TILE_N, true) },
+  ]));
   return compiled;
 }
 
@@ -170,7 +176,8 @@ export function gemmScratchFloats(entries: readonly GemmEntry[]): number {
 export class CpuGemm {
   private constructor(
     private readonly heap: CpuHeap,
-    private readonly kernel: KernelFn,
+    private readonly rowsOuter: KernelFn,
+    private readonly columnsOuter: KernelFn,
     private readonly scratchOffset: number,
     private readonly scratchFloats: number,
   ) {}
@@ -181,7 +188,8 @@ export class CpuGemm {
       throw new RangeError(`GEMM scratch [${scratchOffset}, ${scratchOffset + scratchFloats}) is not an aligned region of the CPU heap (${heap.f32.length} floats)`);
     }
     const instance = await WebAssembly.instantiate(await kernelModule(), { env: { memory: heap.memory } });
-    return new CpuGemm(heap, instance.exports.gemm as KernelFn, scratchOffset, scratchFloats);
+    const { gemmRowsOuter, gemmColumnsOuter } = instance.exports as Record<string, KernelFn>;
+    return new CpuGemm(heap, gemmRowsOuter, gemmColumnsOuter, scratchOffset, scratchFloats);
   }
 
   /** Runs the entries with the A, B, C and bias buffers starting at these element offsets of the heap (entry offsets are relative to them). */
@@ -204,8 +212,10 @@ export class CpuGemm {
       checkInHeap(mem.length, 'C', cAt, [[m, e.cRow], [n, 1]]);
       if (e.biasOff !== undefined) checkInHeap(mem.length, 'bias', biasAt, [[n, 1]]);
       const flags = (e.biasOff !== undefined ? FLAG_BIAS : 0) | (e.accumulate ? FLAG_ACCUMULATE : 0) | (e.relu ? FLAG_RELU : 0);
+      // The operand re-read for every tile of the outer loop is the smaller one (B: k x n, A: m x k).
+      const kernel = n <= m ? this.rowsOuter : this.columnsOuter;
       const call = (cols: number, col0: number, bBytes: number, bRowBytes: number) =>
-        this.kernel(m, cols, k, aAt * 4, e.aRow * 4, e.aCol * 4, bBytes, bRowBytes, (cAt + col0) * 4, e.cRow * 4, (biasAt + col0) * 4, flags, edgeTile * 4);
+        kernel(m, cols, k, aAt * 4, e.aRow * 4, e.aCol * 4, bBytes, bRowBytes, (cAt + col0) * 4, e.cRow * 4, (biasAt + col0) * 4, flags, edgeTile * 4);
       if (e.bCol !== 1) {
         // B transposed (dX): pack all of it, k rows of `width` floats, zero-padded.
         const width = Math.ceil(n / TILE_N) * TILE_N;

@@ -1,0 +1,107 @@
+/**
+ * `npm run bench:cpu-gemm`: milliseconds and GFLOP/s of the CPU device's WebAssembly GEMM
+ * (src/cpu/gemm.ts), one core, on single GEMMs of each operand layout and on every GEMM op of
+ * bench-small's training step (the plan's own entries: sizes, strides, bias, ReLU, accumulate).
+ * Prints only; writes nothing.
+ *
+ * Flags: --config NAME (default bench-small), --min-ms N (time per measurement, default 200).
+ */
+import { CpuGemm, gemmScratchFloats } from '../src/cpu/gemm.js';
+import { CpuHeap } from '../src/cpu/heap.js';
+import type { GemmEntry } from '../src/kernels/batched_gemm.js';
+import { describeStep, stepGemms } from '../src/layers/model.js';
+import { buildSpec } from '../src/spec.js';
+import { benchConfigs, mdTable, median, modelConfig } from './common.js';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const config = benchConfigs[option('--config', 'bench-small')];
+if (!config) throw new Error(`unknown --config; one of ${Object.keys(benchConfigs).join(', ')}`);
+const minMs = Number(option('--min-ms', '200'));
+
+/** One entry C = A B (m x k times k x n) in a layout, with bias and ReLU as the forward pass has them. */
+function single(layout: 'forward' | 'dW' | 'dX', m: number, n: number, k: number): GemmEntry {
+  const a = layout === 'dW' ? { aRow: 1, aCol: m } : { aRow: k, aCol: 1 };
+  const b = layout === 'dX' ? { bRow: 1, bCol: k } : { bRow: n, bCol: 1 };
+  return { m, n, k, ...a, ...b, aOff: 0, bOff: 0, cOff: 0, cRow: n, ...(layout === 'forward' ? { biasOff: 0, relu: true } : {}) };
+}
+
+/** Element count each operand's entries reach (non-negative strides). */
+function extent(entries: readonly GemmEntry[], at: (e: GemmEntry) => [number, [number, number][]]): number {
+  let end = 0;
+  for (const e of entries) {
+    const [off, dims] = at(e);
+    end = Math.max(end, off + 1 + dims.reduce((s, [size, stride]) => s + (size - 1) * stride, 0));
+  }
+  return end;
+}
+
+/** Median ms of one `run` over rounds of at least minMs / 5 each. */
+async function time(entries: readonly GemmEntry[]): Promise<number> {
+  const aLen = extent(entries, (e) => [e.aOff, [[e.m, e.aRow], [e.k, e.aCol]]]);
+  const bLen = extent(entries, (e) => [e.bOff, [[e.k, e.bRow], [e.n, e.bCol]]]);
+  const cLen = extent(entries, (e) => [e.cOff, [[e.m, e.cRow], [e.n, 1]]]);
+  const biasLen = extent(entries, (e) => [e.biasOff ?? 0, [[e.n, 1]]]);
+  const scratchFloats = gemmScratchFloats(entries);
+  const heap = new CpuHeap(aLen + bLen + cLen + biasLen + scratchFloats + 64);
+  const [a, b, c, bias, scratch] = [aLen, bLen, cLen, biasLen, scratchFloats].map((n) => heap.alloc(n));
+  for (let i = 0; i < heap.f32.length; i++) heap.f32[i] = Math.random() - 0.5;
+  const gemm = await CpuGemm.create(heap, scratch, scratchFloats);
+  const run = () => gemm.run(entries, a, b, c, bias);
+  run();
+  let reps = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) run();
+    if (performance.now() - t0 >= minMs / 5) break;
+    reps *= 2;
+  }
+  const rounds: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const t0 = performance.now();
+    for (let r = 0; r < reps; r++) run();
+    rounds.push((performance.now() - t0) / reps);
+  }
+  return median(rounds);
+}
+
+const flops = (entries: readonly GemmEntry[]) => entries.reduce((s, e) => s + 2 * e.m * e.n * e.k, 0);
+const shapesOf = (entries: readonly GemmEntry[]) => {
+  const sizes = entries.map((e) => `${e.m}x${e.n}x${e.k}`);
+  return sizes.every((s) => s === sizes[0]) ? `${entries.length} x ${sizes[0]}` : sizes.join(', ');
+};
+const row = async (name: string, layout: string, entries: readonly GemmEntry[]) => {
+  const ms = await time(entries);
+  return { cells: [name, layout, shapesOf(entries), ms.toFixed(3), (flops(entries) / ms / 1e6).toFixed(2)], ms, flops: flops(entries) };
+};
+const header = ['GEMM', 'layout', 'entries (m x n x k)', 'ms', 'GFLOP/s'];
+
+const singles: [string, 'forward' | 'dW' | 'dX', number, number, number][] = [
+  ['single', 'forward', 512, 256, 128],
+  ['single', 'forward', 512, 64, 256],
+  ['single', 'dW', 128, 256, 512],
+  ['single', 'dX', 512, 128, 256],
+  ['single', 'forward', 512, 6, 128],
+  ['single', 'forward', 512, 1, 32],
+];
+const singleRows = [];
+for (const [name, layout, m, n, k] of singles) singleRows.push((await row(name, layout, [single(layout, m, n, k)])).cells);
+console.log('Single GEMMs (forward with bias and ReLU):\n');
+console.log(mdTable(header, singleRows));
+
+const spec = buildSpec(modelConfig(config));
+const stepRows = [];
+let totalMs = 0;
+let totalFlops = 0;
+for (const op of stepGemms(describeStep(spec, config.batchSize, 1))) {
+  const r = await row(op.name, op.layout, op.entries);
+  stepRows.push(r.cells);
+  totalMs += r.ms;
+  totalFlops += r.flops;
+}
+stepRows.push(['all', '', '', totalMs.toFixed(3), (totalFlops / totalMs / 1e6).toFixed(2)]);
+console.log(`\n${config.name}'s training-step GEMM ops (batch ${config.batchSize}):\n`);
+console.log(mdTable(header, stepRows));
