@@ -12,7 +12,8 @@ import { names, type ModelSpec } from './spec.js';
 import type { ResolvedOptimizer } from './config.js';
 import type { ArenaLayout } from './arena.js';
 import { LimitError } from './limits.js';
-import { BatchError, type Batch } from './data/batch.js';
+import type { Batch } from './data/batch.js';
+import { stageBatch } from './input-stage.js';
 import { gemmTuningFor, gemmDispatch, type GemmTuning, type GemmTuningChooser } from './kernels/batched_gemm.js';
 import { biasActBackwardDispatch } from './kernels/bias_act_backward.js';
 import { gateSoftmaxDispatch } from './kernels/gate_softmax.js';
@@ -20,7 +21,7 @@ import { expertGradDispatch, gateGradDispatch, mixtureDispatch } from './kernels
 import { gateMixtureDispatch } from './kernels/gate_mixture.js';
 import { fuseGateMixtures } from './layers/gates.js';
 import { taskLossDispatch } from './kernels/task_loss.js';
-import { csrWords, embeddingBackwardDispatch, embeddingGatherDispatch, writeCsr } from './kernels/embedding.js';
+import { embeddingBackwardDispatch, embeddingGatherDispatch } from './kernels/embedding.js';
 import { OPTIMIZER_UNIFORM, optimizerDispatch, optimizerUniform, weightDecayEnd } from './kernels/optimizer.js';
 import { CLIP_UNIFORM, gradNormDispatch, gradNormUniform } from './kernels/grad_norm.js';
 import { uncertaintyDispatch } from './kernels/uncertainty.js';
@@ -130,55 +131,8 @@ export class Plan {
 
   /** Validates a batch and writes it, padded to the batch size with masked rows. */
   writeBatch(batch: Batch): void {
-    const { rows } = batch;
-    const B = this.batchSize;
-    const K = this.spec.numTasks;
-    const din = this.spec.inputDim;
-    if (!Number.isInteger(rows) || rows < 1 || rows > B) throw new BatchError(`batch.rows must be an integer in [1, ${B}] (the batch size), got ${rows}`);
-    if (batch.x.length !== rows * din) throw new BatchError(`batch.x has ${batch.x.length} values, expected rows (${rows}) x inputDim (${din}) = ${rows * din}`);
-    if (batch.labels.length !== rows * K) throw new BatchError(`batch.labels has ${batch.labels.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
-    if (batch.mask && batch.mask.length !== rows * K) throw new BatchError(`batch.mask has ${batch.mask.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
-    const stage = this.inputStage;
-    stage.fill(0);
-    const xOff = this.input.get('x').offset;
-    const width = this.spec.modelInputDim;
-    for (let i = 0; i < rows * din; i++) {
-      const v = batch.x[i];
-      if (!Number.isFinite(v)) throw new BatchError(`batch.x row ${Math.floor(i / din)} column ${i % din} is ${v}; inputs must be finite`);
-      stage[xOff + Math.floor(i / din) * width + (i % din)] = v;
-    }
-    const lOff = this.input.get('labels').offset;
-    const mOff = this.input.get('mask').offset;
-    for (let i = 0; i < rows * K; i++) {
-      const m = batch.mask ? batch.mask[i] : 1;
-      if (m !== 0 && m !== 1) throw new BatchError(`batch.mask row ${Math.floor(i / K)} task ${i % K} is ${m}; it must be 0 or 1`);
-      const y = batch.labels[i];
-      if (m === 1 && !Number.isFinite(y)) {
-        throw new BatchError(`batch.labels row ${Math.floor(i / K)} task "${this.spec.config.tasks[i % K].name}" is ${y} but its mask is 1; mask missing labels with 0`);
-      }
-      stage[lOff + i] = m === 1 ? y : 0;
-      stage[mOff + i] = m;
-    }
-    const tables = this.spec.embeddings;
-    if (tables.length > 0) {
-      const T = tables.length;
-      const cat = batch.categorical;
-      if (!cat || cat.length !== rows * T) {
-        throw new BatchError(`batch.categorical has ${cat?.length ?? 0} values, expected rows (${rows}) x embedding tables (${T}) = ${rows * T}`);
-      }
-      const iOff = this.input.get('indices').offset;
-      for (let i = 0; i < rows * T; i++) {
-        const v = cat[i];
-        const e = tables[i % T];
-        if (!Number.isInteger(v) || v < 0 || v >= e.vocabulary) {
-          throw new BatchError(`batch.categorical row ${Math.floor(i / T)} table "${e.name}" is ${v}; it must be an integer in [0, ${e.vocabulary})`);
-        }
-        this.inputWords[iOff + i] = v;
-      }
-      const csrOff = this.input.get('csr').offset;
-      tables.forEach((_, t) => writeCsr(this.inputWords, csrOff + t * csrWords(B), B, (r) => cat[r * T + t], rows));
-    }
-    this.device.queue.writeBuffer(this.buffers.input, 0, stage);
+    stageBatch(this.spec, this.input, this.batchSize, batch, this.inputStage, this.inputWords);
+    this.device.queue.writeBuffer(this.buffers.input, 0, this.inputStage);
   }
 }
 

@@ -1,17 +1,19 @@
 /**
- * The trainer: owns a plan and runs it. A training step writes the batch,
- * encodes forward, loss, backward and the optimizer into ONE command buffer
- * and submits it; nothing waits on the CPU inside a step. The step's losses
- * are copied to a staging buffer and come back as a promise, so a caller can
- * keep submitting steps and read losses a few steps behind.
+ * The trainer: owns an engine (a GPU plan or the CPU device, src/engine.ts) and runs it. A training
+ * step writes the batch and runs forward, loss, backward and the optimizer as one submission; the
+ * step's losses come back as a promise, so a caller can keep submitting steps and read losses a
+ * few steps behind.
  */
 import type { GpuContext } from './gpu/context.js';
+import { GpuEngine } from './gpu/engine.js';
+import { CpuEngine } from './cpu/engine.js';
+import { isCpuDevice, type CpuDevice } from './cpu/device.js';
+import type { Engine, Phase } from './engine.js';
 import type { ModelConfig } from './config.js';
 import { buildSpec, type ModelSpec } from './spec.js';
 import { initParams, type ParamTensors } from './init.js';
-import { buildPlan, destroyPlan, type Plan } from './plan.js';
+import { buildPlan, type Plan } from './plan.js';
 import { resolveOptimizer, type OptimizerConfig, type ResolvedOptimizer } from './config.js';
-import { encodeOps, type Op } from './kernels/dispatch.js';
 import type { GemmTuning, GemmTuningChooser } from './kernels/batched_gemm.js';
 import type { ReductionPaths } from './reductions.js';
 import { BatchError, type Batch } from './data/batch.js';
@@ -27,9 +29,9 @@ export interface TrainerOptions {
   optimizer?: OptimizerConfig;
   /** Seed of the parameter initialisation. */
   seed?: number;
-  /** One GEMM tuning, or a per-dispatch chooser (src/tuning.ts); default: chosen by adapter. */
+  /** One GEMM tuning, or a per-dispatch chooser (src/tuning.ts); default: chosen by adapter (GPU only). */
   gemmTuning?: GemmTuning | GemmTuningChooser;
-  /** The path of each reduction kernel, plain or subgroup (src/reductions.ts); default: chosen by device. */
+  /** The path of each reduction kernel, plain or subgroup (src/reductions.ts); default: chosen by device (GPU only). */
   reductions?: Partial<ReductionPaths>;
   /** Each level's gate softmax and mixtures in one dispatch (default false; see PlanOptions). */
   fuseGateMixture?: boolean;
@@ -50,29 +52,33 @@ export interface StepResult {
 }
 
 /**
- * Trains and runs one model on one device: {@link Trainer.create} compiles the config into a plan
- * (GPU buffers and dispatches); {@link Trainer.step} runs a training step as one submission and
- * resolves its losses later; {@link Trainer.predict} and {@link Trainer.infer} run the forward
- * pass. Methods throw {@link BatchError} for a malformed batch and DeviceLostError once the device
- * is lost; call {@link Trainer.destroy} to free the GPU memory.
+ * Trains and runs one model on one device: {@link Trainer.create} compiles the config into an
+ * engine (a GPU plan, or the CPU device's); {@link Trainer.step} runs a training step as one
+ * submission and resolves its losses later; {@link Trainer.predict} and {@link Trainer.infer} run
+ * the forward pass. Methods throw {@link BatchError} for a malformed batch and DeviceLostError once
+ * the GPU is lost; call {@link Trainer.destroy} to free the memory.
  */
 export class Trainer {
   private stepCount = 0;
   private lr: number;
   private taskWeights: number[];
-  private readonly stagingPool: GPUBuffer[] = [];
   private destroyed = false;
 
   private constructor(
-    readonly ctx: GpuContext,
+    readonly engine: Engine,
     readonly spec: ModelSpec,
-    readonly plan: Plan,
     readonly optimizer: ResolvedOptimizer,
   ) {
     this.lr = optimizer.lr;
     this.taskWeights = spec.config.tasks.map((t) => t.weight);
-    plan.setTaskWeights(this.taskWeights);
+    engine.setTaskWeights(this.taskWeights);
     this.setGradientClip(0);
+  }
+
+  /** The GPU plan this trainer runs (throws on the CPU device, which has none). */
+  get plan(): Plan {
+    if (!(this.engine instanceof GpuEngine)) throw new Error('a trainer on the CPU device has no GPU plan');
+    return this.engine.plan;
   }
 
   /**
@@ -82,18 +88,20 @@ export class Trainer {
    *   the device's limits (with the largest batch size that fits); ShaderCompileError when a
    *   kernel fails to compile on this device.
    */
-  static async create(ctx: GpuContext, config: ModelConfig, options: TrainerOptions): Promise<Trainer> {
+  static async create(device: GpuContext | CpuDevice, config: ModelConfig, options: TrainerOptions): Promise<Trainer> {
     const spec = buildSpec(config);
     const optimizer = resolveOptimizer(options.optimizer ?? { kind: 'adam', lr: 1e-3 });
-    const plan = await buildPlan(ctx, spec, { batchSize: options.batchSize, gemmTuning: options.gemmTuning, reductions: options.reductions, fuseGateMixture: options.fuseGateMixture });
-    const trainer = new Trainer(ctx, spec, plan, optimizer);
+    const engine = isCpuDevice(device)
+      ? await CpuEngine.create(spec, { batchSize: options.batchSize, fuseGateMixture: options.fuseGateMixture })
+      : new GpuEngine(device, await buildPlan(device, spec, { batchSize: options.batchSize, gemmTuning: options.gemmTuning, reductions: options.reductions, fuseGateMixture: options.fuseGateMixture }));
+    const trainer = new Trainer(engine, spec, optimizer);
     trainer.writeParams(initParams(spec, options.seed ?? 0));
     return trainer;
   }
 
   /** Rows per step the plan holds; a smaller batch is padded with masked rows. */
   get batchSize(): number {
-    return this.plan.batchSize;
+    return this.engine.batchSize;
   }
 
   /** Optimizer steps taken (restored from a checkpoint by {@link Trainer.writeOptimizerState}). */
@@ -113,33 +121,33 @@ export class Trainer {
       throw new RangeError(`task weights must be ${this.spec.numTasks} finite numbers >= 0, got [${weights.join(', ')}]`);
     }
     this.taskWeights = [...weights];
-    this.plan.setTaskWeights(this.taskWeights);
+    this.engine.setTaskWeights(this.taskWeights);
   }
 
-  /** Clips the global gradient norm to `maxNorm` on the GPU before each update (0 turns clipping off). */
+  /** Clips the global gradient norm to `maxNorm` in the step, before each update (0 turns clipping off). */
   setGradientClip(maxNorm: number): void {
     if (!Number.isFinite(maxNorm) || maxNorm < 0) throw new RangeError(`gradient clip norm must be a finite number >= 0, got ${maxNorm}`);
-    this.plan.setGradientClip(maxNorm);
+    this.engine.setGradientClip(maxNorm);
   }
 
   /** One training step: forward, loss, backward and the optimizer update, in one submission. */
   step(batch: Batch, gradScale = 1): Promise<StepResult> {
     this.writeBatch(batch);
     this.stepCount++;
-    this.plan.setOptimizerStep(this.optimizer, this.stepCount, this.lr, gradScale);
-    return this.submit([...this.plan.forward, ...this.plan.loss, ...this.plan.backward, ...this.plan.optimizer], true);
+    this.engine.setOptimizerStep(this.optimizer, this.stepCount, this.lr, gradScale);
+    return this.submit(['forward', 'loss', 'backward', 'optimizer'], true);
   }
 
   /** Forward, loss and backward without updating: gradients are left in the gradient buffer. */
   computeGradients(batch: Batch): Promise<StepResult> {
     this.writeBatch(batch);
-    return this.submit([...this.plan.forward, ...this.plan.loss, ...this.plan.backward]);
+    return this.submit(['forward', 'loss', 'backward']);
   }
 
   /** Forward and loss only. */
   evaluate(batch: Batch): Promise<StepResult> {
     this.writeBatch(batch);
-    return this.submit([...this.plan.forward, ...this.plan.loss]);
+    return this.submit(['forward', 'loss']);
   }
 
   /**
@@ -173,69 +181,54 @@ export class Trainer {
     const levels = withGates ? this.spec.levels : [];
     const gates = levels.map((l) => new Float32Array(rows * l.gateColumns));
     // What to copy back per chunk: the logits, then each level's gate weights.
-    const views = [this.plan.activations.get(activationNames.logits(this.spec)), ...levels.map((l) => this.plan.activations.get(activationNames.gates(l.index)))];
-    const bytes = views.reduce((a, v) => a + v.size * 4, 0);
-    const staging = this.ctx.createBuffer('inference staging', bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    try {
-      for (let start = 0; start < rows; start += B) {
-        const n = Math.min(B, rows - start);
-        this.writeBatch({
-          rows: n,
-          x: slice(x, start * din, n * din),
-          labels: new Float32Array(n * K),
-          mask: new Float32Array(n * K),
-          categorical: categorical && slice(categorical, start * T, n * T),
-        });
-        const encoder = this.ctx.device.createCommandEncoder({ label: 'inference' });
-        encodeOps(encoder, this.plan.forward, 'forward');
-        let at = 0;
-        for (const v of views) {
-          encoder.copyBufferToBuffer(this.plan.buffers.act, v.offset * 4, staging, at, v.size * 4);
-          at += v.size * 4;
+    const views = [this.engine.activations.get(activationNames.logits(this.spec)), ...levels.map((l) => this.engine.activations.get(activationNames.gates(l.index)))];
+    const reads = views.map((v) => ({ role: 'act' as const, offset: v.offset, size: v.size }));
+    for (let start = 0; start < rows; start += B) {
+      const n = Math.min(B, rows - start);
+      this.writeBatch({
+        rows: n,
+        x: slice(x, start * din, n * din),
+        labels: new Float32Array(n * K),
+        mask: new Float32Array(n * K),
+        categorical: categorical && slice(categorical, start * T, n * T),
+      });
+      const data = await this.engine.run(['forward'], reads);
+      for (let k = 0; k < K; k++) {
+        const binary = this.spec.config.tasks[k].type === 'binary';
+        for (let r = 0; r < n; r++) {
+          const z = data[k * B + r];
+          logits[k][start + r] = z;
+          predictions[k][start + r] = binary ? 1 / (1 + Math.exp(-z)) : z;
         }
-        this.ctx.device.queue.submit([encoder.finish()]);
-        await this.ctx.guard(staging.mapAsync(GPUMapMode.READ));
-        const data = new Float32Array(staging.getMappedRange());
-        for (let k = 0; k < K; k++) {
-          const binary = this.spec.config.tasks[k].type === 'binary';
-          for (let r = 0; r < n; r++) {
-            const z = data[k * B + r];
-            logits[k][start + r] = z;
-            predictions[k][start + r] = binary ? 1 / (1 + Math.exp(-z)) : z;
-          }
-        }
-        let offset = views[0].size;
-        levels.forEach((l, i) => {
-          gates[i].set(data.subarray(offset, offset + n * l.gateColumns), start * l.gateColumns);
-          offset += views[i + 1].size;
-        });
-        staging.unmap();
       }
-    } finally {
-      this.ctx.destroyBuffer(staging);
+      let offset = views[0].size;
+      levels.forEach((l, i) => {
+        gates[i].set(data.subarray(offset, offset + n * l.gateColumns), start * l.gateColumns);
+        offset += views[i + 1].size;
+      });
     }
     return { predictions, logits, gates };
   }
 
-  /** Parameters by name (a copy, read back from the GPU). */
+  /** Parameters by name (a copy, read back from the device). */
   readParams(): Promise<ParamTensors> {
-    return this.readTensors(this.plan.buffers.params);
+    return this.readTensors('params');
   }
 
   /** Gradients of the last step by name, same names as the parameters. */
   readGradients(): Promise<ParamTensors> {
-    return this.readTensors(this.plan.buffers.grads);
+    return this.readTensors('grads');
   }
 
   /** Optimizer moments by name (for checkpoints). */
   async readOptimizerState(): Promise<{ m1: ParamTensors; m2: ParamTensors }> {
-    return { m1: await this.readTensors(this.plan.buffers.m1), m2: await this.readTensors(this.plan.buffers.m2) };
+    return { m1: await this.readTensors('m1'), m2: await this.readTensors('m2') };
   }
 
   /** An activation (or `<name>.grad`) of the last forward/backward pass, e.g. `level0.gates`. */
   async readActivation(name: string): Promise<Float32Array> {
-    const view = this.plan.activations.get(name);
-    return new Float32Array(await this.ctx.readBuffer(this.plan.buffers.act, view.offset * 4, view.size * 4));
+    const view = this.engine.activations.get(name);
+    return this.engine.read({ role: 'act', offset: view.offset, size: view.size });
   }
 
   /**
@@ -243,81 +236,63 @@ export class Trainer {
    * Throws Error naming a missing tensor or one of the wrong size.
    */
   writeParams(tensors: Map<string, ArrayLike<number>>): void {
-    this.writeTensors(this.plan.buffers.params, tensors);
+    this.writeTensors('params', tensors);
   }
 
   /** Overwrites the optimizer moments (as {@link Trainer.writeParams}) and the step count, to resume training. */
   writeOptimizerState(state: { m1: Map<string, ArrayLike<number>>; m2: Map<string, ArrayLike<number>> }, steps: number): void {
-    this.writeTensors(this.plan.buffers.m1, state.m1);
-    this.writeTensors(this.plan.buffers.m2, state.m2);
+    this.writeTensors('m1', state.m1);
+    this.writeTensors('m2', state.m2);
     this.stepCount = steps;
   }
 
-  /** Frees every GPU buffer the trainer allocated. */
+  /** Frees every buffer the trainer allocated. */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    destroyPlan(this.ctx, this.plan);
-    for (const b of this.stagingPool) this.ctx.destroyBuffer(b);
-    this.stagingPool.length = 0;
+    this.engine.destroy();
   }
 
-  private submit(ops: Op[], withNorm = false): Promise<StepResult> {
+  private submit(phases: Phase[], withNorm = false): Promise<StepResult> {
     if (this.destroyed) throw new Error('this trainer was destroyed');
-    this.ctx.assertAlive();
     const K = this.spec.numTasks;
-    const loss = this.plan.activations.get(activationNames.loss);
-    const encoder = this.ctx.device.createCommandEncoder({ label: 'step' });
-    encodeOps(encoder, ops, 'step');
-    const staging = this.stagingPool.pop() ?? this.ctx.createBuffer('loss staging', K * 8 + 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    encoder.copyBufferToBuffer(this.plan.buffers.act, loss.offset * 4, staging, 0, K * 8);
-    if (withNorm) encoder.copyBufferToBuffer(this.plan.buffers.clip, 0, staging, K * 8, 8);
-    this.ctx.device.queue.submit([encoder.finish()]);
+    const loss = this.engine.activations.get(activationNames.loss);
     const step = this.stepCount;
     const weights = [...this.taskWeights];
-    return this.ctx.guard(staging.mapAsync(GPUMapMode.READ)).then(
-      () => {
-      const v = new Float32Array(staging.getMappedRange()).slice();
-      staging.unmap();
-      if (this.destroyed) this.ctx.destroyBuffer(staging);
-      else this.stagingPool.push(staging);
+    const reads = [{ role: 'act' as const, offset: loss.offset, size: 2 * K }, ...(withNorm ? [{ role: 'clip' as const, offset: 0, size: 2 }] : [])];
+    return this.engine.run(phases, reads).then((v) => {
       const taskLoss = Array.from({ length: K }, (_, k) => v[2 * k]);
       const taskCount = Array.from({ length: K }, (_, k) => v[2 * k + 1]);
       const gradNorm = withNorm ? v[2 * K + 1] : NaN;
       return { step, taskLoss, taskCount, total: taskLoss.reduce((a, l, k) => a + weights[k] * l, 0), gradNorm };
-      },
-      (e: unknown) => {
-        this.ctx.destroyBuffer(staging);
-        throw e;
-      },
-    );
+    });
   }
 
   /** Validates a batch and writes it, padded to the batch size with masked rows. */
   private writeBatch(batch: Batch): void {
-    this.ctx.assertAlive();
-    this.plan.writeBatch(batch);
+    this.engine.assertAlive();
+    this.engine.writeBatch(batch);
   }
 
-  private async readTensors(buffer: GPUBuffer): Promise<ParamTensors> {
-    const all = new Float32Array(await this.ctx.readBuffer(buffer, 0, this.plan.params.bytes));
+  private async readTensors(role: 'params' | 'grads' | 'm1' | 'm2'): Promise<ParamTensors> {
+    const all = await this.engine.read({ role, offset: 0, size: this.engine.params.size });
     const out: ParamTensors = new Map();
     for (const p of this.spec.params) {
-      const v = this.plan.params.get(p.name);
+      const v = this.engine.params.get(p.name);
       out.set(p.name, all.slice(v.offset, v.offset + v.size));
     }
     return out;
   }
 
-  private writeTensors(buffer: GPUBuffer, tensors: Map<string, ArrayLike<number>>): void {
-    const all = new Float32Array(this.plan.params.size);
+  private writeTensors(role: 'params' | 'm1' | 'm2', tensors: Map<string, ArrayLike<number>>): void {
+    const all = new Float32Array(this.engine.params.size);
     for (const p of this.spec.params) {
       const t = tensors.get(p.name);
       if (!t) throw new Error(`missing tensor ${p.name}`);
       if (t.length !== p.size) throw new Error(`tensor ${p.name} has ${t.length} values, expected ${p.size} (shape [${p.shape.join(', ')}])`);
-      all.set(t, this.plan.params.get(p.name).offset);
+      all.set(t, this.engine.params.get(p.name).offset);
     }
-    this.ctx.device.queue.writeBuffer(buffer, 0, all);
+    this.engine.write(role, 0, all);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
- * The whole forward and backward pass on the GPU against the float64 reference:
- * outputs, losses and every parameter gradient, for the model families and
- * random configurations, with NaN-poisoned buffers proving every element is written.
+ * The whole forward and backward pass on the GPU, and on the CPU device, against the float64
+ * reference: outputs, losses and every parameter gradient, for the model families and random
+ * configurations, with NaN-poisoned buffers proving every element is written.
  */
 import { describe, expect, it } from 'vitest';
 import { cgc, mmoe, ple, sharedBottom, singleTask, type ModelConfig } from '../src/config.js';
@@ -12,6 +12,7 @@ import { Rng } from '../src/rng.js';
 import { caseSeed, excludeNearKinks, expectClose, withSeed } from './helpers.js';
 import { noSubgroupsContext, testContext } from './gpu.js';
 import type { GpuContext } from '../src/gpu/context.js';
+import { CpuDevice } from '../src/cpu/device.js';
 import type { ModelSpec } from '../src/spec.js';
 import type { GemmTuningChooser } from '../src/kernels/batched_gemm.js';
 
@@ -97,12 +98,12 @@ const named: Record<string, { config: ModelConfig; batch: number; rows: number }
 
 async function checkAgainstReference(
   label: string, seed: number, config: ModelConfig, batchSize: number, rows: number, maskRate = 0.2, gemmTuning?: GemmTuningChooser, taskWeights?: number[],
-  { device = testContext, fuseGateMixture }: { device?: () => Promise<GpuContext>; fuseGateMixture?: boolean } = {},
+  { device = testContext, fuseGateMixture }: { device?: () => Promise<GpuContext | CpuDevice>; fuseGateMixture?: boolean } = {},
 ) {
   const ctx = await device();
   const rng = new Rng(seed);
   const trainer = await Trainer.create(ctx, config, { batchSize, seed, gemmTuning, fuseGateMixture });
-  if (fuseGateMixture) expect(trainer.plan.forward.filter((op) => op.kind === 'dispatch' && op.dispatch.kernel === 'gate_mixture')).toHaveLength(spec(config).levels.length);
+  if (fuseGateMixture && trainer.engine.device === 'gpu') expect(trainer.plan.forward.filter((op) => op.kind === 'dispatch' && op.dispatch.kernel === 'gate_mixture')).toHaveLength(spec(config).levels.length);
   try {
     const spec = trainer.spec;
     // Random biases too, so every term of every layer is exercised.
@@ -113,8 +114,8 @@ async function checkAgainstReference(
     if (excluded.length) console.log(`${label}: rows ${excluded.join(', ')} have a ReLU pre-activation within f32 rounding of zero; masked out (seed ${seed})`);
 
     // Poison every activation and gradient: whatever the step does not write stays NaN.
-    ctx.device.queue.writeBuffer(trainer.plan.buffers.act, 0, new Float32Array(trainer.plan.activations.size).fill(NaN));
-    ctx.device.queue.writeBuffer(trainer.plan.buffers.grads, 0, new Float32Array(trainer.plan.params.size).fill(NaN));
+    trainer.engine.write('act', 0, new Float32Array(trainer.engine.activations.size).fill(NaN));
+    trainer.engine.write('grads', 0, new Float32Array(trainer.engine.params.size).fill(NaN));
 
     // Dynamic weighting (w_k gamma_k^t) reaches the GPU through setTaskWeights, between steps.
     if (taskWeights) trainer.setTaskWeights(taskWeights);
@@ -224,6 +225,41 @@ describe('forward and backward against the float64 reference', () => {
         await withSeed(seed, () => checkAgainstReference(`random #${i + 1}`, seed, config, batch, rng.int(1, batch), rng.range(0, 0.5)));
       } catch (e) {
         // The config is drawn from the seed: PLE_TEST_SEED replays this config too.
+        (e as Error).message += `\nconfig: ${JSON.stringify(config)}`;
+        throw e;
+      }
+    });
+  }
+});
+
+// The CPU device runs the same op lists with its own kernels (src/cpu/): the same cases, the same tolerance.
+describe('forward and backward on the CPU device against the float64 reference', () => {
+  const cpu = () => CpuDevice.create();
+  for (const [label, c] of Object.entries(named)) {
+    it(label, async () => {
+      const seed = caseSeed(`cpu ${label}`);
+      await withSeed(seed, () => checkAgainstReference(`cpu ${label}`, seed, c.config, c.batch, c.rows, 0.2, undefined, undefined, { device: cpu }));
+    });
+  }
+  it('PLE with uncertainty weighting and dynamic task weights', async () => {
+    const c = named['PLE with uncertainty weighting'];
+    const seed = caseSeed('cpu uncertainty and dynamic task weights');
+    await withSeed(seed, () => checkAgainstReference('cpu uncertainty and dynamic task weights', seed, c.config, c.batch, c.rows, 0.2, undefined, [0.3, 1.7], { device: cpu }));
+  });
+  it('PLE 2 levels with each level\'s gate softmax and mixtures fused (gate_mixture)', async () => {
+    const c = named['PLE 2 levels'];
+    const seed = caseSeed('cpu gate_mixture');
+    await withSeed(seed, () => checkAgainstReference('cpu gate_mixture', seed, c.config, c.batch, c.rows, 0.2, undefined, undefined, { device: cpu, fuseGateMixture: true }));
+  });
+  for (let i = 0; i < 6; i++) {
+    it(`random config #${i + 1}`, async () => {
+      const seed = caseSeed(`cpu random ${i}`);
+      const rng = new Rng(seed ^ 0x5bd1e995);
+      const config = randomConfig(rng);
+      const batch = rng.int(1, 40);
+      try {
+        await withSeed(seed, () => checkAgainstReference(`cpu random #${i + 1}`, seed, config, batch, rng.int(1, batch), rng.range(0, 0.5), undefined, undefined, { device: cpu }));
+      } catch (e) {
         (e as Error).message += `\nconfig: ${JSON.stringify(config)}`;
         throw e;
       }

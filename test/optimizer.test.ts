@@ -10,6 +10,7 @@ import { ple } from '../src/config.js';
 import { names } from '../src/spec.js';
 import { Trainer } from '../src/trainer.js';
 import { checkWrites, download, run, testContext, upload } from './gpu.js';
+import { CpuDevice } from '../src/cpu/device.js';
 
 const configs: [string, OptimizerConfig][] = [
   ['sgd, momentum 0.9, weight decay', { kind: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 0.01 }],
@@ -99,10 +100,10 @@ describe('optimizer', () => {
 describe('weight decay in a trainer', () => {
   // Decaying the uncertainty weighting's log-variances s_k would add wd s_k^2 to sum_k (w_k e^{-s_k} L_k + s_k)
   // and change its minimum; every weight, bias and embedding row decays, the log-variances never do.
-  for (const kind of ['adamw', 'sgd'] as const) {
-    it(`${kind}: one step decays every parameter but the log-variances, as the reference optimizer does`, async () => {
-      const ctx = await testContext();
-      const seed = caseSeed(`weight decay ${kind}`);
+  for (const [kind, where] of [['adamw', 'gpu'], ['sgd', 'gpu'], ['adamw', 'cpu'], ['sgd', 'cpu']] as const) {
+    it(`${kind}: one step decays every parameter but the log-variances, as the reference optimizer does (${where})`, async () => {
+      const ctx = where === 'gpu' ? await testContext() : await CpuDevice.create();
+      const seed = caseSeed(`weight decay ${kind} ${where}`);
       const rng = new Rng(seed);
       const config = ple({
         inputDim: 5,

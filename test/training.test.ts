@@ -1,6 +1,6 @@
 /**
- * Hundreds of optimizer steps on a small learnable problem, on the GPU and on
- * the float64 reference (same initial parameters, same batches, same update
+ * Hundreds of optimizer steps on a small learnable problem, on the GPU (and on the
+ * CPU device) and on the float64 reference (same initial parameters, same batches, same update
  * rule): the loss falls the same way and the parameters end up the same.
  */
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,8 @@ import { resolveOptimizer, type OptimizerConfig } from '../src/config.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, excludeNearKinks, relativeError, withSeed } from './helpers.js';
 import { testContext } from './gpu.js';
+import { CpuDevice } from '../src/cpu/device.js';
+import type { GpuContext } from '../src/gpu/context.js';
 
 /** Two related tasks of a fixed random teacher: a binary one and a regression one. */
 function teacherBatches(seed: number, inputDim: number, rows: number, count: number): Batch[] {
@@ -78,13 +80,22 @@ describe('training on GPU tracks the float64 reference', () => {
   for (const c of cases) {
     it(c.label, async () => {
       const seed = caseSeed(c.label);
-      await withSeed(seed, () => trackReference(c, seed));
+      await withSeed(seed, () => trackReference(c, seed, testContext));
     });
   }
 });
 
-async function trackReference(c: (typeof cases)[number], seed: number): Promise<void> {
-  const ctx = await testContext();
+describe('training on the CPU device tracks the float64 reference', () => {
+  for (const c of cases) {
+    it(c.label, async () => {
+      const seed = caseSeed(`cpu ${c.label}`);
+      await withSeed(seed, () => trackReference(c, seed, () => CpuDevice.create()));
+    });
+  }
+});
+
+async function trackReference(c: (typeof cases)[number], seed: number, device: () => Promise<GpuContext | CpuDevice>): Promise<void> {
+  const ctx = await device();
   const batches = teacherBatches(seed, 6, 32, 4);
   const trainer = await Trainer.create(ctx, c.config, { batchSize: 32, seed, optimizer: c.optimizer });
   try {

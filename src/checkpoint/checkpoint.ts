@@ -15,6 +15,7 @@
  * declared in metadata.ts) for resuming and predicting.
  */
 import type { GpuContext } from '../gpu/context.js';
+import type { CpuDevice } from '../cpu/device.js';
 import type { ModelConfig, ResolvedModelConfig } from '../config.js';
 import type { OptimizerConfig } from '../config.js';
 import { Trainer, type TrainerOptions } from '../trainer.js';
@@ -153,7 +154,7 @@ export function loadCheckpoint(trainer: Trainer, ckpt: Checkpoint, source = 'che
 
 /** A new trainer holding the checkpoint's model and state. */
 export async function trainerFromCheckpoint(
-  ctx: GpuContext,
+  ctx: GpuContext | CpuDevice,
   ckpt: Checkpoint,
   options: Omit<TrainerOptions, 'optimizer' | 'seed'>,
   source = 'checkpoint',

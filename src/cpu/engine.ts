@@ -1,0 +1,175 @@
+/**
+ * The CPU engine: a model's step run on the CPU device. It lays out the same arenas as a GPU
+ * plan (from the same step description) in one WASM heap (src/cpu/heap.ts) and runs the same op
+ * lists, each op by its CPU kernel (src/cpu/kernels.ts). A run is synchronous; its reads come back
+ * as an already-resolved promise, so the trainer drives both engines alike.
+ */
+import type { ModelSpec } from '../spec.js';
+import { names } from '../spec.js';
+import type { ResolvedOptimizer } from '../config.js';
+import type { Batch } from '../data/batch.js';
+import { LimitError } from '../limits.js';
+import { describeStep, stepGemms, type StepDescription } from '../layers/model.js';
+import { fuseGateMixtures } from '../layers/gates.js';
+import type { BufferRole, OpDesc } from '../layers/ops.js';
+import { weightDecayEnd } from '../kernels/optimizer.js';
+import { stageBatch } from '../input-stage.js';
+import type { Engine, Phase, Region } from '../engine.js';
+import { CpuHeap, HEAP_ALIGN, alignUp } from './heap.js';
+import { CpuGemm, gemmScratchFloats } from './gemm.js';
+import { gateLogitsEntry, gateScratchFloats, runCpuOp, type CpuOpContext } from './kernels.js';
+
+/** The largest heap a CPU plan may use, in bytes (WebAssembly memories stop at 4 GiB; staying under 2 GiB keeps offsets positive int32s). */
+export const CPU_HEAP_MAX_BYTES = 2 ** 31 - 2 ** 16;
+
+/** Floats of each buffer role and of the two scratch regions, for a step description. */
+function regionSizes(step: StepDescription) {
+  const all = allOps(step);
+  const gates = all.flatMap((op) => (op.kernel === 'gate_softmax' ? op.entries : op.kernel === 'gate_mixture' ? op.entries.map((e) => e.gate) : []));
+  const gemmEntries = [...stepGemms(step).flatMap((op) => op.entries), ...gates.flatMap((g) => gateLogitsEntry(g) ?? [])];
+  const P = step.params.size;
+  const K = step.spec.numTasks;
+  const roles: Record<BufferRole, number> = {
+    params: P, grads: P, m1: P, m2: P,
+    input: step.input.size, act: step.activations.size,
+    taskWeights: K, baseWeights: K, clip: 4,
+    optimizerUniform: 0, clipUniform: 0,
+  };
+  const scratch = { gemm: gemmScratchFloats(gemmEntries), gate: gateScratchFloats(all) };
+  const floats = Object.values(roles).reduce((a, n) => a + alignUp(n), 0) + alignUp(scratch.gemm) + alignUp(scratch.gate) + HEAP_ALIGN;
+  return { roles, scratch, floats };
+}
+
+function allOps(step: StepDescription): OpDesc[] {
+  return [...step.ops.forward, ...step.ops.loss, ...step.ops.backward, ...step.ops.optimizer];
+}
+
+/** The step description at batch size B on the CPU device; throws LimitError when its heap would pass CPU_HEAP_MAX_BYTES. */
+export function describeCpuStep(spec: ModelSpec, B: number): StepDescription {
+  if (!Number.isInteger(B) || B < 1) throw new LimitError('batchSize', `batchSize must be a positive integer, got ${B}`);
+  const fits = (b: number) => regionSizes(describeStep(spec, b, HEAP_ALIGN)).floats * 4 <= CPU_HEAP_MAX_BYTES;
+  const step = describeStep(spec, B, HEAP_ALIGN);
+  const bytes = regionSizes(step).floats * 4;
+  if (bytes > CPU_HEAP_MAX_BYTES) {
+    let lo = 0;
+    let hi = B;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (fits(mid)) lo = mid;
+      else hi = mid;
+    }
+    throw new LimitError(
+      'cpuHeapBytes',
+      `the CPU device needs ${bytes} bytes at batch size ${B}, over its heap limit of ${CPU_HEAP_MAX_BYTES} bytes` +
+        (lo > 0 ? `; the largest batch size that fits is ${lo}` : ' (the model itself is too large for it)'),
+      lo > 0 ? lo : undefined,
+    );
+  }
+  return step;
+}
+
+export class CpuEngine implements Engine {
+  readonly device = 'cpu';
+  readonly batchSize: number;
+  private readonly heap: CpuHeap;
+  private readonly ops: Record<Phase, OpDesc[]>;
+  private readonly context: CpuOpContext;
+  private destroyed = false;
+
+  private constructor(
+    readonly spec: ModelSpec,
+    readonly step: StepDescription,
+    heap: CpuHeap,
+    context: CpuOpContext,
+  ) {
+    this.batchSize = step.B;
+    this.heap = heap;
+    this.context = context;
+    this.ops = step.ops;
+  }
+
+  /** Lays out the arenas of `spec` at `batchSize` rows in a new heap (throws LimitError past CPU_HEAP_MAX_BYTES). */
+  static async create(spec: ModelSpec, options: { batchSize: number; fuseGateMixture?: boolean }): Promise<CpuEngine> {
+    const described = describeCpuStep(spec, options.batchSize);
+    const step = !options.fuseGateMixture ? described : { ...described, ops: { ...described.ops, forward: fuseGateMixtures(described.ops.forward) } };
+    const sizes = regionSizes(step);
+    const heap = new CpuHeap(sizes.floats);
+    const base = Object.fromEntries(Object.entries(sizes.roles).map(([role, n]) => [role, heap.alloc(n)])) as Record<BufferRole, number>;
+    const gemmScratch = heap.alloc(sizes.scratch.gemm);
+    const gateScratch = heap.alloc(sizes.scratch.gate);
+    const gemm = await CpuGemm.create(heap, gemmScratch, sizes.scratch.gemm);
+    const context: CpuOpContext = {
+      f32: heap.f32,
+      u32: heap.u32,
+      base,
+      gemm,
+      gateScratch,
+      optimizerStep: null,
+      clipMaxNorm: 0,
+      paramCount: step.params.size,
+    };
+    return new CpuEngine(spec, step, heap, context);
+  }
+
+  get params() {
+    return this.step.params;
+  }
+  get activations() {
+    return this.step.activations;
+  }
+
+  setOptimizerStep(optimizer: ResolvedOptimizer, step: number, lr: number, gradScale: number): void {
+    this.context.optimizerStep = { optimizer, t: step, lr, gradScale, decayEnd: weightDecayEnd(this.step.params, names.logVariance) };
+  }
+
+  setTaskWeights(weights: readonly number[]): void {
+    const { f32, base } = this.context;
+    f32.set(weights, base.taskWeights);
+    f32.set(weights, base.baseWeights);
+  }
+
+  setGradientClip(maxNorm: number): void {
+    this.context.clipMaxNorm = maxNorm;
+  }
+
+  writeBatch(batch: Batch): void {
+    const at = this.context.base.input;
+    const size = this.step.input.size;
+    stageBatch(this.spec, this.step.input, this.batchSize, batch, this.heap.f32.subarray(at, at + size), this.heap.u32.subarray(at, at + size));
+  }
+
+  run(phases: readonly Phase[], reads: readonly Region[]): Promise<Float32Array> {
+    this.assertAlive();
+    for (const phase of phases) for (const op of this.ops[phase]) runCpuOp(op, this.context);
+    const out = new Float32Array(reads.reduce((a, r) => a + r.size, 0));
+    let at = 0;
+    for (const r of reads) {
+      out.set(this.view(r), at);
+      at += r.size;
+    }
+    return Promise.resolve(out);
+  }
+
+  read(r: Region): Promise<Float32Array> {
+    this.assertAlive();
+    return Promise.resolve(this.view(r).slice());
+  }
+
+  write(role: BufferRole, offset: number, data: Float32Array<ArrayBuffer>): void {
+    this.assertAlive();
+    this.heap.f32.set(data, this.context.base[role] + offset);
+  }
+
+  assertAlive(): void {
+    if (this.destroyed) throw new Error('this CPU engine was destroyed');
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+  }
+
+  private view(r: Region): Float32Array {
+    const at = this.context.base[r.role] + r.offset;
+    return this.heap.f32.subarray(at, at + r.size);
+  }
+}

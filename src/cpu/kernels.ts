@@ -1,0 +1,296 @@
+/**
+ * The CPU device's kernels: each op of the step (src/layers/ops.ts) run on the heap's floats, with
+ * the semantics of its WGSL kernel (the float64 references in src/reference/ state them). The
+ * GEMMs, and the gate logits, run in the WASM GEMM (src/cpu/gemm.ts); the rest are plain loops
+ * over the heap's views. Test: test/cpu-device.test.ts.
+ */
+import type { ResolvedOptimizer } from '../config.js';
+import type { GemmEntry } from '../kernels/batched_gemm.js';
+import type { BiasActEntry } from '../kernels/bias_act_backward.js';
+import type { GateEntry } from '../kernels/gate_softmax.js';
+import { mixtureMember, type ExpertGradEntry, type GateGradEntry, type MixtureEntry } from '../kernels/mixture.js';
+import type { TaskLossEntry } from '../kernels/task_loss.js';
+import type { GatherEntry, ScatterEntry } from '../kernels/embedding.js';
+import type { BufferRole, OpDesc } from '../layers/ops.js';
+import { sampleLoss } from '../reference/model.js';
+import type { CpuGemm } from './gemm.js';
+
+/** The optimizer's state for one step, as the GPU reads it from its uniform. */
+export interface CpuOptimizerStep {
+  optimizer: ResolvedOptimizer;
+  /** 1-based step number (Adam's bias corrections). */
+  t: number;
+  lr: number;
+  gradScale: number;
+  /** Weight decay applies to params [0, decayEnd) only. */
+  decayEnd: number;
+}
+
+/** What a CPU op reads besides its entries: the heap, where each buffer role starts, and the plan's host-side state. */
+export interface CpuOpContext {
+  f32: Float32Array;
+  u32: Uint32Array;
+  /** Element offset of each buffer role in the heap (the uniform roles are unused: their state is below). */
+  base: Record<BufferRole, number>;
+  gemm: CpuGemm;
+  /** Heap region for one gate's logits (rows x n floats at most; see gateScratchFloats). */
+  gateScratch: number;
+  /** Set before the first update (setOptimizerStep). */
+  optimizerStep: CpuOptimizerStep | null;
+  /** Global gradient norm clipping (0: off). */
+  clipMaxNorm: number;
+  /** Floats of the parameter arena (what grad_norm sums). */
+  paramCount: number;
+}
+
+/** Runs one op. */
+export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
+  const at = (role: BufferRole) => c.base[role];
+  switch (op.kernel) {
+    case 'batched_gemm':
+      c.gemm.run(op.entries, at(op.buffers.a), at(op.buffers.b), at(op.buffers.c), op.buffers.bias && at(op.buffers.bias));
+      return;
+    case 'bias_act_backward':
+      for (const e of op.entries) biasActBackward(c.f32, e, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
+      return;
+    case 'gate_softmax':
+      for (const e of op.entries) gateSoftmax(c, e, at(op.buffers.x), at(op.buffers.w), at(op.buffers.out));
+      return;
+    case 'mixture':
+      for (const e of op.entries) mixture(c.f32, e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
+      return;
+    case 'gate_mixture':
+      for (const { gate, mixture: m } of op.entries) {
+        gateSoftmax(c, gate, at(op.buffers.x), at(op.buffers.w), at(op.buffers.gateW));
+        mixture(c.f32, m, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
+      }
+      return;
+    case 'mixture_gate_grad':
+      for (const e of op.entries) gateGrad(c.f32, e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.dG), at(op.buffers.dLogit));
+      return;
+    case 'mixture_expert_grad':
+      for (const e of op.entries) expertGrad(c.f32, e, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ));
+      return;
+    case 'task_loss': {
+      const b = op.buffers;
+      for (const e of op.entries) taskLoss(c.f32, e, at(b.weights), at(b.logits), at(b.labels), at(b.dLogits), at(b.out));
+      return;
+    }
+    case 'uncertainty': {
+      const { phase, tasks, sOff, lossOff } = op.entry;
+      const b = op.buffers;
+      const f = c.f32;
+      for (let k = 0; k < tasks; k++) {
+        const inverseVariance = Math.exp(-f[at(b.params) + sOff + k]);
+        if (phase === 0) f[at(b.effective) + k] = f[at(b.base) + k] * inverseVariance;
+        else f[at(b.grads) + sOff + k] = f[at(b.base) + k] * (1 - inverseVariance * f[at(b.act) + lossOff + 2 * k]);
+      }
+      return;
+    }
+    case 'embedding_gather':
+      for (const e of op.entries) embeddingGather(c, e, at(op.buffers.indices), at(op.buffers.tables), at(op.buffers.x));
+      return;
+    case 'embedding_backward':
+      for (const e of op.entries) embeddingBackward(c, e, at(op.buffers.csr), at(op.buffers.dx), at(op.buffers.grad));
+      return;
+    case 'grad_norm':
+      gradNorm(c, at(op.buffers.grads), at(op.buffers.out));
+      return;
+    case 'optimizer':
+      optimizerStep(c, op.count, at(op.buffers.params), at(op.buffers.grads), at(op.buffers.m1), at(op.buffers.m2), at(op.buffers.clip));
+      return;
+    case 'clear':
+      c.f32.fill(0, at(op.buffer) + op.offset, at(op.buffer) + op.offset + op.size);
+      return;
+  }
+}
+
+/** Heap floats the gate logits of these ops need (the largest gate's rows x n). */
+export function gateScratchFloats(ops: readonly OpDesc[]): number {
+  let most = 0;
+  for (const op of ops) {
+    const gates = op.kernel === 'gate_softmax' ? op.entries : op.kernel === 'gate_mixture' ? op.entries.map((e) => e.gate) : [];
+    for (const g of gates) most = Math.max(most, g.rows * g.n);
+  }
+  return most;
+}
+
+/** The GEMM entry computing a gate's logits X W + b into the gate scratch (rows x n, contiguous). */
+export function gateLogitsEntry(e: GateEntry): GemmEntry | null {
+  if (e.wOff === undefined) return null;
+  return { m: e.rows, n: e.n, k: e.k, aOff: e.xOff, aRow: e.xRow, aCol: 1, bOff: e.wOff, bRow: e.n, bCol: 1, cOff: 0, cRow: e.n, biasOff: e.bOff };
+}
+
+function biasActBackward(f: Float32Array, e: BiasActEntry, dY: number, y: number, db: number): void {
+  const { rows, cols, relu } = e;
+  const sums = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const dyRow = dY + e.dyOff + r * e.dyRow;
+    if (relu) {
+      const yRow = y + e.yOff + r * e.yRow;
+      for (let j = 0; j < cols; j++) {
+        if (f[yRow + j] > 0) sums[j] += f[dyRow + j];
+        else f[dyRow + j] = 0;
+      }
+    } else {
+      for (let j = 0; j < cols; j++) sums[j] += f[dyRow + j];
+    }
+  }
+  if (e.dbOff !== undefined) for (let j = 0; j < cols; j++) f[db + e.dbOff + j] = sums[j];
+}
+
+function gateSoftmax(c: CpuOpContext, e: GateEntry, x: number, w: number, out: number): void {
+  const f = c.f32;
+  const logits = c.gateScratch;
+  const gemm = gateLogitsEntry(e);
+  if (gemm) c.gemm.run([gemm], x, w, logits, e.bOff === undefined ? undefined : w);
+  else for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.n; j++) f[logits + r * e.n + j] = e.bOff !== undefined ? f[w + e.bOff + j] : 0;
+  for (let r = 0; r < e.rows; r++) {
+    const row = logits + r * e.n;
+    let max = -Infinity;
+    for (let j = 0; j < e.n; j++) max = Math.max(max, f[row + j]);
+    let sum = 0;
+    for (let j = 0; j < e.n; j++) sum += Math.exp(f[row + j] - max);
+    const o = out + e.outOff + r * e.outRow;
+    for (let j = 0; j < e.n; j++) f[o + j] = Math.exp(f[row + j] - max) / sum;
+  }
+}
+
+function mixture(f: Float32Array, e: MixtureEntry, gateW: number, z: number, out: number): void {
+  const { d } = e;
+  for (let r = 0; r < e.rows; r++) {
+    const o = out + e.outOff + r * e.outRow;
+    const wRow = gateW + e.wOff + r * e.wRow;
+    const zRow = z + e.zOff + r * e.zRow;
+    for (let i = 0; i < d; i++) f[o + i] = 0;
+    for (let j = 0; j < e.n; j++) {
+      const g = f[wRow + j];
+      const zj = zRow + mixtureMember(e, j) * d;
+      for (let i = 0; i < d; i++) f[o + i] += g * f[zj + i];
+    }
+  }
+}
+
+function gateGrad(f: Float32Array, e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number): void {
+  const dw = new Float64Array(e.n);
+  for (let r = 0; r < e.rows; r++) {
+    const wRow = gateW + e.wOff + r * e.wRow;
+    const g = dG + e.dgOff + r * e.dgRow;
+    const zRow = z + e.zOff + r * e.zRow;
+    let dot = 0;
+    for (let j = 0; j < e.n; j++) {
+      const zj = zRow + mixtureMember(e, j) * e.d;
+      let s = 0;
+      for (let i = 0; i < e.d; i++) s += f[g + i] * f[zj + i];
+      dw[j] = s;
+      dot += f[wRow + j] * s;
+    }
+    const dl = dLogit + e.dlOff + r * e.dlRow;
+    for (let j = 0; j < e.n; j++) f[dl + j] = f[wRow + j] * (dw[j] - dot);
+  }
+}
+
+function expertGrad(f: Float32Array, e: ExpertGradEntry, gateW: number, dG: number, dZ: number): void {
+  for (let r = 0; r < e.rows; r++) {
+    const o = dZ + e.dzOff + r * e.dzRow;
+    const wRow = gateW + e.wOff + r * e.wRow;
+    for (let i = 0; i < e.d; i++) f[o + i] = 0;
+    for (const m of e.members) {
+      const g = f[wRow + m.wCol];
+      const src = dG + m.dgOff + r * e.dgRow;
+      for (let i = 0; i < e.d; i++) f[o + i] += g * f[src + i];
+    }
+  }
+}
+
+function taskLoss(f: Float32Array, e: TaskLossEntry, weights: number, logits: number, labels: number, dLogits: number, out: number): void {
+  let count = 0;
+  let sum = 0;
+  const d = dLogits + e.dOff;
+  for (let r = 0; r < e.rows; r++) {
+    f[d + r] = 0;
+    if (!(f[labels + e.maskOff + r * e.maskRow] > 0)) continue;
+    const l = sampleLoss(e.type, f[logits + e.logitOff + r], f[labels + e.labelOff + r * e.labelRow]);
+    count++;
+    sum += l.loss;
+    f[d + r] = l.grad;
+  }
+  const scale = count > 0 ? f[weights + e.task] / count : 0;
+  for (let r = 0; r < e.rows; r++) f[d + r] *= scale;
+  f[out + e.outOff + 2 * e.task] = count > 0 ? sum / count : 0;
+  f[out + e.outOff + 2 * e.task + 1] = count;
+}
+
+function embeddingGather(c: CpuOpContext, e: GatherEntry, indices: number, tables: number, x: number): void {
+  const f = c.f32;
+  for (let r = 0; r < e.rows; r++) {
+    const row = c.u32[indices + e.idxOff + r * e.idxRow];
+    f.copyWithin(x + e.xOff + r * e.xRow, tables + e.tableOff + row * e.dim, tables + e.tableOff + (row + 1) * e.dim);
+  }
+}
+
+/** The table rows the batch looked up get their summed gradient; the CSR layout is embedding_backward.wgsl's. */
+function embeddingBackward(c: CpuOpContext, e: ScatterEntry, csr: number, dx: number, grad: number): void {
+  const { f32: f, u32: w } = c;
+  const at = csr + e.csrOff;
+  const count = w[at];
+  const rowsAt = at + 1;
+  const startsAt = rowsAt + e.capacity;
+  const samplesAt = startsAt + e.capacity + 1;
+  for (let u = 0; u < count; u++) {
+    const dst = grad + e.gradOff + w[rowsAt + u] * e.dim;
+    for (let j = 0; j < e.dim; j++) f[dst + j] = 0;
+    for (let p = w[startsAt + u]; p < w[startsAt + u + 1]; p++) {
+      const b = w[samplesAt + p];
+      for (let g = 0; g < e.groups; g++) {
+        const src = dx + e.dxOff + g * e.groupStride + b * e.dxRow;
+        for (let j = 0; j < e.dim; j++) f[dst + j] += f[src + j];
+      }
+    }
+  }
+}
+
+function gradNorm(c: CpuOpContext, grads: number, out: number): void {
+  const f = c.f32;
+  let s = 0;
+  for (let i = grads, end = grads + c.paramCount; i < end; i++) s += f[i] * f[i];
+  const norm = Math.sqrt(s);
+  const max = c.clipMaxNorm;
+  f[out] = max > 0 && norm > max ? max / norm : 1;
+  f[out + 1] = norm;
+}
+
+/** The update of shaders/optimizer.wgsl (PyTorch's rules), every gradient scaled by gradScale and the clip scale. */
+function optimizerStep(c: CpuOpContext, count: number, params: number, grads: number, m1: number, m2: number, clip: number): void {
+  const f = c.f32;
+  if (!c.optimizerStep) throw new Error('the CPU optimizer ran before its step was set (setOptimizerStep)');
+  const { optimizer: o, t, lr, gradScale, decayEnd } = c.optimizerStep;
+  const scale = gradScale * f[clip];
+  if (o.kind === 'sgd') {
+    for (let i = 0; i < count; i++) {
+      const p = f[params + i];
+      const g = f[grads + i] * scale + (i < decayEnd ? o.weightDecay : 0) * p;
+      const v = o.momentum * f[m1 + i] + g;
+      f[m1 + i] = v;
+      f[params + i] = p - lr * v;
+    }
+    return;
+  }
+  const bc1 = 1 - Math.pow(o.beta1, t);
+  const bc2 = 1 - Math.pow(o.beta2, t);
+  const omb1 = 1 - o.beta1;
+  const omb2 = 1 - o.beta2;
+  const adam = o.kind === 'adam';
+  for (let i = 0; i < count; i++) {
+    let p = f[params + i];
+    let g = f[grads + i] * scale;
+    const wd = i < decayEnd ? o.weightDecay : 0;
+    if (adam) g += wd * p;
+    else p -= lr * wd * p;
+    const a = o.beta1 * f[m1 + i] + omb1 * g;
+    const b = o.beta2 * f[m2 + i] + omb2 * g * g;
+    f[m1 + i] = a;
+    f[m2 + i] = b;
+    f[params + i] = p - (lr * (a / bc1)) / (Math.sqrt(b / bc2) + o.eps);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * A batch into the input arena (x, labels, mask and, with embedding tables, the indices and their
+ * CSR): validated, padded to the batch capacity with masked rows. Both devices stage through this:
+ * the GPU plan into its upload buffer, the CPU plan straight into its heap.
+ */
+import type { ArenaLayout } from './arena.js';
+import type { ModelSpec } from './spec.js';
+import { BatchError, type Batch } from './data/batch.js';
+import { csrWords, writeCsr } from './kernels/embedding.js';
+
+/**
+ * Writes `batch` into `stage` (the input arena's floats; `words` is the same memory as u32) for a
+ * plan of B rows. Throws BatchError naming the field, row and column of bad input.
+ */
+export function stageBatch(spec: ModelSpec, input: ArenaLayout, B: number, batch: Batch, stage: Float32Array, words: Uint32Array): void {
+  const { rows } = batch;
+  const K = spec.numTasks;
+  const din = spec.inputDim;
+  if (!Number.isInteger(rows) || rows < 1 || rows > B) throw new BatchError(`batch.rows must be an integer in [1, ${B}] (the batch size), got ${rows}`);
+  if (batch.x.length !== rows * din) throw new BatchError(`batch.x has ${batch.x.length} values, expected rows (${rows}) x inputDim (${din}) = ${rows * din}`);
+  if (batch.labels.length !== rows * K) throw new BatchError(`batch.labels has ${batch.labels.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
+  if (batch.mask && batch.mask.length !== rows * K) throw new BatchError(`batch.mask has ${batch.mask.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
+  stage.fill(0);
+  const xOff = input.get('x').offset;
+  const width = spec.modelInputDim;
+  for (let i = 0; i < rows * din; i++) {
+    const v = batch.x[i];
+    if (!Number.isFinite(v)) throw new BatchError(`batch.x row ${Math.floor(i / din)} column ${i % din} is ${v}; inputs must be finite`);
+    stage[xOff + Math.floor(i / din) * width + (i % din)] = v;
+  }
+  const lOff = input.get('labels').offset;
+  const mOff = input.get('mask').offset;
+  for (let i = 0; i < rows * K; i++) {
+    const m = batch.mask ? batch.mask[i] : 1;
+    if (m !== 0 && m !== 1) throw new BatchError(`batch.mask row ${Math.floor(i / K)} task ${i % K} is ${m}; it must be 0 or 1`);
+    const y = batch.labels[i];
+    if (m === 1 && !Number.isFinite(y)) {
+      throw new BatchError(`batch.labels row ${Math.floor(i / K)} task "${spec.config.tasks[i % K].name}" is ${y} but its mask is 1; mask missing labels with 0`);
+    }
+    stage[lOff + i] = m === 1 ? y : 0;
+    stage[mOff + i] = m;
+  }
+  const tables = spec.embeddings;
+  if (tables.length > 0) {
+    const T = tables.length;
+    const cat = batch.categorical;
+    if (!cat || cat.length !== rows * T) {
+      throw new BatchError(`batch.categorical has ${cat?.length ?? 0} values, expected rows (${rows}) x embedding tables (${T}) = ${rows * T}`);
+    }
+    const iOff = input.get('indices').offset;
+    for (let i = 0; i < rows * T; i++) {
+      const v = cat[i];
+      const e = tables[i % T];
+      if (!Number.isInteger(v) || v < 0 || v >= e.vocabulary) {
+        throw new BatchError(`batch.categorical row ${Math.floor(i / T)} table "${e.name}" is ${v}; it must be an integer in [0, ${e.vocabulary})`);
+      }
+      words[iOff + i] = v;
+    }
+    const csrOff = input.get('csr').offset;
+    tables.forEach((_, t) => writeCsr(words, csrOff + t * csrWords(B), B, (r) => cat[r * T + t], rows));
+  }
+}
