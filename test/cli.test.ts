@@ -5,15 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { runCli } from './cli-run.js';
+import { testContext } from './gpu.js';
+import { isSoftwareAdapter } from '../src/gpu/context.js';
 
 const run = runCli;
 
 describe('npm start', () => {
   it('trains on the synthetic default, prints a table, writes metrics and a checkpoint', async () => {
     const out = await mkdtemp(join(tmpdir(), 'ple-cli-'));
-    const r = await run(['--epochs', '2', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet']);
+    const r = await run(['--epochs', '2', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet', '--device', 'gpu']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/adapter: /);
+    expect(r.stdout).toMatch(/^device: +webgpu, /m);
     // --tuning tune (the default): the line says whether the per-GEMM variants or one variant for all won, with both rates.
     expect(r.stdout).toMatch(/^gemm: +(\S+ for every GEMM \(the best single variant\)|the fastest variant per GEMM \(.+\)): \d+\.\d\d GFLOP\/s over the step's GEMMs, against \d+\.\d\d GFLOP\/s with \S+/m);
     expect(r.stdout).toMatch(/task1 MSE/);
@@ -22,13 +24,16 @@ describe('npm start', () => {
     expect(metrics.epochs).toHaveLength(2);
     expect(metrics.test.tasks.task1.mse).toBeGreaterThan(0);
     expect(metrics.epochs[1].validation.gates.length).toBe(5);
+    expect(metrics.device.kind).toBe('webgpu');
     const ckpt = readCheckpoint(new Uint8Array(await readFile(join(out, 'checkpoint.safetensors'))));
     expect(ckpt.step).toBe(8);
     expect(ckpt.training).toMatchObject({ epoch: 2 });
 
-    // Resume for one more epoch from the checkpoint.
-    const r2 = await run(['--epochs', '3', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet', '--resume', join(out, 'checkpoint.safetensors')]);
+    // Resume for one more epoch from the checkpoint, on the CPU device: a checkpoint moves between devices.
+    const r2 = await run(['--epochs', '3', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet', '--device', 'cpu', '--resume', join(out, 'checkpoint.safetensors')]);
     expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stdout).toMatch(/^device: +cpu, WebAssembly SIMD$/m);
+    expect(r2.stdout).toMatch(/^gemm: +WebAssembly SIMD/m);
     const resumed = readCheckpoint(new Uint8Array(await readFile(join(out, 'checkpoint.safetensors'))));
     expect(resumed.step).toBe(12);
     expect(JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')).epochs.map((e: { epoch: number }) => e.epoch)).toEqual([1, 2, 3]);
@@ -141,8 +146,21 @@ describe('npm start', () => {
     const r2 = await run(['--model', 'transformer']);
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/--model must be ple, cgc, mmoe, shared-bottom or single-task/);
+    const r3 = await run(['--device', 'tpu']);
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toMatch(/--device must be auto, gpu or cpu, got "tpu"/);
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--correlation P/);
+  });
+
+  it('--device auto (the default) trains on the CPU device exactly where the WebGPU adapter is a software one', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'ple-cli-auto-'));
+    const r = await run(['--epochs', '1', '--train-rows', '128', '--eval-rows', '64', '--batch-size', '64', '--input-dim', '4', '--expert-widths', '4', '--tower-widths', '2', '--out', out, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const software = isSoftwareAdapter((await testContext()).adapter);
+    if (software) expect(r.stdout).toMatch(/^device: +cpu, WebAssembly SIMD \(the only WebGPU adapter, .+, is a software one; --device gpu trains on it\)$/m);
+    else expect(r.stdout).toMatch(/^device: +webgpu, /m);
+    expect(JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')).device.kind).toBe(software ? 'cpu' : 'webgpu');
   });
 });

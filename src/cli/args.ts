@@ -62,7 +62,10 @@ Training
   --early-stopping M    validation metric: loss or <task>.<auc|logLoss|mse>
   --patience N          epochs without improvement before stopping (default 2)
   --seed N              initialisation, shuffling and synthetic data (default 1)
-  --tuning MODE         tune: time GEMM variants on this adapter once and keep the fastest for each
+  --device D            auto: WebGPU, or the CPU device (WebAssembly SIMD) where the only WebGPU
+                        adapter is a software one or there is none (faster there); gpu: WebGPU
+                        on any adapter; cpu: the CPU device (default auto)
+  --tuning MODE         WebGPU: tune: time GEMM variants on this adapter once and keep the fastest for each
                         GEMM, or the best single variant for all where that runs the step's GEMMs
                         faster together (cached in out/gemm-tuning.json);
                         adapter: the adapter's default variant for every GEMM (default tune)
@@ -72,7 +75,7 @@ Training
                         that contradicts it is an error. Only --lr (a new base learning rate),
                         --epochs (the total to reach; a --decay schedule then spans that total),
                         --train/--test (where the files now are),
-                        --out, --tuning and --quiet may differ
+                        --out, --device, --tuning and --quiet may differ
   --out DIR             output folder (default out/run-<date>)
   --quiet               no progress bar
   -h, --help            this text
@@ -126,6 +129,7 @@ const options = {
   'early-stopping': { type: 'string' },
   patience: { type: 'string', default: '2' },
   seed: { type: 'string', default: '1' },
+  device: { type: 'string', default: 'auto' },
   tuning: { type: 'string', default: 'tune' },
   resume: { type: 'string' },
   out: { type: 'string' },

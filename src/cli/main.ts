@@ -6,8 +6,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { acquireNodeDevice } from '../node.js';
-import { formatAdapter, type GpuContext } from '../gpu/context.js';
+import { acquireTrainingDevice, type DeviceChoice } from '../node.js';
+import type { GpuContext } from '../gpu/context.js';
+import { isCpuDevice } from '../cpu/device.js';
 import { gemmTuningFor, type GemmTuning, type GemmTuningChooser } from '../kernels/batched_gemm.js';
 import { TuningCache, tuneGemmPerDispatchForModel, tuningKey } from '../tuning.js';
 import { ConfigError, type ModelConfig } from '../config.js';
@@ -213,13 +214,17 @@ export async function main(argv: string[]): Promise<void> {
     throw new UsageError(`--task-gamma needs ${dataset.tasks.length} positive numbers, got ${JSON.stringify(flags['task-gamma'])}`);
   }
 
-  // Only the runtime's own tested kernels run on this device, on inputs validated on the host:
+  if (flags.device !== 'auto' && flags.device !== 'gpu' && flags.device !== 'cpu') throw new UsageError(`--device must be auto, gpu or cpu, got ${JSON.stringify(flags.device)}`);
+  if (flags.tuning !== 'tune' && flags.tuning !== 'adapter') throw new UsageError(`--tuning must be tune or adapter, got ${JSON.stringify(flags.tuning)}`);
+  // Only the runtime's own tested kernels run on a WebGPU device here, on inputs validated on the host:
   // Dawn's bounds clamping of every storage access is dropped (about a third of a step on SwiftShader).
-  const ctx = await acquireNodeDevice({ robustness: false, quietProbe: true });
-  checkEmbeddingTables(config, ctx.limits);
+  const { device: ctx, description: deviceLine } = await acquireTrainingDevice(flags.device as DeviceChoice, { robustness: false, quietProbe: true });
+  if (!isCpuDevice(ctx)) checkEmbeddingTables(config, ctx.limits);
   const out = resolve(flags.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(out, { recursive: true });
-  const gemmTuning = await chooseGemmTuning(flags, ctx, config, batchSize);
+  const gemmTuning = isCpuDevice(ctx)
+    ? { tuning: undefined, description: 'WebAssembly SIMD, 4x8 register tiles (the CPU device; --tuning applies to WebGPU)' }
+    : await chooseGemmTuning(flags, ctx, config, batchSize);
   // A resumed run's optimizer is the checkpoint's (kind, hyper-parameters), with the learning rate --lr gives.
   const optimizer: OptimizerConfig = ckpt ? { ...ckpt.optimizer, lr: num(flags, 'lr', (x) => x > 0, 'a positive number') } : optimizerConfig(flags);
   const trainer = await Trainer.create(ctx, config, { batchSize, seed, optimizer, gemmTuning: gemmTuning.tuning });
@@ -239,7 +244,7 @@ export async function main(argv: string[]): Promise<void> {
   let lastState: EpochState = { earlyStopping: training?.earlyStopping, bestParams: ckpt?.best };
 
   const log = (s: string) => process.stdout.write(s + '\n');
-  log(`adapter: ${formatAdapter(ctx.adapter)}`);
+  log(`device:  ${deviceLine}`);
   log(`data:    ${dataset.name}: ${dataset.train.rows} train, ${dataset.validation?.rows ?? 0} validation, ${dataset.test?.rows ?? 0} test rows, ${dataset.inputDim} inputs`);
   log(`model:   ${flags.model}, ${parameterCount(trainer.spec)} parameters, tasks ${dataset.tasks.map((t) => `${t.name} (${t.type})`).join(', ')}`);
   log(`gemm:    ${gemmTuning.description}`);
@@ -287,7 +292,7 @@ export async function main(argv: string[]): Promise<void> {
   await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpoint(epochsRun, lastState));
   const metrics = {
     command: `npm start -- ${argv.join(' ')}`.trim(),
-    adapter: ctx.adapter,
+    device: isCpuDevice(ctx) ? { kind: 'cpu' } : { kind: 'webgpu', adapter: ctx.adapter },
     data: dataset.name,
     model: config,
     targets,
@@ -301,5 +306,5 @@ export async function main(argv: string[]): Promise<void> {
   log(`\nwrote ${join(out, 'metrics.json')}`);
   log(`wrote ${join(out, 'checkpoint.safetensors')}`);
   trainer.destroy();
-  ctx.device.destroy();
+  if (!isCpuDevice(ctx)) ctx.device.destroy();
 }

@@ -8,7 +8,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import Papa from 'papaparse';
-import { acquireNodeDevice } from '../node.js';
+import { acquireTrainingDevice, type DeviceChoice } from '../node.js';
+import { isCpuDevice } from '../cpu/device.js';
 import { readCheckpoint, trainerFromCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { readFileBytes } from '../checkpoint/atomic-file.js';
 import { SyntheticTasks } from '../data/synthetic.js';
@@ -40,7 +41,8 @@ Prints per-task metrics (AUC and log loss, or MSE) when the rows have labels.
   --seed N              synthetic: data seed (default: the seed its run generated the data with)
   --gates               add each gate's weights: column level<j>.<gate>.gate.expert<e>
   --chunk-rows N        rows read, encoded and scored at a time           (default 8192)
-  --batch-size N        rows per GPU pass                                  (default 512)
+  --batch-size N        rows per forward pass                              (default 512)
+  --device D            auto | gpu | cpu, as for training                  (default auto)
   -h, --help            this text
 `;
 
@@ -56,6 +58,7 @@ const options = {
   gates: { type: 'boolean', default: false },
   'chunk-rows': { type: 'string', default: '8192' },
   'batch-size': { type: 'string', default: '512' },
+  device: { type: 'string', default: 'auto' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -78,7 +81,8 @@ export async function predictMain(argv: string[]): Promise<void> {
   const encoder = flags.data === 'csv' ? encoderOfCheckpoint(ckpt.data, flags.checkpoint) : null;
   const synthetic = flags.data === 'synthetic' ? syntheticSource(ckpt, flags) : null;
 
-  const ctx = await acquireNodeDevice();
+  if (flags.device !== 'auto' && flags.device !== 'gpu' && flags.device !== 'cpu') throw new UsageError(`--device must be auto, gpu or cpu, got ${JSON.stringify(flags.device)}`);
+  const { device: ctx } = await acquireTrainingDevice(flags.device as DeviceChoice);
   const trainer = await trainerFromCheckpoint(ctx, ckpt, { batchSize }, flags.checkpoint);
   const tmp = `${flags.out}.tmp-${process.pid}`;
   const out = createWriteStream(tmp);
@@ -127,7 +131,7 @@ export async function predictMain(argv: string[]): Promise<void> {
     throw e;
   } finally {
     trainer.destroy();
-    ctx.device.destroy();
+    if (!isCpuDevice(ctx)) ctx.device.destroy();
   }
   const log = (s: string) => process.stdout.write(s + '\n');
   log(`scored ${rowsScored} rows of ${flags.data === 'csv' ? flags.test : synthetic!.name} with ${flags.checkpoint}`);
