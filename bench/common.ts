@@ -7,6 +7,7 @@
 import { ple, type ModelConfig } from '../src/config.js';
 import { buildSpec, type ModelSpec } from '../src/spec.js';
 import { Trainer, type Batch } from '../src/trainer.js';
+import { isCpuDevice, type CpuDevice } from '../src/cpu/device.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import type { GemmTuning, GemmTuningChooser } from '../src/kernels/batched_gemm.js';
 import { encodeDispatch, encodeOps, opKernel, opName, type Op } from '../src/kernels/dispatch.js';
@@ -74,6 +75,9 @@ export function stepFlops(spec: ModelSpec, B: number): { gemm: number; gateLogit
   return { gemm, gateLogits, total: gemm + gateLogits };
 }
 
+/** The runtime on its CPU device (src/cpu/), as the benches' tables name it. */
+export const CPU_SYSTEM = 'ple-webgpu (CPU device)';
+
 export interface StepTiming {
   system: string;
   config: string;
@@ -111,12 +115,13 @@ export interface RuntimeBenchOptions {
  * first includes lazy work), then `steps` steps submitted back to back and
  * synchronised by reading back the last step's loss.
  */
-export async function timeRuntime(ctx: GpuContext, c: BenchConfig, o: RuntimeBenchOptions): Promise<{ timing: StepTiming; trainer: Trainer }> {
+export async function timeRuntime(ctx: GpuContext | CpuDevice, c: BenchConfig, o: RuntimeBenchOptions): Promise<{ timing: StepTiming; trainer: Trainer }> {
+  const system = isCpuDevice(ctx) ? CPU_SYSTEM : 'ple-webgpu';
   const batch = benchBatch(c);
   const t0 = performance.now();
   const trainer = await Trainer.create(ctx, modelConfig(c), { batchSize: c.batchSize, seed: o.seed ?? 1, optimizer: { kind: 'adam', lr: 1e-3 }, gemmTuning: o.tuning });
   const createMs = performance.now() - t0;
-  o.log?.(`ple-webgpu ${c.name}: plan + pipelines ${createMs.toFixed(0)} ms`);
+  o.log?.(`${system} ${c.name}: plan + pipelines ${createMs.toFixed(0)} ms`);
   const warmupMs: number[] = [];
   const lossStep = o.lossStep ?? o.warmup + o.steps;
   let firstLoss = NaN;
@@ -149,9 +154,9 @@ export async function timeRuntime(ctx: GpuContext, c: BenchConfig, o: RuntimeBen
   }
   const totalMs = performance.now() - s;
   const lossAt = { step: lossStep, loss: lossOfStep ? (await lossOfStep).total : NaN };
-  const planBytes = Object.values(trainer.plan.memory).reduce((a, b) => a + b, 0);
+  const gpu = !isCpuDevice(ctx) && { plan: trainer.plan, liveBytes: ctx.liveBytes };
   const timing: StepTiming = {
-    system: 'ple-webgpu',
+    system,
     config: c.name,
     createMs,
     warmupMs,
@@ -162,9 +167,9 @@ export async function timeRuntime(ctx: GpuContext, c: BenchConfig, o: RuntimeBen
     firstLoss,
     lossAt,
     bestWindowMsPerStep: Math.min(...windowsMs),
-    memory: { plan: { ...trainer.plan.memory }, planBytes, liveBytes: ctx.liveBytes },
+    memory: gpu ? { plan: { ...gpu.plan.memory }, planBytes: Object.values(gpu.plan.memory).reduce((a, b) => a + b, 0), liveBytes: gpu.liveBytes } : undefined,
   };
-  o.log?.(`ple-webgpu ${c.name}: ${timing.msPerStep.toFixed(1)} ms/step over ${o.steps} steps`);
+  o.log?.(`${system} ${c.name}: ${timing.msPerStep.toFixed(1)} ms/step over ${o.steps} steps`);
   return { timing, trainer };
 }
 

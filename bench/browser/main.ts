@@ -1,18 +1,19 @@
 /**
  * The benchmark page (served by bench/browser.ts through Vite, driven by Playwright):
- * times a training step of this runtime, then of TensorFlow.js on its `webgpu` and
- * `cpu` backends, the same model and batch, in this one page on this browser's adapter.
+ * times a training step of this runtime on WebGPU and on its CPU device, then of
+ * TensorFlow.js on its `webgpu` and `cpu` backends, the same model and batch, in this
+ * one page on this browser's adapter and CPU.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { acquireBrowserDevice, formatAdapter } from '../../src/index.js';
+import { acquireBrowserDevice, CpuDevice, formatAdapter } from '../../src/index.js';
 import { defaultGemmCandidates, tuneGemmPerDispatchForModel, tuningKey } from '../../src/tuning.js';
-import { benchConfigs, buildBenchSpec, modelConfig, profileStep, timeRuntime, type StepProfile, type StepTiming } from '../common.js';
+import { benchConfigs, buildBenchSpec, CPU_SYSTEM, modelConfig, profileStep, timeRuntime, type StepProfile, type StepTiming } from '../common.js';
 import { timeTfjs } from '../tfjs-ple.js';
 
 export interface PageRun {
   config: string;
-  system: 'ple-webgpu' | 'tfjs-webgpu' | 'tfjs-cpu';
+  system: 'ple-webgpu' | typeof CPU_SYSTEM | 'tfjs-webgpu' | 'tfjs-cpu';
   warmup: number;
   steps: number;
   /** Timed steps per synchronised window (default: all in one, synchronised once at the end). */
@@ -95,6 +96,10 @@ async function runBench(options: PageOptions): Promise<PageResult> {
           result.profiles[c.name] = await profileStep(ctx, trainer, c.batchSize > 1024 ? 1 : 3);
           log(`${c.name}: profiled (${result.profiles[c.name].method})`);
         }
+        trainer.destroy();
+      } else if (run.system === CPU_SYSTEM) {
+        const { timing, trainer } = await timeRuntime(await CpuDevice.create(), c, { warmup: run.warmup, steps: run.steps, window: run.window, lossStep: run.lossStep, log });
+        result.timings.push(timing);
         trainer.destroy();
       } else {
         const backend = run.system === 'tfjs-webgpu' ? 'webgpu' : 'cpu';
