@@ -18,6 +18,7 @@ export interface Region {
   size: number;
 }
 
+/** Where a trainer's step runs: the arenas, the per-step setters, and running the op lists with reads after them. */
 export interface Engine {
   /** Which device runs the ops. */
   readonly device: 'gpu' | 'cpu';

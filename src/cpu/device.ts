@@ -6,7 +6,9 @@
  */
 import { CpuGemm } from './gemm.js';
 import { CpuHeap } from './heap.js';
+import type { Trainer } from '../trainer.js';
 
+/** The CPU device: pass it to {@link Trainer.create} (or trainerFromCheckpoint) in place of a GpuContext to train on the CPU. */
 export class CpuDevice {
   readonly kind = 'cpu';
 
