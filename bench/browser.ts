@@ -22,7 +22,7 @@
  *   --no-write         print, write nothing
  */
 import { availableParallelism, loadavg } from 'node:os';
-import { benchConfigs, CPU_SYSTEM, buildBenchSpec, describeConfig, stepFlops, fmt, mdTable, profileOpsTable, profileTable, type StepTiming } from './common.js';
+import { benchConfigs, CPU_SYSTEM, cpuProfileKey, buildBenchSpec, describeConfig, stepFlops, fmt, mdTable, profileOpsTable, profileTable, type StepTiming } from './common.js';
 import { commandLine, commit, writeResults } from './results.js';
 import { chromiumArgs, openBenchPage, startBenchServer } from './page.js';
 import type { PageOptions, PageResult, PageRun } from './browser/main.js';
@@ -171,6 +171,14 @@ try {
           (best ? `, ${fmt((100 * rate) / best)}% of the best GEMM variant over the step's own GEMMs (${fmt(best, 2)} GFLOP/s, tuner, same page) — target ≥ 80%: ${rate / best >= 0.8 ? 'met' : 'NOT met'}.` : ' (run with --tune for the best GEMM variant beside it).'),
       );
       if (config === 'bench-large' && !timings.some((t) => t.system !== 'ple-webgpu')) md.push(`- On this software adapter bench-large runs for ple-webgpu only, with ${ple.warmupMs.length} warm-up and ${ple.steps} timed steps (tfjs would take minutes per step; --large-tfjs adds it).`);
+      md.push('');
+    }
+    const cpuProfile = result.profiles[cpuProfileKey(config)];
+    const cpuTiming = timings.find((t) => t.system === CPU_SYSTEM);
+    if (cpuProfile) {
+      md.push(`#### ${CPU_SYSTEM} ${config} step by kernel (${cpuProfile.method}, each op timed alone; sum ${fmt(cpuProfile.totalMs)} ms vs ${fmt(cpuTiming?.msPerStep ?? NaN)} ms/step wall; outside GEMMs ${fmt(100 * cpuProfile.outsideGemmShare)}%)`);
+      md.push('');
+      md.push(profileTable(cpuProfile));
       md.push('');
     }
     const profile = result.profiles[config];

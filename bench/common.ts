@@ -8,6 +8,7 @@ import { ple, type ModelConfig } from '../src/config.js';
 import { buildSpec, type ModelSpec } from '../src/spec.js';
 import { Trainer, type Batch } from '../src/trainer.js';
 import { isCpuDevice, type CpuDevice } from '../src/cpu/device.js';
+import { CpuEngine } from '../src/cpu/engine.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import type { GemmTuning, GemmTuningChooser } from '../src/kernels/batched_gemm.js';
 import { encodeDispatch, encodeOps, opKernel, opName, type Op } from '../src/kernels/dispatch.js';
@@ -77,6 +78,8 @@ export function stepFlops(spec: ModelSpec, B: number): { gemm: number; gateLogit
 
 /** The runtime on its CPU device (src/cpu/), as the benches' tables name it. */
 export const CPU_SYSTEM = 'ple-webgpu (CPU device)';
+/** Where a page run keeps the CPU device's profile of a config, beside the WebGPU one (keyed by the config's name). */
+export const cpuProfileKey = (config: string) => `${config} ${CPU_SYSTEM}`;
 
 export interface StepTiming {
   system: string;
@@ -181,7 +184,8 @@ export interface OpProfile {
 }
 
 export interface StepProfile {
-  method: 'timestamp-query' | 'submit-and-wait';
+  /** GPU timestamps, each op submitted and awaited alone, or (the CPU device) each op timed on the host. */
+  method: 'timestamp-query' | 'submit-and-wait' | 'performance.now';
   ops: OpProfile[];
   byKernel: { kernel: string; ms: number; share: number }[];
   /** Sum over ops. */
@@ -262,13 +266,30 @@ export async function profileStep(ctx: GpuContext, trainer: Trainer, repeats = 3
       }
     }
   }
-  const ops = all.map(({ phase, op }, i) => ({ phase, label: `${opKernel(op)} ${opName(op)}`, kernel: opKernel(op), ms: ms[i] }));
+  return summarizeProfile(timestamps ? 'timestamp-query' : 'submit-and-wait', all.map(({ phase, op }, i) => ({ phase, label: `${opKernel(op)} ${opName(op)}`, kernel: opKernel(op), ms: ms[i] })));
+}
+
+/**
+ * Per-op time of one training step on the CPU device, each op run alone (performance.now()),
+ * fastest of `repeats`. Runs the step's work again with the trainer's last batch and optimizer state.
+ */
+export function profileCpuStep(trainer: Trainer, repeats = 3): StepProfile {
+  if (!(trainer.engine instanceof CpuEngine)) throw new Error('profileCpuStep needs a trainer on the CPU device');
+  let ops: OpProfile[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const run = trainer.engine.profile(['forward', 'loss', 'backward', 'optimizer']).map((o) => ({ phase: o.phase, label: `${o.kernel} ${o.name}`, kernel: o.kernel, ms: o.ms }));
+    ops = r === 0 ? run : ops.map((o, i) => ({ ...o, ms: Math.min(o.ms, run[i].ms) }));
+  }
+  return summarizeProfile('performance.now', ops);
+}
+
+function summarizeProfile(method: StepProfile['method'], ops: OpProfile[]): StepProfile {
   const totalMs = ops.reduce((a, o) => a + o.ms, 0);
   const kernels = new Map<string, number>();
   for (const o of ops) kernels.set(o.kernel, (kernels.get(o.kernel) ?? 0) + o.ms);
   const byKernel = [...kernels].map(([kernel, t]) => ({ kernel, ms: t, share: t / totalMs })).sort((a, b) => b.ms - a.ms);
   const gemmMs = kernels.get('batched_gemm') ?? 0;
-  return { method: timestamps ? 'timestamp-query' : 'submit-and-wait', ops, byKernel, totalMs, gemmMs, outsideGemmShare: 1 - gemmMs / totalMs };
+  return { method, ops, byKernel, totalMs, gemmMs, outsideGemmShare: 1 - gemmMs / totalMs };
 }
 
 // ---- Formatting.

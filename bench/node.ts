@@ -2,21 +2,22 @@
  * `npm run bench:node`: the training step through Dawn in Node, the batched
  * expert GEMM's GFLOP/s (forward, dX, dW; every tuning variant beside a naive
  * one-output-per-invocation kernel), the share of a step's time outside GEMMs
- * per shape, the step's rate against the best GEMM variant, and GPU memory over
- * 1,000 steps. Writes the `node` section of results/bench.md and results/bench-node.json.
+ * per shape, the step's rate against the best GEMM variant, the same steps on the CPU
+ * device beside WebGPU (interleaved, with the CPU device's per-kernel profile), and GPU
+ * memory over 1,000 steps. Writes the `node` section of results/bench.md and results/bench-node.json.
  *
  * Flags: --profile (per-op table of bench-small's step), --large (bench-large
  * shapes on a software adapter too), --memory-steps N (default 1000), --robustness (keep Dawn's
  * bounds clamping on, as a page has it; default off, as the CLI's device), --no-write.
  */
 import naiveSource from './naive_gemm.wgsl?raw';
-import { acquireNodeDevice, formatAdapter } from '../src/node.js';
+import { acquireNodeDevice, CpuDevice, formatAdapter } from '../src/node.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import { GEMM_DESCRIPTOR, gemmDispatch, gemmTuningFor, type GemmTuning } from '../src/kernels/batched_gemm.js';
 import { createDispatch, encodeOps, type Dispatch } from '../src/kernels/dispatch.js';
 import { defaultGemmCandidates, gemmFlops, layoutShape, stepGemmShapes, tuneGemmPerDispatch, tuningFits, tuningKey, type GemmShape, type GemmTuningChooser } from '../src/tuning.js';
 import {
-  benchBatch, benchConfigs, buildBenchSpec, describeConfig, fmt, mdTable, median, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
+  benchBatch, benchConfigs, buildBenchSpec, describeConfig, fmt, mdTable, median, profileCpuStep, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
   type BenchConfig, type StepProfile, type StepTiming,
 } from './common.js';
 import { loadavg } from 'node:os';
@@ -160,6 +161,8 @@ interface StepReport {
   bestGemmGflops: number;
   rateVsBestGemm: number;
   profile: StepProfile;
+  /** What the step ran with (the tuner's chooser), for the device comparison below. */
+  choose: GemmTuningChooser;
 }
 
 const stepConfigs: { c: BenchConfig; warmup: number; steps: number }[] = [
@@ -187,7 +190,7 @@ for (const { c, warmup, steps: n } of stepConfigs) {
   const best = Math.max(tuned.singleGflops, tuned.perDispatchGflops);
   steps.push({
     config: c, winner: tuned.winner, perDispatch, perDispatchGflops: tuned.perDispatchGflops, tuning: tuned.single, singleGflops: tuned.singleGflops, defaultTuning: gemmTuningFor(ctx.adapter),
-    timing, flops, stepGflops, gpuTimeGflops: flops.total / profile.totalMs / 1e6, bestGemmGflops: best, rateVsBestGemm: stepGflops / best, profile,
+    timing, flops, stepGflops, gpuTimeGflops: flops.total / profile.totalMs / 1e6, bestGemmGflops: best, rateVsBestGemm: stepGflops / best, profile, choose: tuned.choose,
   });
   log(`${c.name}: step ${fmt(timing.msPerStep)} ms = ${fmt(stepGflops, 2)} GFLOP/s, ${fmt((100 * stepGflops) / best)}% of the best GEMM; outside GEMMs ${fmt(100 * profile.outsideGemmShare)}%`);
 }
@@ -208,6 +211,25 @@ for (let round = 0; round < 3; round++) {
     r.ms.push(timing.msPerStep);
   }
 }
+
+// ---- The CPU device beside WebGPU: the same configs, interleaved rounds (what --device auto weighs on a software adapter).
+
+const cpuDevice = await CpuDevice.create();
+const devices = steps.map((s) => ({ config: s.config, gpu: [] as number[], cpu: [] as number[], profile: null as StepProfile | null, lossGpu: NaN, lossCpu: NaN }));
+for (let round = 0; round < 3; round++) {
+  for (const [i, d] of devices.entries()) {
+    const n = d.config.batchSize >= 2048 && software ? 5 : 10;
+    const gpu = await timeRuntime(ctx, d.config, { warmup: 2, steps: n, tuning: steps[i].choose });
+    gpu.trainer.destroy();
+    const cpu = await timeRuntime(cpuDevice, d.config, { warmup: 2, steps: n });
+    if (round === 0) d.profile = profileCpuStep(cpu.trainer);
+    cpu.trainer.destroy();
+    d.gpu.push(gpu.timing.msPerStep);
+    d.cpu.push(cpu.timing.msPerStep);
+    [d.lossGpu, d.lossCpu] = [gpu.timing.lossAt.loss, cpu.timing.lossAt.loss];
+  }
+}
+log(`CPU device: ${devices.map((d) => `${d.config.name} ${fmt(median(d.cpu))} ms/step against WebGPU ${fmt(median(d.gpu))}`).join('; ')}`);
 
 // ---- GPU memory over many steps.
 
@@ -329,6 +351,27 @@ if (flag('--profile') && smallProfile) {
   md.push(profileOpsTable(smallProfile));
   md.push('');
 }
+md.push(`### The CPU device beside WebGPU`);
+md.push('');
+md.push(`The same step on the CPU device (WebAssembly SIMD, src/cpu/) and on WebGPU with the tuning above, alternating, 3 rounds; median ms/step (each round's figure in brackets). On a software adapter \`--device auto\` trains on the CPU device.`);
+md.push('');
+md.push(
+  mdTable(
+    ['config', 'WebGPU ms / step', 'CPU device ms / step', 'CPU device speed-up', 'CPU device GFLOP/s (step)', 'loss at the last step: WebGPU / CPU device'],
+    devices.map((d) => [
+      d.config.name, `${fmt(median(d.gpu))} (${d.gpu.map((x) => fmt(x)).join(', ')})`, `${fmt(median(d.cpu))} (${d.cpu.map((x) => fmt(x)).join(', ')})`, `${fmt(median(d.gpu) / median(d.cpu), 2)}×`,
+      fmt(stepFlops(buildBenchSpec(d.config), d.config.batchSize).total / median(d.cpu) / 1e6, 2), `${d.lossGpu.toFixed(6)} / ${d.lossCpu.toFixed(6)}`,
+    ]),
+  ),
+);
+md.push('');
+for (const d of devices.filter((x) => x.profile)) {
+  const p = d.profile!;
+  md.push(`#### ${d.config.name} on the CPU device by kernel (${p.method}, each op timed alone; sum ${fmt(p.totalMs)} ms; outside GEMMs ${fmt(100 * p.outsideGemmShare)}%)`);
+  md.push('');
+  md.push(profileTable(p));
+  md.push('');
+}
 md.push(`### GPU memory`);
 md.push('');
 for (const s of steps) {
@@ -342,7 +385,7 @@ md.push(
 );
 md.push('');
 
-const json = { date: started.toISOString(), adapter: ctx.adapter, command: commandLine(), commit: commit(), loadavg: { start: loadStart, end: loadavg()[0] }, gemm: gemmRows, perShape, singleTotals, steps, sideBySide, memory: { config: tiny, steps: memSteps, samples: memory, constant: memConstant, freed: memFreed } };
+const json = { date: started.toISOString(), adapter: ctx.adapter, command: commandLine(), commit: commit(), loadavg: { start: loadStart, end: loadavg()[0] }, gemm: gemmRows, perShape, singleTotals, steps, sideBySide, devices, memory: { config: tiny, steps: memSteps, samples: memory, constant: memConstant, freed: memFreed } };
 if (!flag('--no-write')) log(`wrote ${writeResults('node', md.join('\n'), 'bench-node.json', json)}`);
 else console.log(md.join('\n'));
 process.exit(0);

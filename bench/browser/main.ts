@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { acquireBrowserDevice, CpuDevice, formatAdapter } from '../../src/index.js';
 import { defaultGemmCandidates, tuneGemmPerDispatchForModel, tuningKey } from '../../src/tuning.js';
-import { benchConfigs, buildBenchSpec, CPU_SYSTEM, modelConfig, profileStep, timeRuntime, type StepProfile, type StepTiming } from '../common.js';
+import { benchConfigs, buildBenchSpec, CPU_SYSTEM, cpuProfileKey, modelConfig, profileCpuStep, profileStep, timeRuntime, type StepProfile, type StepTiming } from '../common.js';
 import { timeTfjs } from '../tfjs-ple.js';
 
 export interface PageRun {
@@ -100,6 +100,7 @@ async function runBench(options: PageOptions): Promise<PageResult> {
       } else if (run.system === CPU_SYSTEM) {
         const { timing, trainer } = await timeRuntime(await CpuDevice.create(), c, { warmup: run.warmup, steps: run.steps, window: run.window, lossStep: run.lossStep, log });
         result.timings.push(timing);
+        if (options.profile) result.profiles[cpuProfileKey(c.name)] = profileCpuStep(trainer);
         trainer.destroy();
       } else {
         const backend = run.system === 'tfjs-webgpu' ? 'webgpu' : 'cpu';

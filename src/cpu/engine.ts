@@ -168,6 +168,18 @@ export class CpuEngine implements Engine {
     this.destroyed = true;
   }
 
+  /** Runs the phases op by op, timing each with performance.now(): the CPU device's per-op profile (the benches'). */
+  profile(phases: readonly Phase[]): { phase: Phase; kernel: string; name: string; ms: number }[] {
+    this.assertAlive();
+    return phases.flatMap((phase) =>
+      this.ops[phase].map((op) => {
+        const t0 = performance.now();
+        runCpuOp(op, this.context);
+        return { phase, kernel: op.kernel, name: op.name, ms: performance.now() - t0 };
+      }),
+    );
+  }
+
   private view(r: Region): Float32Array {
     const at = this.context.base[r.role] + r.offset;
     return this.heap.f32.subarray(at, at + r.size);
