@@ -1,8 +1,9 @@
 /**
  * src/cpu/gemm.ts (the CPU device's WebAssembly GEMM) against src/reference/batched_gemm.ts on
- * random inputs: the three operand layouts the model uses, odd and larger sizes, bias / ReLU /
- * accumulate, several entries per call writing column slices of one wide C, buffers at non-zero
- * heap offsets, and operands that end at the heap's last float. Every heap element outside the
+ * random inputs: the three operand layouts the model uses, odd and larger sizes (n <= m and n > m,
+ * so both tile orders; n <= 4 and wider, so both tile widths), bias / ReLU / accumulate, several
+ * entries per call writing column slices of one wide C, buffers at non-zero heap offsets, and
+ * operands that end at the heap's last float. Every heap element outside the
  * entries' C elements and the scratch must be left bit for bit as it was.
  */
 import { describe, expect, it } from 'vitest';
@@ -135,12 +136,12 @@ const odd = [1, 3, 5, 7, 9, 13, 33];
 
 describe('CPU GEMM (WebAssembly)', () => {
   for (const layout of layouts) {
-    it(`${layout}: every m, k of ${odd.join(', ')}, each call's entries n = ${odd.join(', ')} plus a random n up to 40, column slices of one wide C`, async () => {
+    it(`${layout}: every m, k of ${odd.join(', ')}, each call's entries n = ${odd.join(', ')}, 4, 8 and a random n up to 40, column slices of one wide C`, async () => {
       const seed = caseSeed(`cpu gemm ${layout}`);
       const rng = new Rng(seed);
       for (const m of odd) {
         for (const k of odd) {
-          const shapes = [...odd, rng.int(1, 40)].map((n) => ({ m, n, k, layout }));
+          const shapes = [...odd, 4, 8, rng.int(1, 40)].map((n) => ({ m, n, k, layout }));
           // Shuffle, so slices of each width sit at different column offsets.
           for (let i = shapes.length - 1; i > 0; i--) {
             const j = rng.int(0, i);

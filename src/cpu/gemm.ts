@@ -4,14 +4,17 @@
  * WebAssembly SIMD kernel emitted here (encoder: src/cpu/wasm.ts). Test: test/cpu_gemm.test.ts;
  * bench: bench/cpu-gemm.ts.
  *
- * The kernel keeps a TILE_M x TILE_N tile of C in f32x4 registers: per k it splats one A element
- * per row (so any A strides work: forward, and dW's transposed A) and loads TILE_N contiguous B
- * elements, and it applies bias, accumulate and ReLU while storing. It reads B in place when B's
- * rows are contiguous (bCol = 1); B is packed into scratch (k rows of whole tiles, zero-padded)
- * for the dX layout (B transposed) and for the last, partial column tile. A partial row tile
- * repeats the last row's A (never reads past row m) and stores only its rows; a partial column
- * tile goes through a small scratch tile and is stored element by element. Only the entry's own
- * elements of C are read or written.
+ * The kernel keeps a 4 x 8 tile of C in f32x4 registers (4 x 4 for entries with n <= 4: the gates'
+ * and towers' GEMMs): per k it splats one A element per row (so any A strides work: forward, and
+ * dW's transposed A) and loads the tile's contiguous B elements, and it applies bias, accumulate
+ * and ReLU while storing. It reads B in place when B's rows are contiguous (bCol = 1); B is packed
+ * into scratch (k rows of whole tiles, zero-padded) for the dX layout (B transposed) and for the
+ * last, partial column tile. A partial row tile repeats the last row's A (never reads past row m)
+ * and stores only its rows; a partial column tile goes through a small scratch tile and is stored
+ * element by element. Only the entry's own elements of C are read or written. Tiles run rows-outer
+ * or columns-outer, whichever re-reads the smaller operand from cache per outer step. (4 x 8 was
+ * measured fastest of 4x8, 5x8, 6x8, 4x12 and 3x16 on x86-64 V8, and unrolling k by 2 did not
+ * help; the larger tiles' accumulators likely no longer all fit in the 16 SIMD registers.)
  */
 import type { GemmEntry } from '../kernels/batched_gemm.js';
 import type { CpuHeap } from './heap.js';
@@ -22,6 +25,11 @@ import { encodeModule, f32, FunctionBuilder, i32, v128 } from './wasm.js';
 const TILE_M = 4;
 /** Columns of C per register tile (a multiple of 4: f32x4 vectors). */
 const TILE_N = 8;
+/** Columns per tile of the narrow kernel, for entries with n <= NARROW_TILE_N (the gates' and towers' GEMMs). */
+const NARROW_TILE_N = 4;
+
+/** The tile width an entry runs with. */
+const tileWidth = (n: number) => (n <= NARROW_TILE_N ? NARROW_TILE_N : TILE_N);
 
 const FLAG_BIAS = 1;
 const FLAG_ACCUMULATE = 2;
@@ -151,19 +159,30 @@ function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuil
   return f;
 }
 
+/** The module's exports: both tile orders at both tile widths. */
+interface Kernels {
+  rowsOuter: KernelFn;
+  columnsOuter: KernelFn;
+  narrowRowsOuter: KernelFn;
+  narrowColumnsOuter: KernelFn;
+}
+
 let compiled: Promise<WebAssembly.Module> | undefined;
 function kernelModule(): Promise<WebAssembly.Module> {
   compiled ??= WebAssembly.compile(encodeModule([
-    { name: 'gemmRowsOuter', fn: emitKernel(TILE_M, TILE_N, false) },
-    { name: 'gemmColumnsOuter', fn: emitKernel(TILE_M, TILE_N, true) },
+    { name: 'rowsOuter', fn: emitKernel(TILE_M, TILE_N, false) },
+    { name: 'columnsOuter', fn: emitKernel(TILE_M, TILE_N, true) },
+    { name: 'narrowRowsOuter', fn: emitKernel(TILE_M, NARROW_TILE_N, false) },
+    { name: 'narrowColumnsOuter', fn: emitKernel(TILE_M, NARROW_TILE_N, true) },
   ]));
   return compiled;
 }
 
 /** Floats of B packed for an entry: B transposed (dX) needs all of it; otherwise only a partial last column tile. */
 function packedBFloats(e: GemmEntry): number {
-  if (e.bCol !== 1) return e.k * Math.ceil(e.n / TILE_N) * TILE_N;
-  return e.n % TILE_N === 0 ? 0 : e.k * TILE_N;
+  const tn = tileWidth(e.n);
+  if (e.bCol !== 1) return e.k * Math.ceil(e.n / tn) * tn;
+  return e.n % tn === 0 ? 0 : e.k * tn;
 }
 
 /** Floats of scratch `run` needs for these entries (packing / edge tiles). */
@@ -176,8 +195,7 @@ export function gemmScratchFloats(entries: readonly GemmEntry[]): number {
 export class CpuGemm {
   private constructor(
     private readonly heap: CpuHeap,
-    private readonly rowsOuter: KernelFn,
-    private readonly columnsOuter: KernelFn,
+    private readonly kernels: Kernels,
     private readonly scratchOffset: number,
     private readonly scratchFloats: number,
   ) {}
@@ -188,8 +206,7 @@ export class CpuGemm {
       throw new RangeError(`GEMM scratch [${scratchOffset}, ${scratchOffset + scratchFloats}) is not an aligned region of the CPU heap (${heap.f32.length} floats)`);
     }
     const instance = await WebAssembly.instantiate(await kernelModule(), { env: { memory: heap.memory } });
-    const { gemmRowsOuter, gemmColumnsOuter } = instance.exports as Record<string, KernelFn>;
-    return new CpuGemm(heap, gemmRowsOuter, gemmColumnsOuter, scratchOffset, scratchFloats);
+    return new CpuGemm(heap, instance.exports as unknown as Kernels, scratchOffset, scratchFloats);
   }
 
   /** Runs the entries with the A, B, C and bias buffers starting at these element offsets of the heap (entry offsets are relative to them). */
@@ -213,21 +230,23 @@ export class CpuGemm {
       if (e.biasOff !== undefined) checkInHeap(mem.length, 'bias', biasAt, [[n, 1]]);
       const flags = (e.biasOff !== undefined ? FLAG_BIAS : 0) | (e.accumulate ? FLAG_ACCUMULATE : 0) | (e.relu ? FLAG_RELU : 0);
       // The operand re-read for every tile of the outer loop is the smaller one (B: k x n, A: m x k).
-      const kernel = n <= m ? this.rowsOuter : this.columnsOuter;
+      const tn = tileWidth(n);
+      const narrow = tn === NARROW_TILE_N;
+      const kernel = n <= m ? (narrow ? this.kernels.narrowRowsOuter : this.kernels.rowsOuter) : narrow ? this.kernels.narrowColumnsOuter : this.kernels.columnsOuter;
       const call = (cols: number, col0: number, bBytes: number, bRowBytes: number) =>
         kernel(m, cols, k, aAt * 4, e.aRow * 4, e.aCol * 4, bBytes, bRowBytes, (cAt + col0) * 4, e.cRow * 4, (biasAt + col0) * 4, flags, edgeTile * 4);
       if (e.bCol !== 1) {
         // B transposed (dX): pack all of it, k rows of `width` floats, zero-padded.
-        const width = Math.ceil(n / TILE_N) * TILE_N;
+        const width = Math.ceil(n / tn) * tn;
         packB(mem, packed, width, bAt, e.bRow, e.bCol, k, 0, n);
         call(n, 0, packed * 4, width * 4);
         continue;
       }
-      const whole = n - (n % TILE_N);
+      const whole = n - (n % tn);
       if (whole > 0) call(whole, 0, bAt * 4, e.bRow * 4);
       if (whole < n) {
-        packB(mem, packed, TILE_N, bAt, e.bRow, 1, k, whole, n);
-        call(n - whole, whole, packed * 4, TILE_N * 4);
+        packB(mem, packed, tn, bAt, e.bRow, 1, k, whole, n);
+        call(n - whole, whole, packed * 4, tn * 4);
       }
     }
   }
