@@ -40,7 +40,7 @@ interface Case {
  * `atEnd`, the heap is exactly its pages and A, B and C end at its last float, in turn (`atEnd`
  * names which; the others come before it).
  */
-function layOut(rng: Rng, shapes: readonly EntryShape[], base: number, atEnd?: 'a' | 'b' | 'c'): Case {
+function layOut(rng: Rng, shapes: readonly EntryShape[], base: number, atEnd?: 'a' | 'b' | 'c', adjust?: (e: GemmEntry, index: number) => GemmEntry): Case {
   const entries: GemmEntry[] = [];
   let aLen = rng.int(0, 3);
   let bLen = rng.int(0, 3);
@@ -62,6 +62,7 @@ function layOut(rng: Rng, shapes: readonly EntryShape[], base: number, atEnd?: '
     if (useBias) biasLen += n + rng.int(0, 3);
     col += n;
   }
+  if (adjust) entries.forEach((e, i) => (entries[i] = adjust(e, i)));
   const maxM = Math.max(...shapes.map((s) => s.m));
   const cLen = maxM * cRowWide;
   const scratchFloats = gemmScratchFloats(entries);
@@ -172,6 +173,15 @@ describe('CPU GEMM (WebAssembly)', () => {
         const shapes = [{ m: 7, n: 13, k: 5, layout }, { m: 9, n: 3, k: 6, layout }, { m: 2, n: 8, k: 4, layout }];
         await check(`${layout}, ${atEnd.toUpperCase()} at the heap's end`, seed, rng, layOut(rng, shapes, 8, atEnd));
       }
+    }
+  });
+
+  it('degenerate strides: B rows or A columns that do not advance (a broadcast operand), k = 1', async () => {
+    const seed = caseSeed('cpu gemm degenerate strides');
+    const rng = new Rng(seed);
+    for (const [m, n, k] of [[5, 9, 3], [6, 4, 1], [3, 17, 2]]) {
+      const cs = layOut(rng, [{ m, n, k, layout: 'forward' }, { m, n, k, layout: 'dX' }], 8, undefined, (e, i) => (i === 0 ? { ...e, bRow: 0 } : { ...e, aCol: 0 }));
+      await check(`degenerate strides ${m}x${n}x${k}`, seed, rng, cs);
     }
   });
 

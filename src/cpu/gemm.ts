@@ -48,7 +48,8 @@ type KernelFn = (
  * `gemm(m, n, k, a, aRow, aCol, b, bRow, c, cRow, bias, flags, edgeTile)`: C[i, j] (at c + i cRow
  * + 4j) = act(sum_k A[i, k] B[k, j] + bias[j] + C[i, j]) for i < m, j < n, with A[i, k] at a + i
  * aRow + k aCol and B[k, j] at b + k bRow + 4j; B must be readable for j up to n rounded up to
- * TILE_N. Bias, accumulate and ReLU as `flags` says. edgeTile: TILE_M x TILE_N floats of scratch.
+ * the tile width tn, and bRow > 0 (the k loop counts B rows). Bias, accumulate and ReLU as `flags`
+ * says. edgeTile: tm x tn floats of scratch.
  */
 function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuilder {
   const vecs = tn / 4;
@@ -56,7 +57,7 @@ function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuil
   const [m, n, k, a, aRow, aCol, b, bRow, c, cRow, bias, flags, edgeTile] = f.params.map((_, i) => i);
   const i = f.local(i32);
   const j = f.local(i32);
-  const kk = f.local(i32);
+  const bEnd = f.local(i32);
   const rows = f.local(i32); // rows of this tile: min(tm, m - i)
   const cols = f.local(i32); // columns of this tile in the partial column tile
   const r = f.local(i32);
@@ -72,12 +73,12 @@ function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuil
   const av = f.local(v128);
   const zero = f.local(v128);
 
-  /** for (v = 0; v < limit; v += step) body — limit read each time round. */
-  const countUp = (v: number, limit: () => void, step: number, body: () => void) => {
-    f.i32Const(0).set(v).block().loop();
-    f.get(v); limit(); f.i32GeS().brIf(1);
+  /** for (counter = 0; counter < limit; counter += step) body — limit read each time round. */
+  const countUp = (counter: number, limit: () => void, step: number, body: () => void) => {
+    f.i32Const(0).set(counter).block().loop();
+    f.get(counter); limit(); f.i32GeS().brIf(1);
     body();
-    f.get(v).i32Const(step).i32Add().set(v).br(0).end().end();
+    f.get(counter).i32Const(step).i32Add().set(counter).br(0).end().end();
   };
   const flag = (bit: number) => f.get(flags).i32Const(bit).i32And();
 
@@ -97,7 +98,11 @@ function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuil
     for (const row of acc) for (const x of row) f.get(zero).set(x);
     for (let t = 0; t < tm; t++) f.get(rowStart[t]).set(ap[t]);
     f.get(b).get(j).i32Const(2).i32Shl().i32Add().set(bp);
-    countUp(kk, () => f.get(k), 1, () => {
+    // k loop, counted by bp: bEnd = bp + k bRow.
+    f.get(bp).get(k).get(bRow).i32Mul().i32Add().set(bEnd);
+    f.block().loop();
+    f.get(bp).get(bEnd).i32Eq().brIf(1);
+    {
       for (let h = 0; h < vecs; h++) f.get(bp).v128Load(16 * h).set(bv[h]);
       for (let t = 0; t < tm; t++) {
         f.get(ap[t]).v128Load32Splat().set(av);
@@ -105,7 +110,8 @@ function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuil
         f.get(ap[t]).get(aCol).i32Add().set(ap[t]);
       }
       f.get(bp).get(bRow).i32Add().set(bp);
-    });
+    }
+    f.br(0).end().end();
     f.get(c).get(i).get(cRow).i32Mul().i32Add().get(j).i32Const(2).i32Shl().i32Add().set(cp);
     f.get(n).get(j).i32Sub().set(cols);
     f.get(cols).i32Const(tn).i32GeS().if();
@@ -178,10 +184,13 @@ function kernelModule(): Promise<WebAssembly.Module> {
   return compiled;
 }
 
+/** B is read in place when its rows are contiguous; the kernel's k loop counts B rows, so they must advance. */
+const readsBInPlace = (e: GemmEntry) => e.bCol === 1 && e.bRow > 0;
+
 /** Floats of B packed for an entry: B transposed (dX) needs all of it; otherwise only a partial last column tile. */
 function packedBFloats(e: GemmEntry): number {
   const tn = tileWidth(e.n);
-  if (e.bCol !== 1) return e.k * Math.ceil(e.n / tn) * tn;
+  if (!readsBInPlace(e)) return e.k * Math.ceil(e.n / tn) * tn;
   return e.n % tn === 0 ? 0 : e.k * tn;
 }
 
@@ -235,7 +244,7 @@ export class CpuGemm {
       const kernel = n <= m ? (narrow ? this.kernels.narrowRowsOuter : this.kernels.rowsOuter) : narrow ? this.kernels.narrowColumnsOuter : this.kernels.columnsOuter;
       const call = (cols: number, col0: number, bBytes: number, bRowBytes: number) =>
         kernel(m, cols, k, aAt * 4, e.aRow * 4, e.aCol * 4, bBytes, bRowBytes, (cAt + col0) * 4, e.cRow * 4, (biasAt + col0) * 4, flags, edgeTile * 4);
-      if (e.bCol !== 1) {
+      if (!readsBInPlace(e)) {
         // B transposed (dX): pack all of it, k rows of `width` floats, zero-padded.
         const width = Math.ceil(n / tn) * tn;
         packB(mem, packed, width, bAt, e.bRow, e.bCol, k, 0, n);

@@ -107,6 +107,7 @@ export class FunctionBuilder {
   // i32.
   i32Const(v: number): this { return this.op(0x41, ...sleb(v)); }
   i32Eqz(): this { return this.op(0x45); }
+  i32Eq(): this { return this.op(0x46); }
   i32LtS(): this { return this.op(0x48); }
   i32GtS(): this { return this.op(0x4a); }
   i32GeS(): this { return this.op(0x4e); }
