@@ -13,8 +13,8 @@
  * and stores only its rows; a partial column tile goes through a small scratch tile and is stored
  * element by element. Only the entry's own elements of C are read or written. Tiles run rows-outer
  * or columns-outer, whichever re-reads the smaller operand from cache per outer step. (4 x 8 was
- * measured fastest of 4x8, 5x8, 6x8, 8x8, 4x12, 4x16 and 3x16 on x86-64 V8, and unrolling k by 2 did not
- * help; the larger tiles' accumulators likely no longer all fit in the 16 SIMD registers.)
+ * measured fastest of 4x8, 5x8, 6x8, 8x8, 4x12, 4x16 and 3x16 on x86-64 V8, and unrolling k by 2
+ * did not help; the larger tiles' accumulators likely no longer all fit in the 16 SIMD registers.)
  */
 import type { GemmEntry } from '../kernels/batched_gemm.js';
 import type { CpuHeap } from './heap.js';
