@@ -245,7 +245,7 @@ export class CpuGemm {
       const call = (cols: number, col0: number, bBytes: number, bRowBytes: number) =>
         kernel(m, cols, k, aAt * 4, e.aRow * 4, e.aCol * 4, bBytes, bRowBytes, (cAt + col0) * 4, e.cRow * 4, (biasAt + col0) * 4, flags, edgeTile * 4);
       if (!readsBInPlace(e)) {
-        // B transposed (dX): pack all of it, k rows of `width` floats, zero-padded.
+        // B transposed (dX), or rows that do not advance: pack all of it, k rows of `width` floats, zero-padded.
         const width = Math.ceil(n / tn) * tn;
         packB(mem, packed, width, bAt, e.bRow, e.bCol, k, 0, n);
         call(n, 0, packed * 4, width * 4);
