@@ -16,6 +16,7 @@ import { weightDecayEnd } from '../kernels/optimizer.js';
 import { stageBatch } from '../input-stage.js';
 import type { Engine, Phase, Region } from '../engine.js';
 import { CpuHeap, HEAP_ALIGN, alignUp } from './heap.js';
+import { CpuElementwise } from './elementwise.js';
 import { CpuGemm, gemmScratchFloats } from './gemm.js';
 import { gateLogitsEntry, gateScratchFloats, runCpuOp, type CpuOpContext } from './kernels.js';
 
@@ -98,11 +99,13 @@ export class CpuEngine implements Engine {
     const gemmScratch = heap.alloc(sizes.scratch.gemm);
     const gateScratch = heap.alloc(sizes.scratch.gate);
     const gemm = await CpuGemm.create(heap, gemmScratch, sizes.scratch.gemm);
+    const elementwise = await CpuElementwise.create(heap);
     const context: CpuOpContext = {
       f32: heap.f32,
       u32: heap.u32,
       base,
       gemm,
+      elementwise,
       gateScratch,
       optimizerStep: null,
       clipMaxNorm: 0,

@@ -1,18 +1,18 @@
 /**
  * The CPU device's kernels: each op of the step (src/layers/ops.ts) run on the heap's floats, with
  * the semantics of its WGSL kernel (the float64 references in src/reference/ state them). The
- * GEMMs, and the gate logits, run in the WASM GEMM (src/cpu/gemm.ts); the rest are plain loops
- * over the heap's views. Test: test/cpu-device.test.ts.
+ * GEMMs, and the gate logits, run in the WASM GEMM (src/cpu/gemm.ts); bias_act_backward, the
+ * mixture kernels and the optimizer in WASM SIMD (src/cpu/elementwise.ts); the rest are plain
+ * loops over the heap's views. Test: test/cpu-device.test.ts.
  */
 import type { ResolvedOptimizer } from '../config.js';
 import type { GemmEntry } from '../kernels/batched_gemm.js';
-import type { BiasActEntry } from '../kernels/bias_act_backward.js';
 import type { GateEntry } from '../kernels/gate_softmax.js';
-import { mixtureMember, type ExpertGradEntry, type GateGradEntry, type MixtureEntry } from '../kernels/mixture.js';
 import type { TaskLossEntry } from '../kernels/task_loss.js';
 import type { GatherEntry, ScatterEntry } from '../kernels/embedding.js';
 import type { BufferRole, OpDesc } from '../layers/ops.js';
 import { sampleLoss } from '../reference/model.js';
+import type { CpuElementwise } from './elementwise.js';
 import type { CpuGemm } from './gemm.js';
 
 /** The optimizer's state for one step, as the GPU reads it from its uniform. */
@@ -33,6 +33,8 @@ export interface CpuOpContext {
   /** Element offset of each buffer role in the heap (the uniform roles are unused: their state is below). */
   base: Record<BufferRole, number>;
   gemm: CpuGemm;
+  /** bias_act_backward, the mixture kernels and the optimizer (WASM SIMD). */
+  elementwise: CpuElementwise;
   /** Heap region for one gate's logits (rows x n floats at most; see gateScratchFloats). */
   gateScratch: number;
   /** Set before the first update (setOptimizerStep). */
@@ -51,25 +53,25 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
       c.gemm.run(op.entries, at(op.buffers.a), at(op.buffers.b), at(op.buffers.c), op.buffers.bias && at(op.buffers.bias));
       return;
     case 'bias_act_backward':
-      for (const e of op.entries) biasActBackward(c.f32, e, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
+      for (const e of op.entries) c.elementwise.biasActBackward(e, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
       return;
     case 'gate_softmax':
       for (const e of op.entries) gateSoftmax(c, e, at(op.buffers.x), at(op.buffers.w), at(op.buffers.out));
       return;
     case 'mixture':
-      for (const e of op.entries) mixture(c.f32, e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
+      for (const e of op.entries) c.elementwise.mixture(e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
       return;
     case 'gate_mixture':
       for (const { gate, mixture: m } of op.entries) {
         gateSoftmax(c, gate, at(op.buffers.x), at(op.buffers.w), at(op.buffers.gateW));
-        mixture(c.f32, m, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
+        c.elementwise.mixture(m, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
       }
       return;
     case 'mixture_gate_grad':
-      for (const e of op.entries) gateGrad(c.f32, e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.dG), at(op.buffers.dLogit));
+      for (const e of op.entries) c.elementwise.gateGrad(e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.dG), at(op.buffers.dLogit));
       return;
     case 'mixture_expert_grad':
-      for (const e of op.entries) expertGrad(c.f32, e, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ));
+      for (const e of op.entries) c.elementwise.expertGrad(e, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ));
       return;
     case 'task_loss': {
       const b = op.buffers;
@@ -96,9 +98,14 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
     case 'grad_norm':
       gradNorm(c, at(op.buffers.grads), at(op.buffers.out));
       return;
-    case 'optimizer':
-      optimizerStep(c, op.count, at(op.buffers.params), at(op.buffers.grads), at(op.buffers.m1), at(op.buffers.m2), at(op.buffers.clip));
+    case 'optimizer': {
+      if (!c.optimizerStep) throw new Error('the CPU optimizer ran before its step was set (setOptimizerStep)');
+      const { optimizer, t, lr, gradScale, decayEnd } = c.optimizerStep;
+      // Every gradient is scaled by gradScale and the clip scale grad_norm wrote.
+      const scale = gradScale * c.f32[at(op.buffers.clip)];
+      c.elementwise.optimizer({ optimizer, t, lr, scale, decayEnd }, op.count, at(op.buffers.params), at(op.buffers.grads), at(op.buffers.m1), at(op.buffers.m2));
       return;
+    }
     case 'clear':
       c.f32.fill(0, at(op.buffer) + op.offset, at(op.buffer) + op.offset + op.size);
       return;
@@ -121,24 +128,6 @@ export function gateLogitsEntry(e: GateEntry): GemmEntry | null {
   return { m: e.rows, n: e.n, k: e.k, aOff: e.xOff, aRow: e.xRow, aCol: 1, bOff: e.wOff, bRow: e.n, bCol: 1, cOff: 0, cRow: e.n, biasOff: e.bOff };
 }
 
-function biasActBackward(f: Float32Array, e: BiasActEntry, dY: number, y: number, db: number): void {
-  const { rows, cols, relu } = e;
-  const sums = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    const dyRow = dY + e.dyOff + r * e.dyRow;
-    if (relu) {
-      const yRow = y + e.yOff + r * e.yRow;
-      for (let j = 0; j < cols; j++) {
-        if (f[yRow + j] > 0) sums[j] += f[dyRow + j];
-        else f[dyRow + j] = 0;
-      }
-    } else {
-      for (let j = 0; j < cols; j++) sums[j] += f[dyRow + j];
-    }
-  }
-  if (e.dbOff !== undefined) for (let j = 0; j < cols; j++) f[db + e.dbOff + j] = sums[j];
-}
-
 function gateSoftmax(c: CpuOpContext, e: GateEntry, x: number, w: number, out: number): void {
   const f = c.f32;
   const logits = c.gateScratch;
@@ -153,53 +142,6 @@ function gateSoftmax(c: CpuOpContext, e: GateEntry, x: number, w: number, out: n
     for (let j = 0; j < e.n; j++) sum += Math.exp(f[row + j] - max);
     const o = out + e.outOff + r * e.outRow;
     for (let j = 0; j < e.n; j++) f[o + j] = Math.exp(f[row + j] - max) / sum;
-  }
-}
-
-function mixture(f: Float32Array, e: MixtureEntry, gateW: number, z: number, out: number): void {
-  const { d } = e;
-  for (let r = 0; r < e.rows; r++) {
-    const o = out + e.outOff + r * e.outRow;
-    const wRow = gateW + e.wOff + r * e.wRow;
-    const zRow = z + e.zOff + r * e.zRow;
-    for (let i = 0; i < d; i++) f[o + i] = 0;
-    for (let j = 0; j < e.n; j++) {
-      const g = f[wRow + j];
-      const zj = zRow + mixtureMember(e, j) * d;
-      for (let i = 0; i < d; i++) f[o + i] += g * f[zj + i];
-    }
-  }
-}
-
-function gateGrad(f: Float32Array, e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number): void {
-  const dw = new Float64Array(e.n);
-  for (let r = 0; r < e.rows; r++) {
-    const wRow = gateW + e.wOff + r * e.wRow;
-    const g = dG + e.dgOff + r * e.dgRow;
-    const zRow = z + e.zOff + r * e.zRow;
-    let dot = 0;
-    for (let j = 0; j < e.n; j++) {
-      const zj = zRow + mixtureMember(e, j) * e.d;
-      let s = 0;
-      for (let i = 0; i < e.d; i++) s += f[g + i] * f[zj + i];
-      dw[j] = s;
-      dot += f[wRow + j] * s;
-    }
-    const dl = dLogit + e.dlOff + r * e.dlRow;
-    for (let j = 0; j < e.n; j++) f[dl + j] = f[wRow + j] * (dw[j] - dot);
-  }
-}
-
-function expertGrad(f: Float32Array, e: ExpertGradEntry, gateW: number, dG: number, dZ: number): void {
-  for (let r = 0; r < e.rows; r++) {
-    const o = dZ + e.dzOff + r * e.dzRow;
-    const wRow = gateW + e.wOff + r * e.wRow;
-    for (let i = 0; i < e.d; i++) f[o + i] = 0;
-    for (const m of e.members) {
-      const g = f[wRow + m.wCol];
-      const src = dG + m.dgOff + r * e.dgRow;
-      for (let i = 0; i < e.d; i++) f[o + i] += g * f[src + i];
-    }
   }
 }
 
@@ -260,37 +202,3 @@ function gradNorm(c: CpuOpContext, grads: number, out: number): void {
   f[out + 1] = norm;
 }
 
-/** The update of shaders/optimizer.wgsl (PyTorch's rules), every gradient scaled by gradScale and the clip scale. */
-function optimizerStep(c: CpuOpContext, count: number, params: number, grads: number, m1: number, m2: number, clip: number): void {
-  const f = c.f32;
-  if (!c.optimizerStep) throw new Error('the CPU optimizer ran before its step was set (setOptimizerStep)');
-  const { optimizer: o, t, lr, gradScale, decayEnd } = c.optimizerStep;
-  const scale = gradScale * f[clip];
-  if (o.kind === 'sgd') {
-    for (let i = 0; i < count; i++) {
-      const p = f[params + i];
-      const g = f[grads + i] * scale + (i < decayEnd ? o.weightDecay : 0) * p;
-      const v = o.momentum * f[m1 + i] + g;
-      f[m1 + i] = v;
-      f[params + i] = p - lr * v;
-    }
-    return;
-  }
-  const bc1 = 1 - Math.pow(o.beta1, t);
-  const bc2 = 1 - Math.pow(o.beta2, t);
-  const omb1 = 1 - o.beta1;
-  const omb2 = 1 - o.beta2;
-  const adam = o.kind === 'adam';
-  for (let i = 0; i < count; i++) {
-    let p = f[params + i];
-    let g = f[grads + i] * scale;
-    const wd = i < decayEnd ? o.weightDecay : 0;
-    if (adam) g += wd * p;
-    else p -= lr * wd * p;
-    const a = o.beta1 * f[m1 + i] + omb1 * g;
-    const b = o.beta2 * f[m2 + i] + omb2 * g * g;
-    f[m1 + i] = a;
-    f[m2 + i] = b;
-    f[params + i] = p - (lr * (a / bc1)) / (Math.sqrt(b / bc2) + o.eps);
-  }
-}

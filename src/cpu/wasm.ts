@@ -144,6 +144,24 @@ export class FunctionBuilder {
   f32x4Mul(): this { return this.simd(0xe6); }
   f32x4Max(): this { return this.simd(0xe9); }
 
+  // Added for the element-wise kernels (src/cpu/elementwise.ts). Their operands sit at any float
+  // offset, so their vector loads and stores carry the f32 alignment hint.
+  f32Sub(): this { return this.op(0x93); }
+  f32Mul(): this { return this.op(0x94); }
+  /** v128.load with the f32 alignment hint (any float offset). */
+  v128LoadF32(offset = 0): this { return this.simd(0x00, ALIGN_F32, ...uleb(offset)); }
+  /** v128.store with the f32 alignment hint (any float offset). */
+  v128StoreF32(offset = 0): this { return this.simd(0x0b, ALIGN_F32, ...uleb(offset)); }
+  /** Stores lane `lane` of a v128 as one f32. */
+  v128Store32Lane(lane: number, offset = 0): this { return this.simd(0x5a, ALIGN_F32, ...uleb(offset), lane); }
+  f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  /** Lane-wise a > b: all ones or all zeros (false for NaN). */
+  f32x4Gt(): this { return this.simd(0x44); }
+  v128And(): this { return this.simd(0x4e); }
+  f32x4Sqrt(): this { return this.simd(0xe3); }
+  f32x4Sub(): this { return this.simd(0xe5); }
+  f32x4Div(): this { return this.simd(0xe7); }
+
   /** The function body: its locals (run-length encoded by type), code and final `end`. */
   encode(): number[] {
     if (this.depth !== 0) throw new Error(`${this.depth} block(s) left open`);

@@ -1,0 +1,254 @@
+/**
+ * src/cpu/elementwise.ts (the CPU device's WASM SIMD element-wise kernels) against the float64
+ * references: bias_act_backward (src/reference/bias_act_backward.ts), mixture, mixture_gate_grad and
+ * mixture_expert_grad (src/reference/mixture.ts) and the optimizers (src/reference/optimizer.ts).
+ * Widths are odd and even (1 to 65: the 16-, 4- and 1-float paths and their tails), row counts
+ * odd, every operand at an unaligned heap offset with gaps of NaN, several entries per call. Every
+ * heap element an entry does not own as output must be left bit for bit as it was.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ResolvedOptimizer } from '../src/config.js';
+import { CpuElementwise } from '../src/cpu/elementwise.js';
+import { CpuHeap } from '../src/cpu/heap.js';
+import type { BiasActEntry } from '../src/kernels/bias_act_backward.js';
+import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../src/kernels/mixture.js';
+import { biasActBackwardReference } from '../src/reference/bias_act_backward.js';
+import { expertGradReference, gateGradReference, mixtureReference } from '../src/reference/mixture.js';
+import { optimizerReference } from '../src/reference/optimizer.js';
+import { Rng } from '../src/rng.js';
+import { caseSeed, expectClose, withSeed } from './helpers.js';
+
+const WIDTHS = [1, 3, 5, 7, 9, 13, 64, 65];
+const ROWS = [1, 3, 7, 33];
+
+/** A NaN-filled heap handing out regions at unaligned offsets with NaN gaps between them. */
+class Layout {
+  readonly heap = new CpuHeap(1 << 20);
+  private next: number;
+  /** Elements the kernels may write. */
+  readonly outputs = new Set<number>();
+  constructor(private readonly rng: Rng) {
+    this.heap.f32.fill(NaN);
+    this.next = rng.int(1, 3);
+  }
+  /** `size` floats; returns the offset. */
+  region(size: number): number {
+    const at = this.next;
+    this.next += size + this.rng.int(1, 3);
+    if (this.next > this.heap.f32.length) throw new Error('test heap too small');
+    return at;
+  }
+  /** Random values at rows x cols elements of a strided matrix. */
+  fill(at: number, rows: number, cols: number, stride: number, value: () => number = () => this.rng.normal()): void {
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) this.heap.f32[at + r * stride + c] = value();
+  }
+  markOutput(at: number, rows: number, cols: number, stride: number): void {
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) this.outputs.add(at + r * stride + c);
+  }
+  /** Values at rows x cols elements of a strided matrix, in order. */
+  read(f: ArrayLike<number>, at: number, rows: number, cols: number, stride: number): number[] {
+    const out: number[] = [];
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out.push(f[at + r * stride + c]);
+    return out;
+  }
+  /** Throws unless every non-output element kept its bits. */
+  checkUntouched(before: Uint32Array): void {
+    const now = this.heap.u32;
+    for (let i = 0; i < this.next + 8; i++) {
+      if (!this.outputs.has(i) && now[i] !== before[i]) throw new Error(`heap element ${i} (not an output) changed`);
+    }
+  }
+}
+
+const setup = async (seed: number) => {
+  const rng = new Rng(seed);
+  const layout = new Layout(rng);
+  return { rng, layout, ew: await CpuElementwise.create(layout.heap) };
+};
+
+describe('CPU bias_act_backward (WASM SIMD) against the float64 reference', () => {
+  for (const cols of WIDTHS) {
+    it(`cols ${cols}`, async () => {
+      const seed = caseSeed(`cpu bias_act cols ${cols}`);
+      await withSeed(seed, async () => {
+        const { rng, layout, ew } = await setup(seed);
+        // Buffer bases, then entries at offsets inside them: relu with and without db, linear with db.
+        const dY = layout.region(0);
+        const y = layout.region(0);
+        const db = layout.region(0);
+        const entries: BiasActEntry[] = [];
+        for (const [relu, withDb] of [[true, true], [true, false], [false, true], [true, true]] as const) {
+          const rows = ROWS[rng.int(0, ROWS.length - 1)];
+          const dyRow = cols + rng.int(0, 3);
+          const yRow = cols + rng.int(0, 3);
+          const e: BiasActEntry = {
+            rows, cols, relu,
+            dyOff: layout.region(rows * dyRow) - dY, dyRow,
+            yOff: layout.region(rows * yRow) - y, yRow,
+            dbOff: withDb ? layout.region(cols) - db : undefined,
+          };
+          layout.fill(dY + e.dyOff, rows, cols, dyRow);
+          // Y: positive, negative, exact +0 and -0, and NaN (masked: !(NaN > 0)).
+          const ys = [() => rng.range(0.01, 2), () => -rng.range(0.01, 2), () => 0, () => -0, () => NaN, () => 1e-30];
+          layout.fill(y + e.yOff, rows, cols, yRow, () => ys[rng.int(0, ys.length - 1)]());
+          if (relu) layout.markOutput(dY + e.dyOff, rows, cols, dyRow);
+          if (withDb) layout.markOutput(db + e.dbOff!, 1, cols, cols);
+          entries.push(e);
+        }
+        const f = layout.heap.f32;
+        const before = layout.heap.u32.slice();
+        const want = Float64Array.from(f);
+        const shifted = entries.map((e) => ({ ...e, dyOff: dY + e.dyOff, yOff: y + e.yOff, dbOff: e.dbOff === undefined ? undefined : db + e.dbOff }));
+        biasActBackwardReference(shifted, want, want, want);
+        for (const e of entries) ew.biasActBackward(e, dY, y, db);
+        layout.checkUntouched(before);
+        for (const e of shifted) {
+          // The mask is exact: each dY keeps its value or becomes +0.
+          const got = layout.read(f, e.dyOff, e.rows, cols, e.dyRow);
+          expect(got.map((v) => (Object.is(v, -0) ? 'neg0' : v))).toEqual(layout.read(Float32Array.from(want), e.dyOff, e.rows, cols, e.dyRow));
+          if (e.dbOff !== undefined) expectClose(`db rows ${e.rows}`, seed, layout.read(f, e.dbOff, 1, cols, cols), layout.read(want, e.dbOff, 1, cols, cols), 1e-5);
+        }
+      });
+    });
+  }
+});
+
+/** Experts side by side in z ([rows x zRow]); gates each mixing runs of their own and the shared experts; per gate its weights, dG, output and dLogit. */
+function mixtureCase(rng: Rng, layout: Layout, rows: number, d: number) {
+  const own = [rng.int(0, 2), rng.int(1, 2), rng.int(0, 3)];
+  const shared = rng.int(1, 3);
+  const taskExperts = own.reduce((a, b) => a + b, 0);
+  // One more expert that no gate mixes (its gradient is zero).
+  const experts = taskExperts + shared + 1;
+  const sharedStart = taskExperts;
+  const gates = own.map((ownCount, t) => ({ ownStart: own.slice(0, t).reduce((a, b) => a + b, 0), ownCount, n: ownCount + shared }));
+  gates.push({ ownStart: 0, ownCount: taskExperts, n: taskExperts + shared });
+  const zRow = experts * d + rng.int(0, 3);
+  const z = layout.region(rows * zRow);
+  layout.fill(z, rows, experts * d, zRow);
+  let col = 0;
+  const columns = gates.map((g) => ((col += rng.int(0, 2) + g.n), col - g.n));
+  const wRow = col + rng.int(0, 2);
+  const gateW = layout.region(rows * wRow);
+  gates.forEach((g, i) => layout.fill(gateW + columns[i], rows, g.n, wRow));
+  const dgRow = d + rng.int(0, 3);
+  const dG = layout.region(0);
+  const dgOffs = gates.map(() => layout.region(rows * dgRow) - dG);
+  dgOffs.forEach((o) => layout.fill(dG + o, rows, d, dgRow));
+  const out = layout.region(0);
+  const dLogit = layout.region(0);
+  const mixtures: MixtureEntry[] = gates.map((g, i) => ({
+    rows, d, n: g.n, ownStart: g.ownStart, ownCount: g.ownCount, sharedStart,
+    wOff: columns[i], wRow, zOff: 0, zRow, outOff: 0, outRow: 0,
+  }));
+  const gateGrads: GateGradEntry[] = mixtures.map((m, i) => {
+    const dlRow = m.n + rng.int(0, 2);
+    return { ...m, dgOff: dgOffs[i], dgRow, dlOff: layout.region(rows * dlRow) - dLogit, dlRow };
+  });
+  for (const m of mixtures) {
+    m.outRow = d + rng.int(0, 3);
+    m.outOff = layout.region(rows * m.outRow) - out;
+  }
+  const dzRow = experts * d + rng.int(0, 3);
+  const dZ = layout.region(rows * dzRow);
+  const expertGrads: ExpertGradEntry[] = Array.from({ length: experts }, (_, e) => ({
+    rows, d, wOff: 0, wRow, dgRow, dzOff: e * d, dzRow,
+    members: gates.flatMap((g, gi) => Array.from({ length: g.n }, (_, p) => p).flatMap((p) => {
+      const member = p < g.ownCount ? g.ownStart + p : sharedStart + p - g.ownCount;
+      return member === e ? [{ wCol: columns[gi] + p, dgOff: dgOffs[gi] }] : [];
+    })),
+  }));
+  expect(expertGrads[experts - 1].members).toEqual([]);
+  return { z, gateW, dG, out, dLogit, dZ, mixtures, gateGrads, expertGrads };
+}
+
+describe('CPU mixture kernels (WASM SIMD) against the float64 reference', () => {
+  for (const d of WIDTHS) {
+    it(`d ${d}`, async () => {
+      const seed = caseSeed(`cpu mixture d ${d}`);
+      await withSeed(seed, async () => {
+        const { rng, layout, ew } = await setup(seed);
+        const rows = ROWS[rng.int(0, ROWS.length - 1)];
+        const c = mixtureCase(rng, layout, rows, d);
+        for (const m of c.mixtures) layout.markOutput(c.out + m.outOff, rows, d, m.outRow);
+        for (const g of c.gateGrads) layout.markOutput(c.dLogit + g.dlOff, rows, g.n, g.dlRow);
+        for (const e of c.expertGrads) layout.markOutput(c.dZ + e.dzOff, rows, d, e.dzRow);
+        const f = layout.heap.f32;
+        const before = layout.heap.u32.slice();
+        const input = Float64Array.from(f);
+
+        for (const m of c.mixtures) ew.mixture(m, c.gateW, c.z, c.out);
+        for (const g of c.gateGrads) ew.gateGrad(g, c.gateW, c.z, c.dG, c.dLogit);
+        for (const e of c.expertGrads) ew.expertGrad(e, c.gateW, c.dG, c.dZ);
+        layout.checkUntouched(before);
+
+        const want = Float64Array.from(input);
+        const magnitudes = new Float64Array(input.length);
+        const abs = input.map(Math.abs);
+        const mixtures = c.mixtures.map((m) => ({ ...m, wOff: c.gateW + m.wOff, zOff: c.z + m.zOff, outOff: c.out + m.outOff }));
+        const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
+        const expertGrads = c.expertGrads.map((e) => ({
+          ...e, wOff: c.gateW + e.wOff, dzOff: c.dZ + e.dzOff, members: e.members.map((m) => ({ wCol: m.wCol, dgOff: c.dG + m.dgOff })),
+        }));
+        mixtureReference(mixtures, input, input, want);
+        gateGradReference(gateGrads, input, input, input, want);
+        gateGradReference(gateGrads, abs, abs, abs, magnitudes, true);
+        expertGradReference(expertGrads, input, input, want);
+
+        for (const m of mixtures) expectClose(`mixture rows ${rows}`, seed, layout.read(f, m.outOff, rows, d, m.outRow), layout.read(want, m.outOff, rows, d, m.outRow), 1e-5);
+        for (const e of expertGrads) {
+          const got = layout.read(f, e.dzOff, rows, d, e.dzRow);
+          if (e.members.length === 0) expect(got.every((v) => v === 0)).toBe(true);
+          else expectClose(`expert grad rows ${rows}`, seed, got, layout.read(want, e.dzOff, rows, d, e.dzRow), 1e-5);
+        }
+        // The gate gradient subtracts: each element within f32 rounding of its magnitude scale.
+        for (const g of gateGrads) {
+          const got = layout.read(f, g.dlOff, rows, g.n, g.dlRow);
+          const ref = layout.read(want, g.dlOff, rows, g.n, g.dlRow);
+          const scale = layout.read(magnitudes, g.dlOff, rows, g.n, g.dlRow);
+          got.forEach((v, i) => {
+            if (!(Math.abs(v - ref[i]) <= 1e-5 * scale[i] + 1e-30)) throw new Error(`gate grad element ${i}: ${v} vs ${ref[i]} (scale ${scale[i]}; seed ${seed})`);
+          });
+        }
+      });
+    });
+  }
+});
+
+describe('CPU optimizer (WASM SIMD) against the float64 reference', () => {
+  const optimizers: ResolvedOptimizer[] = [
+    { kind: 'adam', lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, momentum: 0 },
+    { kind: 'adamw', lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.05, momentum: 0 },
+    { kind: 'sgd', lr: 0.1, beta1: 0, beta2: 0, eps: 0, weightDecay: 0.01, momentum: 0.9 },
+    { kind: 'sgd', lr: 0.05, beta1: 0, beta2: 0, eps: 0, weightDecay: 0, momentum: 0 },
+  ];
+  for (const o of optimizers) {
+    for (const count of [...WIDTHS, 1027]) {
+      it(`${o.kind} (momentum ${o.momentum}) count ${count}`, async () => {
+        const seed = caseSeed(`cpu optimizer ${o.kind} ${o.momentum} ${count}`);
+        await withSeed(seed, async () => {
+          const { rng, layout, ew } = await setup(seed);
+          const [params, grads, m1, m2] = [0, 1, 2, 3].map(() => layout.region(count));
+          layout.fill(params, 1, count, count);
+          layout.fill(grads, 1, count, count);
+          layout.fill(m1, 1, count, count, () => rng.normal() * 0.1);
+          layout.fill(m2, 1, count, count, () => rng.uniform() * 0.01);
+          for (const at of o.kind === 'sgd' ? [params, m1] : [params, m1, m2]) layout.markOutput(at, 1, count, count);
+          const f = layout.heap.f32;
+          const before = layout.heap.u32.slice();
+          const t = rng.int(1, 6);
+          const scale = rng.range(0.2, 2);
+          const decayEnd = rng.int(0, count);
+          const slice = (at: number) => Float64Array.from(f.subarray(at, at + count));
+          const want = { params: slice(params), m1: slice(m1), m2: slice(m2) };
+          optimizerReference(o, t, o.lr, scale, want.params, slice(grads), want.m1, want.m2, decayEnd);
+          ew.optimizer({ optimizer: o, t, lr: o.lr, scale, decayEnd }, count, params, grads, m1, m2);
+          layout.checkUntouched(before);
+          expectClose('params', seed, f.subarray(params, params + count), want.params, 1e-6);
+          expectClose('m1', seed, f.subarray(m1, m1 + count), want.m1, 1e-6);
+          if (o.kind !== 'sgd') expectClose('m2', seed, f.subarray(m2, m2 + count), want.m2, 1e-6);
+        });
+      });
+    }
+  }
+});
