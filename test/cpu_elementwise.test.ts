@@ -1,7 +1,8 @@
 /**
  * src/cpu/elementwise.ts (the CPU device's WASM SIMD element-wise kernels) against the float64
  * references: bias_act_backward (src/reference/bias_act_backward.ts), mixture, mixture_gate_grad and
- * mixture_expert_grad (src/reference/mixture.ts) and the optimizers (src/reference/optimizer.ts).
+ * mixture_expert_grad (src/reference/mixture.ts), the optimizers (src/reference/optimizer.ts) and
+ * the gates' softmax (src/reference/gate_softmax.ts).
  * Widths are odd and even (1 to 65: the 16-, 4- and 1-float paths and their tails), row counts
  * odd, every operand at an unaligned heap offset with gaps of NaN, several entries per call. Every
  * heap element an entry does not own as output must be left bit for bit as it was.
@@ -11,8 +12,10 @@ import type { ResolvedOptimizer } from '../src/config.js';
 import { CpuElementwise } from '../src/cpu/elementwise.js';
 import { CpuHeap } from '../src/cpu/heap.js';
 import type { BiasActEntry } from '../src/kernels/bias_act_backward.js';
+import type { GateEntry } from '../src/kernels/gate_softmax.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../src/kernels/mixture.js';
 import { biasActBackwardReference } from '../src/reference/bias_act_backward.js';
+import { gateSoftmaxReference } from '../src/reference/gate_softmax.js';
 import { expertGradReference, gateGradReference, mixtureReference } from '../src/reference/mixture.js';
 import { optimizerReference } from '../src/reference/optimizer.js';
 import { Rng } from '../src/rng.js';
@@ -250,5 +253,41 @@ describe('CPU optimizer (WASM SIMD) against the float64 reference', () => {
         });
       });
     }
+  }
+});
+
+describe('CPU gate softmax (WASM SIMD exp) against the float64 reference', () => {
+  for (const n of [1, 2, 3, 5, 6, 7, 9, 17]) {
+    it(`n ${n}`, async () => {
+      const seed = caseSeed(`cpu softmax n ${n}`);
+      await withSeed(seed, async () => {
+        const { rng, layout, ew } = await setup(seed);
+        // Logits b_j + x_r W_j (k = 1), from near-equal to a spread past exp's f32 range.
+        for (const spread of [0.01, 1, 5, 60]) {
+          const rows = ROWS[rng.int(0, ROWS.length - 1)];
+          const x = layout.region(rows);
+          const w = layout.region(0);
+          const e: GateEntry = { rows, n, k: 1, xOff: x, xRow: 1, wOff: layout.region(n) - w, bOff: layout.region(n) - w, outOff: 0, outRow: n + rng.int(0, 3) };
+          layout.fill(x, rows, 1, 1);
+          layout.fill(w + e.wOff!, 1, n, n, () => rng.normal() * spread);
+          layout.fill(w + e.bOff!, 1, n, n, () => rng.normal() * spread);
+          const logits = layout.region(rows * n);
+          const out = layout.region(rows * e.outRow);
+          const f = layout.heap.f32;
+          for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) f[logits + r * n + j] = f[w + e.bOff! + j] + f[x + r] * f[w + e.wOff! + j];
+          layout.markOutput(logits, rows, n, n);
+          layout.markOutput(out, rows, n, e.outRow);
+          const before = layout.heap.u32.slice();
+          const want = new Float64Array(f.length);
+          gateSoftmaxReference([{ ...e, xOff: x, wOff: w + e.wOff!, bOff: w + e.bOff!, outOff: out }], f, f, want);
+          ew.softmaxRows(rows, n, logits, out, e.outRow);
+          layout.checkUntouched(before);
+          const got = layout.read(f, out, rows, n, e.outRow);
+          layout.read(want, out, rows, n, e.outRow).forEach((v, i) => {
+            if (!(Math.abs(got[i] - v) <= 2e-6 * v + 1e-8)) throw new Error(`spread ${spread}, element ${i}: ${got[i]} vs ${v} (seed ${seed})`);
+          });
+        }
+      });
+    });
   }
 });

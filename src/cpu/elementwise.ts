@@ -231,6 +231,42 @@ function emitSgd(): FunctionBuilder {
   return f;
 }
 
+/**
+ * `expInPlace(count, x)`: x[i] = exp(x[i]) for i < count, in f32 (Cephes' expf: x = n ln2 + r with
+ * n = round(x / ln2), a degree-6 polynomial for exp(r), times 2^n built in the exponent bits; within
+ * about 2 ulp). x is clamped to [EXP_MIN, EXP_MAX] so 2^n stays a normal float: exp of anything
+ * below EXP_MIN comes out about 1e-38 instead of smaller.
+ */
+const EXP_MIN = -87.3;
+const EXP_MAX = 88.3;
+function emitExp(): FunctionBuilder {
+  const f = new FunctionBuilder([i32, i32]);
+  const [count, x] = f.params.map((_, i) => i);
+  const col = f.local(i32);
+  const v = f.local(v128);
+  const n = f.local(v128);
+  const r = f.local(v128);
+  const p = f.local(v128);
+  const bias = f.local(v128);
+  f.i32Const(127).i32x4Splat().set(bias);
+  const POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+  walk(f, col, count, (s) => {
+    for (let h = 0; h < s.vecs; h++) {
+      at(f, x, col); s.load(f, h); f.v128ConstF32(EXP_MIN).f32x4Max().v128ConstF32(EXP_MAX).f32x4Min().set(v);
+      f.get(v).v128ConstF32(Math.LOG2E).f32x4Mul().f32x4Nearest().set(n);
+      // r = x - n ln2, ln2 split in two (0.693359375 is exact in f32).
+      f.get(v).get(n).v128ConstF32(0.693359375).f32x4Mul().f32x4Sub().get(n).v128ConstF32(-2.12194440e-4).f32x4Mul().f32x4Sub().set(r);
+      f.v128ConstF32(POLY[0]).set(p);
+      for (const c of POLY.slice(1)) f.get(p).get(r).f32x4Mul().v128ConstF32(c).f32x4Add().set(p);
+      // exp(r) = p r^2 + r + 1, then times 2^n = bits (n + 127) << 23.
+      f.get(p).get(r).f32x4Mul().get(r).f32x4Mul().get(r).f32x4Add().v128ConstF32(1).f32x4Add();
+      f.get(n).i32x4TruncSatF32x4S().get(bias).i32x4Add().i32Const(23).i32x4Shl().f32x4Mul().set(v);
+      at(f, x, col).get(v); s.store(f, h);
+    }
+  });
+  return f;
+}
+
 type I32Fn<N extends number[]> = (...args: N) => void;
 interface Exports {
   biasAct: I32Fn<[number, number, number, number, number, number, number, number]>;
@@ -238,6 +274,7 @@ interface Exports {
   dotRows: I32Fn<[number, number, number, number, number, number, number, number]>;
   adam: (...args: number[]) => void;
   sgd: (...args: number[]) => void;
+  expInPlace: (count: number, x: number) => void;
 }
 
 let compiled: Promise<WebAssembly.Module> | undefined;
@@ -248,6 +285,7 @@ function elementwiseModule(): Promise<WebAssembly.Module> {
     { name: 'dotRows', fn: emitDotRows() },
     { name: 'adam', fn: emitAdam() },
     { name: 'sgd', fn: emitSgd() },
+    { name: 'expInPlace', fn: emitExp() },
   ]));
   return compiled;
 }
@@ -348,6 +386,28 @@ export class CpuElementwise {
         s.scale, o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, lr, 1 - Math.pow(o.beta1, s.t), 1 - Math.pow(o.beta2, s.t), o.eps,
         adam ? wd : 0, adam ? 0 : lr * wd,
       );
+    }
+  }
+
+  /**
+   * The softmax of each row of a rows x n matrix of logits (contiguous, overwritten) into out
+   * (row stride outRow): subtract the row's max, exp in WASM, divide by the row's sum.
+   */
+  softmaxRows(rows: number, n: number, logits: number, out: number, outRow: number): void {
+    const f = this.heap.f32;
+    for (let r = 0; r < rows; r++) {
+      const row = logits + r * n;
+      let max = -Infinity;
+      for (let j = 0; j < n; j++) max = Math.max(max, f[row + j]);
+      for (let j = 0; j < n; j++) f[row + j] -= max;
+    }
+    this.k.expInPlace(rows * n, 4 * logits);
+    for (let r = 0; r < rows; r++) {
+      const row = logits + r * n;
+      let sum = 0;
+      for (let j = 0; j < n; j++) sum += f[row + j];
+      const o = out + r * outRow;
+      for (let j = 0; j < n; j++) f[o + j] = f[row + j] / sum;
     }
   }
 

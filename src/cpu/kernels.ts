@@ -2,8 +2,9 @@
  * The CPU device's kernels: each op of the step (src/layers/ops.ts) run on the heap's floats, with
  * the semantics of its WGSL kernel (the float64 references in src/reference/ state them). The
  * GEMMs, and the gate logits, run in the WASM GEMM (src/cpu/gemm.ts); bias_act_backward, the
- * mixture kernels and the optimizer in WASM SIMD (src/cpu/elementwise.ts); the rest are plain
- * loops over the heap's views. Test: test/cpu-device.test.ts.
+ * mixture kernels, the optimizer and the gates' exp in WASM SIMD (src/cpu/elementwise.ts); the
+ * rest are plain loops over the heap's views. Tests: test/cpu_gemm.test.ts,
+ * test/cpu_elementwise.test.ts and the CPU cases of test/model.test.ts and test/training.test.ts.
  */
 import type { ResolvedOptimizer } from '../config.js';
 import type { GemmEntry } from '../kernels/batched_gemm.js';
@@ -33,7 +34,7 @@ export interface CpuOpContext {
   /** Element offset of each buffer role in the heap (the uniform roles are unused: their state is below). */
   base: Record<BufferRole, number>;
   gemm: CpuGemm;
-  /** bias_act_backward, the mixture kernels and the optimizer (WASM SIMD). */
+  /** bias_act_backward, the mixture kernels, the optimizer and the softmax (WASM SIMD). */
   elementwise: CpuElementwise;
   /** Heap region for one gate's logits (rows x n floats at most; see gateScratchFloats). */
   gateScratch: number;
@@ -134,15 +135,7 @@ function gateSoftmax(c: CpuOpContext, e: GateEntry, x: number, w: number, out: n
   const gemm = gateLogitsEntry(e);
   if (gemm) c.gemm.run([gemm], x, w, logits, e.bOff === undefined ? undefined : w);
   else for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.n; j++) f[logits + r * e.n + j] = e.bOff !== undefined ? f[w + e.bOff + j] : 0;
-  for (let r = 0; r < e.rows; r++) {
-    const row = logits + r * e.n;
-    let max = -Infinity;
-    for (let j = 0; j < e.n; j++) max = Math.max(max, f[row + j]);
-    let sum = 0;
-    for (let j = 0; j < e.n; j++) sum += Math.exp(f[row + j] - max);
-    const o = out + e.outOff + r * e.outRow;
-    for (let j = 0; j < e.n; j++) f[o + j] = Math.exp(f[row + j] - max) / sum;
-  }
+  c.elementwise.softmaxRows(e.rows, e.n, logits, out + e.outOff, e.outRow);
 }
 
 function taskLoss(f: Float32Array, e: TaskLossEntry, weights: number, logits: number, labels: number, dLogits: number, out: number): void {

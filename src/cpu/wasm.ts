@@ -161,6 +161,16 @@ export class FunctionBuilder {
   f32x4Sqrt(): this { return this.simd(0xe3); }
   f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Div(): this { return this.simd(0xe7); }
+  f32x4Min(): this { return this.simd(0xe8); }
+  /** Round to nearest, ties to even. */
+  f32x4Nearest(): this { return this.simd(0x6a); }
+  /** Pops an i32; a v128 of four equal i32 lanes. */
+  i32x4Splat(): this { return this.simd(0x11); }
+  /** Lane-wise shift left by an i32 popped after the vector. */
+  i32x4Shl(): this { return this.simd(0xab); }
+  i32x4Add(): this { return this.simd(0xae); }
+  /** f32 lanes to i32, saturating (NaN to 0). */
+  i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
 
   /** The function body: its locals (run-length encoded by type), code and final `end`. */
   encode(): number[] {
