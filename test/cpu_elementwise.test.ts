@@ -262,28 +262,28 @@ describe('CPU gate softmax (WASM SIMD exp) against the float64 reference', () =>
       const seed = caseSeed(`cpu softmax n ${n}`);
       await withSeed(seed, async () => {
         const { rng, layout, ew } = await setup(seed);
-        // Logits b_j + x_r W_j (k = 1), from near-equal to a spread past exp's f32 range.
+        // Random f32 logits, from near-equal to a spread past exp's f32 range. The reference gets the
+        // same logits as its input X times an identity W (exact in float64).
         for (const spread of [0.01, 1, 5, 60]) {
           const rows = ROWS[rng.int(0, ROWS.length - 1)];
-          const x = layout.region(rows);
-          const w = layout.region(0);
-          const e: GateEntry = { rows, n, k: 1, xOff: x, xRow: 1, wOff: layout.region(n) - w, bOff: layout.region(n) - w, outOff: 0, outRow: n + rng.int(0, 3) };
-          layout.fill(x, rows, 1, 1);
-          layout.fill(w + e.wOff!, 1, n, n, () => rng.normal() * spread);
-          layout.fill(w + e.bOff!, 1, n, n, () => rng.normal() * spread);
           const logits = layout.region(rows * n);
-          const out = layout.region(rows * e.outRow);
+          layout.fill(logits, rows, n, n, () => rng.normal() * spread + rng.normal());
+          const outRow = n + rng.int(0, 3);
+          const out = layout.region(rows * outRow);
           const f = layout.heap.f32;
-          for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) f[logits + r * n + j] = f[w + e.bOff! + j] + f[x + r] * f[w + e.wOff! + j];
+          const x = Float64Array.from(f.subarray(logits, logits + rows * n));
+          const identity = Float64Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0));
+          const want = new Float64Array(rows * outRow);
+          const e: GateEntry = { rows, n, k: n, xOff: 0, xRow: n, wOff: 0, outOff: 0, outRow };
+          gateSoftmaxReference([e], x, identity, want);
           layout.markOutput(logits, rows, n, n);
-          layout.markOutput(out, rows, n, e.outRow);
+          layout.markOutput(out, rows, n, outRow);
           const before = layout.heap.u32.slice();
-          const want = new Float64Array(f.length);
-          gateSoftmaxReference([{ ...e, xOff: x, wOff: w + e.wOff!, bOff: w + e.bOff!, outOff: out }], f, f, want);
-          ew.softmaxRows(rows, n, logits, out, e.outRow);
+          ew.softmaxRows(rows, n, logits, out, outRow);
           layout.checkUntouched(before);
-          const got = layout.read(f, out, rows, n, e.outRow);
-          layout.read(want, out, rows, n, e.outRow).forEach((v, i) => {
+          // Each within f32 rounding: exp's and that of the logit minus the row's max (relative |l - max| 2^-24).
+          const got = layout.read(f, out, rows, n, outRow);
+          layout.read(want, 0, rows, n, outRow).forEach((v, i) => {
             if (!(Math.abs(got[i] - v) <= 2e-6 * v + 1e-8)) throw new Error(`spread ${spread}, element ${i}: ${got[i]} vs ${v} (seed ${seed})`);
           });
         }

@@ -170,6 +170,15 @@ function emitDotRows(): FunctionBuilder {
   return f;
 }
 
+/** New v128 locals holding these f32 locals in all four lanes. */
+function splats(f: FunctionBuilder, scalars: readonly number[]): number[] {
+  return scalars.map((s) => {
+    const l = f.local(v128);
+    f.get(s).f32x4Splat().set(l);
+    return l;
+  });
+}
+
 /**
  * `adam(count, params, grads, m1, m2, scale, beta1, omb1, beta2, omb2, lr, bc1, bc2, eps, gwd, lrwd)`:
  * per element, p -= lrwd p (AdamW's decoupled decay), g = grad scale + gwd p (Adam's L2 decay),
@@ -178,11 +187,7 @@ function emitDotRows(): FunctionBuilder {
 function emitAdam(): FunctionBuilder {
   const f = new FunctionBuilder([i32, i32, i32, i32, i32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32]);
   const [count, params, grads, m1, m2, ...scalars] = f.params.map((_, i) => i);
-  const [scale, beta1, omb1, beta2, omb2, lr, bc1, bc2, eps, gwd, lrwd] = scalars.map((s) => {
-    const l = f.local(v128);
-    f.get(s).f32x4Splat().set(l);
-    return l;
-  });
+  const [scale, beta1, omb1, beta2, omb2, lr, bc1, bc2, eps, gwd, lrwd] = splats(f, scalars);
   const col = f.local(i32);
   const p = f.local(v128);
   const g = f.local(v128);
@@ -210,11 +215,7 @@ function emitAdam(): FunctionBuilder {
 function emitSgd(): FunctionBuilder {
   const f = new FunctionBuilder([i32, i32, i32, i32, f32, f32, f32, f32]);
   const [count, params, grads, m1, ...scalars] = f.params.map((_, i) => i);
-  const [scale, momentum, lr, wd] = scalars.map((s) => {
-    const l = f.local(v128);
-    f.get(s).f32x4Splat().set(l);
-    return l;
-  });
+  const [scale, momentum, lr, wd] = splats(f, scalars);
   const col = f.local(i32);
   const p = f.local(v128);
   const v = f.local(v128);
