@@ -146,7 +146,6 @@ export class FunctionBuilder {
 
   // Added for the element-wise kernels (src/cpu/elementwise.ts). Their operands sit at any float
   // offset, so their vector loads and stores carry the f32 alignment hint.
-  f32Sub(): this { return this.op(0x93); }
   f32Mul(): this { return this.op(0x94); }
   /** v128.load with the f32 alignment hint (any float offset). */
   v128LoadF32(offset = 0): this { return this.simd(0x00, ALIGN_F32, ...uleb(offset)); }
