@@ -29,14 +29,6 @@ const VEC: Step = { floats: 4, vecs: 1, load: (f, h) => f.v128LoadF32(16 * h), s
 const ONE: Step = { floats: 1, vecs: 1, load: (f) => f.v128Load32Splat(), store: (f) => f.v128Store32Lane(0) };
 const STEPS = [WIDE, VEC, ONE];
 
-/** for (v = 0; v < limit; v++) body. */
-function countUp(f: FunctionBuilder, v: number, limit: number, body: () => void): void {
-  f.i32Const(0).set(v).block().loop();
-  f.get(v).get(limit).i32GeS().brIf(1);
-  body();
-  f.get(v).i32Const(1).i32Add().set(v).br(0).end().end();
-}
-
 /** Walks col over [0, width) floats in STEPS: body(step) handles floats [col, col + step.floats). */
 function walk(f: FunctionBuilder, col: number, width: number, body: (s: Step) => void): void {
   f.i32Const(0).set(col);
@@ -72,7 +64,7 @@ function emitBiasAct(): FunctionBuilder {
   const zero = f.local(v128);
   const acc = Array.from({ length: 4 }, () => f.local(v128));
   f.v128ConstF32(0).set(zero);
-  const rowLoop = (s: Step, relu: boolean) => countUp(f, r, rows, () => {
+  const rowLoop = (s: Step, relu: boolean) => f.countUp(r, () => f.get(rows), 1, () => {
     for (let h = 0; h < s.vecs; h++) {
       f.get(dp); s.load(f, h);
       if (relu) {
@@ -115,7 +107,7 @@ function emitAxpyRows(): FunctionBuilder {
   const gv = f.local(v128);
   const zero = f.local(v128);
   f.v128ConstF32(0).set(zero);
-  const rowLoop = (add: boolean) => countUp(f, r, rows, () => {
+  const rowLoop = (add: boolean) => f.countUp(r, () => f.get(rows), 1, () => {
     f.get(g).get(r).get(gRow).i32Mul().i32Add().v128Load32Splat().set(gv);
     f.get(src).get(r).get(srcRow).i32Mul().i32Add().set(sp);
     f.get(dst).get(r).get(dstRow).i32Mul().i32Add().set(dp);
@@ -146,7 +138,7 @@ function emitDotRows(): FunctionBuilder {
   const bp = f.local(i32);
   const tail = f.local(f32);
   const acc = Array.from({ length: 4 }, () => f.local(v128));
-  countUp(f, r, rows, () => {
+  f.countUp(r, () => f.get(rows), 1, () => {
     f.get(a).get(r).get(aRow).i32Mul().i32Add().set(ap);
     f.get(b).get(r).get(bRow).i32Mul().i32Add().set(bp);
     for (const x of acc) f.v128ConstF32(0).set(x);

@@ -73,13 +73,6 @@ function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuil
   const av = f.local(v128);
   const zero = f.local(v128);
 
-  /** for (counter = 0; counter < limit; counter += step) body — limit read each time round. */
-  const countUp = (counter: number, limit: () => void, step: number, body: () => void) => {
-    f.i32Const(0).set(counter).block().loop();
-    f.get(counter); limit(); f.i32GeS().brIf(1);
-    body();
-    f.get(counter).i32Const(step).i32Add().set(counter).br(0).end().end();
-  };
   const flag = (bit: number) => f.get(flags).i32Const(bit).i32And();
 
   f.v128ConstF32(0).set(zero);
@@ -140,8 +133,8 @@ function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuil
     {
       // The partial column tile: through edgeTile, element by element.
       for (let t = 0; t < tm; t++) for (let h = 0; h < vecs; h++) f.get(edgeTile).get(acc[t][h]).v128Store((t * tn + 4 * h) * 4);
-      countUp(r, () => f.get(rows), 1, () => {
-        countUp(q, () => f.get(cols), 1, () => {
+      f.countUp(r, () => f.get(rows), 1, () => {
+        f.countUp(q, () => f.get(cols), 1, () => {
           // v = edgeTile[r, q] (+ bias[j + q]) (+ C[i + r, j + q]), then ReLU; at = &C[i + r, j + q].
           f.get(cp).get(r).get(cRow).i32Mul().i32Add().get(q).i32Const(2).i32Shl().i32Add().set(at);
           f.get(edgeTile).get(r).i32Const(tn).i32Mul().get(q).i32Add().i32Const(2).i32Shl().i32Add().f32Load().set(v);
@@ -160,8 +153,8 @@ function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuil
     }
     f.end();
   };
-  if (columnsOuter) countUp(j, () => f.get(n), tn, () => countUp(i, () => f.get(m), tm, () => { tileRows(); tile(); }));
-  else countUp(i, () => f.get(m), tm, () => { tileRows(); countUp(j, () => f.get(n), tn, tile); });
+  if (columnsOuter) f.countUp(j, () => f.get(n), tn, () => f.countUp(i, () => f.get(m), tm, () => { tileRows(); tile(); }));
+  else f.countUp(i, () => f.get(m), tm, () => { tileRows(); f.countUp(j, () => f.get(n), tn, tile); });
   return f;
 }
 

@@ -171,6 +171,16 @@ export class FunctionBuilder {
   /** f32 lanes to i32, saturating (NaN to 0). */
   i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
 
+  /** for (counter = 0; counter < limit; counter += step) body(): `limit` pushes the bound, read each time round. */
+  countUp(counter: number, limit: () => void, step: number, body: () => void): this {
+    this.i32Const(0).set(counter).block().loop();
+    this.get(counter);
+    limit();
+    this.i32GeS().brIf(1);
+    body();
+    return this.get(counter).i32Const(step).i32Add().set(counter).br(0).end().end();
+  }
+
   /** The function body: its locals (run-length encoded by type), code and final `end`. */
   encode(): number[] {
     if (this.depth !== 0) throw new Error(`${this.depth} block(s) left open`);
