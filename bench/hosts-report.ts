@@ -10,6 +10,8 @@ export interface Variant {
   /** Steps per synchronised window (default: one await after all timed steps). */
   window?: number;
   profile?: boolean;
+  /** The runtime's CPU device instead of WebGPU (robustness and polling do not apply). */
+  cpu?: boolean;
 }
 
 export interface HostsRow {
@@ -43,7 +45,7 @@ export interface HostsRun {
 export function renderHostsReport(run: HostsRun): string {
   const rows = run.rows;
   const find = (host: 'page' | 'node', robustness: boolean, pollMs?: number, window?: number) =>
-    rows.find((r) => r.variant.host === host && r.variant.robustness === robustness && (host === 'page' || r.variant.pollMs === pollMs) && r.variant.window === window);
+    rows.find((r) => !r.variant.cpu && r.variant.host === host && r.variant.robustness === robustness && (host === 'page' || r.variant.pollMs === pollMs) && r.variant.window === window);
   const page = find('page', true);
   const pageFast = find('page', false);
   const before = find('node', true, 0);
@@ -95,6 +97,11 @@ export function renderHostsReport(run: HostsRun): string {
       md.push(
         `- Every step awaited before the next (1 ms polling, robustness off): ${fmt(awaited.median)} ms/step against ${fmt(after.median)} with one await after all steps (${x(awaited, after)}×; the rounds' ranges ${overlap ? 'overlap' : 'do not overlap'}): how soon the binding notices a finished step ${overlap ? 'is not what limits Node here' : 'matters here'}.`,
       );
+    }
+    const cpuPage = rows.find((r) => r.variant.cpu && r.variant.host === 'page');
+    const cpuNode = rows.find((r) => r.variant.cpu && r.variant.host === 'node');
+    if (cpuPage && cpuNode) {
+      md.push(`- **The CPU device** (WebAssembly SIMD, the same V8 engine in both hosts): Node ${fmt(cpuNode.median)} ms/step, ${x(cpuNode, cpuPage)}× the page's ${fmt(cpuPage.median)} ms; ${x(after, cpuNode)}× faster than WebGPU in Node after, ${x(page, cpuPage)}× faster than WebGPU in the page.`);
     }
     const cpuSaved = (slow?: HostsRow, fast?: HostsRow) => fmt(100 * (1 - (fast?.cpu.workers ?? NaN) / (slow?.cpu.workers ?? NaN)), 0);
     md.push(

@@ -4,7 +4,7 @@
  * them differ varied on its own: Dawn's robustness transform (Node: the `robustness` option;
  * Chromium: its --enable-dawn-features flag), how the Node binding checks for finished work
  * (`pollIntervalMs`: 0 = the binding's own continuous loop), and awaiting every step against one
- * await at the end. The variants run in turn, round after round, so load from other processes
+ * await at the end; and the runtime's CPU device in both hosts. The variants run in turn, round after round, so load from other processes
  * falls on all of them alike; the table gives the median over rounds and the CPU time per step by
  * thread (the software adapter's worker threads against the rest). Then a per-kernel profile of a
  * step in each host (timestamp queries). Same GEMM tuning everywhere (the adapter's default).
@@ -19,10 +19,10 @@
  * results/bench-hosts.json.
  */
 import { loadavg } from 'node:os';
-import { acquireNodeDevice, formatAdapter } from '../src/node.js';
+import { acquireNodeDevice, CpuDevice, formatAdapter, isCpuDevice } from '../src/node.js';
 import { setDawnPollInterval } from '../src/gpu/dawn-polling.js';
 import type { GpuContext } from '../src/gpu/context.js';
-import { benchConfigs, fmt, profileStep, timeRuntime, type StepProfile } from './common.js';
+import { benchConfigs, CPU_SYSTEM, fmt, profileStep, timeRuntime, type StepProfile } from './common.js';
 import { commandLine, commit, repoRoot, writeResults } from './results.js';
 import { renderHostsReport, type HostsRun, type Variant } from './hosts-report.js';
 import { readFileSync } from 'node:fs';
@@ -57,6 +57,8 @@ const variants: Variant[] = [
   { name: 'Node, continuous polling, robustness off', host: 'node', robustness: false, pollMs: 0 },
   { name: 'Node, 1 ms polling, robustness off (after: CLI, benches)', host: 'node', robustness: false, pollMs: 1, profile: true },
   { name: 'Node, 1 ms polling, robustness off, every step awaited', host: 'node', robustness: false, pollMs: 1, window: 1 },
+  { name: 'page, CPU device', host: 'page', robustness: true, cpu: true },
+  { name: 'Node, CPU device', host: 'node', robustness: false, cpu: true },
 ];
 
 // ---- Hosts: one browser per Chromium flag set, one Node device per robustness setting.
@@ -68,6 +70,7 @@ for (const robustness of [true, false]) {
   pages.set(robustness, await openBenchPage(url, robustness ? [] : ['--enable-dawn-features=disable_robustness'], () => {}));
   devices.set(robustness, await acquireNodeDevice({ robustness }));
 }
+const cpuDevice = await CpuDevice.create();
 const nodeAdapter = formatAdapter(devices.get(true)!.adapter);
 const pageAdapter = (await pages.get(true)!.run({ runs: [], profile: false, tune: false })).adapter;
 log(`adapter: Node ${nodeAdapter}; page ${pageAdapter}`);
@@ -100,16 +103,17 @@ async function measure(v: Variant, profile: boolean): Promise<{ sample: Sample; 
   let prof: StepProfile | undefined;
   if (v.host === 'page') {
     if (!flag('--chromium-priority')) reniced += matchPriority(process.pid);
-    const r = await pages.get(v.robustness)!.run({ runs: [{ config: config.name, system: 'ple-webgpu', warmup, steps, window: v.window }], profile, tune: false });
+    const system = v.cpu ? CPU_SYSTEM : 'ple-webgpu';
+    const r = await pages.get(v.robustness)!.run({ runs: [{ config: config.name, system, warmup, steps, window: v.window }], profile, tune: false });
     if (r.errors.length) throw new Error(`${v.name}: ${r.errors.join('; ')}`);
     msPerStep = r.timings[0].msPerStep;
     prof = r.profiles[config.name];
   } else {
     setDawnPollInterval(v.pollMs ?? 1);
-    const ctx = devices.get(v.robustness)!;
+    const ctx = v.cpu ? cpuDevice : devices.get(v.robustness)!;
     const { timing, trainer } = await timeRuntime(ctx, config, { warmup, steps, window: v.window });
     msPerStep = timing.msPerStep;
-    if (profile) prof = await profileStep(ctx, trainer, 3);
+    if (profile && !isCpuDevice(ctx)) prof = await profileStep(ctx, trainer, 3);
     trainer.destroy();
   }
   // CPU per step over the whole run (plan, warm-up and timed steps alike): comparable between hosts, not an exact per-step figure.
