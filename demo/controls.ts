@@ -2,7 +2,7 @@
  * The control bar: Start / Pause / Stop, downloads, Clear runs, the progress bar, the status line
  * and the error box. Renders what the session says; holds no state of its own.
  */
-export type Phase = 'loading' | 'no-webgpu' | 'ready' | 'preparing' | 'training' | 'paused' | 'stopping' | 'done' | 'stopped' | 'error';
+export type Phase = 'loading' | 'no-device' | 'ready' | 'preparing' | 'training' | 'paused' | 'stopping' | 'done' | 'stopped' | 'error';
 
 export const RUNNING: readonly Phase[] = ['preparing', 'training', 'paused', 'stopping'];
 
@@ -24,7 +24,7 @@ export class Controls {
     this.statusLine.dataset.state = phase;
     if (text !== undefined) this.statusLine.textContent = text;
     const running = RUNNING.includes(phase);
-    this.start.disabled = running || phase === 'no-webgpu' || phase === 'loading';
+    this.start.disabled = running || phase === 'no-device' || phase === 'loading';
     this.pause.disabled = !(phase === 'training' || phase === 'paused');
     this.pause.textContent = phase === 'paused' ? 'Resume' : 'Pause';
     this.stop.disabled = !(phase === 'training' || phase === 'paused');

@@ -1,7 +1,8 @@
 /**
- * The interactive demo: configure a PLE-family model and its data, train it on WebGPU in this
- * tab with live charts and gate views, and save or load checkpoints. This file only wires the
- * page: the session (session.ts) holds the state; the form, controls, charts and gates are views.
+ * The interactive demo: configure a PLE-family model and its data, train it in this tab (on
+ * WebGPU, or on the CPU device where the only adapter is a software one or there is no WebGPU;
+ * `?device=gpu|cpu|auto` overrides) with live charts and gate views, and save or load
+ * checkpoints. This file only wires the page: the session (session.ts) holds the state; the form, controls, charts and gates are views.
  * Everything goes through the library's public API; user files are read locally and never sent.
  */
 import { Charts } from './charts.js';
@@ -10,6 +11,7 @@ import { RolePicker } from './csv-roles.js';
 import { SetupForm } from './form.js';
 import { GatesView } from './gates.js';
 import { Session } from './session.js';
+import type { DeviceChoice } from '../src/index.js';
 import { mountServing } from './serving.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -26,7 +28,8 @@ const gates = new GatesView({
   canvas: $<HTMLCanvasElement>('simplex'),
   note: $('gates-note'),
 });
-const session = new Session({ form, controls, charts, gates, picker });
+const session = new Session({ form, controls, charts, gates, picker }, (new URLSearchParams(location.search).get('device') ?? 'auto') as DeviceChoice);
+session.onDevice = (line) => ($('adapter').textContent = line);
 
 // The seesaw's axes: two of the current run's tasks; with one task there is nothing to compare.
 const seesawX = $<HTMLSelectElement>('seesaw-x');
@@ -116,10 +119,19 @@ const demo = {
 };
 (window as unknown as { __demo: typeof demo }).__demo = demo;
 
+/** Says that WebGPU is missing and how to get it: a note where the page trains on the CPU device instead, an error where WebGPU was asked for. */
+function showNoWebGpu(reason: string, fallback: boolean): void {
+  $('no-webgpu').className = `notice ${fallback ? 'note' : 'error'}`;
+  $('no-webgpu-title').textContent = fallback ? 'WebGPU is not available here: training runs on the CPU' : 'WebGPU is not available here';
+  $('no-webgpu-reason').textContent = reason;
+  $('no-webgpu-next').textContent = fallback
+    ? 'This page trains on the CPU device (WebAssembly SIMD) instead: everything works, more slowly than on a GPU. To train on the GPU:'
+    : 'Training on WebGPU (?device=gpu) is disabled. Open the page without ?device=gpu to train on the CPU device instead, or get WebGPU:';
+  $('no-webgpu').hidden = false;
+}
+
 void session.init().then((r) => {
   $('adapter').textContent = session.adapter;
-  if (!r.ok) {
-    $('no-webgpu-reason').textContent = r.reason;
-    $('no-webgpu').hidden = false;
-  }
+  if (r.ok && r.noWebGpu) showNoWebGpu(r.noWebGpu, true);
+  if (!r.ok && r.noAdapter) showNoWebGpu(r.noAdapter, false);
 });

@@ -1,12 +1,13 @@
 /**
- * The training session: the page's one holder of state. It owns the GPU device, the picked data file,
+ * The training session: the page's one holder of state. It owns the device (WebGPU or the CPU
+ * device, chosen by acquireBrowserTrainingDevice and the page's `?device=` parameter), the picked data file,
  * and the model in the tab (trained here or loaded from a checkpoint, with its data, history and
  * position), runs training through `fit` with pause / resume / stop, and tells the views (form,
  * controls, charts, gates) what to show. A model can always be trained further: after Done, after
  * a Stop mid-epoch (from where it stopped), and after loading its checkpoint.
  */
 import {
-  acquireBrowserDevice,
+  acquireBrowserTrainingDevice,
   checkpointBytes,
   datasetForConfig,
   epochInTargetUnits,
@@ -18,6 +19,7 @@ import {
   fitTargetScaling,
   formatAdapter,
   gateReportsOf,
+  GpuContext,
   NO_SCALING,
   NoAdapterError,
   readCheckpoint,
@@ -33,7 +35,9 @@ import {
   type EpochReport,
   type EvalReport,
   type FamilyOptions,
-  type GpuContext,
+  type CpuDevice,
+  type DeviceChoice,
+  type TrainingDevice,
   type TargetScaling,
   type TrainingState,
 } from '../src/index.js';
@@ -94,7 +98,7 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 
 export class Session {
   phase: Phase = 'loading';
-  private ctx: GpuContext | null = null;
+  private ctx: GpuContext | CpuDevice | null = null;
   private file: DataFile | null = null;
   private model: Model | null = null;
   private paused = false;
@@ -113,10 +117,17 @@ export class Session {
   readonly errors: string[] = [];
   progress = { epoch: 0, step: 0, stepsPerEpoch: 0, loss: NaN, epochs: 0 };
   gateUpdates = 0;
+  /** The header's line: the device in use and why (see {@link deviceLine}). */
   adapter = '';
+  /** Where auto found no WebGPU and chose the CPU device: the browser's reason. */
+  private noWebGpu: string | undefined;
+  /** Called with {@link adapter} whenever a device is opened; set by the page. */
+  onDevice: ((line: string) => void) | null = null;
 
+  /** @param choice the device to train on (the page's `?device=` parameter). */
   constructor(
     private readonly views: { form: SetupForm; controls: Controls; charts: Charts; gates: GatesView; picker: RolePicker },
+    readonly choice: DeviceChoice,
   ) {
     window.addEventListener('unhandledrejection', async (e) => {
       // After a device loss, the steps still in flight fail too: the loss message says it all.
@@ -161,11 +172,23 @@ export class Session {
   }
 
   // -------------------------------------------------------------------------------------------
-  // WebGPU
+  // The device
 
-  private async device(): Promise<GpuContext> {
+  /** The device to train on: opened on first use, and again after a lost GPU device (the CPU device is never lost). */
+  private async device(): Promise<GpuContext | CpuDevice> {
     if (this.ctx) return this.ctx;
-    const c = await acquireBrowserDevice();
+    const chosen = await acquireBrowserTrainingDevice(this.choice, 'high-performance', '?device=gpu');
+    const c = chosen.device;
+    if (c instanceof GpuContext) this.watchGpu(c);
+    this.ctx = c;
+    this.noWebGpu = chosen.noWebGpu;
+    this.adapter = deviceLine(chosen, this.choice);
+    this.onDevice?.(this.adapter);
+    return c;
+  }
+
+  /** Shows a GPU device's loss (stopping the run on it) and its uncaptured errors. */
+  private watchGpu(c: GpuContext): void {
     c.device.lost.then((info) => {
       // The page never destroys its device, so any loss (a driver reset, a GPU process crash) is news.
       if (this.ctx === c) this.ctx = null;
@@ -178,22 +201,28 @@ export class Session {
       this.setPhase('error', 'GPU device lost.');
     });
     c.device.addEventListener('uncapturederror', (e) => this.showError(`WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message}`));
-    this.ctx = c;
-    this.adapter = `Adapter: ${formatAdapter(c.adapter)}`;
-    return c;
   }
 
-  /** Opens the device; without WebGPU, says why. */
-  async init(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  /**
+   * Opens the device. `noWebGpu`: auto found no WebGPU and trains on the CPU device (the
+   * browser's reason); not ok: WebGPU was asked for by name and is missing (`noAdapter`), or no
+   * device could be opened at all (the error is shown).
+   */
+  async init(): Promise<{ ok: true; noWebGpu?: string } | { ok: false; noAdapter?: string }> {
     try {
       await this.device();
       this.setPhase('ready', 'Ready. Pick a model and its data (or keep the defaults), then press Start.');
-      return { ok: true };
+      return { ok: true, noWebGpu: this.noWebGpu };
     } catch (e) {
-      const reason = e instanceof NoAdapterError ? e.message : `Could not open a WebGPU device: ${e instanceof Error ? e.message : String(e)}`;
-      this.adapter = 'No WebGPU adapter';
-      this.setPhase('no-webgpu', 'WebGPU is not available: training is disabled (see above).');
-      return { ok: false, reason };
+      if (e instanceof NoAdapterError) {
+        this.adapter = 'No WebGPU adapter';
+        this.setPhase('no-device', 'WebGPU is not available: training on it is disabled (see above).');
+        return { ok: false, noAdapter: e.message };
+      }
+      this.adapter = 'No device';
+      this.showError(`Could not open a device to train on (?device=${this.choice}): ${e instanceof Error ? e.message : String(e)}`);
+      this.setPhase('no-device', 'No device to train on (see the error message).');
+      return { ok: false };
     }
   }
 
@@ -270,7 +299,7 @@ export class Session {
           throw form.explain(e);
         }
         dataset = datasetForConfig(dataset, config);
-        this.setPhase('preparing', 'Compiling GPU pipelines (seconds on a software adapter)…');
+        this.setPhase('preparing', c instanceof GpuContext ? 'Compiling GPU pipelines (seconds on a software adapter)…' : 'Preparing the model on the CPU device…');
         try {
           created = await Trainer.create(c, config, { batchSize: training.batchSize, optimizer: { kind: 'adam', lr: training.learningRate }, seed: training.seed });
         } catch (e) {
@@ -428,9 +457,10 @@ export class Session {
     this.setPhase('stopping', this.statusLine('stopping after the current step…'));
   }
 
-  /** Destroys the GPU device, as a driver reset would lose it (for the end-to-end test of that path). */
+  /** Destroys the GPU device, as a driver reset would lose it (for the end-to-end test of that path); the CPU device is never lost. */
   loseDeviceForTest(): void {
-    this.ctx?.device.destroy();
+    if (!(this.ctx instanceof GpuContext)) throw new Error(`no GPU device to lose: training on ${this.ctx ? 'the CPU device' : 'no device'}`);
+    this.ctx.device.destroy();
   }
 
   /** Clears every run but the model in the tab from the charts. */
@@ -632,7 +662,8 @@ export class Session {
       generator: 'ple-webgpu demo',
       dataset: m.dataset?.name,
       data: m.data,
-      adapter: this.ctx ? formatAdapter(this.ctx.adapter) : undefined,
+      device: m.trainer.engine.device,
+      adapter: m.trainer.engine.device === 'gpu' && this.ctx instanceof GpuContext ? formatAdapter(this.ctx.adapter) : undefined,
       model: m.family,
       config: m.trainer.spec.config,
       options: m.options,
@@ -643,6 +674,15 @@ export class Session {
     };
     download(JSON.stringify(metrics, null, 2), `${m.family.family}-metrics.json`, 'application/json');
   }
+}
+
+/**
+ * The header's line for a chosen device: `Adapter: <adapter>` on WebGPU; on the CPU device, why
+ * (auto's reason, or the `?device=cpu` that asked for it).
+ */
+function deviceLine(chosen: TrainingDevice, choice: DeviceChoice): string {
+  if (chosen.device instanceof GpuContext) return `Adapter: ${formatAdapter(chosen.device.adapter)}`;
+  return `Device: CPU (WebAssembly SIMD) — ${chosen.reason || `as ?device=${choice} asks`}`;
 }
 
 function describeConfig(family: FamilyOptions, c: Checkpoint['config']): string {

@@ -12,7 +12,8 @@ export { buildSpec, parameterCount, names as paramNames, type ModelSpec, type Le
 export { initParams, type ParamTensors } from './init.js';
 export { Rng } from './rng.js';
 export { GpuContext, DeviceLostError, NoAdapterError, openDevice, describeAdapter, formatAdapter, type AdapterReport, type DeviceOptions } from './gpu/context.js';
-export { acquireBrowserDevice } from './gpu/browser.js';
+export { acquireBrowserDevice, acquireBrowserTrainingDevice } from './gpu/browser.js';
+export { chooseTrainingDevice, DEVICE_CHOICES, type DeviceChoice, type TrainingDevice } from './device-choice.js';
 export { ShaderCompileError } from './gpu/pipelines.js';
 export { LimitError } from './limits.js';
 export { defaultGemmTuning, type GemmTuning, type GemmTuningChooser } from './kernels/batched_gemm.js';

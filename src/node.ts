@@ -14,8 +14,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NoAdapterError, formatAdapter, isSoftwareAdapter, openDevice, type GpuContext } from './gpu/context.js';
-import { CpuDevice } from './cpu/device.js';
+import { NoAdapterError, openDevice, type GpuContext } from './gpu/context.js';
+import { chooseTrainingDevice, type DeviceChoice, type TrainingDevice } from './device-choice.js';
 import { setDawnPollInterval } from './gpu/dawn-polling.js';
 
 export * from './index.js';
@@ -147,29 +147,13 @@ async function acquire(options: NodeDeviceOptions): Promise<GpuContext> {
   return openDevice(adapter, { asyncPipelines: false, keepAlive: instance, subgroups: options.subgroups });
 }
 
-/** Which device to train on: WebGPU, the CPU device, or auto (see {@link acquireTrainingDevice}). */
-export type DeviceChoice = 'auto' | 'gpu' | 'cpu';
-
 /**
- * The device `choice` names, and a line saying which it is and why. 'gpu' opens WebGPU (throws
- * NoAdapterError without an adapter); 'cpu' the CPU device (src/cpu/); 'auto' WebGPU unless its
- * only adapter is a software one (SwiftShader) or there is none: there the CPU device trains
- * faster (`npm run bench` measures both in one run).
+ * The device `choice` names, and a line saying which it is and why (see {@link chooseTrainingDevice},
+ * the rule the browser's `acquireBrowserTrainingDevice` applies too). 'gpu' opens WebGPU through
+ * {@link acquireNodeDevice} (throws NoAdapterError without an adapter); 'cpu' the CPU device
+ * (src/cpu/); 'auto' WebGPU unless its only adapter is a software one (SwiftShader) or there is
+ * none: there the CPU device trains faster (`npm run bench` measures both in one run).
  */
-export async function acquireTrainingDevice(choice: DeviceChoice, options: NodeDeviceOptions = {}): Promise<{ device: GpuContext | CpuDevice; description: string }> {
-  const cpu = async (why: string) => ({ device: await CpuDevice.create(), description: `cpu, WebAssembly SIMD${why ? ` (${why})` : ''}` });
-  if (choice === 'cpu') return cpu('');
-  let ctx: GpuContext;
-  try {
-    ctx = await acquireNodeDevice(options);
-  } catch (e) {
-    if (choice === 'auto' && e instanceof NoAdapterError) return cpu(`no WebGPU adapter: ${e.message.split('\n')[0]}`);
-    throw e;
-  }
-  const adapter = formatAdapter(ctx.adapter);
-  if (choice === 'auto' && isSoftwareAdapter(ctx.adapter)) {
-    ctx.device.destroy();
-    return cpu(`the only WebGPU adapter, ${adapter}, is a software one; --device gpu trains on it`);
-  }
-  return { device: ctx, description: `webgpu, ${adapter}` };
+export function acquireTrainingDevice(choice: DeviceChoice, options: NodeDeviceOptions = {}): Promise<TrainingDevice> {
+  return chooseTrainingDevice(choice, () => acquireNodeDevice(options), '--device gpu');
 }

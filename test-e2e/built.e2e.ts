@@ -1,6 +1,6 @@
 /**
  * The built site (`npm run build`, served as `npm run preview` serves dist/demo): the page loads
- * from the bundle, finds WebGPU, trains, round-trips a checkpoint, reads a CSV file, fits 420 px,
+ * from the bundle, opens its device, trains, round-trips a checkpoint, reads a CSV file, fits 420 px,
  * and sends no request anywhere but its server; no page errors. The dev server gets the full
  * suite in demo.e2e.ts.
  */
@@ -34,10 +34,11 @@ afterAll(async () => {
 });
 
 describe('the built site', () => {
-  test('loads from the bundle and finds WebGPU', async () => {
+  test('loads from the bundle and opens its device (WebGPU, or the CPU device on a software adapter)', async () => {
     await page.goto(site.origin, { waitUntil: 'load' });
     await h.waitFor(`window.__demo && window.__demo.state !== 'loading'`, 60_000);
     expect(await h.demo((d) => d.state)).toBe('ready');
+    await expect(page.getByTestId('adapter').textContent()).resolves.toMatch(/^(Adapter: |Device: CPU \(WebAssembly SIMD\) — )/);
     expect(seen.requests.some(({ url: u }) => /\/assets\/index-[\w-]+\.js$/.test(u))).toBe(true);
   });
 

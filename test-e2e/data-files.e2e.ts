@@ -3,8 +3,9 @@
  * library's writer) and as an Arrow IPC file (apache-arrow's), the page streams each through the
  * library's row sources and trains one epoch on it, and `npm start` trains the same model on the
  * same file in Node. Same file, seed, roles and shuffle buffer: the same encoder, split and batch
- * order, so the per-task training losses and validation AUCs must agree. Both run the same WGSL
- * on SwiftShader with the adapter's default GEMM variant (`--tuning adapter`, as the page does),
+ * order, so the per-task training losses and validation AUCs must agree. Both train on WebGPU by
+ * name (`?device=gpu`, `--device gpu`: on a software adapter auto would choose the CPU device on
+ * both sides) and run the same WGSL with the adapter's default GEMM variant (`--tuning adapter`, as the page does),
  * but through different WebGPU implementations (Chromium's and the `webgpu` package's Dawn, with
  * their own shader compilers), so float32 results may differ in the last bits of each step:
  * agreement is asked to 1e-6 relative (on SwiftShader here the two agree bit for bit). A checkpoint
@@ -32,7 +33,7 @@ const flags = [
   '--model', 'ple', '--levels', '1', '--task-experts', '1', '--shared-experts', '1', '--expert-widths', '16', '--tower-widths', '8',
   '--epochs', '1', '--batch-size', '256', '--lr', '0.01', '--seed', '3', '--validation', '0.1', '--shuffle-buffer', '700',
   '--label', 'click=click:threshold:0.5', '--label', 'conversion=conversion:threshold:0.5', '--numeric', 'f0,f1,f2,f3',
-  '--hash', 'user_id:256', '--hash', 'item_id:64', '--tuning', 'adapter', '--quiet',
+  '--hash', 'user_id:256', '--hash', 'item_id:64', '--device', 'gpu', '--tuning', 'adapter', '--quiet',
 ];
 
 let dir: string;
@@ -88,7 +89,7 @@ beforeAll(async () => {
   page = await browser.newPage();
   record(page, seen, /DataError|could not be read/);
   h = helpers(page);
-  await page.goto(site.origin, { waitUntil: 'load' });
+  await page.goto(`${site.origin}/?device=gpu`, { waitUntil: 'load' });
   await h.waitFor(`window.__demo && window.__demo.state === 'ready'`, 60_000);
 });
 
@@ -122,7 +123,7 @@ describe('the page on Parquet and Arrow files', () => {
     const p = await browser.newPage();
     record(p, seen, /DataError|could not be read/);
     const ph = helpers(p);
-    await p.goto(site.origin, { waitUntil: 'load' });
+    await p.goto(`${site.origin}/?device=gpu`, { waitUntil: 'load' });
     await ph.waitFor(`window.__demo && window.__demo.state === 'ready'`, 60_000);
     await p.setInputFiles('#checkpoint-file', ckpt);
     await ph.waitFor(`document.getElementById('status').textContent.startsWith('Loaded')`, 120_000);

@@ -3,7 +3,9 @@
  * resume and a stop mid-epoch, checks the plotted values, round-trips checkpoints (also one taken
  * mid-epoch, and one loaded before its CSV file), trains on generated CSV files with chosen roles
  * (standardised regression targets, task weights), shows clear errors for bad fields and files,
- * survives a lost device, is usable 420 px wide, and sends no request anywhere but the server.
+ * chooses its device as `--device auto` does (the CPU device where the only WebGPU adapter is a
+ * software one, as SwiftShader on a GPU-less host) and as `?device=` names it, survives a lost GPU
+ * device, trains without WebGPU, is usable 420 px wide, and sends no request anywhere but the server.
  * Screenshots go to test-results/e2e/ (and, with E2E_DOCS=1, the documentation ones to docs/).
  * The built site gets the same first steps in built.e2e.ts.
  */
@@ -26,6 +28,8 @@ const seen: PageRecord = { requests: [], sockets: [], problems: [] };
 const { requests, sockets, problems: pageProblems } = seen;
 const people = peopleCsv(400);
 let h: ReturnType<typeof helpers>;
+/** Whether the browser's WebGPU adapter is a software one (then `?device=auto` trains on the CPU device); set by the first test. */
+let software: boolean;
 
 const shot = async (name: string, target?: { screenshot(o: { path: string }): Promise<unknown> }) => {
   await (target ?? page).screenshot({ path: resolve(artifacts, name), ...(target ? {} : { fullPage: true }) });
@@ -34,10 +38,10 @@ const status = () => page.getByTestId('status').textContent();
 const errorText = () => page.getByTestId('error').textContent();
 
 /** Errors the page shows on purpose are also logged; anything else is a problem. */
-const watch = (p: Page) => record(p, seen, /DataError|not a text file|semicolons|safetensors|Levels:|Bottom widths:|not one of its values|GPU device was lost|WebGPU error/);
+const watch = (p: Page) => record(p, seen, /DataError|not a text file|semicolons|safetensors|Levels:|Bottom widths:|not one of its values|GPU device was lost|WebGPU error|Could not open a device/);
 
-async function download(click: () => Promise<void>): Promise<string> {
-  const [d] = await Promise.all([page.waitForEvent('download'), click()]);
+async function download(click: () => Promise<void>, on: Page = page): Promise<string> {
+  const [d] = await Promise.all([on.waitForEvent('download'), click()]);
   const path = resolve(artifacts, d.suggestedFilename());
   await d.saveAs(path);
   return path;
@@ -62,11 +66,20 @@ afterAll(async () => {
 });
 
 describe('demo page', () => {
-  test('finds WebGPU, shows the adapter, explains itself and shows no empty charts', async () => {
+  test('chooses its device as auto does and says which and why, explains itself and shows no empty charts', async () => {
     await page.goto(origin, { waitUntil: 'load' });
     await h.waitFor(`window.__demo && window.__demo.state !== 'loading'`, 60_000);
     expect(await h.demo((d) => d.state)).toBe('ready');
-    expect(await page.getByTestId('adapter').textContent()).toMatch(/^Adapter: /);
+    // The adapter the browser gives, asked here apart from the page: auto passes over a software one.
+    const info = await page.evaluate(async () => {
+      const a = await navigator.gpu?.requestAdapter({ powerPreference: 'high-performance' });
+      return a ? { isFallback: Boolean((a.info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter), architecture: a.info.architecture } : null;
+    });
+    expect(info, 'this browser gives a WebGPU adapter').not.toBeNull();
+    software = info!.isFallback || info!.architecture === 'swiftshader';
+    const line = await page.getByTestId('adapter').textContent();
+    if (software) expect(line).toMatch(/^Device: CPU \(WebAssembly SIMD\) — the only WebGPU adapter, .+, is a software one; \?device=gpu trains on it$/);
+    else expect(line).toMatch(/^Adapter: /);
     await expect(page.getByTestId('privacy').textContent()).resolves.toMatch(/no network request carries your data/);
     await expect(page.getByTestId('no-webgpu').isHidden()).resolves.toBe(true);
     // A first visit: an explanation (collapsed) with the architecture; no empty charts or dropdowns.
@@ -208,6 +221,8 @@ describe('demo page', () => {
     for (const t of tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
 
     const metrics = JSON.parse(readFileSync(await download(() => page.getByTestId('download-metrics').click()), 'utf8'));
+    expect(metrics.device).toBe(software ? 'cpu' : 'gpu');
+    expect(metrics.adapter === undefined).toBe(software);
     expect(metrics.epochs).toHaveLength(3);
     expect(metrics.epochs[2].validation.tasks.task1.mse).toBeGreaterThan(0);
     expect(metrics.test.tasks.task1.mse).toBeGreaterThan(0);
@@ -396,23 +411,70 @@ describe('demo page', () => {
     await expect(page.getByTestId('simplex').isVisible()).resolves.toBe(false);
   });
 
-  test('a lost GPU device stops training with a message; Start trains again on a new device', async () => {
-    await page.selectOption('#family', 'cgc');
-    await page.fill('#train-rows', '2048');
-    await page.fill('#epochs', '20');
-    await page.fill('#batch-size', '128');
-    await page.getByTestId('start').click();
-    await h.waitFor(`window.__demo.state === 'training' && window.__demo.progress.step >= 2`, 180_000);
-    await h.demo((d) => d.loseDevice());
-    await h.waitFor(`window.__demo.state === 'error'`, 60_000);
-    await expect(errorText()).resolves.toMatch(/GPU device was lost/);
-    await shot('device-lost.png');
-    await expect(page.locator('#continue').isDisabled()).resolves.toBe(true);
-    await page.fill('#epochs', '1');
-    await page.getByTestId('start').click();
-    await h.finished();
-    expect(await h.demo((d) => d.state)).toBe('done');
-    await expect(page.getByTestId('error').isHidden()).resolves.toBe(true);
+  test('?device=gpu trains on WebGPU and shows the adapter; a lost GPU device stops training with a message; Start trains again on a new device', async () => {
+    const p = await context.newPage();
+    watch(p);
+    const ph = helpers(p);
+    await p.goto(`${origin}/?device=gpu`, { waitUntil: 'load' });
+    await ph.waitFor(`window.__demo && window.__demo.state === 'ready'`, 60_000);
+    await expect(p.getByTestId('adapter').textContent()).resolves.toMatch(/^Adapter: .+/);
+    await p.selectOption('#family', 'cgc');
+    await p.fill('#train-rows', '2048');
+    await p.fill('#epochs', '20');
+    await p.getByTestId('start').click();
+    await ph.waitFor(`window.__demo.state === 'training' && window.__demo.progress.step >= 2`, 180_000);
+    await ph.demo((d) => d.loseDevice());
+    await ph.waitFor(`window.__demo.state === 'error'`, 60_000);
+    await expect(p.getByTestId('error').textContent()).resolves.toMatch(/GPU device was lost/);
+    await p.screenshot({ path: resolve(artifacts, 'device-lost.png'), fullPage: true });
+    await expect(p.locator('#continue').isDisabled()).resolves.toBe(true);
+    await p.fill('#epochs', '1');
+    await p.getByTestId('start').click();
+    await ph.finished();
+    expect(await ph.demo((d) => [d.state, d.errors.filter((e) => !/GPU device was lost/.test(e))])).toEqual(['done', []]);
+    await expect(p.getByTestId('error').isHidden()).resolves.toBe(true);
+    await expect(p.getByTestId('adapter').textContent()).resolves.toMatch(/^Adapter: .+/);
+    const metrics = JSON.parse(readFileSync(await download(() => p.getByTestId('download-metrics').click(), p), 'utf8'));
+    expect([metrics.device, metrics.adapter]).toEqual(['gpu', (await p.getByTestId('adapter').textContent())!.slice('Adapter: '.length)]);
+    await p.close();
+  });
+
+  test('?device=cpu trains on the CPU device (no GPU pipelines); an unknown ?device= is an error naming the choices', async () => {
+    const p = await context.newPage();
+    watch(p);
+    const ph = helpers(p);
+    // Every status line the page shows, to see that none speaks of GPU pipelines.
+    await p.addInitScript(() => {
+      const seen: string[] = ((window as unknown as { __statuses: string[] }).__statuses = []);
+      document.addEventListener('DOMContentLoaded', () => {
+        const status = document.getElementById('status')!;
+        new MutationObserver(() => seen.push(status.textContent ?? '')).observe(status, { childList: true, characterData: true, subtree: true });
+      });
+    });
+    await p.goto(`${origin}/?device=cpu`, { waitUntil: 'load' });
+    await ph.waitFor(`window.__demo && window.__demo.state === 'ready'`, 60_000);
+    await expect(p.getByTestId('adapter').textContent()).resolves.toBe('Device: CPU (WebAssembly SIMD) — as ?device=cpu asks');
+    await p.fill('#train-rows', '512');
+    await p.fill('#epochs', '2');
+    await p.getByTestId('start').click();
+    await ph.finished();
+    expect(await ph.demo((d) => [d.state, d.errors])).toEqual(['done', []]);
+    expect((await ph.demo((d) => d.runs())).at(-1)!.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+    expect(await p.$$eval('#heatmaps tbody tr', (trs) => trs.length)).toBe(5);
+    const statuses = await p.evaluate(() => (window as unknown as { __statuses: string[] }).__statuses);
+    expect(statuses).toContain('Preparing the model on the CPU device…');
+    expect(statuses.filter((t) => /GPU/.test(t))).toEqual([]);
+    const metrics = JSON.parse(readFileSync(await download(() => p.getByTestId('download-metrics').click(), p), 'utf8'));
+    expect([metrics.device, metrics.adapter]).toEqual(['cpu', undefined]);
+    // The CPU device is never lost: the test hook says so rather than pretending.
+    await expect(ph.demo((d) => d.loseDevice())).rejects.toThrow(/no GPU device to lose: training on the CPU device/);
+
+    await p.goto(`${origin}/?device=tpu`, { waitUntil: 'load' });
+    await ph.waitFor(`window.__demo && window.__demo.state !== 'loading'`, 60_000);
+    expect(await ph.demo((d) => d.state)).toBe('no-device');
+    await expect(p.getByTestId('error').textContent()).resolves.toBe('Could not open a device to train on (?device=tpu): the device must be one of auto, gpu, cpu, got "tpu"');
+    await expect(p.getByTestId('start').isDisabled()).resolves.toBe(true);
+    await p.close();
   });
 
   test('420 px wide: no sideways scroll, the controls stay on screen above the charts, canvases fit', async () => {
@@ -447,16 +509,36 @@ describe('demo page', () => {
     await p.close();
   });
 
-  test('without WebGPU the page says so and how to get it', async () => {
+  test('without WebGPU the page notes it, says how to get it, and trains on the CPU device; ?device=gpu there is an error', async () => {
     const p = await context.newPage();
     watch(p);
+    const ph = helpers(p);
     await p.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
     await p.goto(origin, { waitUntil: 'load' });
+    await ph.waitFor(`window.__demo && window.__demo.state !== 'loading'`, 60_000);
     const notice = p.getByTestId('no-webgpu');
-    await notice.waitFor({ state: 'visible', timeout: 30_000 });
-    await expect(notice.textContent()).resolves.toMatch(/enable-unsafe-webgpu/);
-    await expect(p.getByTestId('start').isDisabled()).resolves.toBe(true);
+    await expect(notice.isVisible()).resolves.toBe(true);
+    await expect(notice.getAttribute('class')).resolves.toBe('notice note');
+    await expect(notice.textContent()).resolves.toMatch(/^WebGPU is not available here: training runs on the CPU\s*WebGPU is not available in this browser \(navigator\.gpu is missing\)\.[\s\S]*enable-unsafe-webgpu/);
+    await expect(p.getByTestId('adapter').textContent()).resolves.toBe('Device: CPU (WebAssembly SIMD) — no WebGPU adapter: WebGPU is not available in this browser (navigator.gpu is missing).');
+    await expect(p.getByTestId('error').isHidden()).resolves.toBe(true);
+    await expect(p.getByTestId('start').isEnabled()).resolves.toBe(true);
+    await p.fill('#train-rows', '256');
+    await p.fill('#epochs', '1');
+    await p.getByTestId('start').click();
+    await ph.finished();
+    expect(await ph.demo((d) => [d.state, d.errors])).toEqual(['done', []]);
+    expect((await ph.demo((d) => d.runs())).at(-1)!.epochs).toHaveLength(1);
     await p.screenshot({ path: resolve(artifacts, 'no-webgpu.png') });
+
+    // WebGPU asked for by name: the notice is an error and Start stays disabled.
+    await p.goto(`${origin}/?device=gpu`, { waitUntil: 'load' });
+    await ph.waitFor(`window.__demo && window.__demo.state !== 'loading'`, 60_000);
+    expect(await ph.demo((d) => d.state)).toBe('no-device');
+    await expect(notice.getAttribute('class')).resolves.toBe('notice error');
+    await expect(notice.textContent()).resolves.toMatch(/Open the page without \?device=gpu to train on the CPU device[\s\S]*enable-unsafe-webgpu/);
+    await expect(p.getByTestId('adapter').textContent()).resolves.toBe('No WebGPU adapter');
+    await expect(p.getByTestId('start').isDisabled()).resolves.toBe(true);
     await p.close();
   });
 
