@@ -2,8 +2,9 @@
  * The interactive demo: configure a PLE-family model and its data, train it in this tab (on
  * WebGPU, or on the CPU device where the only adapter is a software one or there is no WebGPU;
  * `?device=gpu|cpu|auto` overrides) with live charts and gate views, and save or load
- * checkpoints. This file only wires the page: the session (session.ts) holds the state; the form, controls, charts and gates are views.
- * Everything goes through the library's public API; user files are read locally and never sent.
+ * checkpoints. This file only wires the page: the session (session.ts) holds the state; the
+ * form, controls, charts and gates are views. Everything goes through the library's public API;
+ * user files are read locally and never sent.
  */
 import { Charts } from './charts.js';
 import { Controls } from './controls.js';
