@@ -519,7 +519,7 @@ describe('demo page', () => {
     const notice = p.getByTestId('no-webgpu');
     await expect(notice.isVisible()).resolves.toBe(true);
     await expect(notice.getAttribute('class')).resolves.toBe('notice note');
-    await expect(notice.textContent()).resolves.toMatch(/^WebGPU is not available here: training runs on the CPU\s*WebGPU is not available in this browser \(navigator\.gpu is missing\)\.[\s\S]*enable-unsafe-webgpu/);
+    await expect(notice.textContent()).resolves.toMatch(/^\s*WebGPU is not available here: training runs on the CPU\s*WebGPU is not available in this browser \(navigator\.gpu is missing\)\.[\s\S]*enable-unsafe-webgpu/);
     await expect(p.getByTestId('adapter').textContent()).resolves.toBe('Device: CPU (WebAssembly SIMD) — no WebGPU adapter: WebGPU is not available in this browser (navigator.gpu is missing).');
     await expect(p.getByTestId('error').isHidden()).resolves.toBe(true);
     await expect(p.getByTestId('start').isEnabled()).resolves.toBe(true);

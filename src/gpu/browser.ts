@@ -31,9 +31,10 @@ export async function acquireBrowserDevice(powerPreference: GPUPowerPreference =
  * through {@link acquireBrowserDevice} (throws NoAdapterError without it); 'cpu' the CPU device;
  * 'auto' WebGPU unless its adapter is a software one (SwiftShader) or the browser has no WebGPU,
  * where the CPU device trains (and trains faster).
- * @param gpuOption how the page's user asks for WebGPU by name, said in the reason when auto passes
- *   over a software adapter (default `device=gpu`, e.g. a URL query parameter).
+ * @param powerPreference which adapter to ask for when the machine has several GPUs.
+ * @param gpuOption how the page's user asks for WebGPU by name (the demo page: `?device=gpu`), said
+ *   in the reason when auto passes over a software adapter.
  */
-export function acquireBrowserTrainingDevice(choice: DeviceChoice, powerPreference: GPUPowerPreference = 'high-performance', gpuOption = 'device=gpu'): Promise<TrainingDevice> {
+export function acquireBrowserTrainingDevice(choice: DeviceChoice, powerPreference: GPUPowerPreference = 'high-performance', gpuOption = 'the gpu choice'): Promise<TrainingDevice> {
   return chooseTrainingDevice(choice, () => acquireBrowserDevice(powerPreference), gpuOption);
 }
