@@ -35,6 +35,7 @@ import {
   type EpochReport,
   type EvalReport,
   type FamilyOptions,
+  type AdapterReport,
   type CpuDevice,
   type DeviceChoice,
   type TrainingDevice,
@@ -90,9 +91,16 @@ interface Model {
   sample: GateSample | null;
   test?: EvalReport;
   name: string;
+  /** The device its trainer runs on, as `npm start` records it in metrics.json. */
+  device: DeviceRecord;
   /** On a lost device: shown, but not trainable. */
   lost: boolean;
 }
+
+/** A device as the metrics record it (`npm start`'s metrics.json has the same): its kind, and the adapter on WebGPU. */
+type DeviceRecord = { kind: 'cpu' } | { kind: 'webgpu'; adapter: AdapterReport };
+
+const deviceRecord = (c: GpuContext | CpuDevice): DeviceRecord => (c instanceof GpuContext ? { kind: 'webgpu', adapter: c.adapter } : { kind: 'cpu' });
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
@@ -309,7 +317,7 @@ export class Session {
         const gateRows = await gateRowsOf(dataset);
         this.model?.trainer.destroy();
         const run = this.newRun(family, data, dataset);
-        m = { trainer: created, family, data, dataset, encoder: built.encoder, gateRows, targets, history: [], position: null, options: training, run, sample: null, name: run.label, lost: false };
+        m = { trainer: created, family, data, dataset, encoder: built.encoder, gateRows, targets, history: [], position: null, options: training, run, sample: null, name: run.label, device: deviceRecord(c), lost: false };
         created = null;
         this.model = m;
       }
@@ -606,6 +614,7 @@ export class Session {
         run,
         sample: null,
         name: file.name,
+        device: deviceRecord(c),
         lost: false,
       };
       trainer = null;
@@ -662,8 +671,7 @@ export class Session {
       generator: 'ple-webgpu demo',
       dataset: m.dataset?.name,
       data: m.data,
-      device: m.trainer.engine.device,
-      adapter: m.trainer.engine.device === 'gpu' && this.ctx instanceof GpuContext ? formatAdapter(this.ctx.adapter) : undefined,
+      device: m.device,
       model: m.family,
       config: m.trainer.spec.config,
       options: m.options,

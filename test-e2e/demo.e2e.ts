@@ -14,6 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { decodeSafetensors } from '../src/checkpoint/safetensors.js';
+import { formatAdapter } from '../src/gpu/context.js';
 import { helpers, launch, peopleCsv, record, repo, serve, type PageRecord } from './site.js';
 
 const artifacts = resolve(repo, 'test-results/e2e');
@@ -221,8 +222,8 @@ describe('demo page', () => {
     for (const t of tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
 
     const metrics = JSON.parse(readFileSync(await download(() => page.getByTestId('download-metrics').click()), 'utf8'));
-    expect(metrics.device).toBe(software ? 'cpu' : 'gpu');
-    expect(metrics.adapter === undefined).toBe(software);
+    if (software) expect(metrics.device).toEqual({ kind: 'cpu' });
+    else expect(metrics.device).toMatchObject({ kind: 'webgpu', adapter: { isFallback: false } });
     expect(metrics.epochs).toHaveLength(3);
     expect(metrics.epochs[2].validation.tasks.task1.mse).toBeGreaterThan(0);
     expect(metrics.test.tasks.task1.mse).toBeGreaterThan(0);
@@ -435,7 +436,8 @@ describe('demo page', () => {
     await expect(p.getByTestId('error').isHidden()).resolves.toBe(true);
     await expect(p.getByTestId('adapter').textContent()).resolves.toMatch(/^Adapter: .+/);
     const metrics = JSON.parse(readFileSync(await download(() => p.getByTestId('download-metrics').click(), p), 'utf8'));
-    expect([metrics.device, metrics.adapter]).toEqual(['gpu', (await p.getByTestId('adapter').textContent())!.slice('Adapter: '.length)]);
+    expect(metrics.device.kind).toBe('webgpu');
+    expect(`Adapter: ${formatAdapter(metrics.device.adapter)}`).toBe(await p.getByTestId('adapter').textContent());
     await p.close();
   });
 
@@ -465,7 +467,7 @@ describe('demo page', () => {
     expect(statuses).toContain('Preparing the model on the CPU device…');
     expect(statuses.filter((t) => /GPU/.test(t))).toEqual([]);
     const metrics = JSON.parse(readFileSync(await download(() => p.getByTestId('download-metrics').click(), p), 'utf8'));
-    expect([metrics.device, metrics.adapter]).toEqual(['cpu', undefined]);
+    expect(metrics.device).toEqual({ kind: 'cpu' });
     // The CPU device is never lost: the test hook says so rather than pretending.
     await expect(ph.demo((d) => d.loseDevice())).rejects.toThrow(/no GPU device to lose: training on the CPU device/);
 
