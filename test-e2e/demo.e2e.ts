@@ -126,6 +126,9 @@ describe('demo page', () => {
   test('trains a PLE run with pause and resume (form locked, checkpoint downloadable while paused), plotting finite values while the loss falls', async () => {
     await page.selectOption('#family', 'ple');
     await page.fill('#shared-experts', '2');
+    // 256 steps per epoch at the page's batch of 128: seconds of training even on the CPU device, time to pause mid-run.
+    const steps = 256;
+    await page.fill('#train-rows', String(steps * 128));
     await page.fill('#epochs', '3');
     const redrawsBefore = await h.demo((d) => d.redraws);
     const started = performance.now();
@@ -147,9 +150,9 @@ describe('demo page', () => {
     const pausedPath = await download(() => page.getByTestId('download-checkpoint').click());
     const paused = JSON.parse(metadataOf(pausedPath).training);
     // The position is the steps submitted, at or past the last reported one (possibly the next epoch's step 0).
-    expect(paused.position).toEqual({ epoch: expect.any(Number), step: expect.any(Number), stepsPerEpoch: 16 });
+    expect(paused.position).toEqual({ epoch: expect.any(Number), step: expect.any(Number), stepsPerEpoch: steps });
     expect(paused.epoch).toBe(paused.position.epoch - 1);
-    expect((paused.position.epoch - 1) * 16 + paused.position.step).toBeGreaterThanOrEqual((atPause.epoch - 1) * 16 + atPause.step);
+    expect((paused.position.epoch - 1) * steps + paused.position.step).toBeGreaterThanOrEqual((atPause.epoch - 1) * steps + atPause.step);
     await page.getByTestId('pause').click();
     await h.waitFor(`window.__demo.state === 'training'`, 30_000);
     for (let i = 0; i < 3; i++) {
@@ -246,8 +249,8 @@ describe('demo page', () => {
   });
 
   test('Stop mid-epoch says so, plots no partial epoch, and both the tab and a checkpoint continue from there', async () => {
-    // 128 steps per epoch at the page's batch of 128: a wide window for Stop to land mid-epoch on a fast host.
-    const steps = 128;
+    // 1024 steps per epoch at the page's batch of 128: a wide window for Stop to land mid-epoch on a fast device (the CPU device takes a few ms a step).
+    const steps = 1024;
     await page.fill('#train-rows', String(steps * 128));
     await page.fill('#epochs', '1');
     await page.getByTestId('start').click();
