@@ -29,8 +29,8 @@ export async function acquireBrowserDevice(powerPreference: GPUPowerPreference =
  * The device `choice` names in a browser, and a line saying which it is and why: the same rule and
  * wording as `acquireTrainingDevice` in Node (see {@link chooseTrainingDevice}). 'gpu' opens WebGPU
  * through {@link acquireBrowserDevice} (throws NoAdapterError without it); 'cpu' the CPU device;
- * 'auto' WebGPU unless its adapter is a software one (SwiftShader) or the browser has no WebGPU,
- * where the CPU device trains (and trains faster).
+ * 'auto' WebGPU unless its adapter is a software one (SwiftShader, slower than the CPU device) or
+ * the browser has no WebGPU: there the CPU device.
  * @param powerPreference which adapter to ask for when the machine has several GPUs.
  * @param gpuOption how the page's user asks for WebGPU by name (the demo page: `?device=gpu`), said
  *   in the reason when auto passes over a software adapter.
