@@ -23,10 +23,15 @@ export function stageBatch(spec: ModelSpec, input: ArenaLayout, B: number, batch
   stage.fill(0);
   const xOff = input.get('x').offset;
   const width = spec.modelInputDim;
-  for (let i = 0; i < rows * din; i++) {
-    const v = batch.x[i];
-    if (!Number.isFinite(v)) throw new BatchError(`batch.x row ${Math.floor(i / din)} column ${i % din} is ${v}; inputs must be finite`);
-    stage[xOff + Math.floor(i / din) * width + (i % din)] = v;
+  const x = batch.x;
+  for (let r = 0; r < rows; r++) {
+    const from = r * din;
+    const to = xOff + r * width;
+    for (let j = 0; j < din; j++) {
+      const v = x[from + j];
+      if (!Number.isFinite(v)) throw new BatchError(`batch.x row ${r} column ${j} is ${v}; inputs must be finite`);
+      stage[to + j] = v;
+    }
   }
   const lOff = input.get('labels').offset;
   const mOff = input.get('mask').offset;
