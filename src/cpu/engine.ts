@@ -9,9 +9,9 @@ import { names } from '../spec.js';
 import type { ResolvedOptimizer } from '../config.js';
 import type { Batch } from '../data/batch.js';
 import { LimitError } from '../limits.js';
-import { describeStep, stepGemms, type StepDescription } from '../layers/model.js';
+import { describeStep, stepGemms, stepOps, type StepDescription } from '../layers/model.js';
 import { fuseGateMixtures } from '../layers/gates.js';
-import type { BufferRole, OpDesc } from '../layers/ops.js';
+import type { BufferRole } from '../layers/ops.js';
 import { weightDecayEnd } from '../kernels/optimizer.js';
 import { stageBatch } from '../input-stage.js';
 import type { Engine, Phase, Region } from '../engine.js';
@@ -23,9 +23,9 @@ import { gateLogitsEntry, gateScratchFloats, runCpuOp, type CpuOpContext } from 
 /** The largest heap a CPU plan may use, in bytes (WebAssembly memories stop at 4 GiB; staying under 2 GiB keeps offsets positive int32s). */
 export const CPU_HEAP_MAX_BYTES = 2 ** 31 - 2 ** 16;
 
-/** Floats of each buffer role and of the two scratch regions, for a step description. */
+/** Floats of each buffer role and of the two scratch regions, for a step description (fusing a level's gate and mixtures changes none of them). */
 function regionSizes(step: StepDescription) {
-  const all = allOps(step);
+  const all = stepOps(step);
   const gates = all.flatMap((op) => (op.kernel === 'gate_softmax' ? op.entries : op.kernel === 'gate_mixture' ? op.entries.map((e) => e.gate) : []));
   const gemmEntries = [...stepGemms(step).flatMap((op) => op.entries), ...gates.flatMap((g) => gateLogitsEntry(g) ?? [])];
   const P = step.params.size;
@@ -41,16 +41,16 @@ function regionSizes(step: StepDescription) {
   return { roles, scratch, floats };
 }
 
-function allOps(step: StepDescription): OpDesc[] {
-  return [...step.ops.forward, ...step.ops.loss, ...step.ops.backward, ...step.ops.optimizer];
-}
-
-/** The step description at batch size B on the CPU device; throws LimitError when its heap would pass CPU_HEAP_MAX_BYTES. */
-export function describeCpuStep(spec: ModelSpec, B: number): StepDescription {
+/**
+ * The step description at batch size B on the CPU device and its heap's regions; throws LimitError
+ * when the heap would pass CPU_HEAP_MAX_BYTES.
+ */
+export function describeCpuStep(spec: ModelSpec, B: number): { step: StepDescription; sizes: ReturnType<typeof regionSizes> } {
   if (!Number.isInteger(B) || B < 1) throw new LimitError('batchSize', `batchSize must be a positive integer, got ${B}`);
   const fits = (b: number) => regionSizes(describeStep(spec, b, HEAP_ALIGN)).floats * 4 <= CPU_HEAP_MAX_BYTES;
   const step = describeStep(spec, B, HEAP_ALIGN);
-  const bytes = regionSizes(step).floats * 4;
+  const sizes = regionSizes(step);
+  const bytes = sizes.floats * 4;
   if (bytes > CPU_HEAP_MAX_BYTES) {
     let lo = 0;
     let hi = B;
@@ -66,14 +66,13 @@ export function describeCpuStep(spec: ModelSpec, B: number): StepDescription {
       lo > 0 ? lo : undefined,
     );
   }
-  return step;
+  return { step, sizes };
 }
 
 export class CpuEngine implements Engine {
   readonly device = 'cpu';
   readonly batchSize: number;
   private readonly heap: CpuHeap;
-  private readonly ops: Record<Phase, OpDesc[]>;
   private readonly context: CpuOpContext;
   private destroyed = false;
 
@@ -86,14 +85,12 @@ export class CpuEngine implements Engine {
     this.batchSize = step.B;
     this.heap = heap;
     this.context = context;
-    this.ops = step.ops;
   }
 
   /** Lays out the arenas of `spec` at `batchSize` rows in a new heap (throws LimitError past CPU_HEAP_MAX_BYTES). */
   static async create(spec: ModelSpec, options: { batchSize: number; fuseGateMixture?: boolean }): Promise<CpuEngine> {
-    const described = describeCpuStep(spec, options.batchSize);
+    const { step: described, sizes } = describeCpuStep(spec, options.batchSize);
     const step = !options.fuseGateMixture ? described : { ...described, ops: { ...described.ops, forward: fuseGateMixtures(described.ops.forward) } };
-    const sizes = regionSizes(step);
     const heap = new CpuHeap(sizes.floats);
     const base = Object.fromEntries(Object.entries(sizes.roles).map(([role, n]) => [role, heap.alloc(n)])) as Record<BufferRole, number>;
     const gemmScratch = heap.alloc(sizes.scratch.gemm);
@@ -143,7 +140,7 @@ export class CpuEngine implements Engine {
 
   run(phases: readonly Phase[], reads: readonly Region[]): Promise<Float32Array> {
     this.assertAlive();
-    for (const phase of phases) for (const op of this.ops[phase]) runCpuOp(op, this.context);
+    for (const phase of phases) for (const op of this.step.ops[phase]) runCpuOp(op, this.context);
     const out = new Float32Array(reads.reduce((a, r) => a + r.size, 0));
     let at = 0;
     for (const r of reads) {
@@ -175,7 +172,7 @@ export class CpuEngine implements Engine {
   profile(phases: readonly Phase[]): { phase: Phase; kernel: string; name: string; ms: number }[] {
     this.assertAlive();
     return phases.flatMap((phase) =>
-      this.ops[phase].map((op) => {
+      this.step.ops[phase].map((op) => {
         const t0 = performance.now();
         runCpuOp(op, this.context);
         return { phase, kernel: op.kernel, name: op.name, ms: performance.now() - t0 };

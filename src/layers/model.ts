@@ -12,7 +12,7 @@ import { LevelInput } from './level_input.js';
 import { LossLayer } from './loss.js';
 import { OptimizerLayer } from './optimizer.js';
 import { TowerLayer } from './tower.js';
-import type { GemmOp, Layer, StepContext, StepOps } from './ops.js';
+import type { GemmOp, Layer, OpDesc, StepContext, StepOps } from './ops.js';
 
 /** The layers of a model at batch capacity B: embeddings, then per level its expert layers and its gates, the towers, the loss, the optimizer. */
 export function modelLayers(spec: ModelSpec, B: number): Layer[] {
@@ -81,7 +81,12 @@ export function describeStep(spec: ModelSpec, B: number, align: number): StepDes
   return { ...c, ops };
 }
 
+/** Every op of the step, in encoding order (forward, loss, backward, optimizer). */
+export function stepOps(step: StepDescription): OpDesc[] {
+  return [...step.ops.forward, ...step.ops.loss, ...step.ops.backward, ...step.ops.optimizer];
+}
+
 /** The step's batched GEMMs, in encoding order. */
 export function stepGemms(step: StepDescription): GemmOp[] {
-  return [...step.ops.forward, ...step.ops.loss, ...step.ops.backward, ...step.ops.optimizer].filter((op): op is GemmOp => op.kernel === 'batched_gemm');
+  return stepOps(step).filter((op): op is GemmOp => op.kernel === 'batched_gemm');
 }
