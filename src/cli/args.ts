@@ -1,10 +1,12 @@
 /** Command-line flags of the main job, their defaults, and --help. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEVICE_CHOICES, type DeviceChoice } from '../device-choice.js';
 
 export const usage = `Usage: npm start -- [flags]
 
-Trains a multi-task model on the GPU (WebGPU through Dawn; SwiftShader on GPU-less
-Linux hosts) and writes metrics (JSON) and a checkpoint (safetensors) to --out.
+Trains a multi-task model on the GPU (WebGPU through Dawn) or, where the only WebGPU
+adapter is a software one or there is none, on the CPU device (--device), and writes
+metrics (JSON) and a checkpoint (safetensors) to --out.
 Serving: npm start -- predict --help | npm start -- export --help
 
 Model
@@ -169,6 +171,15 @@ export function num<F extends FlagValues>(flags: F, name: keyof F & string, chec
   const v = Number(raw);
   if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || !check(v)) throw new UsageError(`--${name} must be ${rule}, got ${JSON.stringify(raw)}`);
   return v;
+}
+
+/** `--device`: one of DEVICE_CHOICES (the training command's and predict's). */
+export function deviceChoice<F extends FlagValues>(flags: F): DeviceChoice {
+  const raw = flags.device;
+  if (!DEVICE_CHOICES.includes(raw as DeviceChoice)) {
+    throw new UsageError(`--device must be ${DEVICE_CHOICES.slice(0, -1).join(', ')} or ${DEVICE_CHOICES[DEVICE_CHOICES.length - 1]}, got ${JSON.stringify(raw)}`);
+  }
+  return raw as DeviceChoice;
 }
 
 export function int<F extends FlagValues>(flags: F, name: keyof F & string, min: number): number {

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { acquireTrainingDevice, type DeviceChoice } from '../node.js';
+import { acquireTrainingDevice } from '../node.js';
 import type { GpuContext } from '../gpu/context.js';
 import { isCpuDevice } from '../cpu/device.js';
 import { gemmTuningFor, type GemmTuning, type GemmTuningChooser } from '../kernels/batched_gemm.js';
@@ -27,7 +27,7 @@ import type { OptimizerConfig } from '../config.js';
 import { checkpointBytes, readCheckpoint, loadCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import type { DataState, TrainingState } from '../checkpoint/metadata.js';
 import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
-import { givenFlags, int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';
+import { deviceChoice, givenFlags, int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';
 import { resumeFlags, storedFlags } from './resume.js';
 import { progressLine, tableHeader, tableRow } from './report.js';
 import { predictMain } from './predict.js';
@@ -214,11 +214,10 @@ export async function main(argv: string[]): Promise<void> {
     throw new UsageError(`--task-gamma needs ${dataset.tasks.length} positive numbers, got ${JSON.stringify(flags['task-gamma'])}`);
   }
 
-  if (flags.device !== 'auto' && flags.device !== 'gpu' && flags.device !== 'cpu') throw new UsageError(`--device must be auto, gpu or cpu, got ${JSON.stringify(flags.device)}`);
   if (flags.tuning !== 'tune' && flags.tuning !== 'adapter') throw new UsageError(`--tuning must be tune or adapter, got ${JSON.stringify(flags.tuning)}`);
   // Only the runtime's own tested kernels run on a WebGPU device here, on inputs validated on the host:
   // Dawn's bounds clamping of every storage access is dropped (about a third of a step on SwiftShader).
-  const { device: ctx, description: deviceLine } = await acquireTrainingDevice(flags.device as DeviceChoice, { robustness: false, quietProbe: true });
+  const { device: ctx, description: deviceLine } = await acquireTrainingDevice(deviceChoice(flags), { robustness: false, quietProbe: true });
   if (!isCpuDevice(ctx)) checkEmbeddingTables(config, ctx.limits);
   const out = resolve(flags.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(out, { recursive: true });

@@ -8,14 +8,14 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import Papa from 'papaparse';
-import { acquireTrainingDevice, type DeviceChoice } from '../node.js';
+import { acquireTrainingDevice } from '../node.js';
 import { isCpuDevice } from '../cpu/device.js';
 import { readCheckpoint, trainerFromCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { readFileBytes } from '../checkpoint/atomic-file.js';
 import { SyntheticTasks } from '../data/synthetic.js';
 import { readCsvChunks } from '../serving/csv-chunks.js';
 import { CsvEncoding, encoderOfCheckpoint, formatMetrics, Predictor, type EncodedChunk } from '../serving/predict.js';
-import { int, parseCommand, UsageError } from './args.js';
+import { deviceChoice, int, parseCommand, UsageError } from './args.js';
 import { NO_SCALING, targetScalingFromJSON, type TargetScaling } from '../data/targets.js';
 
 /** The regression target scaling the checkpoint was trained with (none in older checkpoints). */
@@ -81,8 +81,7 @@ export async function predictMain(argv: string[]): Promise<void> {
   const encoder = flags.data === 'csv' ? encoderOfCheckpoint(ckpt.data, flags.checkpoint) : null;
   const synthetic = flags.data === 'synthetic' ? syntheticSource(ckpt, flags) : null;
 
-  if (flags.device !== 'auto' && flags.device !== 'gpu' && flags.device !== 'cpu') throw new UsageError(`--device must be auto, gpu or cpu, got ${JSON.stringify(flags.device)}`);
-  const { device: ctx } = await acquireTrainingDevice(flags.device as DeviceChoice);
+  const { device: ctx } = await acquireTrainingDevice(deviceChoice(flags));
   const trainer = await trainerFromCheckpoint(ctx, ckpt, { batchSize }, flags.checkpoint);
   const tmp = `${flags.out}.tmp-${process.pid}`;
   const out = createWriteStream(tmp);
