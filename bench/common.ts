@@ -11,6 +11,7 @@ import { isCpuDevice, type CpuDevice } from '../src/cpu/device.js';
 import { CpuEngine } from '../src/cpu/engine.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import type { GemmTuning, GemmTuningChooser } from '../src/kernels/batched_gemm.js';
+import { stepGemms } from '../src/layers/model.js';
 import { encodeDispatch, encodeOps, opKernel, opName, type Op } from '../src/kernels/dispatch.js';
 import { gemmFlops, stepGemmShapes } from '../src/tuning.js';
 import { Rng } from '../src/rng.js';
@@ -273,6 +274,58 @@ export async function profileStep(ctx: GpuContext, trainer: Trainer, repeats = 3
  * Per-op time of one training step on the CPU device, each op run alone (performance.now()),
  * fastest of `repeats`. Runs the step's work again with the trainer's last batch and optimizer state.
  */
+/** The CPU device's step rate against its GEMM's rate over the step's own GEMM ops run alone (issue 14's 80% target), from alternating rounds. */
+export interface CpuGemmShare {
+  /** Per round: ms per step, ms per pass of the step's batched_gemm ops alone, and step rate / GEMM rate. */
+  rounds: { stepMs: number; gemmMs: number; ratio: number }[];
+  /** Medians over the rounds. */
+  stepMs: number;
+  gemmMs: number;
+  /** Step FLOPs (GEMMs + gate logits, stepFlops) per step time; the GEMM ops' FLOPs per their time alone. */
+  stepGflops: number;
+  gemmGflops: number;
+  /** Median over the rounds of step rate / GEMM rate. */
+  ratio: number;
+}
+
+/**
+ * Times `rounds` rounds of `n` training steps, each followed by `n` passes of the step's GEMM ops
+ * alone on the same operands (CpuEngine.runOnly), and compares the step's rate with the GEMMs'.
+ * Alternating keeps a noisy host's drift out of the ratio. The GEMM-only passes leave the
+ * activations and gradients as no step would, so run this after any loss checks.
+ */
+export async function cpuStepVsGemms(trainer: Trainer, c: BenchConfig, o: { rounds?: number; n?: number } = {}): Promise<CpuGemmShare> {
+  const engine = trainer.engine;
+  if (!(engine instanceof CpuEngine)) throw new Error('cpuStepVsGemms needs a trainer on the CPU device');
+  const batch = benchBatch(c);
+  const phases = ['forward', 'loss', 'backward', 'optimizer'] as const;
+  const isGemm = (op: { kernel: string }) => op.kernel === 'batched_gemm';
+  const gemmFlops = stepGemms(engine.step).reduce((s, op) => s + op.entries.reduce((t, e) => t + 2 * e.m * e.n * e.k, 0), 0);
+  const { total } = stepFlops(trainer.spec, c.batchSize);
+  const n = o.n ?? 5;
+  const rounds: CpuGemmShare['rounds'] = [];
+  for (let r = 0; r < (o.rounds ?? 5); r++) {
+    let t0 = performance.now();
+    for (let i = 0; i < n; i++) await trainer.step(batch);
+    const stepMs = (performance.now() - t0) / n;
+    t0 = performance.now();
+    for (let i = 0; i < n; i++) engine.runOnly(phases, isGemm);
+    const gemmMs = (performance.now() - t0) / n;
+    rounds.push({ stepMs, gemmMs, ratio: total / stepMs / (gemmFlops / gemmMs) });
+  }
+  const stepMs = median(rounds.map((x) => x.stepMs));
+  const gemmMs = median(rounds.map((x) => x.gemmMs));
+  return { rounds, stepMs, gemmMs, stepGflops: total / stepMs / 1e6, gemmGflops: gemmFlops / gemmMs / 1e6, ratio: median(rounds.map((x) => x.ratio)) };
+}
+
+/** One sentence on a CpuGemmShare for the reports, with the 80% target. */
+export function cpuGemmShareLine(s: CpuGemmShare): string {
+  return (
+    `${CPU_SYSTEM} step rate: ${fmt(s.stepGflops, 2)} GFLOP/s (${fmt(s.stepMs)} ms/step), **${fmt(100 * s.ratio)}%** of its GEMM's rate over the step's own GEMM ops run alone on the same operands ` +
+    `(${fmt(s.gemmGflops, 2)} GFLOP/s, ${fmt(s.gemmMs)} ms; median of ${s.rounds.length} alternating rounds, rounds ${s.rounds.map((r) => `${fmt(100 * r.ratio)}%`).join(', ')}) — target ≥ 80%: ${s.ratio >= 0.8 ? 'met' : 'NOT met'}.`
+  );
+}
+
 export function profileCpuStep(trainer: Trainer, repeats = 3): StepProfile {
   if (!(trainer.engine instanceof CpuEngine)) throw new Error('profileCpuStep needs a trainer on the CPU device');
   let ops: OpProfile[] = [];

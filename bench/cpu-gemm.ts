@@ -1,8 +1,9 @@
 /**
  * `npm run bench:cpu-gemm`: milliseconds and GFLOP/s of the CPU device's WebAssembly GEMM
  * (src/cpu/gemm.ts), one core, on single GEMMs of each operand layout and on every GEMM op of
- * bench-small's training step (the plan's own entries: sizes, strides, bias, ReLU, accumulate).
- * Prints only; writes nothing.
+ * bench-small's training step (the plan's own entries: sizes, strides, bias, ReLU, accumulate);
+ * then the CPU device's whole training step against those GEMM ops run alone on the step's own
+ * operands, in alternating rounds (the whole-step ≥ 80% target). Prints only; writes nothing.
  *
  * Flags: --config NAME (default bench-small), --min-ms N (time per measurement, default 200).
  */
@@ -11,7 +12,8 @@ import { CpuHeap } from '../src/cpu/heap.js';
 import type { GemmEntry } from '../src/kernels/batched_gemm.js';
 import { describeStep, stepGemms } from '../src/layers/model.js';
 import { buildSpec } from '../src/spec.js';
-import { benchConfigs, mdTable, median, modelConfig } from './common.js';
+import { CpuDevice } from '../src/cpu/device.js';
+import { benchConfigs, cpuGemmShareLine, cpuStepVsGemms, mdTable, median, modelConfig, timeRuntime } from './common.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -105,3 +107,9 @@ for (const op of stepGemms(describeStep(spec, config.batchSize, 1))) {
 stepRows.push(['all', '', '', totalMs.toFixed(3), (totalFlops / totalMs / 1e6).toFixed(2)]);
 console.log(`\n${config.name}'s training-step GEMM ops (batch ${config.batchSize}):\n`);
 console.log(mdTable(header, stepRows));
+
+// The whole step against its GEMMs alone, on the CPU device's own heap.
+const { timing, trainer } = await timeRuntime(await CpuDevice.create(), config, { warmup: 3, steps: 10 });
+const share = await cpuStepVsGemms(trainer, config, { n: Math.max(1, Math.min(10, Math.round(100 / timing.msPerStep))), rounds: 7 });
+trainer.destroy();
+console.log(`\n${config.name}: ${cpuGemmShareLine(share)}`);

@@ -17,8 +17,8 @@ import { GEMM_DESCRIPTOR, gemmDispatch, gemmTuningFor, type GemmTuning } from '.
 import { createDispatch, encodeOps, type Dispatch } from '../src/kernels/dispatch.js';
 import { defaultGemmCandidates, gemmFlops, layoutShape, stepGemmShapes, tuneGemmPerDispatch, tuningFits, tuningKey, type GemmShape, type GemmTuningChooser } from '../src/tuning.js';
 import {
-  benchBatch, benchConfigs, buildBenchSpec, describeConfig, fmt, mdTable, median, profileCpuStep, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
-  type BenchConfig, type StepProfile, type StepTiming,
+  benchBatch, benchConfigs, buildBenchSpec, cpuGemmShareLine, cpuStepVsGemms, describeConfig, fmt, mdTable, median, profileCpuStep, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
+  type BenchConfig, type CpuGemmShare, type StepProfile, type StepTiming,
 } from './common.js';
 import { loadavg } from 'node:os';
 import { commandLine, commit, writeResults } from './results.js';
@@ -215,18 +215,22 @@ for (let round = 0; round < 3; round++) {
 // ---- The CPU device beside WebGPU: the same configs, interleaved rounds (what --device auto weighs on a software adapter).
 
 const cpuDevice = await CpuDevice.create();
-const devices = steps.map((s) => ({ config: s.config, gpu: [] as number[], cpu: [] as number[], profile: null as StepProfile | null, lossGpu: NaN, lossCpu: NaN }));
+const devices = steps.map((s) => ({ config: s.config, gpu: [] as number[], cpu: [] as number[], profile: null as StepProfile | null, share: null as CpuGemmShare | null, lossGpu: NaN, lossCpu: NaN }));
 for (let round = 0; round < 3; round++) {
   for (const [i, d] of devices.entries()) {
     const n = d.config.batchSize >= 2048 && software ? 5 : 10;
     const gpu = await timeRuntime(ctx, d.config, { warmup: 2, steps: n, tuning: steps[i].choose });
     gpu.trainer.destroy();
     const cpu = await timeRuntime(cpuDevice, d.config, { warmup: 2, steps: n });
-    if (round === 0) d.profile = profileCpuStep(cpu.trainer);
-    cpu.trainer.destroy();
     d.gpu.push(gpu.timing.msPerStep);
     d.cpu.push(cpu.timing.msPerStep);
     [d.lossGpu, d.lossCpu] = [gpu.timing.lossAt.loss, cpu.timing.lossAt.loss];
+    if (round === 0) {
+      d.profile = profileCpuStep(cpu.trainer);
+      // Last: its GEMM-only passes leave the trainer's activations as no step would.
+      d.share = await cpuStepVsGemms(cpu.trainer, d.config, { n: Math.max(1, Math.min(10, Math.round(100 / cpu.timing.msPerStep))) });
+    }
+    cpu.trainer.destroy();
   }
 }
 log(`CPU device: ${devices.map((d) => `${d.config.name} ${fmt(median(d.cpu))} ms/step against WebGPU ${fmt(median(d.gpu))}`).join('; ')}`);
@@ -364,6 +368,8 @@ md.push(
     ]),
   ),
 );
+md.push('');
+for (const d of devices.filter((x) => x.share)) md.push(`- ${d.config.name}: ${cpuGemmShareLine(d.share!)}`);
 md.push('');
 for (const d of devices.filter((x) => x.profile)) {
   const p = d.profile!;

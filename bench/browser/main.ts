@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { acquireBrowserDevice, CpuDevice, formatAdapter } from '../../src/index.js';
 import { defaultGemmCandidates, tuneGemmPerDispatchForModel, tuningKey } from '../../src/tuning.js';
-import { benchConfigs, buildBenchSpec, CPU_SYSTEM, cpuProfileKey, modelConfig, profileCpuStep, profileStep, timeRuntime, type StepProfile, type StepTiming } from '../common.js';
+import { benchConfigs, buildBenchSpec, CPU_SYSTEM, cpuProfileKey, cpuStepVsGemms, modelConfig, profileCpuStep, profileStep, timeRuntime, type CpuGemmShare, type StepProfile, type StepTiming } from '../common.js';
 import { timeTfjs } from '../tfjs-ple.js';
 
 export interface PageRun {
@@ -39,6 +39,8 @@ export interface PageResult {
   tuning: Record<string, string>;
   /** The tuner's best GFLOP/s over the step's GEMMs, by config. */
   tuningBestGflops: Record<string, number>;
+  /** The CPU device's step rate against its GEMMs alone, by config. */
+  cpuGemmShare: Record<string, CpuGemmShare>;
   errors: string[];
 }
 
@@ -66,6 +68,7 @@ async function runBench(options: PageOptions): Promise<PageResult> {
     profiles: {},
     tuning: {},
     tuningBestGflops: {},
+    cpuGemmShare: {},
     errors: [],
   };
   for (const run of options.runs) {
@@ -101,6 +104,8 @@ async function runBench(options: PageOptions): Promise<PageResult> {
         const { timing, trainer } = await timeRuntime(await CpuDevice.create(), c, { warmup: run.warmup, steps: run.steps, window: run.window, lossStep: run.lossStep, log });
         result.timings.push(timing);
         if (options.profile) result.profiles[cpuProfileKey(c.name)] = profileCpuStep(trainer);
+        // Last: its GEMM-only passes leave the trainer's activations as no step would. About 100 ms of steps per round.
+        result.cpuGemmShare[c.name] = await cpuStepVsGemms(trainer, c, { n: Math.max(1, Math.min(10, Math.round(100 / timing.msPerStep))) });
         trainer.destroy();
       } else {
         const backend = run.system === 'tfjs-webgpu' ? 'webgpu' : 'cpu';

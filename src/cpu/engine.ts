@@ -11,7 +11,7 @@ import type { Batch } from '../data/batch.js';
 import { LimitError } from '../limits.js';
 import { describeStep, stepGemms, stepOps, type StepDescription } from '../layers/model.js';
 import { fuseGateMixtures } from '../layers/gates.js';
-import type { BufferRole } from '../layers/ops.js';
+import type { BufferRole, OpDesc } from '../layers/ops.js';
 import { weightDecayEnd } from '../kernels/optimizer.js';
 import { stageBatch } from '../input-stage.js';
 import type { Engine, Phase, Region } from '../engine.js';
@@ -166,6 +166,16 @@ export class CpuEngine implements Engine {
 
   destroy(): void {
     this.destroyed = true;
+  }
+
+  /**
+   * Runs only the ops of these phases that `keep` accepts, in order, on the step's own operands (the
+   * benches time the step's GEMMs alone this way). What the skipped ops would have written is left
+   * as it was, so the outputs are not a step's; the next full step recomputes everything it reads.
+   */
+  runOnly(phases: readonly Phase[], keep: (op: OpDesc) => boolean): void {
+    this.assertAlive();
+    for (const phase of phases) for (const op of this.step.ops[phase]) if (keep(op)) runCpuOp(op, this.context);
   }
 
   /** Runs the phases op by op, timing each with performance.now(): the CPU device's per-op profile (the benches'). */
