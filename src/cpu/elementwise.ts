@@ -14,7 +14,7 @@ import type { ResolvedOptimizer } from '../config.js';
 import type { BiasActEntry } from '../kernels/bias_act_backward.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../kernels/mixture.js';
 import type { CpuHeap } from './heap.js';
-import { encodeModule, f32, FunctionBuilder, i32, v128 } from './wasm.js';
+import { encodeModule, f32, f64, FunctionBuilder, i32, v128 } from './wasm.js';
 
 /** How many floats one step of a row walk covers, and how it loads (address on the stack) and stores (address, value) vector h of them. */
 interface Step {
@@ -94,31 +94,79 @@ function emitBiasAct(): FunctionBuilder {
 }
 
 /**
- * `axpyRows(rows, d, g, gRow, src, srcRow, dst, dstRow, accumulate)`: dst[r, i] = (accumulate ?
- * dst[r, i] : 0) + g[r] src[r, i], for i < d; g[r] is one float at g + r gRow.
+ * `mixRows(rows, d, ownCount, sharedCount, w, wRow, zOwn, zShared, zRow, out, outRow)`: out[r, i] =
+ * sum_j w[r, j] z_j[r, i] for i < d, the members j in order: ownCount experts from zOwn, then
+ * sharedCount from zShared, each d floats, side by side. Per 16 (4, 1) floats of a row, the sum stays
+ * in registers over all members; one pass over each row of out. The pointer parameters walk down
+ * the rows.
  */
-function emitAxpyRows(): FunctionBuilder {
-  const f = new FunctionBuilder([i32, i32, i32, i32, i32, i32, i32, i32, i32]);
-  const [rows, d, g, gRow, src, srcRow, dst, dstRow, accumulate] = f.params.map((_, i) => i);
+function emitMixRows(): FunctionBuilder {
+  const f = new FunctionBuilder(Array<typeof i32>(11).fill(i32));
+  const [rows, d, ownCount, sharedCount, w, wRow, zOwn, zShared, zRow, out, outRow] = f.params.map((_, i) => i);
   const col = f.local(i32);
   const r = f.local(i32);
-  const sp = f.local(i32);
-  const dp = f.local(i32);
-  const gv = f.local(v128);
-  const zero = f.local(v128);
-  f.v128ConstF32(0).set(zero);
+  const j = f.local(i32);
+  const wp = f.local(i32);
+  const zp = f.local(i32);
+  const rowBytes = f.local(i32);
+  const wv = f.local(v128);
+  const acc = Array.from({ length: 4 }, () => f.local(v128));
+  f.get(d).i32Const(2).i32Shl().set(rowBytes);
+  f.countUp(r, () => f.get(rows), 1, () => {
+    walk(f, col, d, (s) => {
+      for (let h = 0; h < s.vecs; h++) f.v128ConstF32(0).set(acc[h]);
+      f.get(w).set(wp);
+      for (const [first, count] of [[zOwn, ownCount], [zShared, sharedCount]]) {
+        f.get(first).set(zp);
+        f.countUp(j, () => f.get(count), 1, () => {
+          f.get(wp).v128Load32Splat().set(wv);
+          for (let h = 0; h < s.vecs; h++) { f.get(acc[h]).get(wv); at(f, zp, col); s.load(f, h); f.f32x4Mul().f32x4Add().set(acc[h]); }
+          f.get(wp).i32Const(4).i32Add().set(wp);
+          f.get(zp).get(rowBytes).i32Add().set(zp);
+        });
+      }
+      for (let h = 0; h < s.vecs; h++) { at(f, out, col).get(acc[h]); s.store(f, h); }
+    });
+    for (const [p, stride] of [[w, wRow], [zOwn, zRow], [zShared, zRow], [out, outRow]]) f.get(p).get(stride).i32Add().set(p);
+  });
+  return f;
+}
+
+/** The most terms one sumRows call adds (an expert that more gates mix takes several calls). */
+const MAX_TERMS = 8;
+
+/**
+ * `sumRows<T>(rows, d, gRow, sRow, dst, dstRow, accumulate, g_0..g_T-1, s_0..s_T-1)`: dst[r, i] =
+ * (accumulate ? dst[r, i] : 0) + sum_t g_t[r] s_t[r, i] for i < d, the terms added in order t = 0, 1,
+ * ...; g_t[r] is one float at g_t + r gRow, s_t's row r starts at s_t + r sRow. One pass over each
+ * row of dst, its sum in registers; the pointer parameters walk down the rows.
+ */
+function emitSumRows(terms: number): FunctionBuilder {
+  const f = new FunctionBuilder([i32, i32, i32, i32, i32, i32, i32, ...Array<typeof i32>(2 * terms).fill(i32)]);
+  const [rows, d, gRow, sRow, dst, dstRow, accumulate] = [0, 1, 2, 3, 4, 5, 6];
+  const g = Array.from({ length: terms }, (_, t) => 7 + t);
+  const src = Array.from({ length: terms }, (_, t) => 7 + terms + t);
+  const col = f.local(i32);
+  const r = f.local(i32);
+  const gv = g.map(() => f.local(v128));
   const rowLoop = (add: boolean) => f.countUp(r, () => f.get(rows), 1, () => {
-    f.get(g).get(r).get(gRow).i32Mul().i32Add().v128Load32Splat().set(gv);
-    f.get(src).get(r).get(srcRow).i32Mul().i32Add().set(sp);
-    f.get(dst).get(r).get(dstRow).i32Mul().i32Add().set(dp);
+    for (let t = 0; t < terms; t++) f.get(g[t]).v128Load32Splat().set(gv[t]);
     walk(f, col, d, (s) => {
       for (let h = 0; h < s.vecs; h++) {
-        at(f, dp, col);
-        if (add) { at(f, dp, col); s.load(f, h); } else f.get(zero);
-        f.get(gv); at(f, sp, col); s.load(f, h); f.f32x4Mul().f32x4Add();
+        at(f, dst, col);
+        if (add) { at(f, dst, col); s.load(f, h); }
+        for (let t = 0; t < terms; t++) {
+          f.get(gv[t]); at(f, src[t], col); s.load(f, h); f.f32x4Mul();
+          if (add || t > 0) f.f32x4Add();
+        }
         s.store(f, h);
       }
     });
+    for (let t = 0; t < terms; t++) {
+      f.get(g[t]).get(gRow).i32Add().set(g[t]);
+      f.get(src[t]).get(sRow).i32Add().set(src[t]);
+    }
+    f.get(dst).get(dstRow).i32Add().set(dst);
   });
   f.get(accumulate).if();
   rowLoop(true);
@@ -128,36 +176,57 @@ function emitAxpyRows(): FunctionBuilder {
   return f;
 }
 
-/** `dotRows(rows, d, a, aRow, b, bRow, out, outRow)`: out[r] = sum_i a[r, i] b[r, i], for i < d. */
-function emitDotRows(): FunctionBuilder {
-  const f = new FunctionBuilder([i32, i32, i32, i32, i32, i32, i32, i32]);
-  const [rows, d, a, aRow, b, bRow, out, outRow] = f.params.map((_, i) => i);
+/**
+ * `gateGrad(rows, d, n, ownCount, w, wRow, zOwn, zShared, zRow, dg, dgRow, dl, dlRow)`: per row, dw_j =
+ * dG[r] . z[r, member j] for j < n (members ownCount experts from zOwn, then from zShared, each d
+ * floats), written to dl[r, j]; then dl[r, j] = w_j (dw_j - sum_k w_k dw_k), the softmax backward.
+ * dl must not overlap w, z or dG. The pointer parameters walk down the rows.
+ */
+function emitGateGrad(): FunctionBuilder {
+  const f = new FunctionBuilder(Array<typeof i32>(13).fill(i32));
+  const [rows, d, n, ownCount, w, wRow, zOwn, zShared, zRow, dg, dgRow, dl, dlRow] = f.params.map((_, i) => i);
   const col = f.local(i32);
   const r = f.local(i32);
-  const ap = f.local(i32);
-  const bp = f.local(i32);
+  const j = f.local(i32);
+  const zp = f.local(i32);
+  const rowBytes = f.local(i32);
   const tail = f.local(f32);
+  const dot = f.local(f32);
   const acc = Array.from({ length: 4 }, () => f.local(v128));
+  f.get(d).i32Const(2).i32Shl().set(rowBytes);
+  /** address = base + 4 j, on the stack. */
+  const atJ = (base: number) => f.get(base).get(j).i32Const(2).i32Shl().i32Add();
   f.countUp(r, () => f.get(rows), 1, () => {
-    f.get(a).get(r).get(aRow).i32Mul().i32Add().set(ap);
-    f.get(b).get(r).get(bRow).i32Mul().i32Add().set(bp);
-    for (const x of acc) f.v128ConstF32(0).set(x);
-    f.f32Const(0).set(tail);
-    walk(f, col, d, (s) => {
-      if (s === ONE) {
-        at(f, ap, col).f32Load(); at(f, bp, col).f32Load(); f.f32Mul().get(tail).f32Add().set(tail);
-        return;
-      }
-      for (let h = 0; h < s.vecs; h++) {
-        at(f, ap, col); s.load(f, h); at(f, bp, col); s.load(f, h); f.f32x4Mul().get(acc[h]).f32x4Add().set(acc[h]);
-      }
+    f.get(zOwn).set(zp);
+    f.countUp(j, () => f.get(n), 1, () => {
+      f.get(j).get(ownCount).i32Eq().if().get(zShared).set(zp).end();
+      for (const x of acc) f.v128ConstF32(0).set(x);
+      f.f32Const(0).set(tail);
+      walk(f, col, d, (s) => {
+        if (s === ONE) {
+          at(f, dg, col).f32Load(); at(f, zp, col).f32Load(); f.f32Mul().get(tail).f32Add().set(tail);
+          return;
+        }
+        for (let h = 0; h < s.vecs; h++) {
+          at(f, dg, col); s.load(f, h); at(f, zp, col); s.load(f, h); f.f32x4Mul().get(acc[h]).f32x4Add().set(acc[h]);
+        }
+      });
+      // dl[r, j] = lanes of (acc0 + acc1) + (acc2 + acc3), summed, + tail.
+      f.get(acc[0]).get(acc[1]).f32x4Add().get(acc[2]).get(acc[3]).f32x4Add().f32x4Add().set(acc[0]);
+      atJ(dl);
+      f.get(acc[0]).f32x4ExtractLane(0).get(acc[0]).f32x4ExtractLane(1).f32Add();
+      f.get(acc[0]).f32x4ExtractLane(2).get(acc[0]).f32x4ExtractLane(3).f32Add().f32Add();
+      f.get(tail).f32Add().f32Store();
+      f.get(zp).get(rowBytes).i32Add().set(zp);
     });
-    // out[r] = lanes of (acc0 + acc1) + (acc2 + acc3), summed, + tail.
-    f.get(acc[0]).get(acc[1]).f32x4Add().get(acc[2]).get(acc[3]).f32x4Add().f32x4Add().set(acc[0]);
-    f.get(out).get(r).get(outRow).i32Mul().i32Add();
-    f.get(acc[0]).f32x4ExtractLane(0).get(acc[0]).f32x4ExtractLane(1).f32Add();
-    f.get(acc[0]).f32x4ExtractLane(2).get(acc[0]).f32x4ExtractLane(3).f32Add().f32Add();
-    f.get(tail).f32Add().f32Store();
+    f.f32Const(0).set(dot);
+    f.countUp(j, () => f.get(n), 1, () => {
+      atJ(w).f32Load(); atJ(dl).f32Load(); f.f32Mul().get(dot).f32Add().set(dot);
+    });
+    f.countUp(j, () => f.get(n), 1, () => {
+      atJ(dl); atJ(w).f32Load(); atJ(dl).f32Load(); f.get(dot).f32Sub().f32Mul().f32Store();
+    });
+    for (const [p, stride] of [[w, wRow], [zOwn, zRow], [zShared, zRow], [dg, dgRow], [dl, dlRow]]) f.get(p).get(stride).i32Add().set(p);
   });
   return f;
 }
@@ -260,25 +329,105 @@ function emitExp(): FunctionBuilder {
   return f;
 }
 
+/** `maxSubRows(rows, n, x)`: each row of a contiguous rows x n matrix minus its max (the softmax's first pass). */
+function emitMaxSubRows(): FunctionBuilder {
+  const f = new FunctionBuilder([i32, i32, i32]);
+  const [rows, n, x] = f.params.map((_, i) => i);
+  const r = f.local(i32);
+  const j = f.local(i32);
+  const max = f.local(f32);
+  f.countUp(r, () => f.get(rows), 1, () => {
+    f.f32Const(-Infinity).set(max);
+    f.countUp(j, () => f.get(n), 1, () => { f.get(max); at(f, x, j).f32Load(); f.f32Max().set(max); });
+    f.countUp(j, () => f.get(n), 1, () => { at(f, x, j); at(f, x, j).f32Load(); f.get(max).f32Sub().f32Store(); });
+    f.get(x).get(n).i32Const(2).i32Shl().i32Add().set(x);
+  });
+  return f;
+}
+
+/** `normalizeRows(rows, n, x, out, outRow)`: out[r, j] = x[r, j] / sum_k x[r, k], x contiguous rows x n (the softmax's last pass). */
+function emitNormalizeRows(): FunctionBuilder {
+  const f = new FunctionBuilder([i32, i32, i32, i32, i32]);
+  const [rows, n, x, out, outRow] = f.params.map((_, i) => i);
+  const r = f.local(i32);
+  const j = f.local(i32);
+  const sum = f.local(f32);
+  f.countUp(r, () => f.get(rows), 1, () => {
+    f.f32Const(0).set(sum);
+    f.countUp(j, () => f.get(n), 1, () => { at(f, x, j).f32Load(); f.get(sum).f32Add().set(sum); });
+    f.countUp(j, () => f.get(n), 1, () => { at(f, out, j); at(f, x, j).f32Load(); f.get(sum).f32Div().f32Store(); });
+    f.get(x).get(n).i32Const(2).i32Shl().i32Add().set(x);
+    f.get(out).get(outRow).i32Add().set(out);
+  });
+  return f;
+}
+
+/**
+ * `sumSquares(count, x) -> f64`: sum_i x[i]^2 in float64 (each f32 promoted exactly, so every square
+ * is exact), over eight f64x2 partial sums and a scalar one for the last floats.
+ */
+function emitSumSquares(): FunctionBuilder {
+  const f = new FunctionBuilder([i32, i32], [f64]);
+  const [count, x] = f.params.map((_, i) => i);
+  const col = f.local(i32);
+  const v = f.local(v128);
+  const sq = f.local(v128);
+  const one = f.local(f64);
+  const tail = f.local(f64);
+  const acc = Array.from({ length: 8 }, () => f.local(v128));
+  // Lanes 2 and 3 moved to 0 and 1 (the shuffle's second operand is the same vector).
+  const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+  walk(f, col, count, (s) => {
+    if (s === ONE) {
+      at(f, x, col).f32Load(); f.f64PromoteF32().set(one);
+      f.get(one).get(one).f64Mul().get(tail).f64Add().set(tail);
+      return;
+    }
+    for (let h = 0; h < s.vecs; h++) {
+      at(f, x, col); s.load(f, h); f.set(v);
+      for (const half of [0, 1]) {
+        const a = acc[2 * h + half];
+        f.get(v);
+        if (half === 1) f.get(v).i8x16Shuffle(HIGH_HALF);
+        f.f64x2PromoteLowF32x4().set(sq);
+        f.get(sq).get(sq).f64x2Mul().get(a).f64x2Add().set(a);
+      }
+    }
+  });
+  // The partial sums pairwise, then their two lanes, plus the tail: left on the stack as the result.
+  for (let width = 4; width >= 1; width /= 2) for (let i = 0; i < width; i++) f.get(acc[i]).get(acc[i + width]).f64x2Add().set(acc[i]);
+  f.get(acc[0]).f64x2ExtractLane(0).get(acc[0]).f64x2ExtractLane(1).f64Add().get(tail).f64Add();
+  return f;
+}
+
 type I32Fn<N extends number[]> = (...args: N) => void;
 interface Exports {
   biasAct: I32Fn<[number, number, number, number, number, number, number, number]>;
-  axpyRows: I32Fn<[number, number, number, number, number, number, number, number, number]>;
-  dotRows: I32Fn<[number, number, number, number, number, number, number, number]>;
+  /** sumRows1 .. sumRows<MAX_TERMS>. */
+  [sumRows: `sumRows${number}`]: (...args: number[]) => void;
+  mixRows: (...args: number[]) => void;
+  gateGrad: (...args: number[]) => void;
   adam: (...args: number[]) => void;
   sgd: (...args: number[]) => void;
   expInPlace: (count: number, x: number) => void;
+  maxSubRows: I32Fn<[number, number, number]>;
+  normalizeRows: I32Fn<[number, number, number, number, number]>;
+  sumSquares: (count: number, x: number) => number;
 }
 
 let compiled: Promise<WebAssembly.Module> | undefined;
 function elementwiseModule(): Promise<WebAssembly.Module> {
   compiled ??= WebAssembly.compile(encodeModule([
     { name: 'biasAct', fn: emitBiasAct() },
-    { name: 'axpyRows', fn: emitAxpyRows() },
-    { name: 'dotRows', fn: emitDotRows() },
+    ...Array.from({ length: MAX_TERMS }, (_, t) => ({ name: `sumRows${t + 1}`, fn: emitSumRows(t + 1) })),
+    { name: 'mixRows', fn: emitMixRows() },
+    { name: 'gateGrad', fn: emitGateGrad() },
     { name: 'adam', fn: emitAdam() },
     { name: 'sgd', fn: emitSgd() },
     { name: 'expInPlace', fn: emitExp() },
+    { name: 'maxSubRows', fn: emitMaxSubRows() },
+    { name: 'normalizeRows', fn: emitNormalizeRows() },
+    { name: 'sumSquares', fn: emitSumSquares() },
   ]));
   return compiled;
 }
@@ -297,10 +446,17 @@ export interface OptimizerScalars {
 
 /** The kernels instantiated on one heap's memory; offsets passed in are heap element offsets. */
 export class CpuElementwise {
+  /** sumRows<T> for T = 1 .. MAX_TERMS, and an argument array of its arity for each. */
+  private readonly sumRowsFns: ((...args: number[]) => void)[];
+  private readonly sumRowsArgs: number[][];
+
   private constructor(
     private readonly heap: CpuHeap,
     private readonly k: Exports,
-  ) {}
+  ) {
+    this.sumRowsFns = Array.from({ length: MAX_TERMS }, (_, t) => k[`sumRows${t + 1}`]);
+    this.sumRowsArgs = Array.from({ length: MAX_TERMS }, (_, t) => new Array<number>(7 + 2 * (t + 1)).fill(0));
+  }
 
   /** Compiles (once per process) and instantiates the module on the heap's memory. */
   static async create(heap: CpuHeap): Promise<CpuElementwise> {
@@ -315,49 +471,40 @@ export class CpuElementwise {
     this.k.biasAct(e.rows, e.cols, 4 * (dY + e.dyOff), 4 * e.dyRow, 4 * (y + e.yOff), 4 * e.yRow, 4 * (db + (e.dbOff ?? 0)), flags);
   }
 
-  /** mixture: out[r] = sum_j gateW[r, j] z[r, member j], gate by gate in order. */
-  mixture(e: MixtureEntry, gateW: number, z: number, out: number): void {
-    const runs = memberRuns(e);
-    let first = true;
-    for (const run of runs) {
-      for (let j = 0; j < run.count; j++) {
-        this.k.axpyRows(
-          e.rows, e.d, 4 * (gateW + e.wOff + run.wCol + j), 4 * e.wRow,
-          4 * (z + e.zOff + (run.expert + j) * e.d), 4 * e.zRow, 4 * (out + e.outOff), 4 * e.outRow, first ? 0 : 1,
-        );
-        first = false;
-      }
-    }
-    if (first) this.zeroRows(e.rows, e.d, out + e.outOff, e.outRow);
+  /** mixture, rows [from, from + count) of the entry: out[r] = sum_j gateW[r, j] z[r, member j], the members added in order. */
+  mixture(e: MixtureEntry, gateW: number, z: number, out: number, from = 0, count = e.rows): void {
+    const own = Math.min(e.ownCount, e.n);
+    const zRow = z + e.zOff + from * e.zRow;
+    this.k.mixRows(
+      count, e.d, own, e.n - own, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + e.ownStart * e.d), 4 * (zRow + e.sharedStart * e.d), 4 * e.zRow,
+      4 * (out + e.outOff + from * e.outRow), 4 * e.outRow,
+    );
   }
 
-  /** mixture_expert_grad: dZ[r] = sum over the gates mixing this expert of gateW[r, wCol] dG[r]. */
-  expertGrad(e: ExpertGradEntry, gateW: number, dG: number, dZ: number): void {
-    e.members.forEach((m, i) => {
-      this.k.axpyRows(e.rows, e.d, 4 * (gateW + e.wOff + m.wCol), 4 * e.wRow, 4 * (dG + m.dgOff), 4 * e.dgRow, 4 * (dZ + e.dzOff), 4 * e.dzRow, i === 0 ? 0 : 1);
-    });
-    if (e.members.length === 0) this.zeroRows(e.rows, e.d, dZ + e.dzOff, e.dzRow);
+  /** mixture_expert_grad, rows [from, from + count): dZ[r] = sum over the gates mixing this expert of gateW[r, wCol] dG[r], one pass per row of dZ. */
+  expertGrad(e: ExpertGradEntry, gateW: number, dG: number, dZ: number, from = 0, count = e.rows): void {
+    const g = gateW + e.wOff + from * e.wRow;
+    const src = dG + from * e.dgRow;
+    this.sumRows(count, e.d, e.wRow, e.dgRow, dZ + e.dzOff + from * e.dzRow, e.dzRow, e.members.length, (t) => g + e.members[t].wCol, (t) => src + e.members[t].dgOff);
   }
 
   /**
-   * mixture_gate_grad: dw_j = dG[r] . z[r, member j] (in WASM, written to dLogit first), then
-   * dLogit[r, j] = w_j (dw_j - sum_k w_k dw_k). dLogit must not overlap gateW, z or dG.
+   * mixture_gate_grad, rows [from, from + count): per row, dw_j = dG[r] . z[r, member j] (written to
+   * dLogit), then dLogit[r, j] = w_j (dw_j - sum_k w_k dw_k), all in WASM. dLogit must not overlap
+   * gateW, z or dG.
    */
-  gateGrad(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number): void {
-    const dl = dLogit + e.dlOff;
-    for (const run of memberRuns(e)) {
-      for (let j = 0; j < run.count; j++) {
-        this.k.dotRows(e.rows, e.d, 4 * (dG + e.dgOff), 4 * e.dgRow, 4 * (z + e.zOff + (run.expert + j) * e.d), 4 * e.zRow, 4 * (dl + run.wCol + j), 4 * e.dlRow);
-      }
-    }
-    const f = this.heap.f32;
-    for (let r = 0; r < e.rows; r++) {
-      const w = gateW + e.wOff + r * e.wRow;
-      const o = dl + r * e.dlRow;
-      let dot = 0;
-      for (let j = 0; j < e.n; j++) dot += f[w + j] * f[o + j];
-      for (let j = 0; j < e.n; j++) f[o + j] = f[w + j] * (f[o + j] - dot);
-    }
+  gateGrad(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number, from = 0, count = e.rows): void {
+    const [own, shared] = memberRuns(e);
+    const zRow = z + e.zOff + from * e.zRow;
+    this.k.gateGrad(
+      count, e.d, e.n, own.count, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + own.expert * e.d), 4 * (zRow + shared.expert * e.d), 4 * e.zRow,
+      4 * (dG + e.dgOff + from * e.dgRow), 4 * e.dgRow, 4 * (dLogit + e.dlOff + from * e.dlRow), 4 * e.dlRow,
+    );
+  }
+
+  /** sum_i x[i]^2 over `count` floats from x, in float64 (grad_norm's). */
+  sumSquares(count: number, x: number): number {
+    return this.k.sumSquares(count, 4 * x);
   }
 
   /** The optimizer update of `count` params (shaders/optimizer.wgsl's rules). */
@@ -384,28 +531,35 @@ export class CpuElementwise {
 
   /**
    * The softmax of each row of a rows x n matrix of logits (contiguous, overwritten) into out
-   * (row stride outRow): subtract the row's max, exp in WASM, divide by the row's sum.
+   * (row stride outRow): subtract the row's max, exp, divide by the row's sum; all in WASM.
    */
   softmaxRows(rows: number, n: number, logits: number, out: number, outRow: number): void {
-    const f = this.heap.f32;
-    for (let r = 0; r < rows; r++) {
-      const row = logits + r * n;
-      let max = -Infinity;
-      for (let j = 0; j < n; j++) max = Math.max(max, f[row + j]);
-      for (let j = 0; j < n; j++) f[row + j] -= max;
-    }
+    this.k.maxSubRows(rows, n, 4 * logits);
     this.k.expInPlace(rows * n, 4 * logits);
-    for (let r = 0; r < rows; r++) {
-      const row = logits + r * n;
-      let sum = 0;
-      for (let j = 0; j < n; j++) sum += f[row + j];
-      const o = out + r * outRow;
-      for (let j = 0; j < n; j++) f[o + j] = f[row + j] / sum;
-    }
+    this.k.normalizeRows(rows, n, 4 * logits, 4 * out, 4 * outRow);
   }
 
-  private zeroRows(rows: number, d: number, at: number, stride: number): void {
-    for (let r = 0; r < rows; r++) this.heap.f32.fill(0, at + r * stride, at + r * stride + d);
+  /**
+   * dst[r] = sum_t g_t[r] s_t[r] over the terms (element offsets: g_t one float per row, gRow apart;
+   * s_t d floats per row, sRow apart), added in order; zero when there are none. At most MAX_TERMS
+   * terms a call: more take further calls that accumulate. The arguments go through one reused array
+   * per arity (no allocation per call).
+   */
+  private sumRows(rows: number, d: number, gRow: number, sRow: number, dst: number, dstRow: number, count: number, g: (t: number) => number, src: (t: number) => number): void {
+    if (count === 0) {
+      for (let r = 0; r < rows; r++) this.heap.f32.fill(0, dst + r * dstRow, dst + r * dstRow + d);
+      return;
+    }
+    for (let from = 0; from < count; from += MAX_TERMS) {
+      const terms = Math.min(MAX_TERMS, count - from);
+      const args = this.sumRowsArgs[terms - 1];
+      args[0] = rows; args[1] = d; args[2] = 4 * gRow; args[3] = 4 * sRow; args[4] = 4 * dst; args[5] = 4 * dstRow; args[6] = from > 0 ? 1 : 0;
+      for (let t = 0; t < terms; t++) {
+        args[7 + t] = 4 * g(from + t);
+        args[7 + terms + t] = 4 * src(from + t);
+      }
+      this.sumRowsFns[terms - 1].apply(null, args);
+    }
   }
 }
 

@@ -60,7 +60,7 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
       for (const e of op.entries) gateSoftmax(c, e, at(op.buffers.x), at(op.buffers.w), at(op.buffers.out));
       return;
     case 'mixture':
-      for (const e of op.entries) c.elementwise.mixture(e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
+      inRowBlocks(op.entries, (e, from, count) => c.elementwise.mixture(e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out), from, count));
       return;
     case 'gate_mixture':
       for (const { gate, mixture: m } of op.entries) {
@@ -69,10 +69,10 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
       }
       return;
     case 'mixture_gate_grad':
-      for (const e of op.entries) c.elementwise.gateGrad(e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.dG), at(op.buffers.dLogit));
+      inRowBlocks(op.entries, (e, from, count) => c.elementwise.gateGrad(e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.dG), at(op.buffers.dLogit), from, count));
       return;
     case 'mixture_expert_grad':
-      for (const e of op.entries) c.elementwise.expertGrad(e, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ));
+      inRowBlocks(op.entries, (e, from, count) => c.elementwise.expertGrad(e, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ), from, count));
       return;
     case 'task_loss': {
       const b = op.buffers;
@@ -110,6 +110,21 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
     case 'clear':
       c.f32.fill(0, at(op.buffer) + op.offset, at(op.buffer) + op.offset + op.size);
       return;
+  }
+}
+
+/**
+ * Rows per block when an op's entries run block by block: every entry on rows [0, ROW_BLOCK), then
+ * every entry on the next block, so what the entries share (the experts' outputs that several gates
+ * mix, a gate's dG that several experts read) is read again from cache rather than from memory.
+ */
+export let ROW_BLOCK = Number(process.env.ROW_BLOCK ?? 64);
+
+/** fn(entry, from, count) on every entry's rows, block by block (ROW_BLOCK rows), the entries in order within a block. */
+function inRowBlocks<E extends { rows: number }>(entries: readonly E[], fn: (e: E, from: number, count: number) => void): void {
+  const rows = Math.max(0, ...entries.map((e) => e.rows));
+  for (let from = 0; from < rows; from += ROW_BLOCK) {
+    for (const e of entries) if (from < e.rows) fn(e, from, Math.min(ROW_BLOCK, e.rows - from));
   }
 }
 
@@ -187,9 +202,7 @@ function embeddingBackward(c: CpuOpContext, e: ScatterEntry, csr: number, dx: nu
 
 function gradNorm(c: CpuOpContext, grads: number, out: number): void {
   const f = c.f32;
-  let s = 0;
-  for (let i = grads, end = grads + c.paramCount; i < end; i++) s += f[i] * f[i];
-  const norm = Math.sqrt(s);
+  const norm = Math.sqrt(c.elementwise.sumSquares(c.paramCount, grads));
   const max = c.clipMaxNorm;
   f[out] = max > 0 && norm > max ? max / norm : 1;
   f[out + 1] = norm;

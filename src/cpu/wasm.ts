@@ -8,8 +8,9 @@
 /** Value types. */
 export const i32 = 0x7f;
 export const f32 = 0x7d;
+export const f64 = 0x7c;
 export const v128 = 0x7b;
-export type ValueType = typeof i32 | typeof f32 | typeof v128;
+export type ValueType = typeof i32 | typeof f32 | typeof f64 | typeof v128;
 
 /** Unsigned LEB128. */
 export function uleb(n: number): number[] {
@@ -60,6 +61,7 @@ const ALIGN_V128 = 4;
 /**
  * One function's locals and code. Parameters are locals 0..params.length-1; `local` adds more.
  * Instruction helpers append to the code and return the builder, so a line reads as a sequence.
+ * A function returns what its code leaves on the stack: nothing, or its `results`.
  */
 export class FunctionBuilder {
   private readonly code: number[] = [];
@@ -67,7 +69,10 @@ export class FunctionBuilder {
   /** Open blocks, loops and ifs: `end` closes the innermost. */
   private depth = 0;
 
-  constructor(readonly params: readonly ValueType[]) {}
+  constructor(
+    readonly params: readonly ValueType[],
+    readonly results: readonly ValueType[] = [],
+  ) {}
 
   /** A new local of this type, zero-initialised; returns its index. */
   local(type: ValueType): number {
@@ -147,6 +152,15 @@ export class FunctionBuilder {
   // Added for the element-wise kernels (src/cpu/elementwise.ts). Their operands sit at any float
   // offset, so their vector loads and stores carry the f32 alignment hint.
   f32Mul(): this { return this.op(0x94); }
+  f32Sub(): this { return this.op(0x93); }
+  f32Div(): this { return this.op(0x95); }
+  f64Add(): this { return this.op(0xa0); }
+  f64Mul(): this { return this.op(0xa2); }
+  f64PromoteF32(): this { return this.op(0xbb); }
+  f64Const(v: number): this {
+    const bytes = new Uint8Array(new Float64Array([v]).buffer);
+    return this.op(0x44, ...bytes);
+  }
   /** v128.load with the f32 alignment hint (any float offset). */
   v128LoadF32(offset = 0): this { return this.simd(0x00, ALIGN_F32, ...uleb(offset)); }
   /** v128.store with the f32 alignment hint (any float offset). */
@@ -170,6 +184,18 @@ export class FunctionBuilder {
   i32x4Add(): this { return this.simd(0xae); }
   /** f32 lanes to i32, saturating (NaN to 0). */
   i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
+
+  // Added for the gradient norm's float64 sum of squares.
+  /** Lanes 0 and 1 of an f32x4 as an f64x2 (exact). */
+  f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
+  /** Pops b, a; the bytes of a then b (0-15 a's, 16-31 b's) picked by the 16 lane indices. */
+  i8x16Shuffle(lanes: readonly number[]): this {
+    if (lanes.length !== 16) throw new Error('i8x16.shuffle takes 16 lane indices');
+    return this.simd(0x0d, ...lanes);
+  }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64x2Mul(): this { return this.simd(0xf2); }
+  f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
 
   /** for (counter = 0; counter < limit; counter += step) body(): `limit` pushes the bound, read each time round. */
   countUp(counter: number, limit: () => void, step: number, body: () => void): this {
@@ -201,12 +227,9 @@ export interface ExportedFunction {
   fn: FunctionBuilder;
 }
 
-/**
- * A module importing its memory as `env.memory` (at least one page, any maximum) and exporting
- * these functions, which return nothing.
- */
+/** A module importing its memory as `env.memory` (at least one page, any maximum) and exporting these functions. */
 export function encodeModule(functions: readonly ExportedFunction[]): Uint8Array<ArrayBuffer> {
-  const types = functions.map(({ fn }) => [0x60, ...uleb(fn.params.length), ...fn.params, ...uleb(0)]);
+  const types = functions.map(({ fn }) => [0x60, ...uleb(fn.params.length), ...fn.params, ...uleb(fn.results.length), ...fn.results]);
   const memoryImport = [...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, // \0asm
