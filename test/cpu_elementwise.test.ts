@@ -1,21 +1,27 @@
 /**
  * src/cpu/elementwise.ts (the CPU device's WASM SIMD element-wise kernels) against the float64
  * references: bias_act_backward (src/reference/bias_act_backward.ts), mixture, mixture_gate_grad and
- * mixture_expert_grad (src/reference/mixture.ts), the optimizers (src/reference/optimizer.ts) and
- * the gates' softmax (src/reference/gate_softmax.ts).
+ * mixture_expert_grad (src/reference/mixture.ts), the optimizers (src/reference/optimizer.ts), the
+ * gates' softmax (src/reference/gate_softmax.ts) and grad_norm (src/reference/grad_norm.ts, through
+ * src/cpu/kernels.ts's op).
  * Widths are odd and even (1 to 65: the 16-, 4- and 1-float paths and their tails), row counts
- * odd, every operand at an unaligned heap offset with gaps of NaN, several entries per call. Every
- * heap element an entry does not own as output must be left bit for bit as it was.
+ * odd, every operand at an unaligned heap offset with gaps of NaN, several entries per call; the
+ * mixture and the gate gradient run in row blocks, as src/cpu/kernels.ts runs them. Every heap
+ * element an entry does not own as output must be left bit for bit as it was.
  */
 import { describe, expect, it } from 'vitest';
 import type { ResolvedOptimizer } from '../src/config.js';
 import { CpuElementwise } from '../src/cpu/elementwise.js';
+import { CpuGemm } from '../src/cpu/gemm.js';
 import { CpuHeap } from '../src/cpu/heap.js';
+import { runCpuOp, type CpuOpContext } from '../src/cpu/kernels.js';
+import type { BufferRole } from '../src/layers/ops.js';
 import type { BiasActEntry } from '../src/kernels/bias_act_backward.js';
 import type { GateEntry } from '../src/kernels/gate_softmax.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../src/kernels/mixture.js';
 import { biasActBackwardReference } from '../src/reference/bias_act_backward.js';
 import { gateSoftmaxReference } from '../src/reference/gate_softmax.js';
+import { gradNormReference } from '../src/reference/grad_norm.js';
 import { expertGradReference, gateGradReference, mixtureReference } from '../src/reference/mixture.js';
 import { optimizerReference } from '../src/reference/optimizer.js';
 import { Rng } from '../src/rng.js';
@@ -165,6 +171,12 @@ function mixtureCase(rng: Rng, layout: Layout, rows: number, d: number) {
   return { z, gateW, dG, out, dLogit, dZ, mixtures, gateGrads, expertGrads };
 }
 
+/** [from, count] blocks covering rows [0, rows) in order, of 1 to 3 random sizes. */
+function rowBlocks(rng: Rng, rows: number): [number, number][] {
+  const cuts = [...new Set([0, rows, ...Array.from({ length: rng.int(0, 2) }, () => rng.int(1, rows))])].sort((a, b) => a - b);
+  return cuts.slice(1).map((to, i) => [cuts[i], to - cuts[i]]);
+}
+
 describe('CPU mixture kernels (WASM SIMD) against the float64 reference', () => {
   for (const d of WIDTHS) {
     it(`d ${d}`, async () => {
@@ -180,8 +192,9 @@ describe('CPU mixture kernels (WASM SIMD) against the float64 reference', () => 
         const before = layout.heap.u32.slice();
         const input = Float64Array.from(f);
 
-        for (const m of c.mixtures) ew.mixture(m, c.gateW, c.z, c.out);
-        for (const g of c.gateGrads) ew.gateGrad(g, c.gateW, c.z, c.dG, c.dLogit);
+        // Row blocks of random sizes, every entry on a block before the next block.
+        for (const [from, count] of rowBlocks(rng, rows)) for (const m of c.mixtures) ew.mixture(m, c.gateW, c.z, c.out, from, count);
+        for (const [from, count] of rowBlocks(rng, rows)) for (const g of c.gateGrads) ew.gateGrad(g, c.gateW, c.z, c.dG, c.dLogit, from, count);
         for (const e of c.expertGrads) ew.expertGrad(e, c.gateW, c.dG, c.dZ);
         layout.checkUntouched(before);
 
@@ -215,6 +228,43 @@ describe('CPU mixture kernels (WASM SIMD) against the float64 reference', () => 
         }
       });
     });
+  }
+});
+
+describe('CPU expert gradient with more members than one WASM call adds', () => {
+  // An expert mixed by 0, 1, 8 (one whole call), 9 and 19 gates (calls of 8 that accumulate, then the rest).
+  for (const members of [0, 1, 8, 9, 19]) {
+    for (const d of [5, 64]) {
+      it(`${members} members, d ${d}`, async () => {
+        const seed = caseSeed(`cpu expert grad members ${members} d ${d}`);
+        await withSeed(seed, async () => {
+          const { rng, layout, ew } = await setup(seed);
+          const rows = ROWS[rng.int(0, ROWS.length - 1)];
+          const wRow = members + rng.int(1, 3);
+          const gateW = layout.region(rows * wRow);
+          layout.fill(gateW, rows, wRow, wRow);
+          const dgRow = d + rng.int(0, 3);
+          const dG = layout.region(0);
+          const wCols = Array.from({ length: wRow }, (_, i) => i).sort(() => rng.uniform() - 0.5).slice(0, members);
+          const e: ExpertGradEntry = {
+            rows, d, wOff: 0, wRow, dgRow, dzOff: 0, dzRow: d + rng.int(0, 3),
+            members: wCols.map((wCol) => ({ wCol, dgOff: layout.region(rows * dgRow) - dG })),
+          };
+          for (const m of e.members) layout.fill(dG + m.dgOff, rows, d, dgRow);
+          const dZ = layout.region(rows * e.dzRow);
+          layout.markOutput(dZ, rows, d, e.dzRow);
+          const f = layout.heap.f32;
+          const before = layout.heap.u32.slice();
+          const want = Float64Array.from(f);
+          expertGradReference([{ ...e, wOff: gateW, dzOff: dZ, members: e.members.map((m) => ({ wCol: m.wCol, dgOff: dG + m.dgOff })) }], want, want, want);
+          ew.expertGrad(e, gateW, dG, dZ);
+          layout.checkUntouched(before);
+          const got = layout.read(f, dZ, rows, d, e.dzRow);
+          if (members === 0) expect(got.every((v) => v === 0)).toBe(true);
+          else expectClose(`expert grad, ${members} members`, seed, got, layout.read(want, dZ, rows, d, e.dzRow), 1e-5);
+        });
+      });
+    }
   }
 });
 
@@ -286,6 +336,42 @@ describe('CPU gate softmax (WASM SIMD exp) against the float64 reference', () =>
           layout.read(want, 0, rows, n, outRow).forEach((v, i) => {
             if (!(Math.abs(got[i] - v) <= 2e-6 * v + 1e-8)) throw new Error(`spread ${spread}, element ${i}: ${got[i]} vs ${v} (seed ${seed})`);
           });
+        }
+      });
+    });
+  }
+});
+
+describe('CPU grad_norm (WASM SIMD sum of squares in float64) against the float64 reference', () => {
+  for (const count of [...WIDTHS, 1027, 100003]) {
+    it(`count ${count}`, async () => {
+      const seed = caseSeed(`cpu grad norm ${count}`);
+      await withSeed(seed, async () => {
+        const { rng, layout, ew } = await setup(seed);
+        // Gradients over several magnitudes, the parameter arena at an unaligned offset, clip's two floats after it.
+        const grads = layout.region(count);
+        layout.fill(grads, 1, count, count, () => rng.normal() * Math.pow(10, rng.int(-6, 2)));
+        const clip = layout.region(2);
+        layout.markOutput(clip, 1, 2, 2);
+        const f = layout.heap.f32;
+        const base = { grads, clip } as Record<BufferRole, number>;
+        const want = gradNormReference(f.subarray(grads, grads + count), 0);
+        // The sum itself is float64's: f32 partial sums would be off by far more than 1e-12.
+        expectClose('sum of squares', seed, [ew.sumSquares(count, grads)], [want.norm * want.norm], 1e-12);
+        // The op needs a GEMM in its context; grad_norm never runs it.
+        const gemm = await CpuGemm.create(layout.heap, 0, 64);
+        // Clipping off, a bound below the norm (scaled) and one above it (scale 1).
+        for (const maxNorm of [0, want.norm / 3, want.norm * 3]) {
+          const context: CpuOpContext = {
+            f32: f, u32: layout.heap.u32, base, gemm, elementwise: ew, gateScratch: 0, optimizerStep: null, clipMaxNorm: maxNorm, paramCount: count,
+          };
+          const before = layout.heap.u32.slice();
+          runCpuOp({ kernel: 'grad_norm', name: 'step', buffers: { uniform: 'clipUniform', grads: 'grads', out: 'clip' } }, context);
+          layout.checkUntouched(before);
+          const ref = gradNormReference(f.subarray(grads, grads + count), maxNorm);
+          // float64 sums in another order, then rounded to f32: within f32 rounding.
+          expectClose(`norm, maxNorm ${maxNorm}`, seed, [f[clip + 1]], [ref.norm], 1e-7);
+          expectClose(`scale, maxNorm ${maxNorm}`, seed, [f[clip]], [ref.scale], 1e-7);
         }
       });
     });

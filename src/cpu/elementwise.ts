@@ -481,11 +481,10 @@ export class CpuElementwise {
     );
   }
 
-  /** mixture_expert_grad, rows [from, from + count): dZ[r] = sum over the gates mixing this expert of gateW[r, wCol] dG[r], one pass per row of dZ. */
-  expertGrad(e: ExpertGradEntry, gateW: number, dG: number, dZ: number, from = 0, count = e.rows): void {
-    const g = gateW + e.wOff + from * e.wRow;
-    const src = dG + from * e.dgRow;
-    this.sumRows(count, e.d, e.wRow, e.dgRow, dZ + e.dzOff + from * e.dzRow, e.dzRow, e.members.length, (t) => g + e.members[t].wCol, (t) => src + e.members[t].dgOff);
+  /** mixture_expert_grad: dZ[r] = sum over the gates mixing this expert of gateW[r, wCol] dG[r], the members added in order, one pass per row of dZ. */
+  expertGrad(e: ExpertGradEntry, gateW: number, dG: number, dZ: number): void {
+    const g = gateW + e.wOff;
+    this.sumRows(e.rows, e.d, e.wRow, e.dgRow, dZ + e.dzOff, e.dzRow, e.members.length, (t) => g + e.members[t].wCol, (t) => dG + e.members[t].dgOff);
   }
 
   /**
