@@ -241,14 +241,16 @@ function splats(f: FunctionBuilder, scalars: readonly number[]): number[] {
 }
 
 /**
- * `adam(count, params, grads, m1, m2, scale, beta1, omb1, beta2, omb2, lr, bc1, bc2, eps, gwd, lrwd)`:
+ * `adam(count, params, grads, m1, m2, scale, beta1, omb1, beta2, omb2, stepSize, invBc2, eps, gwd, lrwd)`:
  * per element, p -= lrwd p (AdamW's decoupled decay), g = grad scale + gwd p (Adam's L2 decay),
- * m1 = beta1 m1 + omb1 g, m2 = beta2 m2 + omb2 g g, p -= lr (m1 / bc1) / (sqrt(m2 / bc2) + eps).
+ * m1 = beta1 m1 + omb1 g, m2 = beta2 m2 + omb2 g g, p -= stepSize m1 / (sqrt(m2 invBc2) + eps): Adam's
+ * lr (m1 / bc1) / (sqrt(m2 / bc2) + eps) with stepSize = lr / bc1 and invBc2 = 1 / bc2 taken on the
+ * host in float64 (one division and one square root per element instead of three divisions).
  */
 function emitAdam(): FunctionBuilder {
-  const f = new FunctionBuilder([i32, i32, i32, i32, i32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32]);
+  const f = new FunctionBuilder([i32, i32, i32, i32, i32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32]);
   const [count, params, grads, m1, m2, ...scalars] = f.params.map((_, i) => i);
-  const [scale, beta1, omb1, beta2, omb2, lr, bc1, bc2, eps, gwd, lrwd] = splats(f, scalars);
+  const [scale, beta1, omb1, beta2, omb2, stepSize, invBc2, eps, gwd, lrwd] = splats(f, scalars);
   const col = f.local(i32);
   const p = f.local(v128);
   const g = f.local(v128);
@@ -264,8 +266,8 @@ function emitAdam(): FunctionBuilder {
       at(f, m1, col).get(a); s.store(f, h);
       at(f, m2, col).get(b); s.store(f, h);
       at(f, params, col).get(p);
-      f.get(lr).get(a).get(bc1).f32x4Div().f32x4Mul();
-      f.get(b).get(bc2).f32x4Div().f32x4Sqrt().get(eps).f32x4Add().f32x4Div();
+      f.get(stepSize).get(a).f32x4Mul();
+      f.get(b).get(invBc2).f32x4Mul().f32x4Sqrt().get(eps).f32x4Add().f32x4Div();
       f.f32x4Sub(); s.store(f, h);
     }
   });
@@ -522,7 +524,7 @@ export class CpuElementwise {
       const adam = o.kind === 'adam';
       this.k.adam(
         to - from, at(params), at(grads), at(m1), at(m2),
-        s.scale, o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, lr, 1 - Math.pow(o.beta1, s.t), 1 - Math.pow(o.beta2, s.t), o.eps,
+        s.scale, o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, lr / (1 - Math.pow(o.beta1, s.t)), 1 / (1 - Math.pow(o.beta2, s.t)), o.eps,
         adam ? wd : 0, adam ? 0 : lr * wd,
       );
     }
