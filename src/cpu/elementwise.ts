@@ -1,9 +1,11 @@
 /**
  * The CPU device's element-wise kernels in WebAssembly SIMD (encoder: src/cpu/wasm.ts), on the
- * floats of one CpuHeap: bias_act_backward, the three mixture kernels, the optimizer updates and
- * the gates' softmax (its exp), with the semantics of their float64 references
- * (src/reference/bias_act_backward.ts, mixture.ts, optimizer.ts, gate_softmax.ts), summing in f32
- * as the GPU does. src/cpu/kernels.ts maps the ops to these. Test: test/cpu_elementwise.test.ts.
+ * floats of one CpuHeap: bias_act_backward, the three mixture kernels, the optimizer updates, the
+ * gates' softmax and grad_norm's sum of squares, with the semantics of their float64 references
+ * (src/reference/bias_act_backward.ts, mixture.ts, optimizer.ts, gate_softmax.ts, grad_norm.ts),
+ * summing in f32 as the GPU does (grad_norm in float64, as the CPU device always has). The mixture
+ * kernels make one pass over each row of their output, its sums in registers.
+ * src/cpu/kernels.ts maps the ops to these. Test: test/cpu_elementwise.test.ts.
  *
  * Every kernel walks a row's contiguous floats 16 at a time (four f32x4), then 4 at a time, then
  * one at a time (a splat load and a one-lane store), so any width works and only the entry's own

@@ -2,8 +2,9 @@
  * The CPU device's kernels: each op of the step (src/layers/ops.ts) run on the heap's floats, with
  * the semantics of its WGSL kernel (the float64 references in src/reference/ state them). The
  * GEMMs, and the gate logits, run in the WASM GEMM (src/cpu/gemm.ts); bias_act_backward, the
- * mixture kernels, the optimizer and the gates' exp in WASM SIMD (src/cpu/elementwise.ts); the
- * rest are plain loops over the heap's views. Tests: test/cpu_gemm.test.ts,
+ * mixture kernels, the optimizer, the gates' softmax and grad_norm's sum in WASM SIMD
+ * (src/cpu/elementwise.ts); the rest (task losses, embeddings, uncertainty weighting) are plain
+ * loops over the heap's views. Tests: test/cpu_gemm.test.ts,
  * test/cpu_elementwise.test.ts and the CPU cases of test/model.test.ts and test/training.test.ts.
  */
 import type { ResolvedOptimizer } from '../config.js';
@@ -34,7 +35,7 @@ export interface CpuOpContext {
   /** Element offset of each buffer role in the heap (the uniform roles are unused: their state is below). */
   base: Record<BufferRole, number>;
   gemm: CpuGemm;
-  /** bias_act_backward, the mixture kernels, the optimizer and the softmax (WASM SIMD). */
+  /** bias_act_backward, the mixture kernels, the optimizer, the softmax and grad_norm's sum (WASM SIMD). */
   elementwise: CpuElementwise;
   /** Heap region for one gate's logits (rows x n floats at most; see gateScratchFloats). */
   gateScratch: number;

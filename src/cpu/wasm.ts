@@ -1,6 +1,6 @@
 /**
- * A small WebAssembly binary encoder: just what the CPU device's GEMM kernel (src/cpu/gemm.ts)
- * emits. One module of functions over an imported memory (`env.memory`, the CpuHeap's), each
+ * A small WebAssembly binary encoder: just what the CPU device's GEMM kernel (src/cpu/gemm.ts) and
+ * element-wise kernels (src/cpu/elementwise.ts) emit. One module of functions over an imported memory (`env.memory`, the CpuHeap's), each
  * function built instruction by instruction with FunctionBuilder. Opcodes and encodings follow the
  * WebAssembly core spec (binary format) and its fixed-width SIMD proposal; no relaxed SIMD.
  */
