@@ -477,10 +477,10 @@ export class CpuElementwise {
 
   /** mixture, rows [from, from + count) of the entry: out[r] = sum_j gateW[r, j] z[r, member j], the members added in order. */
   mixture(e: MixtureEntry, gateW: number, z: number, out: number, from = 0, count = e.rows): void {
-    const own = Math.min(e.ownCount, e.n);
+    const [own, shared] = memberRuns(e);
     const zRow = z + e.zOff + from * e.zRow;
     this.k.mixRows(
-      count, e.d, own, e.n - own, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + e.ownStart * e.d), 4 * (zRow + e.sharedStart * e.d), 4 * e.zRow,
+      count, e.d, own.count, shared.count, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + own.expert * e.d), 4 * (zRow + shared.expert * e.d), 4 * e.zRow,
       4 * (out + e.outOff + from * e.outRow), 4 * e.outRow,
     );
   }

@@ -1,7 +1,8 @@
 /**
  * A small WebAssembly binary encoder: just what the CPU device's GEMM kernel (src/cpu/gemm.ts) and
- * element-wise kernels (src/cpu/elementwise.ts) emit. One module of functions over an imported memory (`env.memory`, the CpuHeap's), each
- * function built instruction by instruction with FunctionBuilder. Opcodes and encodings follow the
+ * element-wise kernels (src/cpu/elementwise.ts) emit. One module of functions over an imported
+ * memory (`env.memory`, the CpuHeap's), each function built instruction by instruction with
+ * FunctionBuilder. Opcodes and encodings follow the
  * WebAssembly core spec (binary format) and its fixed-width SIMD proposal; no relaxed SIMD.
  */
 
@@ -157,10 +158,6 @@ export class FunctionBuilder {
   f64Add(): this { return this.op(0xa0); }
   f64Mul(): this { return this.op(0xa2); }
   f64PromoteF32(): this { return this.op(0xbb); }
-  f64Const(v: number): this {
-    const bytes = new Uint8Array(new Float64Array([v]).buffer);
-    return this.op(0x44, ...bytes);
-  }
   /** v128.load with the f32 alignment hint (any float offset). */
   v128LoadF32(offset = 0): this { return this.simd(0x00, ALIGN_F32, ...uleb(offset)); }
   /** v128.store with the f32 alignment hint (any float offset). */
