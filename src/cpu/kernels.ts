@@ -117,11 +117,12 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
 /**
  * Rows per block where an op's entries run block by block (the forward mixture and the gate-logit
  * gradient): every entry on rows [0, ROW_BLOCK), then every entry on the next rows, so the experts'
- * outputs that several gates mix are read again from cache rather than from memory. (Measured at
- * batch 2048, where a level's expert outputs outgrow the core's cache: 32, 64 and 128 rows alike,
- * all faster than no blocks; the expert gradient, whose entries share less, was not faster blocked.)
+ * outputs that several gates mix are read again from cache rather than from memory. (Measured on
+ * bench-small at batch 2048, where a level's expert outputs outgrow the core's cache: blocks of 32
+ * to 512 rows alike, all faster than none; at batch 512 blocks gained or lost within the noise. The
+ * expert gradient, whose entries share less, was not faster blocked.)
  */
-const ROW_BLOCK = 128;
+const ROW_BLOCK = 256;
 
 /** fn(entry, from, count) on every entry's rows, ROW_BLOCK rows at a time, the entries in order within a block. */
 function inRowBlocks<E extends { rows: number }>(entries: readonly E[], fn: (e: E, from: number, count: number) => void): void {
