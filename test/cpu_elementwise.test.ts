@@ -6,8 +6,9 @@
  * src/cpu/kernels.ts's op).
  * Widths are odd and even (1 to 65: the 16-, 4- and 1-float paths and their tails), row counts
  * odd, every operand at an unaligned heap offset with gaps of NaN, several entries per call; the
- * mixture and the gate gradient run in row blocks, as src/cpu/kernels.ts runs them. Every heap
- * element an entry does not own as output must be left bit for bit as it was.
+ * mixture and the gate gradient run in row blocks of random sizes, and as ops through runCpuOp
+ * (src/cpu/kernels.ts's blocks) on more rows than one block. Every heap element an entry does not
+ * own as output must be left bit for bit as it was.
  */
 import { describe, expect, it } from 'vitest';
 import type { ResolvedOptimizer } from '../src/config.js';
@@ -224,6 +225,53 @@ describe('CPU mixture kernels (WASM SIMD) against the float64 reference', () => 
           const scale = layout.read(magnitudes, g.dlOff, rows, g.n, g.dlRow);
           got.forEach((v, i) => {
             if (!(Math.abs(v - ref[i]) <= 1e-5 * scale[i] + 1e-30)) throw new Error(`gate grad element ${i}: ${v} vs ${ref[i]} (scale ${scale[i]}; seed ${seed})`);
+          });
+        }
+      });
+    });
+  }
+});
+
+describe('CPU mixture ops through runCpuOp (src/cpu/kernels.ts) on more rows than one row block', () => {
+  for (const d of [5, 17]) {
+    it(`d ${d}`, async () => {
+      const seed = caseSeed(`cpu mixture ops d ${d}`);
+      await withSeed(seed, async () => {
+        const { rng, layout, ew } = await setup(seed);
+        // Past two blocks of 256 rows, the last partial; one gate's entries on fewer rows than the others.
+        const rows = rng.int(513, 700);
+        const c = mixtureCase(rng, layout, rows, d);
+        const short = rng.int(1, 400);
+        c.mixtures[0].rows = short;
+        c.gateGrads[0].rows = short;
+        for (const m of c.mixtures) layout.markOutput(c.out + m.outOff, m.rows, d, m.outRow);
+        for (const g of c.gateGrads) layout.markOutput(c.dLogit + g.dlOff, g.rows, g.n, g.dlRow);
+        const f = layout.heap.f32;
+        const before = layout.heap.u32.slice();
+        const input = Float64Array.from(f);
+        // Every operand in the 'act' role at heap offset 0, so entry offsets are heap offsets.
+        const mixtures = c.mixtures.map((m) => ({ ...m, wOff: c.gateW + m.wOff, zOff: c.z + m.zOff, outOff: c.out + m.outOff }));
+        const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
+        const context: CpuOpContext = {
+          f32: f, u32: layout.heap.u32, base: { act: 0 } as Record<BufferRole, number>, gemm: await CpuGemm.create(layout.heap, 0, 64), elementwise: ew,
+          gateScratch: 0, optimizerStep: null, clipMaxNorm: 0, paramCount: 0,
+        };
+        runCpuOp({ kernel: 'mixture', name: 'mixture', entries: mixtures, buffers: { gateW: 'act', z: 'act', out: 'act' } }, context);
+        runCpuOp({ kernel: 'mixture_gate_grad', name: 'gate grad', entries: gateGrads, buffers: { gateW: 'act', z: 'act', dG: 'act', dLogit: 'act' } }, context);
+        layout.checkUntouched(before);
+        const want = Float64Array.from(input);
+        const magnitudes = new Float64Array(input.length);
+        const abs = input.map(Math.abs);
+        mixtureReference(mixtures, input, input, want);
+        gateGradReference(gateGrads, input, input, input, want);
+        gateGradReference(gateGrads, abs, abs, abs, magnitudes, true);
+        for (const m of mixtures) expectClose(`mixture rows ${m.rows}`, seed, layout.read(f, m.outOff, m.rows, d, m.outRow), layout.read(want, m.outOff, m.rows, d, m.outRow), 1e-5);
+        for (const g of gateGrads) {
+          const got = layout.read(f, g.dlOff, g.rows, g.n, g.dlRow);
+          const ref = layout.read(want, g.dlOff, g.rows, g.n, g.dlRow);
+          const scale = layout.read(magnitudes, g.dlOff, g.rows, g.n, g.dlRow);
+          got.forEach((v, i) => {
+            if (!(Math.abs(v - ref[i]) <= 1e-5 * scale[i] + 1e-30)) throw new Error(`gate grad rows ${g.rows}, element ${i}: ${v} vs ${ref[i]} (scale ${scale[i]}; seed ${seed})`);
           });
         }
       });
