@@ -172,6 +172,19 @@ function mixtureCase(rng: Rng, layout: Layout, rows: number, d: number) {
   return { z, gateW, dG, out, dLogit, dZ, mixtures, gateGrads, expertGrads };
 }
 
+/**
+ * The gate gradient subtracts: each element of the entry's dLogit (heap offsets) within f32 rounding
+ * of its magnitude scale (the reference summing instead of subtracting, on absolute values).
+ */
+function expectGateGradClose(layout: Layout, want: Float64Array, magnitudes: Float64Array, g: GateGradEntry, seed: number): void {
+  const got = layout.read(layout.heap.f32, g.dlOff, g.rows, g.n, g.dlRow);
+  const ref = layout.read(want, g.dlOff, g.rows, g.n, g.dlRow);
+  const scale = layout.read(magnitudes, g.dlOff, g.rows, g.n, g.dlRow);
+  got.forEach((v, i) => {
+    if (!(Math.abs(v - ref[i]) <= 1e-5 * scale[i] + 1e-30)) throw new Error(`gate grad rows ${g.rows}, element ${i}: ${v} vs ${ref[i]} (scale ${scale[i]}; seed ${seed})`);
+  });
+}
+
 /** [from, count] blocks covering rows [0, rows) in order, of 1 to 3 random sizes. */
 function rowBlocks(rng: Rng, rows: number): [number, number][] {
   const cuts = [...new Set([0, rows, ...Array.from({ length: rng.int(0, 2) }, () => rng.int(1, rows))])].sort((a, b) => a - b);
@@ -218,15 +231,7 @@ describe('CPU mixture kernels (WASM SIMD) against the float64 reference', () => 
           if (e.members.length === 0) expect(got.every((v) => v === 0)).toBe(true);
           else expectClose(`expert grad rows ${rows}`, seed, got, layout.read(want, e.dzOff, rows, d, e.dzRow), 1e-5);
         }
-        // The gate gradient subtracts: each element within f32 rounding of its magnitude scale.
-        for (const g of gateGrads) {
-          const got = layout.read(f, g.dlOff, rows, g.n, g.dlRow);
-          const ref = layout.read(want, g.dlOff, rows, g.n, g.dlRow);
-          const scale = layout.read(magnitudes, g.dlOff, rows, g.n, g.dlRow);
-          got.forEach((v, i) => {
-            if (!(Math.abs(v - ref[i]) <= 1e-5 * scale[i] + 1e-30)) throw new Error(`gate grad element ${i}: ${v} vs ${ref[i]} (scale ${scale[i]}; seed ${seed})`);
-          });
-        }
+        for (const g of gateGrads) expectGateGradClose(layout, want, magnitudes, g, seed);
       });
     });
   }
@@ -266,14 +271,7 @@ describe('CPU mixture ops through runCpuOp (src/cpu/kernels.ts) on more rows tha
         gateGradReference(gateGrads, input, input, input, want);
         gateGradReference(gateGrads, abs, abs, abs, magnitudes, true);
         for (const m of mixtures) expectClose(`mixture rows ${m.rows}`, seed, layout.read(f, m.outOff, m.rows, d, m.outRow), layout.read(want, m.outOff, m.rows, d, m.outRow), 1e-5);
-        for (const g of gateGrads) {
-          const got = layout.read(f, g.dlOff, g.rows, g.n, g.dlRow);
-          const ref = layout.read(want, g.dlOff, g.rows, g.n, g.dlRow);
-          const scale = layout.read(magnitudes, g.dlOff, g.rows, g.n, g.dlRow);
-          got.forEach((v, i) => {
-            if (!(Math.abs(v - ref[i]) <= 1e-5 * scale[i] + 1e-30)) throw new Error(`gate grad rows ${g.rows}, element ${i}: ${v} vs ${ref[i]} (scale ${scale[i]}; seed ${seed})`);
-          });
-        }
+        for (const g of gateGrads) expectGateGradClose(layout, want, magnitudes, g, seed);
       });
     });
   }
