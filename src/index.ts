@@ -19,7 +19,7 @@ export { LimitError } from './limits.js';
 export { defaultGemmTuning, type GemmTuning, type GemmTuningChooser } from './kernels/batched_gemm.js';
 export { reductionPathsFor, allOnPath, reductionKernels, type ReductionPath, type ReductionPaths, type ReductionKernel } from './reductions.js';
 export { Trainer, type TrainerOptions, type StepResult } from './trainer.js';
-export { CpuDevice, isCpuDevice } from './cpu/device.js';
+export { CpuDevice, isCpuDevice, type CpuDeviceOptions } from './cpu/device.js';
 export type { Engine, Phase, Region } from './engine.js';
 export { BatchError, type Batch } from './data/batch.js';
 export { buildPlan, destroyPlan, largestBatch, Plan, type PlanOptions } from './plan.js';

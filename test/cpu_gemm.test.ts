@@ -5,10 +5,15 @@
  * entries per call writing column slices of one wide C, buffers at non-zero heap offsets, and
  * operands that end at the heap's last float. Every heap element outside the
  * entries' C elements and the scratch must be left bit for bit as it was.
+ *
+ * Every case runs on 1, 2 and 3 threads (a worker pool on a shared heap, src/cpu/pool.ts; 3 is
+ * more than some hosts have cores), each GEMM split even at the smallest sizes: each result is
+ * checked against the reference and for stray writes, and must be bit for bit the 1-thread one.
  */
-import { describe, expect, it } from 'vitest';
-import { CpuGemm, gemmScratchFloats } from '../src/cpu/gemm.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CpuGemm, gemmModule, gemmScratchFloats } from '../src/cpu/gemm.js';
 import { CpuHeap } from '../src/cpu/heap.js';
+import { CpuThreadPool } from '../src/cpu/pool.js';
 import type { GemmEntry } from '../src/kernels/batched_gemm.js';
 import { gemmReference } from '../src/reference/batched_gemm.js';
 import { Rng } from '../src/rng.js';
@@ -65,7 +70,7 @@ function layOut(rng: Rng, shapes: readonly EntryShape[], base: number, atEnd?: '
   if (adjust) entries.forEach((e, i) => (entries[i] = adjust(e, i)));
   const maxM = Math.max(...shapes.map((s) => s.m));
   const cLen = maxM * cRowWide;
-  const scratchFloats = gemmScratchFloats(entries);
+  const scratchFloats = Math.max(...THREADS.map((t) => gemmScratchFloats(entries, t)));
   // Regions in order scratch, bias, then A, B, C with the `atEnd` one last; gaps of 1 to 7 floats.
   const order: ('a' | 'b' | 'c')[] = ['a', 'b', 'c'];
   if (atEnd) order.push(...order.splice(order.indexOf(atEnd), 1));
@@ -87,48 +92,87 @@ function layOut(rng: Rng, shapes: readonly EntryShape[], base: number, atEnd?: '
   return { entries, scratch, scratchFloats, a: at.a, aLen, b: at.b, bLen, c: at.c, cLen, bias, biasLen, floats };
 }
 
-/** Runs a case on a fresh heap and checks it against the float64 reference and for stray writes. */
-async function check(label: string, seed: number, rng: Rng, cs: Case): Promise<void> {
-  const heap = new CpuHeap(cs.floats);
-  const f = heap.f32;
-  expect(f.length).toBeGreaterThanOrEqual(cs.floats);
-  for (let i = 0; i < f.length; i++) f[i] = rng.normal();
-  const written = new Set<number>();
-  for (const e of cs.entries) {
-    for (let i = 0; i < e.m; i++) {
-      for (let j = 0; j < e.n; j++) {
-        const at = cs.c + e.cOff + i * e.cRow + j;
-        written.add(at);
-        if (!e.accumulate) f[at] = NaN; // must be written
-      }
-    }
+/** The thread counts every case runs on. */
+const THREADS = [1, 2, 3];
+
+/** Shared heaps with a pool on them, by pages and threads: cases of the same size reuse one (starting workers takes a while). */
+const pooled = new Map<string, { heap: CpuHeap; pool: CpuThreadPool }>();
+afterAll(() => {
+  for (const { pool } of pooled.values()) pool.destroy();
+});
+
+/** A heap of `floats` for a GEMM on `threads` threads, and the GEMM on it (splitting even the smallest entries). */
+async function gemmOn(floats: number, threads: number, scratch: number, scratchFloats: number): Promise<{ heap: CpuHeap; gemm: CpuGemm }> {
+  if (threads === 1) {
+    const heap = new CpuHeap(floats);
+    return { heap, gemm: await CpuGemm.create(heap, scratch, scratchFloats) };
   }
-  f.fill(NaN, cs.scratch, cs.scratch + cs.scratchFloats);
-  const before = new Uint32Array(heap.u32);
-  const region = (at: number, len: number) => Float64Array.from(f.subarray(at, at + len));
-  const [a, b, c, bias] = [region(cs.a, cs.aLen), region(cs.b, cs.bLen), region(cs.c, cs.cLen), region(cs.bias, cs.biasLen)];
-  // The reference on absolute values bounds each element's rounding: sum_k |a||b| + |bias| + |c|.
-  const abs = (x: Float64Array) => x.map(Math.abs);
-  const scale = abs(c);
-  gemmReference(cs.entries.map((e) => ({ ...e, relu: false })), abs(a), abs(b), scale, abs(bias));
-  gemmReference(cs.entries, a, b, c, bias);
+  const key = `${Math.ceil((floats * 4) / 65536)} ${threads}`;
+  let p = pooled.get(key);
+  if (!p) {
+    const heap = new CpuHeap(floats, { shared: true });
+    p = { heap, pool: await CpuThreadPool.create(heap.memory, [await gemmModule(true)], threads) };
+    pooled.set(key, p);
+  }
+  return { heap: p.heap, gemm: await CpuGemm.create(p.heap, scratch, scratchFloats, { pool: p.pool, minFlopsPerThread: 0 }) };
+}
 
-  // A trap (a read or write past the heap) names the seed too.
-  await withSeed(seed, async () => (await CpuGemm.create(heap, cs.scratch, cs.scratchFloats)).run(cs.entries, cs.a, cs.b, cs.c, cs.bias));
-
+/**
+ * Runs a case on each thread count, on a heap of the same random floats, and checks each result
+ * against the float64 reference, for stray writes, and (above 1 thread) bit for bit against 1 thread's.
+ */
+async function check(label: string, seed: number, rng: Rng, cs: Case): Promise<void> {
   const fail = (msg: string) => {
     throw new Error(`${label}: ${msg} (seed ${seed}; rerun with PLE_TEST_SEED=${seed})`);
   };
-  const u = heap.u32;
-  for (let i = 0; i < f.length; i++) {
-    if (i >= cs.scratch && i < cs.scratch + cs.scratchFloats) continue;
-    if (written.has(i)) {
-      const want = c[i - cs.c];
-      const tol = 1e-5 * scale[i - cs.c] + 1e-30;
-      if (!(Math.abs(f[i] - want) <= tol)) fail(`C element ${i - cs.c} is ${f[i]}, want ${want} (tolerance ${tol.toExponential(2)})`);
-    } else if (u[i] !== before[i]) {
-      fail(`heap element ${i} (not an output) changed from ${new Float32Array(before.buffer)[i]} to ${f[i]}`);
+  let initial: Float32Array | undefined;
+  let oneThread: Uint32Array | undefined;
+  for (const threads of THREADS) {
+    const { heap, gemm } = await gemmOn(cs.floats, threads, cs.scratch, cs.scratchFloats);
+    const f = heap.f32;
+    expect(f.length).toBeGreaterThanOrEqual(cs.floats);
+    if (!initial) {
+      initial = new Float32Array(f.length);
+      for (let i = 0; i < f.length; i++) initial[i] = rng.normal();
     }
+    f.set(initial);
+    const written = new Set<number>();
+    for (const e of cs.entries) {
+      for (let i = 0; i < e.m; i++) {
+        for (let j = 0; j < e.n; j++) {
+          const at = cs.c + e.cOff + i * e.cRow + j;
+          written.add(at);
+          if (!e.accumulate) f[at] = NaN; // must be written
+        }
+      }
+    }
+    f.fill(NaN, cs.scratch, cs.scratch + cs.scratchFloats);
+    const before = new Uint32Array(heap.u32);
+    const region = (at: number, len: number) => Float64Array.from(f.subarray(at, at + len));
+    const [a, b, c, bias] = [region(cs.a, cs.aLen), region(cs.b, cs.bLen), region(cs.c, cs.cLen), region(cs.bias, cs.biasLen)];
+    // The reference on absolute values bounds each element's rounding: sum_k |a||b| + |bias| + |c|.
+    const abs = (x: Float64Array) => x.map(Math.abs);
+    const scale = abs(c);
+    gemmReference(cs.entries.map((e) => ({ ...e, relu: false })), abs(a), abs(b), scale, abs(bias));
+    gemmReference(cs.entries, a, b, c, bias);
+
+    // A trap (a read or write past the heap) names the seed too.
+    await withSeed(seed, async () => gemm.run(cs.entries, cs.a, cs.b, cs.c, cs.bias));
+
+    const on = `${threads} thread${threads > 1 ? 's' : ''}`;
+    const u = heap.u32;
+    for (let i = 0; i < f.length; i++) {
+      if (i >= cs.scratch && i < cs.scratch + cs.scratchFloats) continue;
+      if (written.has(i)) {
+        const want = c[i - cs.c];
+        const tol = 1e-5 * scale[i - cs.c] + 1e-30;
+        if (!(Math.abs(f[i] - want) <= tol)) fail(`on ${on}, C element ${i - cs.c} is ${f[i]}, want ${want} (tolerance ${tol.toExponential(2)})`);
+        if (oneThread && u[i] !== oneThread[i]) fail(`on ${on}, C element ${i - cs.c} is ${f[i]}, not bit for bit 1 thread's ${new Float32Array(oneThread.buffer)[i]}`);
+      } else if (u[i] !== before[i]) {
+        fail(`on ${on}, heap element ${i} (not an output) changed from ${new Float32Array(before.buffer)[i]} to ${f[i]}`);
+      }
+    }
+    if (threads === 1) oneThread = new Uint32Array(u);
   }
 }
 

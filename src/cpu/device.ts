@@ -1,26 +1,72 @@
 /**
  * The CPU device: trains on the host's CPU without WebGPU, running the same op lists as a GPU plan
- * (src/cpu/engine.ts) with WebAssembly SIMD GEMMs (src/cpu/gemm.ts). On a host whose only WebGPU
- * adapter is a software one (SwiftShader), this is the faster device: `npm run bench` compares the
- * two in one run. Pass it to Trainer.create in place of a GpuContext.
+ * (src/cpu/engine.ts) with WebAssembly SIMD GEMMs (src/cpu/gemm.ts), split over worker threads
+ * where the host can share memory with them (src/cpu/pool.ts). On a host whose only WebGPU adapter
+ * is a software one (SwiftShader), this is the faster device: `npm run bench` compares the two in
+ * one run. Pass it to Trainer.create in place of a GpuContext.
  */
-import { CpuGemm } from './gemm.js';
+import { CpuGemm, gemmModule } from './gemm.js';
 import { CpuHeap } from './heap.js';
+import { CpuThreadPool } from './pool.js';
+import { hostCores, MAX_CPU_THREADS, whyNoSharedMemory } from './threads.js';
 import type { Trainer } from '../trainer.js';
+
+export interface CpuDeviceOptions {
+  /**
+   * Threads each GEMM splits over (this one and threads - 1 workers), a whole number from 1 to 16.
+   * Default: the host's cores (`os.availableParallelism()` in Node, `navigator.hardwareConcurrency`
+   * in a browser), at most 16. 1 runs everything on the calling thread. Where the host cannot share
+   * memory with workers (a page that is not cross-origin isolated) the device runs 1 thread and
+   * {@link CpuDevice.threadsNote} says why.
+   */
+  threads?: number;
+}
 
 /** The CPU device: pass it to {@link Trainer.create} (or trainerFromCheckpoint) in place of a GpuContext to train on the CPU. */
 export class CpuDevice {
   readonly kind = 'cpu';
 
-  private constructor() {}
+  private constructor(
+    /** Threads each GEMM runs on (1: the calling thread only). */
+    readonly threads: number,
+    /** Why that many: `2 cores`, `as asked; 2 cores`, or why the host allows only 1. */
+    readonly threadsNote: string,
+  ) {}
 
-  /** Compiles the WASM kernels (once per process); throws where WebAssembly SIMD is missing. */
-  static async create(): Promise<CpuDevice> {
+  /**
+   * Compiles the WASM kernels (once per process) and, on more than one thread, starts a pool once
+   * to check the host runs one; throws where WebAssembly SIMD is missing.
+   * @throws RangeError when `threads` is not a whole number from 1 to 16.
+   */
+  static async create(options: CpuDeviceOptions = {}): Promise<CpuDevice> {
+    const asked = options.threads;
+    if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1 && asked <= MAX_CPU_THREADS)) {
+      throw new RangeError(`threads must be a whole number from 1 to ${MAX_CPU_THREADS}, got ${asked}`);
+    }
     // Compiles and instantiates the GEMM kernel on a small heap: a host without WebAssembly SIMD fails here.
     await CpuGemm.create(new CpuHeap(64), 0, 64);
-    return new CpuDevice();
+    const cores = await hostCores();
+    const wanted = asked ?? Math.min(cores, MAX_CPU_THREADS);
+    const why = asked !== undefined ? `as asked; ${plural(cores, 'core')}` : cores > MAX_CPU_THREADS ? `${cores} cores, at most ${MAX_CPU_THREADS}` : plural(cores, 'core');
+    if (wanted === 1) return new CpuDevice(1, why);
+    const noShared = whyNoSharedMemory();
+    if (noShared) return new CpuDevice(1, noShared);
+    try {
+      const heap = new CpuHeap(64, { shared: true });
+      (await CpuThreadPool.create(heap.memory, [await gemmModule(true)], wanted)).destroy();
+    } catch (e) {
+      return new CpuDevice(1, `worker threads could not start: ${(e as Error).message}`);
+    }
+    return new CpuDevice(wanted, why);
+  }
+
+  /** `2 threads (2 cores)`, `1 thread (the page is not cross-origin isolated, ...)`: what the device runs on and why. */
+  describeThreads(): string {
+    return `${plural(this.threads, 'thread')} (${this.threadsNote})`;
   }
 }
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /** Whether a device argument is the CPU device. */
 export function isCpuDevice(device: unknown): device is CpuDevice {

@@ -16,7 +16,7 @@ import type { ResolvedOptimizer } from '../config.js';
 import type { BiasActEntry } from '../kernels/bias_act_backward.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../kernels/mixture.js';
 import type { CpuHeap } from './heap.js';
-import { encodeModule, f32, f64, FunctionBuilder, i32, v128 } from './wasm.js';
+import { moduleCompiler, f32, f64, FunctionBuilder, i32, v128 } from './wasm.js';
 
 /** How many floats one step of a row walk covers, and how it loads (address on the stack) and stores (address, value) vector h of them. */
 interface Step {
@@ -419,22 +419,18 @@ interface Exports {
   sumSquares: (count: number, x: number) => number;
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
-function elementwiseModule(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(encodeModule([
-    { name: 'biasAct', fn: emitBiasAct() },
-    ...Array.from({ length: MAX_TERMS }, (_, t) => ({ name: `sumRows${t + 1}`, fn: emitSumRows(t + 1) })),
-    { name: 'mixRows', fn: emitMixRows() },
-    { name: 'gateGrad', fn: emitGateGrad() },
-    { name: 'adam', fn: emitAdam() },
-    { name: 'sgd', fn: emitSgd() },
-    { name: 'expInPlace', fn: emitExp() },
-    { name: 'maxSubRows', fn: emitMaxSubRows() },
-    { name: 'normalizeRows', fn: emitNormalizeRows() },
-    { name: 'sumSquares', fn: emitSumSquares() },
-  ]));
-  return compiled;
-}
+const elementwiseModule = moduleCompiler(() => [
+  { name: 'biasAct', fn: emitBiasAct() },
+  ...Array.from({ length: MAX_TERMS }, (_, t) => ({ name: `sumRows${t + 1}`, fn: emitSumRows(t + 1) })),
+  { name: 'mixRows', fn: emitMixRows() },
+  { name: 'gateGrad', fn: emitGateGrad() },
+  { name: 'adam', fn: emitAdam() },
+  { name: 'sgd', fn: emitSgd() },
+  { name: 'expInPlace', fn: emitExp() },
+  { name: 'maxSubRows', fn: emitMaxSubRows() },
+  { name: 'normalizeRows', fn: emitNormalizeRows() },
+  { name: 'sumSquares', fn: emitSumSquares() },
+]);
 
 /** One optimizer update's scalars, as src/cpu/kernels.ts derives them from the step. */
 export interface OptimizerScalars {
@@ -464,7 +460,7 @@ export class CpuElementwise {
 
   /** Compiles (once per process) and instantiates the module on the heap's memory. */
   static async create(heap: CpuHeap): Promise<CpuElementwise> {
-    const instance = await WebAssembly.instantiate(await elementwiseModule(), { env: { memory: heap.memory } });
+    const instance = await WebAssembly.instantiate(await elementwiseModule(heap.shared), { env: { memory: heap.memory } });
     return new CpuElementwise(heap, instance.exports as unknown as Exports);
   }
 

@@ -17,17 +17,19 @@ import { stageBatch } from '../input-stage.js';
 import type { Engine, Phase, Region } from '../engine.js';
 import { CpuHeap, HEAP_ALIGN, alignUp } from './heap.js';
 import { CpuElementwise } from './elementwise.js';
-import { CpuGemm, gemmScratchFloats } from './gemm.js';
+import { CpuGemm, gemmModule, gemmScratchFloats } from './gemm.js';
+import { CpuThreadPool } from './pool.js';
 import { gateLogitsEntry, gateScratchFloats, runCpuOp, type CpuOpContext } from './kernels.js';
 
 /** The largest heap a CPU plan may use, in bytes (WebAssembly memories stop at 4 GiB; staying under 2 GiB keeps offsets positive int32s). */
 export const CPU_HEAP_MAX_BYTES = 2 ** 31 - 2 ** 16;
 
-/** Floats of each buffer role and of the two scratch regions, for a step description (fusing a level's gate and mixtures changes none of them). */
-function regionSizes(step: StepDescription) {
+/** Floats of each buffer role and of the two scratch regions, for a step description on `threads` threads (fusing a level's gate and mixtures changes none of them). */
+function regionSizes(step: StepDescription, threads: number) {
   const all = stepOps(step);
   const gates = all.flatMap((op) => (op.kernel === 'gate_softmax' ? op.entries : op.kernel === 'gate_mixture' ? op.entries.map((e) => e.gate) : []));
-  const gemmEntries = [...stepGemms(step).flatMap((op) => op.entries), ...gates.flatMap((g) => gateLogitsEntry(g) ?? [])];
+  // Each GEMM op's entries run in one call, and each gate's logits in one of their own.
+  const gemmCalls = [...stepGemms(step).map((op) => op.entries), ...gates.flatMap((g) => gateLogitsEntry(g) ?? []).map((e) => [e])];
   const P = step.params.size;
   const K = step.spec.numTasks;
   const roles: Record<BufferRole, number> = {
@@ -36,20 +38,20 @@ function regionSizes(step: StepDescription) {
     taskWeights: K, baseWeights: K, clip: 4,
     optimizerUniform: 0, clipUniform: 0,
   };
-  const scratch = { gemm: gemmScratchFloats(gemmEntries), gate: gateScratchFloats(all) };
+  const scratch = { gemm: Math.max(0, ...gemmCalls.map((entries) => gemmScratchFloats(entries, threads))), gate: gateScratchFloats(all) };
   const floats = Object.values(roles).reduce((a, n) => a + alignUp(n), 0) + alignUp(scratch.gemm) + alignUp(scratch.gate) + HEAP_ALIGN;
   return { roles, scratch, floats };
 }
 
 /**
- * The step description at batch size B on the CPU device and its heap's regions; throws LimitError
- * when the heap would pass CPU_HEAP_MAX_BYTES.
+ * The step description at batch size B on the CPU device (on `threads` threads) and its heap's
+ * regions; throws LimitError when the heap would pass CPU_HEAP_MAX_BYTES.
  */
-export function describeCpuStep(spec: ModelSpec, B: number): { step: StepDescription; sizes: ReturnType<typeof regionSizes> } {
+export function describeCpuStep(spec: ModelSpec, B: number, threads = 1): { step: StepDescription; sizes: ReturnType<typeof regionSizes> } {
   if (!Number.isInteger(B) || B < 1) throw new LimitError('batchSize', `batchSize must be a positive integer, got ${B}`);
-  const fits = (b: number) => regionSizes(describeStep(spec, b, HEAP_ALIGN)).floats * 4 <= CPU_HEAP_MAX_BYTES;
+  const fits = (b: number) => regionSizes(describeStep(spec, b, HEAP_ALIGN), threads).floats * 4 <= CPU_HEAP_MAX_BYTES;
   const step = describeStep(spec, B, HEAP_ALIGN);
-  const sizes = regionSizes(step);
+  const sizes = regionSizes(step, threads);
   const bytes = sizes.floats * 4;
   if (bytes > CPU_HEAP_MAX_BYTES) {
     let lo = 0;
@@ -81,21 +83,29 @@ export class CpuEngine implements Engine {
     readonly step: StepDescription,
     heap: CpuHeap,
     context: CpuOpContext,
+    /** The GEMMs' worker threads (none on one thread). */
+    private readonly pool?: CpuThreadPool,
   ) {
     this.batchSize = step.B;
     this.heap = heap;
     this.context = context;
   }
 
-  /** Lays out the arenas of `spec` at `batchSize` rows in a new heap (throws LimitError past CPU_HEAP_MAX_BYTES). */
-  static async create(spec: ModelSpec, options: { batchSize: number; fuseGateMixture?: boolean }): Promise<CpuEngine> {
-    const { step: described, sizes } = describeCpuStep(spec, options.batchSize);
+  /**
+   * Lays out the arenas of `spec` at `batchSize` rows in a new heap (throws LimitError past
+   * CPU_HEAP_MAX_BYTES); on `threads` > 1 the heap is shared and the GEMMs split over a pool of
+   * workers (src/cpu/pool.ts), which destroy() stops.
+   */
+  static async create(spec: ModelSpec, options: { batchSize: number; fuseGateMixture?: boolean; threads?: number }): Promise<CpuEngine> {
+    const threads = options.threads ?? 1;
+    const { step: described, sizes } = describeCpuStep(spec, options.batchSize, threads);
     const step = !options.fuseGateMixture ? described : { ...described, ops: { ...described.ops, forward: fuseGateMixtures(described.ops.forward) } };
-    const heap = new CpuHeap(sizes.floats);
+    const heap = new CpuHeap(sizes.floats, { shared: threads > 1 });
     const base = Object.fromEntries(Object.entries(sizes.roles).map(([role, n]) => [role, heap.alloc(n)])) as Record<BufferRole, number>;
     const gemmScratch = heap.alloc(sizes.scratch.gemm);
     const gateScratch = heap.alloc(sizes.scratch.gate);
-    const gemm = await CpuGemm.create(heap, gemmScratch, sizes.scratch.gemm);
+    const pool = threads > 1 ? await CpuThreadPool.create(heap.memory, [await gemmModule(true)], threads) : undefined;
+    const gemm = await CpuGemm.create(heap, gemmScratch, sizes.scratch.gemm, { pool });
     const elementwise = await CpuElementwise.create(heap);
     const context: CpuOpContext = {
       f32: heap.f32,
@@ -108,7 +118,7 @@ export class CpuEngine implements Engine {
       clipMaxNorm: 0,
       paramCount: step.params.size,
     };
-    return new CpuEngine(spec, step, heap, context);
+    return new CpuEngine(spec, step, heap, context, pool);
   }
 
   get params() {
@@ -166,6 +176,7 @@ export class CpuEngine implements Engine {
 
   destroy(): void {
     this.destroyed = true;
+    this.pool?.destroy();
   }
 
   /**

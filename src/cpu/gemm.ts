@@ -19,7 +19,8 @@
 import type { GemmEntry } from '../kernels/batched_gemm.js';
 import type { CpuHeap } from './heap.js';
 import { alignUp } from './heap.js';
-import { encodeModule, f32, FunctionBuilder, i32, v128 } from './wasm.js';
+import type { Call, CpuThreadPool } from './pool.js';
+import { moduleCompiler, f32, FunctionBuilder, i32, v128 } from './wasm.js';
 
 /** Rows of C per register tile. */
 const TILE_M = 4;
@@ -159,23 +160,17 @@ function emitKernel(tm: number, tn: number, columnsOuter: boolean): FunctionBuil
 }
 
 /** The module's exports: both tile orders at both tile widths. */
-interface Kernels {
-  rowsOuter: KernelFn;
-  columnsOuter: KernelFn;
-  narrowRowsOuter: KernelFn;
-  narrowColumnsOuter: KernelFn;
-}
+const KERNEL_NAMES = ['rowsOuter', 'columnsOuter', 'narrowRowsOuter', 'narrowColumnsOuter'] as const;
+type KernelName = (typeof KERNEL_NAMES)[number];
+type Kernels = Record<KernelName, KernelFn>;
 
-let compiled: Promise<WebAssembly.Module> | undefined;
-function kernelModule(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(encodeModule([
-    { name: 'rowsOuter', fn: emitKernel(TILE_M, TILE_N, false) },
-    { name: 'columnsOuter', fn: emitKernel(TILE_M, TILE_N, true) },
-    { name: 'narrowRowsOuter', fn: emitKernel(TILE_M, NARROW_TILE_N, false) },
-    { name: 'narrowColumnsOuter', fn: emitKernel(TILE_M, NARROW_TILE_N, true) },
-  ]));
-  return compiled;
-}
+/** The kernels' module, compiled once per process for each kind of memory (shared: worker threads). */
+export const gemmModule = moduleCompiler(() => [
+  { name: 'rowsOuter', fn: emitKernel(TILE_M, TILE_N, false) },
+  { name: 'columnsOuter', fn: emitKernel(TILE_M, TILE_N, true) },
+  { name: 'narrowRowsOuter', fn: emitKernel(TILE_M, NARROW_TILE_N, false) },
+  { name: 'narrowColumnsOuter', fn: emitKernel(TILE_M, NARROW_TILE_N, true) },
+]);
 
 /** B is read in place when its rows are contiguous; the kernel's k loop counts B rows, so they must advance. */
 const readsBInPlace = (e: GemmEntry) => e.bCol === 1 && e.bRow > 0;
@@ -187,70 +182,188 @@ function packedBFloats(e: GemmEntry): number {
   return e.n % tn === 0 ? 0 : e.k * tn;
 }
 
-/** Floats of scratch `run` needs for these entries (packing / edge tiles). */
-export function gemmScratchFloats(entries: readonly GemmEntry[]): number {
+/** Floats of an edge tile (one per thread). */
+const EDGE_TILE_FLOATS = alignUp(TILE_M * TILE_N);
+
+/**
+ * Floats of scratch `run` needs for these entries on `threads` threads: an edge tile per thread,
+ * and packed B. On one thread the entries take turns in one packing region; on several, B is
+ * packed for all entries before the threads start, so each entry has its own.
+ */
+export function gemmScratchFloats(entries: readonly GemmEntry[], threads = 1): number {
   let packed = 0;
-  for (const e of entries) packed = Math.max(packed, packedBFloats(e));
-  return alignUp(TILE_M * TILE_N) + packed;
+  for (const e of entries) packed = threads === 1 ? Math.max(packed, packedBFloats(e)) : packed + alignUp(packedBFloats(e));
+  return threads * EDGE_TILE_FLOATS + packed;
 }
 
+/**
+ * A run below this many FLOPs per thread uses fewer threads (one below twice this): starting the
+ * workers and waiting for them costs some 10 to 100 us a dispatch, the time of about 1 MFLOP here.
+ */
+const MIN_FLOPS_PER_THREAD = 2 ** 20;
+
+/** Columns [j0, j1) of an entry's C and where B's column j0 is (bytes), B's row stride (bytes). */
+interface Segment {
+  j0: number;
+  j1: number;
+  b: number;
+  bRow: number;
+}
+
+/** One entry's kernel arguments (bytes) and its B segments, ready to call or split. */
+interface Prepared {
+  m: number; n: number; k: number;
+  a: number; aRow: number; aCol: number; c: number; cRow: number; bias: number; flags: number;
+  narrow: boolean;
+  segments: Segment[];
+}
+
+/** The kernel that suits a block of C: the operand re-read for every tile of the outer loop is the smaller one (B: k x n, A: m x k). */
+const kernelFor = (rows: number, cols: number, narrow: boolean): KernelName =>
+  cols <= rows ? (narrow ? 'narrowRowsOuter' : 'rowsOuter') : narrow ? 'narrowColumnsOuter' : 'columnsOuter';
+
 export class CpuGemm {
+  private readonly threads: number;
+  /** The kernels' function indices in the pool. */
+  private readonly poolIndex: Record<KernelName, number> | undefined;
+
   private constructor(
     private readonly heap: CpuHeap,
     private readonly kernels: Kernels,
     private readonly scratchOffset: number,
     private readonly scratchFloats: number,
-  ) {}
+    private readonly pool: CpuThreadPool | undefined,
+    module: WebAssembly.Module,
+    private readonly minFlopsPerThread: number,
+  ) {
+    this.threads = pool?.threads ?? 1;
+    this.poolIndex = pool && (Object.fromEntries(KERNEL_NAMES.map((name) => [name, pool.functionIndex(module, name)])) as Record<KernelName, number>);
+  }
 
-  /** Compiles (once per process, cache the WebAssembly.Module) and instantiates the kernel on the heap's memory; scratch is heap.f32[scratchOffset, scratchOffset + scratchFloats). */
-  static async create(heap: CpuHeap, scratchOffset: number, scratchFloats: number): Promise<CpuGemm> {
+  /**
+   * Compiles (once per process, cache the WebAssembly.Module) and instantiates the kernel on the
+   * heap's memory; scratch is heap.f32[scratchOffset, scratchOffset + scratchFloats). With a pool
+   * (on the heap's shared memory, holding gemmModule(true)) a run splits over its threads, on as
+   * many as give each `minFlopsPerThread` (default MIN_FLOPS_PER_THREAD; the tests set 0 to split
+   * even the smallest).
+   */
+  static async create(heap: CpuHeap, scratchOffset: number, scratchFloats: number, { pool, minFlopsPerThread = MIN_FLOPS_PER_THREAD }: { pool?: CpuThreadPool; minFlopsPerThread?: number } = {}): Promise<CpuGemm> {
     if (scratchOffset % 4 !== 0 || scratchOffset < 0 || scratchOffset + scratchFloats > heap.f32.length) {
       throw new RangeError(`GEMM scratch [${scratchOffset}, ${scratchOffset + scratchFloats}) is not an aligned region of the CPU heap (${heap.f32.length} floats)`);
     }
-    const instance = await WebAssembly.instantiate(await kernelModule(), { env: { memory: heap.memory } });
-    return new CpuGemm(heap, instance.exports as unknown as Kernels, scratchOffset, scratchFloats);
+    if (pool && !heap.shared) throw new Error('a GEMM on several threads needs a shared CPU heap');
+    const module = await gemmModule(heap.shared);
+    const instance = await WebAssembly.instantiate(module, { env: { memory: heap.memory } });
+    return new CpuGemm(heap, instance.exports as unknown as Kernels, scratchOffset, scratchFloats, pool, module, minFlopsPerThread);
   }
 
-  /** Runs the entries with the A, B, C and bias buffers starting at these element offsets of the heap (entry offsets are relative to them). */
+  /**
+   * Runs the entries with the A, B, C and bias buffers starting at these element offsets of the
+   * heap (entry offsets are relative to them). On several threads every element of C is still
+   * computed by one thread in the same order, so the result is bit for bit that of one thread.
+   */
   run(entries: readonly GemmEntry[], a: number, b: number, c: number, bias?: number): void {
-    const need = gemmScratchFloats(entries);
+    const need = gemmScratchFloats(entries, this.threads);
     if (need > this.scratchFloats) throw new RangeError(`these GEMM entries need ${need} floats of scratch; the CPU GEMM was given ${this.scratchFloats}`);
-    const mem = this.heap.f32;
-    const edgeTile = this.scratchOffset;
-    const packed = this.scratchOffset + alignUp(TILE_M * TILE_N);
+    const flops = entries.reduce((s, e) => s + 2 * e.m * e.n * e.k, 0);
+    const threads = Math.min(this.threads, Math.max(1, Math.floor(flops / Math.max(1, this.minFlopsPerThread))));
+    const prepared: Prepared[] = [];
+    let packed = this.scratchOffset + this.threads * EDGE_TILE_FLOATS;
     for (const e of entries) {
-      const { m, n, k } = e;
-      if (m === 0 || n === 0) continue;
-      if (e.biasOff !== undefined && bias === undefined) throw new Error('a GEMM entry has biasOff but no bias buffer was given');
-      const aAt = a + e.aOff;
-      const bAt = b + e.bOff;
-      const cAt = c + e.cOff;
-      const biasAt = e.biasOff !== undefined ? bias! + e.biasOff : 0;
-      checkInHeap(mem.length, 'A', aAt, [[m, e.aRow], [k, e.aCol]]);
-      checkInHeap(mem.length, 'B', bAt, [[k, e.bRow], [n, e.bCol]]);
-      checkInHeap(mem.length, 'C', cAt, [[m, e.cRow], [n, 1]]);
-      if (e.biasOff !== undefined) checkInHeap(mem.length, 'bias', biasAt, [[n, 1]]);
-      const flags = (e.biasOff !== undefined ? FLAG_BIAS : 0) | (e.accumulate ? FLAG_ACCUMULATE : 0) | (e.relu ? FLAG_RELU : 0);
-      // The operand re-read for every tile of the outer loop is the smaller one (B: k x n, A: m x k).
-      const tn = tileWidth(n);
-      const narrow = tn === NARROW_TILE_N;
-      const kernel = n <= m ? (narrow ? this.kernels.narrowRowsOuter : this.kernels.rowsOuter) : narrow ? this.kernels.narrowColumnsOuter : this.kernels.columnsOuter;
-      const call = (cols: number, col0: number, bBytes: number, bRowBytes: number) =>
-        kernel(m, cols, k, aAt * 4, e.aRow * 4, e.aCol * 4, bBytes, bRowBytes, (cAt + col0) * 4, e.cRow * 4, (biasAt + col0) * 4, flags, edgeTile * 4);
-      if (!readsBInPlace(e)) {
-        // B transposed (dX), or rows that do not advance: pack all of it, k rows of `width` floats, zero-padded.
-        const width = Math.ceil(n / tn) * tn;
-        packB(mem, packed, width, bAt, e.bRow, e.bCol, k, 0, n);
-        call(n, 0, packed * 4, width * 4);
-        continue;
-      }
-      const whole = n - (n % tn);
-      if (whole > 0) call(whole, 0, bAt * 4, e.bRow * 4);
-      if (whole < n) {
-        packB(mem, packed, tn, bAt, e.bRow, 1, k, whole, n);
-        call(n - whole, whole, packed * 4, tn * 4);
+      if (e.m === 0 || e.n === 0) continue;
+      const p = this.prepare(e, a, b, c, bias, packed);
+      if (threads === 1) {
+        // One thread: each entry runs as soon as its B is packed, so all take turns in one region.
+        this.runWhole(p);
+      } else {
+        prepared.push(p);
+        packed += alignUp(packedBFloats(e));
       }
     }
+    if (threads > 1) this.pool!.run(this.split(prepared, threads));
+  }
+
+  /** Checks an entry's operands, packs its B where needed (at heap element `packed`) and returns its kernel arguments. */
+  private prepare(e: GemmEntry, a: number, b: number, c: number, bias: number | undefined, packed: number): Prepared {
+    const mem = this.heap.f32;
+    const { m, n, k } = e;
+    if (e.biasOff !== undefined && bias === undefined) throw new Error('a GEMM entry has biasOff but no bias buffer was given');
+    const aAt = a + e.aOff;
+    const bAt = b + e.bOff;
+    const cAt = c + e.cOff;
+    const biasAt = e.biasOff !== undefined ? bias! + e.biasOff : 0;
+    checkInHeap(mem.length, 'A', aAt, [[m, e.aRow], [k, e.aCol]]);
+    checkInHeap(mem.length, 'B', bAt, [[k, e.bRow], [n, e.bCol]]);
+    checkInHeap(mem.length, 'C', cAt, [[m, e.cRow], [n, 1]]);
+    if (e.biasOff !== undefined) checkInHeap(mem.length, 'bias', biasAt, [[n, 1]]);
+    const flags = (e.biasOff !== undefined ? FLAG_BIAS : 0) | (e.accumulate ? FLAG_ACCUMULATE : 0) | (e.relu ? FLAG_RELU : 0);
+    const tn = tileWidth(n);
+    const segments: Segment[] = [];
+    if (!readsBInPlace(e)) {
+      // B transposed (dX), or rows that do not advance: pack all of it, k rows of `width` floats, zero-padded.
+      const width = Math.ceil(n / tn) * tn;
+      packB(mem, packed, width, bAt, e.bRow, e.bCol, k, 0, n);
+      segments.push({ j0: 0, j1: n, b: packed * 4, bRow: width * 4 });
+    } else {
+      const whole = n - (n % tn);
+      if (whole > 0) segments.push({ j0: 0, j1: whole, b: bAt * 4, bRow: e.bRow * 4 });
+      if (whole < n) {
+        packB(mem, packed, tn, bAt, e.bRow, 1, k, whole, n);
+        segments.push({ j0: whole, j1: n, b: packed * 4, bRow: tn * 4 });
+      }
+    }
+    return {
+      m, n, k, a: aAt * 4, aRow: e.aRow * 4, aCol: e.aCol * 4, c: cAt * 4, cRow: e.cRow * 4, bias: biasAt * 4, flags,
+      narrow: tn === NARROW_TILE_N, segments,
+    };
+  }
+
+  /** Runs a prepared entry whole on this thread, with thread 0's edge tile. */
+  private runWhole(p: Prepared): void {
+    const kernel = this.kernels[kernelFor(p.m, p.n, p.narrow)];
+    for (const s of p.segments) {
+      kernel(p.m, s.j1 - s.j0, p.k, p.a, p.aRow, p.aCol, s.b, s.bRow, p.c + 4 * s.j0, p.cRow, p.bias + 4 * s.j0, p.flags, this.scratchOffset * 4);
+    }
+  }
+
+  /**
+   * Splits the entries into blocks of C, rows in multiples of TILE_M or columns in multiples of
+   * the tile width (whichever the entry has more tiles of), at most `threads` per entry, and deals
+   * each block to the thread with the fewest FLOPs so far; returns each thread's calls.
+   */
+  private split(prepared: readonly Prepared[], threads: number): Call[][] {
+    const lists: Call[][] = Array.from({ length: threads }, () => []);
+    const load = new Array<number>(threads).fill(0);
+    const index = this.poolIndex!;
+    for (const p of prepared) {
+      const tn = p.narrow ? NARROW_TILE_N : TILE_N;
+      const rowTiles = Math.ceil(p.m / TILE_M);
+      const colTiles = Math.ceil(p.n / tn);
+      const byRows = rowTiles >= colTiles;
+      const tiles = byRows ? rowTiles : colTiles;
+      const parts = Math.min(threads, tiles);
+      for (let q = 0; q < parts; q++) {
+        const t0 = Math.floor((q * tiles) / parts);
+        const t1 = Math.floor(((q + 1) * tiles) / parts);
+        const [i0, i1] = byRows ? [t0 * TILE_M, Math.min(p.m, t1 * TILE_M)] : [0, p.m];
+        const [j0, j1] = byRows ? [0, p.n] : [t0 * tn, Math.min(p.n, t1 * tn)];
+        let t = 0;
+        for (let u = 1; u < threads; u++) if (load[u] < load[t]) t = u;
+        load[t] += 2 * (i1 - i0) * (j1 - j0) * p.k;
+        const fn = index[kernelFor(i1 - i0, j1 - j0, p.narrow)];
+        const edgeTile = (this.scratchOffset + t * EDGE_TILE_FLOATS) * 4;
+        for (const s of p.segments) {
+          const from = Math.max(j0, s.j0);
+          const to = Math.min(j1, s.j1);
+          if (from >= to) continue;
+          lists[t].push({
+            fn,
+            args: [i1 - i0, to - from, p.k, p.a + i0 * p.aRow, p.aRow, p.aCol, s.b + 4 * (from - s.j0), s.bRow, p.c + i0 * p.cRow + 4 * from, p.cRow, p.bias + 4 * from, p.flags, edgeTile],
+          });
+        }
+      }
+    }
+    return lists;
   }
 }
 

@@ -224,10 +224,20 @@ export interface ExportedFunction {
   fn: FunctionBuilder;
 }
 
-/** A module importing its memory as `env.memory` (at least one page, any maximum) and exporting these functions. */
-export function encodeModule(functions: readonly ExportedFunction[]): Uint8Array<ArrayBuffer> {
+/** The most pages a 32-bit WebAssembly memory may have (4 GiB). */
+const MAX_PAGES = 65536;
+
+/**
+ * A module importing its memory as `env.memory` (at least one page, any maximum) and exporting
+ * these functions. With `sharedMemory` the import is a shared memory (what worker threads share;
+ * src/cpu/pool.ts): a module instantiates only on a memory whose sharedness matches its import, so
+ * a heap's kernels are compiled for the kind of memory it has.
+ */
+export function encodeModule(functions: readonly ExportedFunction[], { sharedMemory = false } = {}): Uint8Array<ArrayBuffer> {
   const types = functions.map(({ fn }) => [0x60, ...uleb(fn.params.length), ...fn.params, ...uleb(fn.results.length), ...fn.results]);
-  const memoryImport = [...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)];
+  // Limits: flags 0x00 (minimum only) or 0x03 (shared, minimum and maximum: a shared memory needs one).
+  const limits = sharedMemory ? [0x03, ...uleb(1), ...uleb(MAX_PAGES)] : [0x00, ...uleb(1)];
+  const memoryImport = [...name('env'), ...name('memory'), 0x02, ...limits];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, // \0asm
     0x01, 0x00, 0x00, 0x00, // version 1
@@ -238,4 +248,17 @@ export function encodeModule(functions: readonly ExportedFunction[]): Uint8Array
     ...section(10, vector(functions.map(({ fn }) => fn.encode()))),
   ];
   return new Uint8Array(bytes);
+}
+
+/**
+ * Compiles a module's functions once per process for each kind of memory (shared or not), on first
+ * use: `(sharedMemory) => Promise<WebAssembly.Module>`.
+ */
+export function moduleCompiler(functions: () => readonly ExportedFunction[]): (sharedMemory: boolean) => Promise<WebAssembly.Module> {
+  const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
+  return (sharedMemory) => {
+    let module = compiled.get(sharedMemory);
+    if (!module) compiled.set(sharedMemory, (module = WebAssembly.compile(encodeModule(functions(), { sharedMemory }))));
+    return module;
+  };
 }
