@@ -6,7 +6,8 @@
  * `new Worker(source, { eval: true })` and a browser from a Blob URL, so it needs no bundler or
  * loader support for worker entry points (Vite, tsx, a user's bundler, the published package all
  * run it as is). Keep it self-contained: no imports, no TypeScript, ES2020. It runs in Node (as a
- * CommonJS script, `require` present) and in a browser worker (`self`).
+ * CommonJS script, started without the parent's flags, or as ES module code, which has no
+ * `require`) and in a browser worker (`self`).
  *
  * A worker instantiates the pool's WebAssembly modules on the shared memory, then loops: wait until
  * the generation counter moves (spinning `spinMs` first, so back-to-back dispatches skip a futex
@@ -47,8 +48,8 @@ export const LIST_INTS = 1 + CONTROL.listCalls * CONTROL.callInts;
 export const WORKER_SOURCE = `'use strict';
 const C = ${JSON.stringify(CONTROL)};
 const LIST_INTS = ${LIST_INTS};
-const inNode = typeof require === 'function' && typeof process === 'object' && !!(process.versions && process.versions.node);
-const port = inNode ? require('node:worker_threads').parentPort : self;
+const inNode = typeof process === 'object' && !!(process.versions && process.versions.node);
+const port = !inNode ? self : (typeof require === 'function' ? require : process.getBuiltinModule)('node:worker_threads').parentPort;
 const receiveOnce = (handler) => {
   if (inNode) port.once('message', handler);
   else self.onmessage = (event) => { self.onmessage = null; handler(event.data); };

@@ -100,6 +100,8 @@ export class CpuThreadPool {
       stop(state);
       throw e;
     }
+    // Started: from here the workers only wait on the control block, which must not keep Node running.
+    for (const w of state.workers) w.unref();
     const pool = new CpuThreadPool(threads, state, fns, modules);
     registry.register(pool, state, pool);
     return pool;

@@ -72,14 +72,16 @@ export interface WorkerHandle {
   /** An error the worker did not catch, or its exit. */
   onFailure(listener: (why: string) => void): void;
   terminate(): void;
+  /** Lets a Node process exit while the worker runs (call once it is started: its listeners ref it). */
+  unref(): void;
 }
 
-/** Starts a worker running `source` (a classic script; CommonJS in Node). A Node worker does not keep the process alive. */
+/** Starts a worker running `source` (a classic script; CommonJS in Node). */
 export async function startWorker(source: string): Promise<WorkerHandle> {
   if (inNode()) {
     const { Worker } = await nodeBuiltin<typeof import('node:worker_threads')>('node:worker_threads');
-    const w = new Worker(source, { eval: true });
-    w.unref();
+    // execArgv []: not the parent's flags (--input-type=module would make the source an ES module, loaders would load for nothing).
+    const w = new Worker(source, { eval: true, execArgv: [] });
     return {
       post: (m) => w.postMessage(m),
       onMessage: (listener) => w.on('message', listener),
@@ -88,6 +90,7 @@ export async function startWorker(source: string): Promise<WorkerHandle> {
         w.on('exit', (code) => listener(`it exited (code ${code})`));
       },
       terminate: () => void w.terminate(),
+      unref: () => w.unref(),
     };
   }
   const w = new Worker(blobUrl(source));
@@ -99,6 +102,7 @@ export async function startWorker(source: string): Promise<WorkerHandle> {
       w.addEventListener('messageerror', () => listener('a message to it could not be read'));
     },
     terminate: () => w.terminate(),
+    unref: () => {},
   };
 }
 

@@ -1,0 +1,114 @@
+/**
+ * The CPU device's thread pool (src/cpu/pool.ts): each thread runs its own call list on the shared
+ * memory, lists longer than one dispatch run whole, a trap on a worker or on this thread is thrown
+ * here (naming the worker) once every thread has finished and the pool runs on after it, a
+ * destroyed pool refuses to run, and a Node process exits whether or not it destroyed its pool.
+ * Also CpuDevice's `threads` option. The GEMM on several threads: test/cpu_gemm.test.ts.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CpuDevice } from '../src/cpu/device.js';
+import { gemmModule } from '../src/cpu/gemm.js';
+import { CpuHeap } from '../src/cpu/heap.js';
+import { CpuThreadPool, type Call } from '../src/cpu/pool.js';
+
+/** Floats of B (one row of 8) and of each output row of C. */
+const WIDTH = 8;
+
+/** A shared heap with B = [1, 2, ..., 8] at float 0 and the A scalars from float 64; C rows from float 4096. */
+async function setUp(threads: number) {
+  const heap = new CpuHeap(1 << 16, { shared: true });
+  const module = await gemmModule(true);
+  const pool = await CpuThreadPool.create(heap.memory, [module], threads);
+  const f = heap.f32;
+  for (let j = 0; j < WIDTH; j++) f[j] = j + 1;
+  const fn = pool.functionIndex(module, 'rowsOuter');
+  const A = 64;
+  const C = 4096;
+  const edge = 32;
+  /** C row `row` = (row + 1) * B, by one 1 x 8 x 1 kernel call. */
+  const rowCall = (row: number): Call => {
+    f[A + row] = row + 1;
+    return { fn, args: [1, WIDTH, 1, (A + row) * 4, 4, 4, 0, WIDTH * 4, (C + row * WIDTH) * 4, WIDTH * 4, 0, 0, edge * 4] };
+  };
+  /** The same call, storing past the end of the memory: a trap. */
+  const trapCall: Call = { fn, args: [1, WIDTH, 1, A * 4, 4, 4, 0, WIDTH * 4, heap.memory.buffer.byteLength + 64, WIDTH * 4, 0, 0, edge * 4] };
+  const rowIs = (row: number) => Array.from(f.subarray(C + row * WIDTH, C + (row + 1) * WIDTH)).every((v, j) => v === (row + 1) * (j + 1));
+  return { heap, pool, rowCall, trapCall, rowIs };
+}
+
+const pools: CpuThreadPool[] = [];
+afterEach(() => {
+  for (const p of pools.splice(0)) p.destroy();
+});
+
+describe('CPU thread pool', () => {
+  it('runs each thread its own list, lists longer than one dispatch whole (3 threads, 300 calls each)', async () => {
+    const { pool, rowCall, rowIs } = await setUp(3);
+    pools.push(pool);
+    const lists = [0, 1, 2].map((t) => Array.from({ length: 300 }, (_, i) => rowCall(t * 300 + i)));
+    pool.run(lists);
+    const missing = Array.from({ length: 900 }, (_, row) => row).filter((row) => !rowIs(row));
+    expect(missing).toEqual([]);
+  });
+
+  it('throws a trap on a worker here, naming the worker, after every thread has finished; then runs on', async () => {
+    const { pool, rowCall, trapCall, rowIs } = await setUp(3);
+    pools.push(pool);
+    expect(() => pool.run([[rowCall(0)], [rowCall(1)], [rowCall(2), trapCall, rowCall(3)]])).toThrow(/^CPU worker thread 2 failed: RuntimeError: .*out of bounds/);
+    // The other threads' lists ran to the end, and worker 2's up to its trap.
+    expect([0, 1, 2, 3].map(rowIs)).toEqual([true, true, true, false]);
+    pool.run([[rowCall(4)], [rowCall(5)], [rowCall(6)]]);
+    expect([4, 5, 6].map(rowIs)).toEqual([true, true, true]);
+  });
+
+  it("throws a trap on this thread once the workers' lists have run", async () => {
+    const { pool, rowCall, trapCall, rowIs } = await setUp(2);
+    pools.push(pool);
+    expect(() => pool.run([[trapCall], Array.from({ length: 50 }, (_, i) => rowCall(i))])).toThrow(/out of bounds/);
+    expect(Array.from({ length: 50 }, (_, i) => rowIs(i)).every(Boolean)).toBe(true);
+  });
+
+  it('refuses to run once destroyed, and more lists than threads', async () => {
+    const { pool, rowCall } = await setUp(2);
+    expect(() => pool.run([[rowCall(0)], [rowCall(1)], [rowCall(2)]])).toThrow(/3 call lists for 2 threads/);
+    pool.destroy();
+    expect(() => pool.run([[rowCall(0)]])).toThrow(/destroyed/);
+    await expect(CpuThreadPool.create(new WebAssembly.Memory({ initial: 1 }), [], 2)).rejects.toThrow(/shared WebAssembly.Memory/);
+  });
+
+  for (const destroy of [true, false]) {
+    it(`lets a Node process exit that trained on 2 threads and ${destroy ? 'destroyed' : 'never destroyed'} its trainer`, async () => {
+      const script = `
+        import { CpuDevice } from './src/cpu/device.ts';
+        import { Trainer } from './src/trainer.ts';
+        import { ple } from './src/config.ts';
+        const device = await CpuDevice.create({ threads: 2 });
+        if (device.threads !== 2) throw new Error('not on 2 threads: ' + device.describeThreads());
+        const config = ple({ inputDim: 8, tasks: [{ name: 'a', type: 'binary' }], levels: 1, taskExperts: 1, sharedExperts: 1, expertWidths: [8], towerWidths: [4] });
+        const trainer = await Trainer.create(device, config, { batchSize: 64 });
+        const r = await trainer.step({ rows: 64, x: new Float32Array(64 * 8).fill(0.5), labels: new Float32Array(64) });
+        ${destroy ? 'trainer.destroy();' : ''}
+        console.log('stepped', r.total);
+        // Fires only if something still keeps the process running 3 s after its last statement.
+        setTimeout(() => { console.log('still running'); process.exit(3); }, 3000).unref();`;
+      const r = await promisify(execFile)('node', ['--import', 'tsx', '--import', './scripts/register-raw.mjs', '--input-type=module', '-e', script], { cwd: process.cwd(), timeout: 60_000 });
+      expect(r.stdout).toMatch(/^stepped 0\.\d+\n$/);
+    });
+  }
+});
+
+describe('CpuDevice threads', () => {
+  it('defaults to the host cores (at most 16), takes a count as asked, refuses bad ones naming threads', async () => {
+    const cores = availableParallelism();
+    const auto = await CpuDevice.create();
+    expect(auto.threads).toBe(Math.min(cores, 16));
+    expect(auto.describeThreads()).toBe(`${auto.threads} thread${auto.threads > 1 ? 's' : ''} (${cores > 16 ? `${cores} cores, at most 16` : `${cores} core${cores > 1 ? 's' : ''}`})`);
+    const one = await CpuDevice.create({ threads: 1 });
+    expect([one.threads, one.threadsNote]).toEqual([1, `as asked; ${cores} core${cores > 1 ? 's' : ''}`]);
+    expect((await CpuDevice.create({ threads: 3 })).threads).toBe(3);
+    for (const bad of [0, 1.5, 17, -2, NaN]) await expect(CpuDevice.create({ threads: bad })).rejects.toThrow(/^threads must be a whole number from 1 to 16, got /);
+  });
+});
