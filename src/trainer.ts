@@ -92,7 +92,7 @@ export class Trainer {
     const spec = buildSpec(config);
     const optimizer = resolveOptimizer(options.optimizer ?? { kind: 'adam', lr: 1e-3 });
     const engine = isCpuDevice(device)
-      ? await CpuEngine.create(spec, { batchSize: options.batchSize, fuseGateMixture: options.fuseGateMixture, threads: device.threads })
+      ? await CpuEngine.create(spec, { batchSize: options.batchSize, fuseGateMixture: options.fuseGateMixture, threads: device.threads, minFlopsPerThread: device.minFlopsPerThread })
       : new GpuEngine(device, await buildPlan(device, spec, { batchSize: options.batchSize, gemmTuning: options.gemmTuning, reductions: options.reductions, fuseGateMixture: options.fuseGateMixture }));
     const trainer = new Trainer(engine, spec, optimizer);
     trainer.writeParams(initParams(spec, options.seed ?? 0));

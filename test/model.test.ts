@@ -232,9 +232,17 @@ describe('forward and backward against the float64 reference', () => {
   }
 });
 
-// The CPU device runs the same op lists with its own kernels (src/cpu/): the same cases, the same tolerance.
-describe('forward and backward on the CPU device against the float64 reference', () => {
-  const cpu = () => CpuDevice.create();
+// The CPU device runs the same op lists with its own kernels (src/cpu/): the same cases, the same
+// tolerance; on 1 thread, and on 3 threads with every GEMM split over them however small.
+for (const [threads, onThreads, options] of [
+  [1, '', { threads: 1 }],
+  [3, ' on 3 threads', { threads: 3, minFlopsPerThread: 0 }],
+] as const) describe(`forward and backward on the CPU device${onThreads} against the float64 reference`, () => {
+  const cpu = async () => {
+    const device = await CpuDevice.create(options);
+    expect(device.threads).toBe(threads);
+    return device;
+  };
   for (const [label, c] of Object.entries(named)) {
     it(label, async () => {
       const seed = caseSeed(`cpu ${label}`);

@@ -89,7 +89,54 @@ describe('training on the CPU device tracks the float64 reference', () => {
   for (const c of cases) {
     it(c.label, async () => {
       const seed = caseSeed(`cpu ${c.label}`);
-      await withSeed(seed, () => trackReference(c, seed, () => CpuDevice.create()));
+      await withSeed(seed, () => trackReference(c, seed, () => CpuDevice.create({ threads: 1 })));
+    });
+  }
+  // On 2 threads with every GEMM split, however small.
+  it(`${cases[0].label}, on 2 threads`, async () => {
+    const seed = caseSeed(`cpu 2 threads ${cases[0].label}`);
+    await withSeed(seed, () => trackReference(cases[0], seed, () => CpuDevice.create({ threads: 2, minFlopsPerThread: 0 })));
+  });
+});
+
+// Each element of a GEMM's output is computed by one thread in the same order whatever the thread
+// count, so training on 2 threads must give bit for bit what 1 gives.
+describe('training on the CPU device: 2 threads bit for bit as 1', () => {
+  const runs = [
+    { label: 'a small PLE, every GEMM split', config: cases[0].config, batchSize: 32, steps: 30, minFlopsPerThread: 0 },
+    {
+      label: 'PLE at batch 512 (128 inputs, experts of 64), GEMMs split as by default',
+      config: ple({ inputDim: 128, tasks, levels: 2, taskExperts: 2, sharedExperts: 2, expertWidths: [64], towerWidths: [32] }),
+      batchSize: 512, steps: 3, minFlopsPerThread: undefined,
+    },
+  ];
+  for (const r of runs) {
+    it(r.label, async () => {
+      const seed = caseSeed(`cpu threads bit for bit ${r.label}`);
+      const inputDim = r.config.inputDim;
+      const batches = teacherBatches(seed, inputDim, r.batchSize, 3);
+      const train = async (threads: number) => {
+        const device = await CpuDevice.create({ threads, minFlopsPerThread: r.minFlopsPerThread });
+        expect(device.threads).toBe(threads);
+        const trainer = await Trainer.create(device, r.config, { batchSize: r.batchSize, seed, optimizer: { kind: 'adam', lr: 0.01 } });
+        try {
+          const losses: number[] = [];
+          for (let t = 0; t < r.steps; t++) losses.push((await trainer.step(batches[t % batches.length])).total);
+          const moments = await trainer.readOptimizerState();
+          const bits = (m: Map<string, Float32Array>) => [...m.values()].flatMap((v) => Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)));
+          return { losses, params: bits(await trainer.readParams()), m1: bits(moments.m1), m2: bits(moments.m2) };
+        } finally {
+          trainer.destroy();
+        }
+      };
+      const one = await train(1);
+      const two = await train(2);
+      expect(two.losses, `seed ${seed}`).toEqual(one.losses);
+      for (const k of ['params', 'm1', 'm2'] as const) {
+        const first = two[k].findIndex((v, i) => v !== one[k][i]);
+        expect(first, `${k}: first float that differs (seed ${seed})`).toBe(-1);
+        expect(two[k].length).toBe(one[k].length);
+      }
     });
   }
 });

@@ -20,6 +20,12 @@ export interface CpuDeviceOptions {
    * {@link CpuDevice.threadsNote} says why.
    */
   threads?: number;
+  /**
+   * A GEMM op runs on as many threads as give each at least this many FLOPs (default 2^20: below
+   * that, starting the workers costs more than it saves). 0 splits every GEMM over all threads, as
+   * the tests do to check the split on small models.
+   */
+  minFlopsPerThread?: number;
 }
 
 /** The CPU device: pass it to {@link Trainer.create} (or trainerFromCheckpoint) in place of a GpuContext to train on the CPU. */
@@ -31,6 +37,8 @@ export class CpuDevice {
     readonly threads: number,
     /** Why that many: `2 cores`, `as asked; 2 cores`, or why the host allows only 1. */
     readonly threadsNote: string,
+    /** See {@link CpuDeviceOptions.minFlopsPerThread} (undefined: the default). */
+    readonly minFlopsPerThread: number | undefined,
   ) {}
 
   /**
@@ -40,6 +48,9 @@ export class CpuDevice {
    */
   static async create(options: CpuDeviceOptions = {}): Promise<CpuDevice> {
     const asked = options.threads;
+    const { minFlopsPerThread } = options;
+    if (minFlopsPerThread !== undefined && !(minFlopsPerThread >= 0)) throw new RangeError(`minFlopsPerThread must be a number >= 0, got ${minFlopsPerThread}`);
+    const device = (threads: number, note: string) => new CpuDevice(threads, note, minFlopsPerThread);
     if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1 && asked <= MAX_CPU_THREADS)) {
       throw new RangeError(`threads must be a whole number from 1 to ${MAX_CPU_THREADS}, got ${asked}`);
     }
@@ -48,16 +59,16 @@ export class CpuDevice {
     const cores = await hostCores();
     const wanted = asked ?? Math.min(cores, MAX_CPU_THREADS);
     const why = asked !== undefined ? `as asked; ${plural(cores, 'core')}` : cores > MAX_CPU_THREADS ? `${cores} cores, at most ${MAX_CPU_THREADS}` : plural(cores, 'core');
-    if (wanted === 1) return new CpuDevice(1, why);
+    if (wanted === 1) return device(1, why);
     const noShared = whyNoSharedMemory();
-    if (noShared) return new CpuDevice(1, noShared);
+    if (noShared) return device(1, noShared);
     try {
       const heap = new CpuHeap(64, { shared: true });
       (await CpuThreadPool.create(heap.memory, [await gemmModule(true)], wanted)).destroy();
     } catch (e) {
-      return new CpuDevice(1, `worker threads could not start: ${(e as Error).message}`);
+      return device(1, `worker threads could not start: ${(e as Error).message}`);
     }
-    return new CpuDevice(wanted, why);
+    return device(wanted, why);
   }
 
   /** `2 threads (2 cores)`, `1 thread (the page is not cross-origin isolated, ...)`: what the device runs on and why. */

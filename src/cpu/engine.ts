@@ -96,7 +96,7 @@ export class CpuEngine implements Engine {
    * CPU_HEAP_MAX_BYTES); on `threads` > 1 the heap is shared and the GEMMs split over a pool of
    * workers (src/cpu/pool.ts), which destroy() stops.
    */
-  static async create(spec: ModelSpec, options: { batchSize: number; fuseGateMixture?: boolean; threads?: number }): Promise<CpuEngine> {
+  static async create(spec: ModelSpec, options: { batchSize: number; fuseGateMixture?: boolean; threads?: number; minFlopsPerThread?: number }): Promise<CpuEngine> {
     const threads = options.threads ?? 1;
     const { step: described, sizes } = describeCpuStep(spec, options.batchSize, threads);
     const step = !options.fuseGateMixture ? described : { ...described, ops: { ...described.ops, forward: fuseGateMixtures(described.ops.forward) } };
@@ -105,7 +105,7 @@ export class CpuEngine implements Engine {
     const gemmScratch = heap.alloc(sizes.scratch.gemm);
     const gateScratch = heap.alloc(sizes.scratch.gate);
     const pool = threads > 1 ? await CpuThreadPool.create(heap.memory, [await gemmModule(true)], threads) : undefined;
-    const gemm = await CpuGemm.create(heap, gemmScratch, sizes.scratch.gemm, { pool });
+    const gemm = await CpuGemm.create(heap, gemmScratch, sizes.scratch.gemm, { pool, minFlopsPerThread: options.minFlopsPerThread });
     const elementwise = await CpuElementwise.create(heap);
     const context: CpuOpContext = {
       f32: heap.f32,
