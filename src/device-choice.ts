@@ -3,7 +3,7 @@
  * `acquireTrainingDevice` (src/node.ts) and the browser's `acquireBrowserTrainingDevice`
  * (src/gpu/browser.ts) pass in how they open WebGPU there.
  */
-import { CpuDevice } from './cpu/device.js';
+import { CpuDevice, type CpuDeviceOptions } from './cpu/device.js';
 import { formatAdapter, isSoftwareAdapter, NoAdapterError, type GpuContext } from './gpu/context.js';
 
 /** Which device to train on: WebGPU, the CPU device, or auto (WebGPU unless its only adapter is a software one or there is none). */
@@ -16,8 +16,8 @@ export const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'gpu', 'cpu'];
 export interface TrainingDevice {
   device: GpuContext | CpuDevice;
   /**
-   * One line saying which device and why: `webgpu, <adapter>`, or `cpu, WebAssembly SIMD` followed,
-   * where auto chose it, by the reason in brackets.
+   * One line saying which device and why: `webgpu, <adapter>`, or `cpu, WebAssembly SIMD, 2 threads
+   * (2 cores)` (CpuDevice.describeThreads) followed, where auto chose it, by the reason in brackets.
    */
   description: string;
   /**
@@ -37,16 +37,20 @@ export interface TrainingDevice {
  * @param openGpu opens a WebGPU device on this host.
  * @param gpuOption how a user of this host asks for WebGPU by name (`--device gpu`, `?device=gpu`),
  *   said in the reason when auto passes over a software adapter.
+ * @param cpuOptions the CPU device's options (its threads), where the choice gives it.
  * @throws Error naming the choice when it is not auto, gpu or cpu.
  */
-export async function chooseTrainingDevice(choice: DeviceChoice, openGpu: () => Promise<GpuContext>, gpuOption: string): Promise<TrainingDevice> {
+export async function chooseTrainingDevice(choice: DeviceChoice, openGpu: () => Promise<GpuContext>, gpuOption: string, cpuOptions: CpuDeviceOptions = {}): Promise<TrainingDevice> {
   if (!DEVICE_CHOICES.includes(choice)) throw new Error(`the device must be one of ${DEVICE_CHOICES.join(', ')}, got ${JSON.stringify(choice)}`);
-  const cpu = async (reason: string, noWebGpu?: string): Promise<TrainingDevice> => ({
-    device: await CpuDevice.create(),
-    description: `cpu, WebAssembly SIMD${reason ? ` (${reason})` : ''}`,
-    reason,
-    ...(noWebGpu !== undefined && { noWebGpu }),
-  });
+  const cpu = async (reason: string, noWebGpu?: string): Promise<TrainingDevice> => {
+    const device = await CpuDevice.create(cpuOptions);
+    return {
+      device,
+      description: `cpu, WebAssembly SIMD, ${device.describeThreads()}${reason ? ` (${reason})` : ''}`,
+      reason,
+      ...(noWebGpu !== undefined && { noWebGpu }),
+    };
+  };
   if (choice === 'cpu') return cpu('');
   let ctx: GpuContext;
   try {

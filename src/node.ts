@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { NoAdapterError, openDevice, type GpuContext } from './gpu/context.js';
 import { chooseTrainingDevice, type DeviceChoice, type TrainingDevice } from './device-choice.js';
+import type { CpuDeviceOptions } from './cpu/device.js';
 import { setDawnPollInterval } from './gpu/dawn-polling.js';
 
 export * from './index.js';
@@ -151,9 +152,9 @@ async function acquire(options: NodeDeviceOptions): Promise<GpuContext> {
  * The device `choice` names, and a line saying which it is and why (see {@link chooseTrainingDevice},
  * the rule the browser's `acquireBrowserTrainingDevice` applies too). 'gpu' opens WebGPU through
  * {@link acquireNodeDevice} (throws NoAdapterError without an adapter); 'cpu' the CPU device
- * (src/cpu/); 'auto' WebGPU unless its only adapter is a software one (SwiftShader) or there is
+ * (src/cpu/) with `cpuOptions` (its threads); 'auto' WebGPU unless its only adapter is a software one (SwiftShader) or there is
  * none: there the CPU device trains faster (`npm run bench` measures both in one run).
  */
-export function acquireTrainingDevice(choice: DeviceChoice, options: NodeDeviceOptions = {}): Promise<TrainingDevice> {
-  return chooseTrainingDevice(choice, () => acquireNodeDevice(options), '--device gpu');
+export function acquireTrainingDevice(choice: DeviceChoice, options: NodeDeviceOptions = {}, cpuOptions: CpuDeviceOptions = {}): Promise<TrainingDevice> {
+  return chooseTrainingDevice(choice, () => acquireNodeDevice(options), '--device gpu', cpuOptions);
 }

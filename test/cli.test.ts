@@ -29,10 +29,11 @@ describe('npm start', () => {
     expect(ckpt.step).toBe(8);
     expect(ckpt.training).toMatchObject({ epoch: 2 });
 
-    // Resume for one more epoch from the checkpoint, on the CPU device: a checkpoint moves between devices.
-    const r2 = await run(['--epochs', '3', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet', '--device', 'cpu', '--resume', join(out, 'checkpoint.safetensors')]);
+    // Resume for one more epoch from the checkpoint, on the CPU device on 2 threads: a checkpoint moves between devices.
+    const r2 = await run(['--epochs', '3', '--train-rows', '256', '--eval-rows', '128', '--batch-size', '64', '--input-dim', '8', '--expert-widths', '8', '--tower-widths', '4', '--out', out, '--quiet', '--device', 'cpu', '--threads', '2', '--resume', join(out, 'checkpoint.safetensors')]);
     expect(r2.code, r2.stderr).toBe(0);
-    expect(r2.stdout).toMatch(/^device: +cpu, WebAssembly SIMD$/m);
+    expect(r2.stdout).toMatch(/^device: +cpu, WebAssembly SIMD, 2 threads \(as asked; \d+ cores?\)$/m);
+    expect(JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')).device).toEqual({ kind: 'cpu', threads: 2 });
     expect(r2.stdout).toMatch(/^gemm: +WebAssembly SIMD/m);
     const resumed = readCheckpoint(new Uint8Array(await readFile(join(out, 'checkpoint.safetensors'))));
     expect(resumed.step).toBe(12);
@@ -149,6 +150,12 @@ describe('npm start', () => {
     const r3 = await run(['--device', 'tpu']);
     expect(r3.code).toBe(2);
     expect(r3.stderr).toMatch(/--device must be auto, gpu or cpu, got "tpu"/);
+    for (const bad of ['0', '17', '1.5', 'all']) {
+      const r = await run(['--device', 'cpu', '--threads', bad]);
+      expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(new RegExp(`--threads must be a whole number from 1 to 16, got "${bad}"`))]);
+    }
+    const gpuThreads = await run(['--device', 'gpu', '--threads', '2']);
+    expect([gpuThreads.code, gpuThreads.stderr]).toEqual([2, expect.stringMatching(/--threads sets the CPU device's threads; --device gpu trains on WebGPU/)]);
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--correlation P/);
@@ -159,7 +166,7 @@ describe('npm start', () => {
     const r = await run(['--epochs', '1', '--train-rows', '128', '--eval-rows', '64', '--batch-size', '64', '--input-dim', '4', '--expert-widths', '4', '--tower-widths', '2', '--out', out, '--quiet']);
     expect(r.code, r.stderr).toBe(0);
     const software = isSoftwareAdapter((await testContext()).adapter);
-    if (software) expect(r.stdout).toMatch(/^device: +cpu, WebAssembly SIMD \(the only WebGPU adapter, .+, is a software one; --device gpu trains on it\)$/m);
+    if (software) expect(r.stdout).toMatch(/^device: +cpu, WebAssembly SIMD, \d+ threads? \(\d+ cores?\) \(the only WebGPU adapter, .+, is a software one; --device gpu trains on it\)$/m);
     else expect(r.stdout).toMatch(/^device: +webgpu, /m);
     expect(JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8')).device.kind).toBe(software ? 'cpu' : 'webgpu');
   });

@@ -1,7 +1,8 @@
 /** The device choice (src/device-choice.ts) with a stand-in for opening WebGPU: every branch of the rule. */
 import { describe, expect, it } from 'vitest';
 import { chooseTrainingDevice } from '../src/device-choice.js';
-import { isCpuDevice } from '../src/cpu/device.js';
+import { availableParallelism } from 'node:os';
+import { isCpuDevice, type CpuDevice } from '../src/cpu/device.js';
 import { NoAdapterError, type GpuContext } from '../src/gpu/context.js';
 
 /** A stand-in GPU context: just what the rule reads (the adapter) and whether it was destroyed. */
@@ -36,7 +37,8 @@ describe('chooseTrainingDevice', () => {
     const r = await chooseTrainingDevice('auto', g.open, '?device=gpu');
     expect(isCpuDevice(r.device)).toBe(true);
     expect(r.reason).toMatch(/^the only WebGPU adapter, google swiftshader.*, is a software one; \?device=gpu trains on it$/);
-    expect(r.description).toBe(`cpu, WebAssembly SIMD (${r.reason})`);
+    const cpu = r.device as CpuDevice;
+    expect(r.description).toBe(`cpu, WebAssembly SIMD, ${cpu.describeThreads()} (${r.reason})`);
     expect(g.state.destroyed).toBe(true);
   });
 
@@ -54,11 +56,12 @@ describe('chooseTrainingDevice', () => {
     await expect(chooseTrainingDevice('gpu', none, '--device gpu')).rejects.toBeInstanceOf(NoAdapterError);
   });
 
-  it('cpu never opens WebGPU', async () => {
+  it('cpu never opens WebGPU, and takes the CPU device\'s options', async () => {
     const g = fakeGpu(hardware);
-    const r = await chooseTrainingDevice('cpu', g.open, '--device gpu');
+    const r = await chooseTrainingDevice('cpu', g.open, '--device gpu', { threads: 2 });
     expect(isCpuDevice(r.device)).toBe(true);
-    expect(r).toMatchObject({ description: 'cpu, WebAssembly SIMD', reason: '' });
+    expect(r).toMatchObject({ description: `cpu, WebAssembly SIMD, 2 threads (as asked; ${availableParallelism()} core${availableParallelism() > 1 ? 's' : ''})`, reason: '' });
+    expect((r.device as CpuDevice).threads).toBe(2);
     expect(g.state.opened).toBe(0);
   });
 

@@ -1,6 +1,8 @@
 /** Command-line flags of the main job, their defaults, and --help. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEVICE_CHOICES, type DeviceChoice } from '../device-choice.js';
+import type { CpuDeviceOptions } from '../cpu/device.js';
+import { MAX_CPU_THREADS } from '../cpu/threads.js';
 
 export const usage = `Usage: npm start -- [flags]
 
@@ -67,6 +69,8 @@ Training
   --device D            auto: WebGPU, or the CPU device (WebAssembly SIMD) where the only WebGPU
                         adapter is a software one or there is none (faster there); gpu: WebGPU
                         on any adapter; cpu: the CPU device (default auto)
+  --threads N           the CPU device: threads each GEMM splits over, 1 to 16 (default: the
+                        host's cores, at most 16)
   --tuning MODE         WebGPU: tune: time GEMM variants on this adapter once and keep the fastest for each
                         GEMM, or the best single variant for all where that runs the step's GEMMs
                         faster together (cached in out/gemm-tuning.json);
@@ -77,7 +81,7 @@ Training
                         that contradicts it is an error. Only --lr (a new base learning rate),
                         --epochs (the total to reach; a --decay schedule then spans that total),
                         --train/--test (where the files now are),
-                        --out, --device, --tuning and --quiet may differ
+                        --out, --device, --threads, --tuning and --quiet may differ
   --out DIR             output folder (default out/run-<date>)
   --quiet               no progress bar
   -h, --help            this text
@@ -132,6 +136,7 @@ const options = {
   patience: { type: 'string', default: '2' },
   seed: { type: 'string', default: '1' },
   device: { type: 'string', default: 'auto' },
+  threads: { type: 'string' },
   tuning: { type: 'string', default: 'tune' },
   resume: { type: 'string' },
   out: { type: 'string' },
@@ -180,6 +185,18 @@ export function deviceChoice<F extends FlagValues>(flags: F): DeviceChoice {
     throw new UsageError(`--device must be ${DEVICE_CHOICES.slice(0, -1).join(', ')} or ${DEVICE_CHOICES[DEVICE_CHOICES.length - 1]}, got ${JSON.stringify(raw)}`);
   }
   return raw as DeviceChoice;
+}
+
+/**
+ * `--threads`: the CPU device's options (its thread count; undefined where the flag is absent: the
+ * host's cores). Refused beside `--device gpu`, which does not use it.
+ */
+export function cpuDeviceOptions<F extends FlagValues>(flags: F): CpuDeviceOptions {
+  const raw = flags.threads;
+  if (raw === undefined) return {};
+  const threads = num(flags, 'threads', (x) => Number.isInteger(x) && x >= 1 && x <= MAX_CPU_THREADS, `a whole number from 1 to ${MAX_CPU_THREADS}`);
+  if (flags.device === 'gpu') throw new UsageError('--threads sets the CPU device\'s threads; --device gpu trains on WebGPU');
+  return { threads };
 }
 
 export function int<F extends FlagValues>(flags: F, name: keyof F & string, min: number): number {

@@ -27,7 +27,7 @@ import type { OptimizerConfig } from '../config.js';
 import { checkpointBytes, readCheckpoint, loadCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import type { DataState, TrainingState } from '../checkpoint/metadata.js';
 import { readFileBytes, writeFileAtomic } from '../checkpoint/atomic-file.js';
-import { deviceChoice, givenFlags, int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';
+import { cpuDeviceOptions, deviceChoice, givenFlags, int, intList, list, num, parseFlags, usage, UsageError, type Flags } from './args.js';
 import { resumeFlags, storedFlags } from './resume.js';
 import { progressLine, tableHeader, tableRow } from './report.js';
 import { predictMain } from './predict.js';
@@ -217,7 +217,7 @@ export async function main(argv: string[]): Promise<void> {
   if (flags.tuning !== 'tune' && flags.tuning !== 'adapter') throw new UsageError(`--tuning must be tune or adapter, got ${JSON.stringify(flags.tuning)}`);
   // Only the runtime's own tested kernels run on a WebGPU device here, on inputs validated on the host:
   // Dawn's bounds clamping of every storage access is dropped (about a third of a step on SwiftShader).
-  const { device: ctx, description: deviceLine } = await acquireTrainingDevice(deviceChoice(flags), { robustness: false, quietProbe: true });
+  const { device: ctx, description: deviceLine } = await acquireTrainingDevice(deviceChoice(flags), { robustness: false, quietProbe: true }, cpuDeviceOptions(flags));
   if (!isCpuDevice(ctx)) checkEmbeddingTables(config, ctx.limits);
   const out = resolve(flags.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
   await mkdir(out, { recursive: true });
@@ -291,7 +291,7 @@ export async function main(argv: string[]): Promise<void> {
   await writeFileAtomic(join(out, 'checkpoint.safetensors'), await checkpoint(epochsRun, lastState));
   const metrics = {
     command: `npm start -- ${argv.join(' ')}`.trim(),
-    device: isCpuDevice(ctx) ? { kind: 'cpu' } : { kind: 'webgpu', adapter: ctx.adapter },
+    device: isCpuDevice(ctx) ? { kind: 'cpu', threads: ctx.threads } : { kind: 'webgpu', adapter: ctx.adapter },
     data: dataset.name,
     model: config,
     targets,

@@ -15,7 +15,7 @@ import { readFileBytes } from '../checkpoint/atomic-file.js';
 import { SyntheticTasks } from '../data/synthetic.js';
 import { readCsvChunks } from '../serving/csv-chunks.js';
 import { CsvEncoding, encoderOfCheckpoint, formatMetrics, Predictor, type EncodedChunk } from '../serving/predict.js';
-import { deviceChoice, int, parseCommand, UsageError } from './args.js';
+import { cpuDeviceOptions, deviceChoice, int, parseCommand, UsageError } from './args.js';
 import { NO_SCALING, targetScalingFromJSON, type TargetScaling } from '../data/targets.js';
 
 /** The regression target scaling the checkpoint was trained with (none in older checkpoints). */
@@ -43,6 +43,7 @@ Prints per-task metrics (AUC and log loss, or MSE) when the rows have labels.
   --chunk-rows N        rows read, encoded and scored at a time           (default 8192)
   --batch-size N        rows per forward pass                              (default 512)
   --device D            auto | gpu | cpu, as for training                  (default auto)
+  --threads N           the CPU device's threads, as for training (default: the host's cores)
   -h, --help            this text
 `;
 
@@ -59,6 +60,7 @@ const options = {
   'chunk-rows': { type: 'string', default: '8192' },
   'batch-size': { type: 'string', default: '512' },
   device: { type: 'string', default: 'auto' },
+  threads: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -81,7 +83,7 @@ export async function predictMain(argv: string[]): Promise<void> {
   const encoder = flags.data === 'csv' ? encoderOfCheckpoint(ckpt.data, flags.checkpoint) : null;
   const synthetic = flags.data === 'synthetic' ? syntheticSource(ckpt, flags) : null;
 
-  const { device: ctx } = await acquireTrainingDevice(deviceChoice(flags));
+  const { device: ctx } = await acquireTrainingDevice(deviceChoice(flags), {}, cpuDeviceOptions(flags));
   const trainer = await trainerFromCheckpoint(ctx, ckpt, { batchSize }, flags.checkpoint);
   const tmp = `${flags.out}.tmp-${process.pid}`;
   const out = createWriteStream(tmp);

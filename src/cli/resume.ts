@@ -16,7 +16,7 @@ import { UsageError, type Flags } from './args.js';
 export const RESUME_OVERRIDES: readonly string[] = ['lr', 'epochs', 'train', 'test'];
 
 /** Flags about one invocation (where it writes, how it shows progress, the GEMM variant's choice), never stored. */
-const PER_INVOCATION: readonly string[] = ['resume', 'out', 'quiet', 'help', 'device', 'tuning'];
+const PER_INVOCATION: readonly string[] = ['resume', 'out', 'quiet', 'help', 'device', 'threads', 'tuning'];
 
 /** The flags a checkpoint keeps: every setting of the run, with file paths made absolute. */
 export function storedFlags(flags: Flags): Record<string, FlagValue> {

@@ -1,6 +1,7 @@
 /** Device acquisition in a browser, through navigator.gpu. */
 import { NoAdapterError, openDevice, type GpuContext } from './context.js';
 import { chooseTrainingDevice, type DeviceChoice, type TrainingDevice } from '../device-choice.js';
+import type { CpuDeviceOptions } from '../cpu/device.js';
 
 /**
  * Opens a WebGPU device in a browser through `navigator.gpu`, with the limits and features the
@@ -34,7 +35,9 @@ export async function acquireBrowserDevice(powerPreference: GPUPowerPreference =
  * @param powerPreference which adapter to ask for when the machine has several GPUs.
  * @param gpuOption how the page's user asks for WebGPU by name (the demo page: `?device=gpu`), said
  *   in the reason when auto passes over a software adapter.
+ * @param cpuOptions the CPU device's options (its threads; on more than one the page must be
+ *   cross-origin isolated, else it runs one and says why).
  */
-export function acquireBrowserTrainingDevice(choice: DeviceChoice, powerPreference: GPUPowerPreference = 'high-performance', gpuOption = 'the gpu choice'): Promise<TrainingDevice> {
-  return chooseTrainingDevice(choice, () => acquireBrowserDevice(powerPreference), gpuOption);
+export function acquireBrowserTrainingDevice(choice: DeviceChoice, powerPreference: GPUPowerPreference = 'high-performance', gpuOption = 'the gpu choice', cpuOptions: CpuDeviceOptions = {}): Promise<TrainingDevice> {
+  return chooseTrainingDevice(choice, () => acquireBrowserDevice(powerPreference), gpuOption, cpuOptions);
 }
