@@ -7,14 +7,18 @@ const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 
 const dependencies = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})];
 const external = (id: string) => dependencies.some((d) => id === d || id.startsWith(`${d}/`)) || builtinModules.includes(id.replace(/^node:/, ''));
 
+// Cross-origin isolation (COOP same-origin + COEP require-corp): the page may then share memory with
+// workers, which the CPU device's threads need (src/cpu/threads.ts); everything the page loads is same-origin.
+const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 // `vite build --mode lib` builds the library (dist/index.js for browsers and Node,
 // dist/node.js with Node's device acquisition); other modes serve and build the demo page.
 export default defineConfig(({ mode }) => ({
   root: mode === 'lib' ? '.' : 'demo',
   base: './',
-  server: { host: '127.0.0.1' },
+  server: { host: '127.0.0.1', headers: isolation },
   // `npm run preview` serves the built site (dist/demo) the same way; WebGPU needs 127.0.0.1 or localhost.
-  preview: { host: '127.0.0.1' },
+  preview: { host: '127.0.0.1', headers: isolation },
   // The demo's npm dependencies, pre-bundled at server start so the page never reloads mid-session.
   optimizeDeps: mode === 'lib' ? undefined : { include: ['chart.js', 'wgpu-matrix', 'papaparse', 'onnx-proto'] },
   build:

@@ -98,9 +98,9 @@ interface Model {
 }
 
 /** A device as the metrics record it (`npm start`'s metrics.json has the same): its kind, and the adapter on WebGPU. */
-type DeviceRecord = { kind: 'cpu' } | { kind: 'webgpu'; adapter: AdapterReport };
+type DeviceRecord = { kind: 'cpu'; threads: number } | { kind: 'webgpu'; adapter: AdapterReport };
 
-const deviceRecord = (c: GpuContext | CpuDevice): DeviceRecord => (c instanceof GpuContext ? { kind: 'webgpu', adapter: c.adapter } : { kind: 'cpu' });
+const deviceRecord = (c: GpuContext | CpuDevice): DeviceRecord => (c instanceof GpuContext ? { kind: 'webgpu', adapter: c.adapter } : { kind: 'cpu', threads: c.threads });
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
@@ -685,12 +685,12 @@ export class Session {
 }
 
 /**
- * The header's line for a chosen device: `Adapter: <adapter>` on WebGPU; on the CPU device, why
- * (auto's reason, or the `?device=cpu` that asked for it).
+ * The header's line for a chosen device: `Adapter: <adapter>` on WebGPU; on the CPU device, its
+ * threads and why it was chosen (auto's reason, or the `?device=cpu` that asked for it).
  */
 function deviceLine(chosen: TrainingDevice, choice: DeviceChoice): string {
   if (chosen.device instanceof GpuContext) return `Adapter: ${formatAdapter(chosen.device.adapter)}`;
-  return `Device: CPU (WebAssembly SIMD) — ${chosen.reason || `as ?device=${choice} asks`}`;
+  return `Device: CPU (WebAssembly SIMD) on ${chosen.device.describeThreads()} — ${chosen.reason || `as ?device=${choice} asks`}`;
 }
 
 function describeConfig(family: FamilyOptions, c: Checkpoint['config']): string {

@@ -79,7 +79,7 @@ describe('demo page', () => {
     expect(info, 'this browser gives a WebGPU adapter').not.toBeNull();
     software = info!.isFallback || info!.architecture === 'swiftshader';
     const line = await page.getByTestId('adapter').textContent();
-    if (software) expect(line).toMatch(/^Device: CPU \(WebAssembly SIMD\) — the only WebGPU adapter, .+, is a software one; \?device=gpu trains on it$/);
+    if (software) expect(line).toMatch(/^Device: CPU \(WebAssembly SIMD\) on \d+ threads? \(\d+ cores?(, at most 16)?\) — the only WebGPU adapter, .+, is a software one; \?device=gpu trains on it$/);
     else expect(line).toMatch(/^Adapter: /);
     await expect(page.getByTestId('privacy').textContent()).resolves.toMatch(/no network request carries your data/);
     await expect(page.getByTestId('no-webgpu').isHidden()).resolves.toBe(true);
@@ -225,7 +225,7 @@ describe('demo page', () => {
     for (const t of tensors.values()) expect(t.data.every(Number.isFinite)).toBe(true);
 
     const metrics = JSON.parse(readFileSync(await download(() => page.getByTestId('download-metrics').click()), 'utf8'));
-    if (software) expect(metrics.device).toEqual({ kind: 'cpu' });
+    if (software) expect(metrics.device).toEqual({ kind: 'cpu', threads: expect.any(Number) });
     else expect(metrics.device).toMatchObject({ kind: 'webgpu', adapter: { isFallback: false } });
     expect(metrics.epochs).toHaveLength(3);
     expect(metrics.epochs[2].validation.tasks.task1.mse).toBeGreaterThan(0);
@@ -458,7 +458,14 @@ describe('demo page', () => {
     });
     await p.goto(`${origin}/?device=cpu`, { waitUntil: 'load' });
     await ph.waitFor(`window.__demo && window.__demo.state === 'ready'`, 60_000);
-    await expect(p.getByTestId('adapter').textContent()).resolves.toBe('Device: CPU (WebAssembly SIMD) — as ?device=cpu asks');
+    // Served cross-origin isolated, the page's CPU device runs a thread per core (at most 16): more than one where the browser has more cores.
+    const { isolated, cores } = await p.evaluate(() => ({ isolated: crossOriginIsolated, cores: navigator.hardwareConcurrency }));
+    expect(isolated).toBe(true);
+    const threads = Math.min(cores, 16);
+    await expect(p.getByTestId('adapter').textContent()).resolves.toBe(
+      `Device: CPU (WebAssembly SIMD) on ${threads} thread${threads > 1 ? 's' : ''} (${cores > 16 ? `${cores} cores, at most 16` : `${cores} core${cores > 1 ? 's' : ''}`}) — as ?device=cpu asks`,
+    );
+    if (cores > 1) expect(threads).toBeGreaterThan(1);
     await p.fill('#train-rows', '512');
     await p.fill('#epochs', '2');
     await p.getByTestId('start').click();
@@ -470,7 +477,7 @@ describe('demo page', () => {
     expect(statuses).toContain('Preparing the model on the CPU device…');
     expect(statuses.filter((t) => /GPU/.test(t))).toEqual([]);
     const metrics = JSON.parse(readFileSync(await download(() => p.getByTestId('download-metrics').click(), p), 'utf8'));
-    expect(metrics.device).toEqual({ kind: 'cpu' });
+    expect(metrics.device).toEqual({ kind: 'cpu', threads: Math.min(cores, 16) });
     // The CPU device is never lost: the test hook says so rather than pretending.
     await expect(ph.demo((d) => d.loseDevice())).rejects.toThrow(/no GPU device to lose: training on the CPU device/);
 
@@ -525,7 +532,7 @@ describe('demo page', () => {
     await expect(notice.isVisible()).resolves.toBe(true);
     await expect(notice.getAttribute('class')).resolves.toBe('notice note');
     await expect(notice.textContent()).resolves.toMatch(/^\s*WebGPU is not available here: training runs on the CPU\s*WebGPU is not available in this browser \(navigator\.gpu is missing\)\.[\s\S]*enable-unsafe-webgpu/);
-    await expect(p.getByTestId('adapter').textContent()).resolves.toBe('Device: CPU (WebAssembly SIMD) — no WebGPU adapter: WebGPU is not available in this browser (navigator.gpu is missing).');
+    await expect(p.getByTestId('adapter').textContent()).resolves.toMatch(/^Device: CPU \(WebAssembly SIMD\) on \d+ threads? \(.+\) — no WebGPU adapter: WebGPU is not available in this browser \(navigator\.gpu is missing\)\.$/);
     await expect(p.getByTestId('error').isHidden()).resolves.toBe(true);
     await expect(p.getByTestId('start').isEnabled()).resolves.toBe(true);
     await p.fill('#train-rows', '256');
