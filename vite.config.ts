@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { builtinModules } from 'node:module';
 import { readFileSync } from 'node:fs';
+import { CROSS_ORIGIN_ISOLATION_HEADERS } from './src/cpu/threads.js';
 
 // The library leaves every package it depends on to the user's install (and bundler): none is copied into dist/.
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
@@ -8,8 +9,8 @@ const dependencies = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg
 const external = (id: string) => dependencies.some((d) => id === d || id.startsWith(`${d}/`)) || builtinModules.includes(id.replace(/^node:/, ''));
 
 // Cross-origin isolation (COOP same-origin + COEP require-corp): the page may then share memory with
-// workers, which the CPU device's threads need (src/cpu/threads.ts); everything the page loads is same-origin.
-const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+// workers, which the CPU device's threads need; everything the page loads is same-origin.
+const isolation = { ...CROSS_ORIGIN_ISOLATION_HEADERS };
 
 // `vite build --mode lib` builds the library (dist/index.js for browsers and Node,
 // dist/node.js with Node's device acquisition); other modes serve and build the demo page.

@@ -10,6 +10,7 @@
  *   --profile          per-kernel time of this runtime's step (timestamp-query)
  *   --tune             tune the GEMM on the adapter first (src/tuning.ts)
  *   --steps N          timed steps of this runtime on bench-small (default 20)
+ *   --cpu-threads N    the CPU device's threads (default: a thread per core, at most 16; the page is cross-origin isolated)
  *   --tfjs-warmup N    tfjs warm-up steps (default 2); --tfjs-steps N timed steps (default 5)
  * Every system times at least 5 steps, and the loss column reports, for every system of a config,
  * the loss of the same step (the last step of the shortest run).
@@ -80,7 +81,7 @@ try {
   const t0 = performance.now();
   const result: PageResult = { adapter: '', adapterInfo: {}, tfjsAdapter: '', userAgent: '', timestampQuery: false, timings: [], profiles: {}, tuning: {}, tuningBestGflops: {}, cpuGemmShare: {}, errors: [] };
   for (const run of runs) {
-    const options: PageOptions = { runs: [run], profile: flag('--profile'), tune: flag('--tune') };
+    const options: PageOptions = { runs: [run], profile: flag('--profile'), tune: flag('--tune'), cpuThreads: flag('--cpu-threads') ? value('--cpu-threads', 1) : undefined };
     try {
       const r = await bench.run(options);
       result.adapter ||= r.adapter;

@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './results.js';
+import { CROSS_ORIGIN_ISOLATION_HEADERS } from '../src/cpu/threads.js';
 import type { PageOptions, PageResult } from './browser/main.js';
 
 export const chromiumArgs = ['--enable-unsafe-webgpu', '--no-sandbox', '--headless=new', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -22,7 +23,8 @@ export async function startBenchServer(): Promise<{ server: ViteDevServer; url: 
     cacheDir: join(repoRoot, 'node_modules/.vite-bench'),
     logLevel: 'warn',
     // No HMR and no file watching: edits elsewhere in the repo must not reload the page mid-run.
-    server: { host: '127.0.0.1', port: 0, strictPort: false, fs: { allow: [repoRoot] }, hmr: false, watch: { ignored: ['**/*'] } },
+    // Cross-origin isolated, as the demo: the CPU device may run threads.
+    server: { host: '127.0.0.1', port: 0, strictPort: false, fs: { allow: [repoRoot] }, hmr: false, watch: { ignored: ['**/*'] }, headers: { ...CROSS_ORIGIN_ISOLATION_HEADERS } },
     optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'] },
   });
   await server.listen();

@@ -26,6 +26,8 @@ export interface PageOptions {
   runs: PageRun[];
   profile: boolean;
   tune: boolean;
+  /** The CPU device's threads (default: the device's, a thread per core). */
+  cpuThreads?: number;
 }
 
 export interface PageResult {
@@ -101,7 +103,9 @@ async function runBench(options: PageOptions): Promise<PageResult> {
         }
         trainer.destroy();
       } else if (run.system === CPU_SYSTEM) {
-        const { timing, trainer } = await timeRuntime(await CpuDevice.create(), c, { warmup: run.warmup, steps: run.steps, window: run.window, lossStep: run.lossStep, log });
+        const cpu = await CpuDevice.create({ threads: options.cpuThreads });
+        log(`${CPU_SYSTEM} ${c.name}: ${cpu.describeThreads()}`);
+        const { timing, trainer } = await timeRuntime(cpu, c, { warmup: run.warmup, steps: run.steps, window: run.window, lossStep: run.lossStep, log });
         result.timings.push(timing);
         if (options.profile) result.profiles[cpuProfileKey(c.name)] = profileCpuStep(trainer);
         // Last: its GEMM-only passes leave the trainer's activations as no step would. About 100 ms of steps per round.
