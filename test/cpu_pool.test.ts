@@ -1,8 +1,9 @@
 /**
- * The CPU device's thread pool (src/cpu/pool.ts): each thread runs its own call list on the shared
- * memory, lists longer than one dispatch run whole, a trap on a worker or on this thread is thrown
- * here (naming the worker) once every thread has finished and the pool runs on after it, a
- * destroyed pool refuses to run, and a Node process exits whether or not it destroyed its pool.
+ * The CPU device's thread pool (src/cpu/pool.ts): every call runs once on the shared memory, lists
+ * longer than one dispatch run whole, the per-thread argument is offset by the thread that runs the
+ * call, a trap on a worker or on this thread is thrown here (naming the worker) once every call has
+ * finished and the pool runs on after it, a destroyed pool refuses to run, and a Node process exits
+ * whether or not it destroyed its pool.
  * Also CpuDevice's `threads` option. The GEMM on several threads: test/cpu_gemm.test.ts.
  */
 import { execFile } from 'node:child_process';
@@ -17,16 +18,16 @@ import { CpuThreadPool, type Call } from '../src/cpu/pool.js';
 /** Floats of B (one row of 8) and of each output row of C. */
 const WIDTH = 8;
 
-/** A shared heap with B = [1, 2, ..., 8] at float 0 and the A scalars from float 64; C rows from float 4096. */
+/** A shared heap with B = [1, 2, ..., 8] at float 0 and the A scalars from float 64; C rows from float 16384; a 32 x 32 x 256 product's operands from float 98304. */
 async function setUp(threads: number) {
-  const heap = new CpuHeap(1 << 16, { shared: true });
+  const heap = new CpuHeap(1 << 17, { shared: true });
   const module = await gemmModule(true);
   const pool = await CpuThreadPool.create(heap.memory, [module], threads);
   const f = heap.f32;
   for (let j = 0; j < WIDTH; j++) f[j] = j + 1;
   const fn = pool.functionIndex(module, 'rowsOuter');
   const A = 64;
-  const C = 4096;
+  const C = 16384;
   const edge = 32;
   /** C row `row` = (row + 1) * B, by one 1 x 8 x 1 kernel call. */
   const rowCall = (row: number): Call => {
@@ -35,8 +36,10 @@ async function setUp(threads: number) {
   };
   /** The same call, storing past the end of the memory: a trap. */
   const trapCall: Call = { fn, args: [1, WIDTH, 1, A * 4, 4, 4, 0, WIDTH * 4, heap.memory.buffer.byteLength + 64, WIDTH * 4, 0, 0, edge * 4] };
+  /** A call that takes a while (0.5 MFLOP), writing its own region. */
+  const slowCall: Call = { fn, args: [32, 32, 256, 98304 * 4, 256 * 4, 4, (98304 + 8192) * 4, 32 * 4, (98304 + 16384) * 4, 32 * 4, 0, 0, edge * 4] };
   const rowIs = (row: number) => Array.from(f.subarray(C + row * WIDTH, C + (row + 1) * WIDTH)).every((v, j) => v === (row + 1) * (j + 1));
-  return { heap, pool, rowCall, trapCall, rowIs };
+  return { heap, pool, rowCall, trapCall, slowCall, rowIs };
 }
 
 const pools: CpuThreadPool[] = [];
@@ -45,37 +48,66 @@ afterEach(() => {
 });
 
 describe('CPU thread pool', () => {
-  it('runs each thread its own list, lists longer than one dispatch whole (3 threads, 300 calls each)', async () => {
+  it('runs every call once, lists longer than one dispatch whole (3 threads, 3000 calls)', async () => {
     const { pool, rowCall, rowIs } = await setUp(3);
     pools.push(pool);
-    const lists = [0, 1, 2].map((t) => Array.from({ length: 300 }, (_, i) => rowCall(t * 300 + i)));
-    pool.run(lists);
-    const missing = Array.from({ length: 900 }, (_, row) => row).filter((row) => !rowIs(row));
+    pool.run(Array.from({ length: 3000 }, (_, row) => rowCall(row)));
+    const missing = Array.from({ length: 3000 }, (_, row) => row).filter((row) => !rowIs(row));
     expect(missing).toEqual([]);
   });
 
-  it('throws a trap on a worker here, naming the worker, after every thread has finished; then runs on', async () => {
-    const { pool, rowCall, trapCall, rowIs } = await setUp(3);
+  it('offsets the per-thread argument by the running thread: each thread writes its own row', async () => {
+    const { heap, pool, rowCall } = await setUp(3);
     pools.push(pool);
-    expect(() => pool.run([[rowCall(0)], [rowCall(1)], [rowCall(2), trapCall, rowCall(3)]])).toThrow(/^CPU worker thread 2 failed: RuntimeError: .*out of bounds/);
-    // The other threads' lists ran to the end, and worker 2's up to its trap.
-    expect([0, 1, 2, 3].map(rowIs)).toEqual([true, true, true, false]);
-    pool.run([[rowCall(4)], [rowCall(5)], [rowCall(6)]]);
-    expect([4, 5, 6].map(rowIs)).toEqual([true, true, true]);
+    // Many calls writing "row 0" offset by thread * one row: every row written belongs to a thread that ran.
+    const f = heap.f32;
+    const call = rowCall(0);
+    const C = call.args[8];
+    f.fill(0, C / 4, C / 4 + 3 * WIDTH);
+    pool.run(Array.from({ length: 600 }, () => ({ ...call, perThread: { arg: 8, stride: WIDTH * 4 } })));
+    const rows = [0, 1, 2].map((t) => Array.from(f.subarray(C / 4 + t * WIDTH, C / 4 + (t + 1) * WIDTH)));
+    // A thread that ran calls wrote B into its own row, one that ran none left zeros; some thread ran them.
+    for (const r of rows) expect([[0, 0, 0, 0, 0, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7, 8]]).toContainEqual(r);
+    expect(rows.filter((r) => r[0] === 1).length).toBeGreaterThan(0);
+    expect(f[C / 4 + 3 * WIDTH]).toBe(0); // nothing past thread 2's row
   });
 
-  it("throws a trap on this thread once the workers' lists have run", async () => {
+  it('throws a trap on a worker here, naming the worker, after every call has finished; then runs on', async () => {
+    const { heap, pool, rowCall, slowCall, rowIs } = await setUp(2);
+    pools.push(pool);
+    // A call that adds B to row 0 on this thread and traps on the worker (its C offset by 1 GiB there).
+    const base = rowCall(0);
+    const addOrTrap: Call = { fn: base.fn, args: base.args.map((v, i) => (i === 11 ? 2 : v)), perThread: { arg: 8, stride: 1 << 30 } }; // flags 2: accumulate
+    const C = base.args[8] / 4;
+    // 1,000 calls, every tenth a slow one: the worker wakes during the dispatch and claims some, unless
+    // the host keeps it off a core throughout; then this thread ran them all, which row 0 counts.
+    let thrown: Error | undefined;
+    for (let dispatch = 0; dispatch < 50 && !thrown; dispatch++) {
+      heap.f32.fill(0, C, C + WIDTH);
+      try {
+        pool.run(Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? slowCall : addOrTrap)));
+        // No error: then no call ran on the worker (a trap there that went unreported would leave row 0 short).
+        expect(heap.f32[C], 'row 0 counts the trapping calls this thread ran').toBe(900);
+      } catch (e) {
+        thrown = e as Error;
+      }
+    }
+    expect(thrown?.message).toMatch(/^CPU worker thread 1 failed: RuntimeError: .*out of bounds/);
+    pool.run(Array.from({ length: 10 }, (_, i) => rowCall(6000 + i)));
+    expect(Array.from({ length: 10 }, (_, i) => rowIs(6000 + i)).every(Boolean)).toBe(true);
+  });
+
+  it('throws a trap on this thread once every call has finished', async () => {
     const { pool, rowCall, trapCall, rowIs } = await setUp(2);
     pools.push(pool);
-    expect(() => pool.run([[trapCall], Array.from({ length: 50 }, (_, i) => rowCall(i))])).toThrow(/out of bounds/);
+    expect(() => pool.run([trapCall, ...Array.from({ length: 50 }, (_, i) => rowCall(i))])).toThrow(/out of bounds/);
     expect(Array.from({ length: 50 }, (_, i) => rowIs(i)).every(Boolean)).toBe(true);
   });
 
-  it('refuses to run once destroyed, and more lists than threads', async () => {
+  it('refuses to run once destroyed, and a memory that is not shared', async () => {
     const { pool, rowCall } = await setUp(2);
-    expect(() => pool.run([[rowCall(0)], [rowCall(1)], [rowCall(2)]])).toThrow(/3 call lists for 2 threads/);
     pool.destroy();
-    expect(() => pool.run([[rowCall(0)]])).toThrow(/destroyed/);
+    expect(() => pool.run([rowCall(0)])).toThrow(/destroyed/);
     await expect(CpuThreadPool.create(new WebAssembly.Memory({ initial: 1 }), [], 2)).rejects.toThrow(/shared WebAssembly.Memory/);
   });
 

@@ -197,10 +197,14 @@ export function gemmScratchFloats(entries: readonly GemmEntry[], threads = 1): n
 }
 
 /**
- * A run below this many FLOPs per thread uses fewer threads (one below twice this): starting the
- * workers and waiting for them costs some 10 to 100 us a dispatch, the time of about 1 MFLOP here.
+ * A run below twice this many FLOPs stays on the calling thread: waking the workers and waiting for
+ * them costs some 10 to 100 us a dispatch, the time of about 1 MFLOP here.
  */
 const MIN_FLOPS_PER_THREAD = 2 ** 20;
+/** Blocks of C a run is cut into per thread: enough that threads finishing early find more, few enough that each keeps its B in cache. */
+const BLOCKS_PER_THREAD = 4;
+/** The kernel argument that is the edge tile's address: each thread passes its own. */
+const EDGE_TILE_ARG = 12;
 
 /** Columns [j0, j1) of an entry's C and where B's column j0 is (bytes), B's row stride (bytes). */
 interface Segment {
@@ -243,9 +247,9 @@ export class CpuGemm {
   /**
    * Compiles (once per process, cache the WebAssembly.Module) and instantiates the kernel on the
    * heap's memory; scratch is heap.f32[scratchOffset, scratchOffset + scratchFloats). With a pool
-   * (on the heap's shared memory, holding gemmModule(true)) a run splits over its threads, on as
-   * many as give each `minFlopsPerThread` (default MIN_FLOPS_PER_THREAD; the tests set 0 to split
-   * even the smallest).
+   * (on the heap's shared memory, holding gemmModule(true)) a run of at least 2 minFlopsPerThread
+   * FLOPs splits over its threads (default MIN_FLOPS_PER_THREAD; the tests set 0 to split even the
+   * smallest).
    */
   static async create(heap: CpuHeap, scratchOffset: number, scratchFloats: number, { pool, minFlopsPerThread = MIN_FLOPS_PER_THREAD }: { pool?: CpuThreadPool; minFlopsPerThread?: number } = {}): Promise<CpuGemm> {
     if (scratchOffset % 4 !== 0 || scratchOffset < 0 || scratchOffset + scratchFloats > heap.f32.length) {
@@ -266,7 +270,8 @@ export class CpuGemm {
     const need = gemmScratchFloats(entries, this.threads);
     if (need > this.scratchFloats) throw new RangeError(`these GEMM entries need ${need} floats of scratch; the CPU GEMM was given ${this.scratchFloats}`);
     const flops = entries.reduce((s, e) => s + 2 * e.m * e.n * e.k, 0);
-    const threads = Math.min(this.threads, Math.max(1, Math.floor(flops / Math.max(1, this.minFlopsPerThread))));
+    // A run too small to pay for waking the workers stays on this thread.
+    const threads = this.threads > 1 && flops >= 2 * this.minFlopsPerThread ? this.threads : 1;
     const prepared: Prepared[] = [];
     let packed = this.scratchOffset + this.threads * EDGE_TILE_FLOATS;
     for (const e of entries) {
@@ -280,7 +285,7 @@ export class CpuGemm {
         packed += alignUp(packedBFloats(e));
       }
     }
-    if (threads > 1) this.pool!.run(this.split(prepared, threads));
+    if (threads > 1) this.pool!.run(this.split(prepared, flops));
   }
 
   /** Checks an entry's operands, packs its B where needed (at heap element `packed`) and returns its kernel arguments. */
@@ -328,42 +333,43 @@ export class CpuGemm {
 
   /**
    * Splits the entries into blocks of C, rows in multiples of TILE_M or columns in multiples of
-   * the tile width (whichever the entry has more tiles of), at most `threads` per entry, and deals
-   * each block to the thread with the fewest FLOPs so far; returns each thread's calls.
+   * the tile width (whichever the entry has more tiles of), of about 1 / (BLOCKS_PER_THREAD
+   * threads) of the FLOPs each, largest first: the threads claim them in that order, so each thread
+   * ends up with about the same FLOPs whatever else the host is running.
    */
-  private split(prepared: readonly Prepared[], threads: number): Call[][] {
-    const lists: Call[][] = Array.from({ length: threads }, () => []);
-    const load = new Array<number>(threads).fill(0);
+  private split(prepared: readonly Prepared[], flops: number): Call[] {
+    const blocks: { flops: number; calls: Call[] }[] = [];
     const index = this.poolIndex!;
+    const target = flops / (this.threads * BLOCKS_PER_THREAD);
+    const perThread = { arg: EDGE_TILE_ARG, stride: EDGE_TILE_FLOATS * 4 };
     for (const p of prepared) {
       const tn = p.narrow ? NARROW_TILE_N : TILE_N;
       const rowTiles = Math.ceil(p.m / TILE_M);
       const colTiles = Math.ceil(p.n / tn);
       const byRows = rowTiles >= colTiles;
       const tiles = byRows ? rowTiles : colTiles;
-      const parts = Math.min(threads, tiles);
+      const parts = Math.max(1, Math.min(tiles, Math.round((2 * p.m * p.n * p.k) / target)));
       for (let q = 0; q < parts; q++) {
         const t0 = Math.floor((q * tiles) / parts);
         const t1 = Math.floor(((q + 1) * tiles) / parts);
         const [i0, i1] = byRows ? [t0 * TILE_M, Math.min(p.m, t1 * TILE_M)] : [0, p.m];
         const [j0, j1] = byRows ? [0, p.n] : [t0 * tn, Math.min(p.n, t1 * tn)];
-        let t = 0;
-        for (let u = 1; u < threads; u++) if (load[u] < load[t]) t = u;
-        load[t] += 2 * (i1 - i0) * (j1 - j0) * p.k;
         const fn = index[kernelFor(i1 - i0, j1 - j0, p.narrow)];
-        const edgeTile = (this.scratchOffset + t * EDGE_TILE_FLOATS) * 4;
+        const calls: Call[] = [];
         for (const s of p.segments) {
           const from = Math.max(j0, s.j0);
           const to = Math.min(j1, s.j1);
           if (from >= to) continue;
-          lists[t].push({
+          calls.push({
             fn,
-            args: [i1 - i0, to - from, p.k, p.a + i0 * p.aRow, p.aRow, p.aCol, s.b + 4 * (from - s.j0), s.bRow, p.c + i0 * p.cRow + 4 * from, p.cRow, p.bias + 4 * from, p.flags, edgeTile],
+            args: [i1 - i0, to - from, p.k, p.a + i0 * p.aRow, p.aRow, p.aCol, s.b + 4 * (from - s.j0), s.bRow, p.c + i0 * p.cRow + 4 * from, p.cRow, p.bias + 4 * from, p.flags, this.scratchOffset * 4],
+            perThread,
           });
         }
+        blocks.push({ flops: 2 * (i1 - i0) * (j1 - j0) * p.k, calls });
       }
     }
-    return lists;
+    return blocks.sort((a, b) => b.flops - a.flops).flatMap((b) => b.calls);
   }
 }
 

@@ -11,43 +11,52 @@
  *
  * A worker instantiates the pool's WebAssembly modules on the shared memory, then loops: wait until
  * the generation counter moves (spinning `spinMs` first, so back-to-back dispatches skip a futex
- * wake-up), run its call list (each call: export index, argument count, i32 arguments), add one to
- * the done counter and notify. A call that throws (a WebAssembly trap) is reported through the
- * control block; the worker still counts itself done and keeps serving.
+ * wake-up), then claim calls of the dispatch's list one at a time, as every thread does, until none
+ * is left, and wait again. A claim is a compare-and-swap on one word holding the dispatch's
+ * generation and the next call's index, so a worker that wakes late, after its dispatch is over,
+ * can claim nothing of the next one by mistake. A call that throws (a WebAssembly trap) is
+ * reported through the control block; it still counts as finished.
  */
 
 /** Int32 slots of the control block (a SharedArrayBuffer). */
 export const CONTROL = {
   /** Bumped by the main thread to start a dispatch. */
   generation: 0,
-  /** Workers that finished the current dispatch. */
-  done: 1,
+  /** Calls of the current dispatch finished (by any thread). */
+  finished: 1,
   /** Non-zero: workers leave their loop at the next generation. */
   stop: 2,
-  /** The index (1-based thread number) of the first worker whose call threw in this dispatch, else 0. */
+  /** The number (1-based) of the first worker whose call threw in this dispatch, else 0. */
   errorThread: 3,
   /** Bytes of its UTF-8 message at errorText. */
   errorLength: 4,
+  /** The claim word: (generation & GENERATION_MASK) << INDEX_BITS | index of the next unclaimed call. */
+  claim: 5,
+  /** Calls in the current dispatch's list. */
+  total: 6,
   /** Int32 index where the error message's bytes start. */
   errorText: 16,
   /** Bytes kept of an error message. */
   errorBytes: 1024,
-  /** Int32 index of worker 1's call list; worker t's starts listInts further on per t. */
-  lists: 16 + 256,
-  /** Int32s per call: export index, argument count, up to maxArgs arguments. */
-  callInts: 16,
-  maxArgs: 14,
-  /** Calls a worker's list holds in one dispatch (longer lists go in several). */
-  listCalls: 256,
+  /** Int32 index of the call list. */
+  list: 16 + 256,
+  /**
+   * Int32s per call: export index, argument count, the argument offset by the thread (-1: none),
+   * that offset per thread number, then up to maxArgs arguments.
+   */
+  callInts: 20,
+  maxArgs: 16,
+  /** Calls one dispatch holds (a longer list goes in several). */
+  listCalls: 1024,
+  /** Bits of the claim word that count calls (listCalls fits). */
+  indexBits: 12,
+  /** Generation bits kept in the claim word (so it stays a positive int32). */
+  generationMask: 0x7ffff,
 } as const;
-
-/** Int32s of one worker's list: its call count, then its calls. */
-export const LIST_INTS = 1 + CONTROL.listCalls * CONTROL.callInts;
 
 /** The worker's source: a classic script (browser) or CommonJS (Node `eval: true`). */
 export const WORKER_SOURCE = `'use strict';
 const C = ${JSON.stringify(CONTROL)};
-const LIST_INTS = ${LIST_INTS};
 const inNode = typeof process === 'object' && !!(process.versions && process.versions.node);
 const port = !inNode ? self : (typeof require === 'function' ? require : process.getBuiltinModule)('node:worker_threads').parentPort;
 const receiveOnce = (handler) => {
@@ -70,16 +79,10 @@ receiveOnce((init) => {
     return;
   }
   port.postMessage({ ready: true });
-  serve(c, fns, init.thread, init.spinMs, seen);
-  if (!inNode) self.close();
-});
-
-function serve(c, fns, thread, spinMs, seen) {
-  const list = C.lists + (thread - 1) * LIST_INTS;
   for (;;) {
     let g = Atomics.load(c, C.generation);
-    if (g === seen && spinMs > 0) {
-      const until = performance.now() + spinMs;
+    if (g === seen && init.spinMs > 0) {
+      const until = performance.now() + init.spinMs;
       while ((g = Atomics.load(c, C.generation)) === seen && performance.now() < until);
     }
     while (g === seen) {
@@ -87,13 +90,28 @@ function serve(c, fns, thread, spinMs, seen) {
       g = Atomics.load(c, C.generation);
     }
     seen = g;
-    if (Atomics.load(c, C.stop) !== 0) return;
+    if (Atomics.load(c, C.stop) !== 0) break;
+    work(c, fns, init.thread, g);
+  }
+  if (!inNode) self.close();
+});
+
+/** Claims and runs calls of generation g until none is left. */
+function work(c, fns, thread, g) {
+  const tag = (g & C.generationMask) << C.indexBits;
+  const indexMask = (1 << C.indexBits) - 1;
+  for (;;) {
+    const v = Atomics.load(c, C.claim);
+    if ((v & ~indexMask) !== tag) return;
+    const i = v & indexMask;
+    const total = Atomics.load(c, C.total);
+    if (i >= total) return;
+    if (Atomics.compareExchange(c, C.claim, v, v + 1) !== v) continue;
+    const at = C.list + i * C.callInts;
     try {
-      const count = c[list];
-      for (let i = 0; i < count; i++) {
-        const at = list + 1 + i * C.callInts;
-        fns[c[at]].apply(null, c.subarray(at + 2, at + 2 + c[at + 1]));
-      }
+      const args = Array.from(c.subarray(at + 4, at + 4 + c[at + 1]));
+      if (c[at + 2] >= 0) args[c[at + 2]] += thread * c[at + 3];
+      fns[c[at]].apply(null, args);
     } catch (e) {
       if (Atomics.compareExchange(c, C.errorThread, 0, thread) === 0) {
         const text = new TextEncoder().encode(e && e.name ? e.name + ': ' + e.message : String(e)).subarray(0, C.errorBytes);
@@ -101,8 +119,7 @@ function serve(c, fns, thread, spinMs, seen) {
         Atomics.store(c, C.errorLength, text.length);
       }
     }
-    Atomics.add(c, C.done, 1);
-    Atomics.notify(c, C.done);
+    if (Atomics.add(c, C.finished, 1) + 1 === total) Atomics.notify(c, C.finished);
   }
 }
 `;

@@ -1,25 +1,30 @@
 /**
- * The CPU device's thread pool: runs lists of WebAssembly calls on N threads (this one and N - 1
+ * The CPU device's thread pool: runs a list of WebAssembly calls on N threads (this one and N - 1
  * workers) over one shared WebAssembly memory, in Node and in a browser. It knows nothing of what
- * the calls compute: a caller (the GEMM, src/cpu/gemm.ts) splits its work into calls of exported
- * functions with i32 arguments and hands the pool one list per thread.
+ * the calls compute: a caller (the GEMM, src/cpu/gemm.ts) splits its work into independent calls of
+ * exported functions with i32 arguments, one argument of a call optionally offset by the running
+ * thread's number (a per-thread scratch address).
  *
- * A dispatch: this thread writes each worker's list into the control block (a SharedArrayBuffer,
- * layout in src/cpu/pool-worker.ts with the worker's code), bumps the generation counter and
- * notifies; it runs its own list on its own instances meanwhile, then waits until every worker
- * has counted itself done (Atomics.wait where this thread may block, as in Node; spinning on a
- * browser's main thread, which may not). The counters are sequentially consistent atomics, so what
- * a worker wrote to the memory before counting itself done is visible here after the wait. A call
- * that throws on a worker (a trap) is thrown here, after every thread has finished, naming the
- * worker; a worker that fails outside a dispatch makes the next dispatch throw.
+ * A dispatch: this thread writes the list into the control block (a SharedArrayBuffer, layout in
+ * src/cpu/pool-worker.ts with the worker's code), bumps the generation counter and notifies; then
+ * every thread, this one included, claims calls one at a time (a compare-and-swap) until none is
+ * left, so a worker that wakes late or is descheduled by other load on the host takes fewer calls
+ * instead of holding the others up. This thread returns once every call has finished: it waits in
+ * Atomics.wait where it may block (Node), and spins on a browser's main thread, which may not. The
+ * counters are sequentially consistent atomics, so what a worker wrote to the memory before counting
+ * its call finished is visible here after the wait. A call that throws on a worker (a trap) is thrown
+ * here, after every call has finished, naming the worker; a worker that fails outside a dispatch
+ * makes the next dispatch throw. (A worker killed from outside in the middle of a call would leave
+ * the dispatch waiting: nothing here kills workers but destroy().)
  */
-import { CONTROL, LIST_INTS, WORKER_SOURCE } from './pool-worker.js';
+import { CONTROL, WORKER_SOURCE } from './pool-worker.js';
 import { canBlock, startWorker, type WorkerHandle } from './threads.js';
 
-/** One call: the function's index (CpuThreadPool.functionIndex) and its i32 arguments. */
+/** One call: the function's index (CpuThreadPool.functionIndex) and its i32 arguments; with perThread, args[arg] + thread * stride on thread number `thread` (0: this one). */
 export interface Call {
   fn: number;
   args: readonly number[];
+  perThread?: { arg: number; stride: number };
 }
 
 /** How long a worker spins on the generation counter after a dispatch before it blocks: dispatches closer together skip a futex wake-up (about 10 to 100 us). */
@@ -73,7 +78,7 @@ export class CpuThreadPool {
       const { exports } = await WebAssembly.instantiate(module, { env: { memory } });
       for (const e of WebAssembly.Module.exports(module)) if (e.kind === 'function') fns.push(exports[e.name] as (...args: number[]) => void);
     }
-    const control = new Int32Array(new SharedArrayBuffer((CONTROL.lists + (threads - 1) * LIST_INTS) * 4));
+    const control = new Int32Array(new SharedArrayBuffer((CONTROL.list + CONTROL.listCalls * CONTROL.callInts) * 4));
     const state: PoolState = { control, workers: [], stopped: false };
     try {
       const workers = await Promise.all(Array.from({ length: threads - 1 }, () => startWorker(WORKER_SOURCE)));
@@ -121,26 +126,15 @@ export class CpuThreadPool {
   }
 
   /**
-   * Runs lists[t] on thread t (0: this thread) and returns when every thread has finished. A list
-   * longer than a worker's share of the control block runs in several dispatches.
-   * @throws Error naming the thread when a call threw on a worker (after all have finished), or
-   *   when a worker has stopped.
+   * Runs the calls, each once, on whichever threads claim them, and returns when all have finished.
+   * A list longer than the control block holds runs in several dispatches, in order.
+   * @throws Error naming the worker when a call threw on one (after every call has finished), the
+   *   error itself when a call threw on this thread, or an Error when a worker has stopped.
    */
-  run(lists: readonly (readonly Call[])[]): void {
+  run(calls: readonly Call[]): void {
     if (this.destroyed) throw new Error('this CPU thread pool was destroyed');
     if (this.state.failure) throw new Error(this.state.failure);
-    if (lists.length > this.threads) throw new RangeError(`${lists.length} call lists for ${this.threads} threads`);
-    let longest = 0;
-    for (let t = 1; t < lists.length; t++) longest = Math.max(longest, lists[t].length);
-    const dispatches = Math.ceil(longest / CONTROL.listCalls);
-    if (dispatches === 0) {
-      this.runHere(lists[0] ?? []);
-      return;
-    }
-    for (let d = 0; d < dispatches; d++) {
-      const from = d * CONTROL.listCalls;
-      this.dispatch(lists.map((list) => list.slice(from, from + CONTROL.listCalls)), d === 0 ? (lists[0] ?? []) : []);
-    }
+    for (let from = 0; from < calls.length; from += CONTROL.listCalls) this.dispatch(calls.slice(from, from + CONTROL.listCalls));
   }
 
   /** Stops and terminates the workers. */
@@ -151,50 +145,57 @@ export class CpuThreadPool {
     stop(this.state);
   }
 
-  private dispatch(lists: readonly (readonly Call[])[], here: readonly Call[]): void {
+  private dispatch(calls: readonly Call[]): void {
     const c = this.state.control;
-    for (let t = 1; t < this.threads; t++) {
-      const list = lists[t] ?? [];
-      const at = CONTROL.lists + (t - 1) * LIST_INTS;
-      c[at] = list.length;
-      list.forEach((call, i) => {
-        if (call.args.length > CONTROL.maxArgs) throw new RangeError(`a pool call takes at most ${CONTROL.maxArgs} arguments, got ${call.args.length}`);
-        const r = at + 1 + i * CONTROL.callInts;
-        c[r] = call.fn;
-        c[r + 1] = call.args.length;
-        c.set(call.args, r + 2);
-      });
-    }
-    Atomics.store(c, CONTROL.done, 0);
-    Atomics.add(c, CONTROL.generation, 1);
+    calls.forEach((call, i) => {
+      if (call.args.length > CONTROL.maxArgs) throw new RangeError(`a pool call takes at most ${CONTROL.maxArgs} arguments, got ${call.args.length}`);
+      const at = CONTROL.list + i * CONTROL.callInts;
+      c[at] = call.fn;
+      c[at + 1] = call.args.length;
+      c[at + 2] = call.perThread ? call.perThread.arg : -1;
+      c[at + 3] = call.perThread ? call.perThread.stride : 0;
+      c.set(call.args, at + 4);
+    });
+    const total = calls.length;
+    const generation = (Atomics.load(c, CONTROL.generation) + 1) | 0;
+    const tag = (generation & CONTROL.generationMask) << CONTROL.indexBits;
+    Atomics.store(c, CONTROL.total, total);
+    Atomics.store(c, CONTROL.finished, 0);
+    Atomics.store(c, CONTROL.claim, tag);
+    Atomics.store(c, CONTROL.generation, generation);
     Atomics.notify(c, CONTROL.generation);
-    let thrown: unknown;
-    try {
-      this.runHere(here);
-    } catch (e) {
-      thrown = e;
+    // This thread claims calls too, as thread 0.
+    let thrown: { error: unknown } | undefined;
+    const indexMask = (1 << CONTROL.indexBits) - 1;
+    for (;;) {
+      const v = Atomics.load(c, CONTROL.claim);
+      const i = v & indexMask;
+      if (i >= total) break;
+      if (Atomics.compareExchange(c, CONTROL.claim, v, v + 1) !== v) continue;
+      try {
+        this.fns[calls[i].fn](...calls[i].args);
+      } catch (error) {
+        thrown ??= { error };
+      }
+      Atomics.add(c, CONTROL.finished, 1);
     }
-    this.waitForWorkers();
+    this.waitForAll(total);
     const failed = Atomics.load(c, CONTROL.errorThread);
     if (failed !== 0) {
       const bytes = new Uint8Array(c.buffer, CONTROL.errorText * 4, Atomics.load(c, CONTROL.errorLength)).slice();
       Atomics.store(c, CONTROL.errorThread, 0);
       throw new Error(`CPU worker thread ${failed} failed: ${new TextDecoder().decode(bytes)}`);
     }
-    if (thrown !== undefined) throw thrown;
+    if (thrown) throw thrown.error;
   }
 
-  private runHere(list: readonly Call[]): void {
-    for (const call of list) this.fns[call.fn](...call.args);
-  }
-
-  private waitForWorkers(): void {
+  /** Returns once `total` calls have finished. */
+  private waitForAll(total: number): void {
     const c = this.state.control;
-    const workers = this.threads - 1;
     const until = performance.now() + MAIN_SPIN_MS;
-    let done: number;
-    while ((done = Atomics.load(c, CONTROL.done)) < workers) {
-      if (this.block && performance.now() > until) Atomics.wait(c, CONTROL.done, done, 100);
+    let finished: number;
+    while ((finished = Atomics.load(c, CONTROL.finished)) < total) {
+      if (this.block && performance.now() > until) Atomics.wait(c, CONTROL.finished, finished, 100);
     }
   }
 }
