@@ -11,6 +11,7 @@ import { CpuThreadPool } from './pool.js';
 import { hostCores, MAX_CPU_THREADS, whyNoSharedMemory } from './threads.js';
 import type { Trainer } from '../trainer.js';
 
+/** Options of {@link CpuDevice.create}: how many threads the CPU device runs its GEMMs on. */
 export interface CpuDeviceOptions {
   /**
    * Threads each GEMM splits over (this one and threads - 1 workers), a whole number from 1 to 16.
@@ -44,7 +45,7 @@ export class CpuDevice {
   /**
    * Compiles the WASM kernels (once per process) and, on more than one thread, starts a pool once
    * to check the host runs one; throws where WebAssembly SIMD is missing.
-   * @throws RangeError when `threads` is not a whole number from 1 to 16.
+   * @throws RangeError when `threads` is not a whole number from 1 to 16, or `minFlopsPerThread` is not a number >= 0.
    */
   static async create(options: CpuDeviceOptions = {}): Promise<CpuDevice> {
     const asked = options.threads;
