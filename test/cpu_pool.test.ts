@@ -143,4 +143,18 @@ describe('CpuDevice threads', () => {
     expect((await CpuDevice.create({ threads: 3 })).threads).toBe(3);
     for (const bad of [0, 1.5, 17, -2, NaN]) await expect(CpuDevice.create({ threads: bad })).rejects.toThrow(/^threads must be a whole number from 1 to 16, got /);
   });
+
+  it('runs 1 thread where memory cannot be shared (a page that is not cross-origin isolated), saying why', async () => {
+    const g = globalThis as { crossOriginIsolated?: boolean };
+    g.crossOriginIsolated = false;
+    try {
+      const device = await CpuDevice.create({ threads: 4 });
+      expect(device.threads).toBe(1);
+      expect(device.describeThreads()).toBe(
+        '1 thread (the page is not cross-origin isolated, so it cannot share memory with workers; serve it with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)',
+      );
+    } finally {
+      delete g.crossOriginIsolated;
+    }
+  });
 });

@@ -15,6 +15,11 @@
  * or columns-outer, whichever re-reads the smaller operand from cache per outer step. (4 x 8 was
  * measured fastest of 4x8, 5x8, 6x8, 8x8, 4x12, 4x16 and 3x16 on x86-64 V8, and unrolling k by 2
  * did not help; the larger tiles' accumulators likely no longer all fit in the 16 SIMD registers.)
+ *
+ * On several threads (a CpuThreadPool, src/cpu/pool.ts) a run packs B for all its entries first,
+ * then cuts C into blocks of whole row tiles (or whole column tiles) that the threads claim, each
+ * with its own edge tile: every element of C is computed by one thread, in the same k order, so
+ * the result is bit for bit the 1-thread one.
  */
 import type { GemmEntry } from '../kernels/batched_gemm.js';
 import type { CpuHeap } from './heap.js';

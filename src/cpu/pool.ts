@@ -29,7 +29,7 @@ export interface Call {
 
 /** How long a worker spins on the generation counter after a dispatch before it blocks: dispatches closer together skip a futex wake-up (about 10 to 100 us). */
 const DEFAULT_SPIN_MS = 0.05;
-/** How long this thread spins on the done counter before it blocks (where it may). */
+/** How long this thread spins on the finished counter before it blocks (where it may). */
 const MAIN_SPIN_MS = 0.05;
 
 /** What the workers' listeners and the clean-up registry share; it holds no reference to the pool, so an unreferenced pool can be collected. */

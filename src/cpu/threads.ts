@@ -41,11 +41,11 @@ export async function hostCores(): Promise<number> {
 /** The response headers that make a page cross-origin isolated, so it may share memory with workers (the demo's server sends them: vite.config.ts). */
 export const CROSS_ORIGIN_ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } as const;
 
-const NOT_ISOLATED = `the page is not cross-origin isolated, so it cannot share memory with workers (serve it with the headers ${Object.entries(
+const NOT_ISOLATED = `the page is not cross-origin isolated, so it cannot share memory with workers; serve it with the headers ${Object.entries(
   CROSS_ORIGIN_ISOLATION_HEADERS,
 )
   .map(([name, value]) => `${name}: ${value}`)
-  .join(' and ')})`;
+  .join(' and ')}`;
 
 /** Why this host cannot run the CPU device on several threads, or undefined where it can. */
 export function whyNoSharedMemory(): string | undefined {
