@@ -133,6 +133,13 @@ describe('npm start -- predict', () => {
     const whole = await run(['predict', '--checkpoint', file('csv.safetensors'), '--test', file('test.csv'), '--out', file('preds-whole.csv'), '--gates', '--keep', 'id,age']);
     expect(whole.code, whole.stderr).toBe(0);
     expect(await readFile(file('preds-whole.csv'), 'utf8')).toBe(await readFile(file('preds.csv'), 'utf8'));
+
+    // On the CPU device, 1 thread and 2 give the same file.
+    for (const threads of ['1', '2']) {
+      const t = await run(['predict', '--checkpoint', file('csv.safetensors'), '--test', file('test.csv'), '--out', file(`preds-cpu-${threads}.csv`), '--gates', '--device', 'cpu', '--threads', threads]);
+      expect(t.code, t.stderr).toBe(0);
+    }
+    expect(await readFile(file('preds-cpu-2.csv'), 'utf8')).toBe(await readFile(file('preds-cpu-1.csv'), 'utf8'));
   });
 
   it('exports an ONNX model and its encoder that reproduce the predictions in ONNX Runtime', async () => {
