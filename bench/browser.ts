@@ -23,7 +23,7 @@
  *   --no-write         print, write nothing
  */
 import { availableParallelism, loadavg } from 'node:os';
-import { benchConfigs, CPU_SYSTEM, cpuGemmShareLine, cpuProfileKey, buildBenchSpec, describeConfig, stepFlops, fmt, mdTable, profileOpsTable, profileTable, type StepTiming } from './common.js';
+import { benchConfigs, CPU_SYSTEM, cpuGemmShareLine, cpuProfileKey, isCpuSystem, buildBenchSpec, describeConfig, stepFlops, fmt, mdTable, profileOpsTable, profileTable, type StepTiming } from './common.js';
 import { commandLine, commit, writeResults } from './results.js';
 import { chromiumArgs, openBenchPage, startBenchServer } from './page.js';
 import type { PageOptions, PageResult, PageRun } from './browser/main.js';
@@ -50,11 +50,13 @@ try {
   if (!info) throw new Error('navigator.gpu.requestAdapter() gave no adapter in the page');
   const software = info.isFallback || info.architecture === 'swiftshader';
 
+  // The CPU device on its default threads (a thread per core) and, as PyTorch runs below, on one thread too.
+  const cpuRuns = (run: PageRun): PageRun[] => (flag('--cpu-threads') || availableParallelism() === 1 ? [run] : [run, { ...run, cpuThreads: 1 }]);
   const tw = value('--tfjs-warmup', 2);
   const ts = value('--tfjs-steps', 5);
   const runs: PageRun[] = [
     { config: 'bench-small', system: 'ple-webgpu', warmup: 3, steps: value('--steps', 20) },
-    { config: 'bench-small', system: CPU_SYSTEM, warmup: 3, steps: value('--steps', 20) },
+    ...cpuRuns({ config: 'bench-small', system: CPU_SYSTEM, warmup: 3, steps: value('--steps', 20) }),
     { config: 'bench-small', system: 'tfjs-webgpu', warmup: tw, steps: ts },
     { config: 'bench-small', system: 'tfjs-cpu', warmup: tw, steps: ts },
   ];
@@ -62,7 +64,7 @@ try {
     // Larger batches: fewer, fuller dispatches; tfjs-webgpu takes tens of seconds a step here, so it times the minimum.
     runs.push(
       { config: 'bench-small@2048', system: 'ple-webgpu', warmup: 2, steps: software ? 5 : 20 },
-      { config: 'bench-small@2048', system: CPU_SYSTEM, warmup: 2, steps: 20 },
+      ...cpuRuns({ config: 'bench-small@2048', system: CPU_SYSTEM, warmup: 2, steps: 20 }),
       { config: 'bench-small@2048', system: 'tfjs-webgpu', warmup: 1, steps: software ? 5 : ts },
       { config: 'bench-small@2048', system: 'tfjs-cpu', warmup: 1, steps: ts },
     );
@@ -151,12 +153,12 @@ try {
       const tc = timings.find((t) => t.system === 'tfjs-cpu');
       if (tw) md.push(`- ple-webgpu vs tfjs-webgpu: **${fmt(tw.msPerStep / ple.msPerStep)}×** the steps/s (target ≥ 40×: ${tw.msPerStep / ple.msPerStep >= 40 ? 'met' : 'NOT met'}).`);
       if (tc) md.push(`- ple-webgpu vs tfjs-cpu: **${fmt(tc.msPerStep / ple.msPerStep, 2)}×** (target > 1×: ${tc.msPerStep > ple.msPerStep ? 'met' : 'NOT met'}).`);
-      const cpu = timings.find((t) => t.system === CPU_SYSTEM);
-      if (cpu) md.push(`- ${CPU_SYSTEM} vs ple-webgpu on WebGPU (this adapter), same page: **${fmt(ple.msPerStep / cpu.msPerStep, 2)}×** the steps/s.`);
+      const cpus = timings.filter((t) => isCpuSystem(t.system));
+      for (const cpu of cpus) md.push(`- ${cpu.system} vs ple-webgpu on WebGPU (this adapter), same page: **${fmt(ple.msPerStep / cpu.msPerStep, 2)}×** the steps/s.`);
       // The page's fastest device is what a user of this machine trains with (--device auto picks the CPU device on a software adapter).
-      const fastest = cpu && cpu.msPerStep < ple.msPerStep ? cpu : ple;
+      const fastest = [ple, ...cpus].reduce((a, b) => (b.msPerStep < a.msPerStep ? b : a));
       for (const pt of timings.filter((t) => t.system.startsWith('pytorch-cpu'))) {
-        for (const t of [ple, cpu].filter((x): x is StepTiming => Boolean(x))) {
+        for (const t of [ple, ...cpus]) {
           const target = t === fastest ? ` (target ≥ 1× for the page's faster device: ${pt.msPerStep >= t.msPerStep ? 'met' : 'NOT met'})` : '';
           md.push(`- ${t.system} vs ${pt.system} on this machine's CPU (outside the page; ${pt.note}): **${fmt(pt.msPerStep / t.msPerStep, 2)}×**${target}.`);
         }
@@ -172,15 +174,17 @@ try {
         `- Step rate: ${fmt(flops / 1e6, 0)} MFLOP of matrix products per step (GEMMs + gate logits) in ${fmt(ple.msPerStep)} ms = ${fmt(rate, 2)} GFLOP/s` +
           (best ? `, ${fmt((100 * rate) / best)}% of the best GEMM variant over the step's own GEMMs (${fmt(best, 2)} GFLOP/s, tuner, same page) — target ≥ 80%: ${rate / best >= 0.8 ? 'met' : 'NOT met'}.` : ' (run with --tune for the best GEMM variant beside it).'),
       );
-      const share = result.cpuGemmShare[config];
-      if (share) md.push(`- ${cpuGemmShareLine(share)}`);
+      for (const cpu of cpus) {
+        const share = result.cpuGemmShare[cpuProfileKey(config, cpu.system)];
+        if (share) md.push(`- ${cpuGemmShareLine(cpu.system, share)}`);
+      }
       if (config === 'bench-large' && !timings.some((t) => t.system !== 'ple-webgpu')) md.push(`- On this software adapter bench-large runs for ple-webgpu only, with ${ple.warmupMs.length} warm-up and ${ple.steps} timed steps (tfjs would take minutes per step; --large-tfjs adds it).`);
       md.push('');
     }
-    const cpuProfile = result.profiles[cpuProfileKey(config)];
-    const cpuTiming = timings.find((t) => t.system === CPU_SYSTEM);
-    if (cpuProfile) {
-      md.push(`#### ${CPU_SYSTEM} ${config} step by kernel (${cpuProfile.method}, each op timed alone; sum ${fmt(cpuProfile.totalMs)} ms vs ${fmt(cpuTiming?.msPerStep ?? NaN)} ms/step wall; outside GEMMs ${fmt(100 * cpuProfile.outsideGemmShare)}%)`);
+    for (const cpuTiming of timings.filter((t) => isCpuSystem(t.system))) {
+      const cpuProfile = result.profiles[cpuProfileKey(config, cpuTiming.system)];
+      if (!cpuProfile) continue;
+      md.push(`#### ${cpuTiming.system}, ${config}, step by kernel (${cpuProfile.method}, each op timed alone; sum ${fmt(cpuProfile.totalMs)} ms vs ${fmt(cpuTiming.msPerStep)} ms/step wall; outside GEMMs ${fmt(100 * cpuProfile.outsideGemmShare)}%)`);
       md.push('');
       md.push(profileTable(cpuProfile));
       md.push('');

@@ -79,8 +79,11 @@ export function stepFlops(spec: ModelSpec, B: number): { gemm: number; gateLogit
 
 /** The runtime on its CPU device (src/cpu/), as the benches' tables name it. */
 export const CPU_SYSTEM = 'ple-webgpu (CPU device)';
-/** Where a page run keeps the CPU device's profile of a config, beside the WebGPU one (keyed by the config's name). */
-export const cpuProfileKey = (config: string) => `${config} ${CPU_SYSTEM}`;
+/** The CPU device on this many threads, as the timings name it (CPU_SYSTEM's timings all start with it). */
+export const cpuSystem = (threads: number) => `${CPU_SYSTEM} on ${threads} thread${threads === 1 ? '' : 's'}`;
+export const isCpuSystem = (system: string) => system.startsWith(CPU_SYSTEM);
+/** Where a page run keeps a CPU device's profile and step-vs-GEMM share of a config, beside the WebGPU one (keyed by the config's name). */
+export const cpuProfileKey = (config: string, system: string) => `${config} ${system}`;
 
 export interface StepTiming {
   system: string;
@@ -120,7 +123,7 @@ export interface RuntimeBenchOptions {
  * synchronised by reading back the last step's loss.
  */
 export async function timeRuntime(ctx: GpuContext | CpuDevice, c: BenchConfig, o: RuntimeBenchOptions): Promise<{ timing: StepTiming; trainer: Trainer }> {
-  const system = isCpuDevice(ctx) ? CPU_SYSTEM : 'ple-webgpu';
+  const system = isCpuDevice(ctx) ? cpuSystem(ctx.threads) : 'ple-webgpu';
   const batch = benchBatch(c);
   const t0 = performance.now();
   const trainer = await Trainer.create(ctx, modelConfig(c), { batchSize: c.batchSize, seed: o.seed ?? 1, optimizer: { kind: 'adam', lr: 1e-3 }, gemmTuning: o.tuning });
@@ -319,9 +322,9 @@ export async function cpuStepVsGemms(trainer: Trainer, c: BenchConfig, o: { roun
 }
 
 /** One sentence on a CpuGemmShare for the reports, with the 80% target. */
-export function cpuGemmShareLine(s: CpuGemmShare): string {
+export function cpuGemmShareLine(system: string, s: CpuGemmShare): string {
   return (
-    `${CPU_SYSTEM} step rate: ${fmt(s.stepGflops, 2)} GFLOP/s (${fmt(s.stepMs)} ms/step), **${fmt(100 * s.ratio)}%** of its GEMM's rate over the step's own GEMM ops run alone on the same operands ` +
+    `${system} step rate: ${fmt(s.stepGflops, 2)} GFLOP/s (${fmt(s.stepMs)} ms/step), **${fmt(100 * s.ratio)}%** of its GEMM's rate over the step's own GEMM ops run alone on the same operands ` +
     `(${fmt(s.gemmGflops, 2)} GFLOP/s, ${fmt(s.gemmMs)} ms; median of ${s.rounds.length} alternating rounds, rounds ${s.rounds.map((r) => `${fmt(100 * r.ratio)}%`).join(', ')}) — target ≥ 80%: ${s.ratio >= 0.8 ? 'met' : 'NOT met'}.`
   );
 }

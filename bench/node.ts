@@ -17,7 +17,7 @@ import { GEMM_DESCRIPTOR, gemmDispatch, gemmTuningFor, type GemmTuning } from '.
 import { createDispatch, encodeOps, type Dispatch } from '../src/kernels/dispatch.js';
 import { defaultGemmCandidates, gemmFlops, layoutShape, stepGemmShapes, tuneGemmPerDispatch, tuningFits, tuningKey, type GemmShape, type GemmTuningChooser } from '../src/tuning.js';
 import {
-  benchBatch, benchConfigs, buildBenchSpec, cpuGemmShareLine, cpuStepVsGemms, describeConfig, fmt, mdTable, median, profileCpuStep, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
+  benchBatch, benchConfigs, buildBenchSpec, cpuGemmShareLine, cpuStepVsGemms, cpuSystem, describeConfig, fmt, mdTable, median, profileCpuStep, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
   type BenchConfig, type CpuGemmShare, type StepProfile, type StepTiming,
 } from './common.js';
 import { loadavg } from 'node:os';
@@ -357,7 +357,7 @@ if (flag('--profile') && smallProfile) {
 }
 md.push(`### The CPU device beside WebGPU`);
 md.push('');
-md.push(`The same step on the CPU device (WebAssembly SIMD, src/cpu/) and on WebGPU with the tuning above, alternating, 3 rounds; median ms/step (each round's figure in brackets). On a software adapter \`--device auto\` trains on the CPU device.`);
+md.push(`The same step on the CPU device (WebAssembly SIMD, src/cpu/; ${cpuDevice.describeThreads()}) and on WebGPU with the tuning above, alternating, 3 rounds; median ms/step (each round's figure in brackets). On a software adapter \`--device auto\` trains on the CPU device.`);
 md.push('');
 md.push(
   mdTable(
@@ -369,7 +369,7 @@ md.push(
   ),
 );
 md.push('');
-for (const d of devices.filter((x) => x.share)) md.push(`- ${d.config.name}: ${cpuGemmShareLine(d.share!)}`);
+for (const d of devices.filter((x) => x.share)) md.push(`- ${d.config.name}: ${cpuGemmShareLine(cpuSystem(cpuDevice.threads), d.share!)}`);
 md.push('');
 for (const d of devices.filter((x) => x.profile)) {
   const p = d.profile!;

@@ -20,6 +20,8 @@ export interface PageRun {
   window?: number;
   /** The step (1-based, warm-up included) whose loss the timing reports: the same for every system of a config. */
   lossStep?: number;
+  /** The CPU device's threads for this run (default: the page's cpuThreads). */
+  cpuThreads?: number;
 }
 
 export interface PageOptions {
@@ -41,7 +43,7 @@ export interface PageResult {
   tuning: Record<string, string>;
   /** The tuner's best GFLOP/s over the step's GEMMs, by config. */
   tuningBestGflops: Record<string, number>;
-  /** The CPU device's step rate against its GEMMs alone, by config. */
+  /** The CPU device's step rate against its GEMMs alone, by cpuProfileKey. */
   cpuGemmShare: Record<string, CpuGemmShare>;
   errors: string[];
 }
@@ -103,13 +105,14 @@ async function runBench(options: PageOptions): Promise<PageResult> {
         }
         trainer.destroy();
       } else if (run.system === CPU_SYSTEM) {
-        const cpu = await CpuDevice.create({ threads: options.cpuThreads });
+        const cpu = await CpuDevice.create({ threads: run.cpuThreads ?? options.cpuThreads });
         log(`${CPU_SYSTEM} ${c.name}: ${cpu.describeThreads()}`);
         const { timing, trainer } = await timeRuntime(cpu, c, { warmup: run.warmup, steps: run.steps, window: run.window, lossStep: run.lossStep, log });
         result.timings.push(timing);
-        if (options.profile) result.profiles[cpuProfileKey(c.name)] = profileCpuStep(trainer);
+        const key = cpuProfileKey(c.name, timing.system);
+        if (options.profile) result.profiles[key] = profileCpuStep(trainer);
         // Last: its GEMM-only passes leave the trainer's activations as no step would. About 100 ms of steps per round.
-        result.cpuGemmShare[c.name] = await cpuStepVsGemms(trainer, c, { n: Math.max(1, Math.min(10, Math.round(100 / timing.msPerStep))) });
+        result.cpuGemmShare[key] = await cpuStepVsGemms(trainer, c, { n: Math.max(1, Math.min(10, Math.round(100 / timing.msPerStep))) });
         trainer.destroy();
       } else {
         const backend = run.system === 'tfjs-webgpu' ? 'webgpu' : 'cpu';
