@@ -12,9 +12,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ResolvedOptimizer } from '../src/config.js';
-import { CpuElementwise } from '../src/cpu/elementwise.js';
+import { CpuElementwise, elementwiseModule } from '../src/cpu/elementwise.js';
 import { CpuGemm } from '../src/cpu/gemm.js';
 import { CpuHeap } from '../src/cpu/heap.js';
+import { CpuThreadPool } from '../src/cpu/pool.js';
 import { runCpuOp, type CpuOpContext } from '../src/cpu/kernels.js';
 import type { BufferRole } from '../src/layers/ops.js';
 import type { BiasActEntry } from '../src/kernels/bias_act_backward.js';
@@ -33,11 +34,12 @@ const ROWS = [1, 3, 7, 33];
 
 /** A NaN-filled heap handing out regions at unaligned offsets with NaN gaps between them. */
 class Layout {
-  readonly heap = new CpuHeap(1 << 20);
+  readonly heap: CpuHeap;
   private next: number;
   /** Elements the kernels may write. */
   readonly outputs = new Set<number>();
-  constructor(private readonly rng: Rng) {
+  constructor(private readonly rng: Rng, { shared = false } = {}) {
+    this.heap = new CpuHeap(1 << 20, { shared });
     this.heap.f32.fill(NaN);
     this.next = rng.int(1, 3);
   }
@@ -110,7 +112,7 @@ describe('CPU bias_act_backward (WASM SIMD) against the float64 reference', () =
         const want = Float64Array.from(f);
         const shifted = entries.map((e) => ({ ...e, dyOff: dY + e.dyOff, yOff: y + e.yOff, dbOff: e.dbOff === undefined ? undefined : db + e.dbOff }));
         biasActBackwardReference(shifted, want, want, want);
-        for (const e of entries) ew.biasActBackward(e, dY, y, db);
+        ew.biasActBackward(entries, dY, y, db);
         layout.checkUntouched(before);
         for (const e of shifted) {
           // The mask is exact: each dY keeps its value or becomes +0.
@@ -209,7 +211,7 @@ describe('CPU mixture kernels (WASM SIMD) against the float64 reference', () => 
         // Row blocks of random sizes, every entry on a block before the next block.
         for (const [from, count] of rowBlocks(rng, rows)) for (const m of c.mixtures) ew.mixture(m, c.gateW, c.z, c.out, from, count);
         for (const [from, count] of rowBlocks(rng, rows)) for (const g of c.gateGrads) ew.gateGrad(g, c.gateW, c.z, c.dG, c.dLogit, from, count);
-        for (const e of c.expertGrads) ew.expertGrad(e, c.gateW, c.dG, c.dZ);
+        ew.expertGrads(c.expertGrads, c.gateW, c.dG, c.dZ);
         layout.checkUntouched(before);
 
         const want = Float64Array.from(input);
@@ -303,7 +305,7 @@ describe('CPU expert gradient with more members than one WASM call adds', () => 
           const before = layout.heap.u32.slice();
           const want = Float64Array.from(f);
           expertGradReference([{ ...e, wOff: gateW, dzOff: dZ, members: e.members.map((m) => ({ wCol: m.wCol, dgOff: dG + m.dgOff })) }], want, want, want);
-          ew.expertGrad(e, gateW, dG, dZ);
+          ew.expertGrads([e], gateW, dG, dZ);
           layout.checkUntouched(before);
           const got = layout.read(f, dZ, rows, d, e.dzRow);
           if (members === 0) expect(got.every((v) => v === 0)).toBe(true);
@@ -422,4 +424,195 @@ describe('CPU grad_norm (WASM SIMD sum of squares in float64) against the float6
       });
     });
   }
+});
+
+/**
+ * Runs `op` on the element-wise kernels on 1, 2 and 3 threads (minFlopsPerThread 0: every op split),
+ * each time from the same heap contents: each run must leave every non-output float as it was and
+ * split into at least two pool calls, and 2 and 3 threads must write the 1-thread run's bits. The
+ * heap is left as the runs wrote it (the same on every thread count), for the caller's reference check.
+ */
+async function onThreads(layout: Layout, seed: number, op: (ew: CpuElementwise) => void): Promise<void> {
+  const heap = layout.heap;
+  const before = heap.u32.slice();
+  let oneThread: Uint32Array | undefined;
+  for (const threads of [1, 2, 3]) {
+    heap.u32.set(before);
+    const pool = threads > 1 ? await CpuThreadPool.create(heap.memory, [await elementwiseModule(true)], threads) : undefined;
+    let calls = 0;
+    try {
+      if (pool) {
+        const run = pool.run.bind(pool);
+        pool.run = (list) => {
+          calls += list.length;
+          run(list);
+        };
+      }
+      op(await CpuElementwise.create(heap, { pool, minFlopsPerThread: 0 }));
+    } finally {
+      pool?.destroy();
+    }
+    layout.checkUntouched(before);
+    const now = heap.u32.slice();
+    if (!oneThread) {
+      oneThread = now;
+      continue;
+    }
+    expect(calls, `pool calls on ${threads} threads (seed ${seed})`).toBeGreaterThanOrEqual(2);
+    const differs = now.findIndex((v, i) => v !== oneThread![i]);
+    if (differs >= 0) throw new Error(`${threads} threads: heap element ${differs} is not the 1-thread run's (seed ${seed})`);
+  }
+}
+
+describe('CPU element-wise ops split over 1, 2 and 3 threads: bit for bit as 1 thread, against the float64 reference', () => {
+  const shared = async (seed: number) => {
+    const rng = new Rng(seed);
+    return { rng, layout: new Layout(rng, { shared: true }) };
+  };
+
+  for (const cols of [33, 65]) {
+    it(`bias_act_backward, cols ${cols}`, async () => {
+      const seed = caseSeed(`cpu threads bias_act cols ${cols}`);
+      await withSeed(seed, async () => {
+        const { rng, layout } = await shared(seed);
+        const entries: BiasActEntry[] = [];
+        for (const [relu, withDb] of [[true, true], [false, true], [true, false]] as const) {
+          const rows = rng.int(20, 40);
+          const dyRow = cols + rng.int(0, 3);
+          const yRow = cols + rng.int(0, 3);
+          const e: BiasActEntry = { rows, cols, relu, dyOff: layout.region(rows * dyRow), dyRow, yOff: layout.region(rows * yRow), yRow, dbOff: withDb ? layout.region(cols) : undefined };
+          layout.fill(e.dyOff, rows, cols, dyRow);
+          layout.fill(e.yOff, rows, cols, yRow, () => (rng.uniform() < 0.5 ? -1 : 1) * rng.range(0, 2));
+          if (relu) layout.markOutput(e.dyOff, rows, cols, dyRow);
+          if (withDb) layout.markOutput(e.dbOff!, 1, cols, cols);
+          entries.push(e);
+        }
+        const f = layout.heap.f32;
+        const want = Float64Array.from(f);
+        biasActBackwardReference(entries, want, want, want);
+        await onThreads(layout, seed, (ew) => ew.biasActBackward(entries, 0, 0, 0));
+        for (const e of entries) {
+          expect(layout.read(f, e.dyOff, e.rows, cols, e.dyRow)).toEqual(layout.read(Float32Array.from(want), e.dyOff, e.rows, cols, e.dyRow));
+          if (e.dbOff !== undefined) expectClose(`db rows ${e.rows}`, seed, layout.read(f, e.dbOff, 1, cols, cols), layout.read(want, e.dbOff, 1, cols, cols), 1e-5);
+        }
+      });
+    });
+  }
+
+  for (const d of [5, 64]) {
+    it(`mixture, gate gradient and expert gradient, d ${d}`, async () => {
+      const seed = caseSeed(`cpu threads mixture d ${d}`);
+      await withSeed(seed, async () => {
+        const { rng, layout } = await shared(seed);
+        const rows = rng.int(30, 70);
+        const c = mixtureCase(rng, layout, rows, d);
+        c.mixtures[0].rows = c.gateGrads[0].rows = rng.int(1, rows - 1);
+        for (const m of c.mixtures) layout.markOutput(c.out + m.outOff, m.rows, d, m.outRow);
+        for (const g of c.gateGrads) layout.markOutput(c.dLogit + g.dlOff, g.rows, g.n, g.dlRow);
+        for (const e of c.expertGrads) layout.markOutput(c.dZ + e.dzOff, rows, d, e.dzRow);
+        const f = layout.heap.f32;
+        const input = Float64Array.from(f);
+        await onThreads(layout, seed, (ew) => {
+          ew.mixtures(c.mixtures, c.gateW, c.z, c.out);
+          ew.gateGrads(c.gateGrads, c.gateW, c.z, c.dG, c.dLogit);
+          ew.expertGrads(c.expertGrads, c.gateW, c.dG, c.dZ);
+        });
+        const want = Float64Array.from(input);
+        const magnitudes = new Float64Array(input.length);
+        const abs = input.map(Math.abs);
+        const mixtures = c.mixtures.map((m) => ({ ...m, wOff: c.gateW + m.wOff, zOff: c.z + m.zOff, outOff: c.out + m.outOff }));
+        const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
+        const expertGrads = c.expertGrads.map((e) => ({
+          ...e, wOff: c.gateW + e.wOff, dzOff: c.dZ + e.dzOff, members: e.members.map((m) => ({ wCol: m.wCol, dgOff: c.dG + m.dgOff })),
+        }));
+        mixtureReference(mixtures, input, input, want);
+        gateGradReference(gateGrads, input, input, input, want);
+        gateGradReference(gateGrads, abs, abs, abs, magnitudes, true);
+        expertGradReference(expertGrads, input, input, want);
+        for (const m of mixtures) expectClose(`mixture rows ${m.rows}`, seed, layout.read(f, m.outOff, m.rows, d, m.outRow), layout.read(want, m.outOff, m.rows, d, m.outRow), 1e-5);
+        for (const g of gateGrads) expectGateGradClose(layout, want, magnitudes, g, seed);
+        for (const e of expertGrads) {
+          const got = layout.read(f, e.dzOff, rows, d, e.dzRow);
+          if (e.members.length === 0) expect(got.every((v) => v === 0)).toBe(true);
+          else expectClose(`expert grad rows ${rows}`, seed, got, layout.read(want, e.dzOff, rows, d, e.dzRow), 1e-5);
+        }
+      });
+    });
+  }
+
+  it('expert gradient with 19 members (calls of 8 that accumulate, in waves)', async () => {
+    const seed = caseSeed('cpu threads expert grad 19 members');
+    await withSeed(seed, async () => {
+      const { rng, layout } = await shared(seed);
+      const [rows, d, members] = [rng.int(30, 70), 13, 19];
+      const wRow = members + 2;
+      const gateW = layout.region(rows * wRow);
+      layout.fill(gateW, rows, wRow, wRow);
+      const dgRow = d + 1;
+      const e: ExpertGradEntry = {
+        rows, d, wOff: gateW, wRow, dgRow, dzOff: 0, dzRow: d + 2,
+        members: Array.from({ length: members }, (_, i) => ({ wCol: (i * 7) % wRow, dgOff: layout.region(rows * dgRow) })),
+      };
+      for (const m of e.members) layout.fill(m.dgOff, rows, d, dgRow);
+      e.dzOff = layout.region(rows * e.dzRow);
+      layout.markOutput(e.dzOff, rows, d, e.dzRow);
+      const want = Float64Array.from(layout.heap.f32);
+      expertGradReference([e], want, want, want);
+      await onThreads(layout, seed, (ew) => ew.expertGrads([{ ...e, wOff: 0 }], gateW, 0, 0));
+      expectClose('expert grad', seed, layout.read(layout.heap.f32, e.dzOff, rows, d, e.dzRow), layout.read(want, e.dzOff, rows, d, e.dzRow), 1e-5);
+    });
+  });
+
+  const optimizers: ResolvedOptimizer[] = [
+    { kind: 'adam', lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, momentum: 0 },
+    { kind: 'adamw', lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.05, momentum: 0 },
+    { kind: 'sgd', lr: 0.1, beta1: 0, beta2: 0, eps: 0, weightDecay: 0.01, momentum: 0.9 },
+  ];
+  for (const o of optimizers) {
+    it(`optimizer ${o.kind}, count 1027`, async () => {
+      const seed = caseSeed(`cpu threads optimizer ${o.kind}`);
+      await withSeed(seed, async () => {
+        const { rng, layout } = await shared(seed);
+        const count = 1027;
+        const [params, grads, m1, m2] = [0, 1, 2, 3].map(() => layout.region(count));
+        layout.fill(params, 1, count, count);
+        layout.fill(grads, 1, count, count);
+        layout.fill(m1, 1, count, count, () => rng.normal() * 0.1);
+        layout.fill(m2, 1, count, count, () => rng.uniform() * 0.01);
+        for (const at of o.kind === 'sgd' ? [params, m1] : [params, m1, m2]) layout.markOutput(at, 1, count, count);
+        const f = layout.heap.f32;
+        const [t, scale, decayEnd] = [rng.int(1, 6), rng.range(0.2, 2), rng.int(1, count - 1)];
+        const slice = (at: number) => Float64Array.from(f.subarray(at, at + count));
+        const want = { params: slice(params), m1: slice(m1), m2: slice(m2) };
+        optimizerReference(o, t, o.lr, scale, want.params, slice(grads), want.m1, want.m2, decayEnd);
+        await onThreads(layout, seed, (ew) => ew.optimizer({ optimizer: o, t, lr: o.lr, scale, decayEnd }, count, params, grads, m1, m2));
+        expectClose('params', seed, f.subarray(params, params + count), want.params, 1e-6);
+        expectClose('m1', seed, f.subarray(m1, m1 + count), want.m1, 1e-6);
+        if (o.kind !== 'sgd') expectClose('m2', seed, f.subarray(m2, m2 + count), want.m2, 1e-6);
+      });
+    });
+  }
+
+  it('gate softmax, n 5', async () => {
+    const seed = caseSeed('cpu threads softmax');
+    await withSeed(seed, async () => {
+      const { rng, layout } = await shared(seed);
+      const [rows, n] = [rng.int(30, 70), 5];
+      const logits = layout.region(rows * n);
+      layout.fill(logits, rows, n, n, () => rng.normal() * 3);
+      const outRow = n + 2;
+      const out = layout.region(rows * outRow);
+      const x = Float64Array.from(layout.heap.f32.subarray(logits, logits + rows * n));
+      const identity = Float64Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0));
+      const want = new Float64Array(rows * outRow);
+      gateSoftmaxReference([{ rows, n, k: n, xOff: 0, xRow: n, wOff: 0, outOff: 0, outRow }], x, identity, want);
+      layout.markOutput(logits, rows, n, n);
+      layout.markOutput(out, rows, n, outRow);
+      await onThreads(layout, seed, (ew) => ew.softmaxRows(rows, n, logits, out, outRow));
+      const got = layout.read(layout.heap.f32, out, rows, n, outRow);
+      layout.read(want, 0, rows, n, outRow).forEach((v, i) => {
+        if (!(Math.abs(got[i] - v) <= 2e-6 * v + 1e-8)) throw new Error(`element ${i}: ${got[i]} vs ${v} (seed ${seed})`);
+      });
+    });
+  });
 });

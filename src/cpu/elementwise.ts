@@ -16,6 +16,8 @@ import type { ResolvedOptimizer } from '../config.js';
 import type { BiasActEntry } from '../kernels/bias_act_backward.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../kernels/mixture.js';
 import type { CpuHeap } from './heap.js';
+import { MIN_FLOPS_PER_THREAD } from './gemm.js';
+import type { CpuThreadPool } from './pool.js';
 import { moduleCompiler, f32, f64, FunctionBuilder, i32, v128 } from './wasm.js';
 
 /** How many floats one step of a row walk covers, and how it loads (address on the stack) and stores (address, value) vector h of them. */
@@ -233,11 +235,11 @@ function emitGateGrad(): FunctionBuilder {
   return f;
 }
 
-/** New v128 locals holding these f32 locals in all four lanes. */
+/** New v128 locals holding these f32 scalars, passed as i32 parameters holding their bits (a pool call's arguments are i32s), in all four lanes. */
 function splats(f: FunctionBuilder, scalars: readonly number[]): number[] {
   return scalars.map((s) => {
     const l = f.local(v128);
-    f.get(s).f32x4Splat().set(l);
+    f.get(s).f32ReinterpretI32().f32x4Splat().set(l);
     return l;
   });
 }
@@ -247,10 +249,11 @@ function splats(f: FunctionBuilder, scalars: readonly number[]): number[] {
  * per element, p -= lrwd p (AdamW's decoupled decay), g = grad scale + gwd p (Adam's L2 decay),
  * m1 = beta1 m1 + omb1 g, m2 = beta2 m2 + omb2 g g, p -= stepSize m1 / (sqrt(m2 invBc2) + eps): Adam's
  * lr (m1 / bc1) / (sqrt(m2 / bc2) + eps) with stepSize = lr / bc1 and invBc2 = 1 / bc2 taken on the
- * host in float64 (one division and one square root per element instead of three divisions).
+ * host in float64 (one division and one square root per element instead of three divisions). The
+ * scalars from scale on are f32s passed as their bits (splats).
  */
 function emitAdam(): FunctionBuilder {
-  const f = new FunctionBuilder([i32, i32, i32, i32, i32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32]);
+  const f = new FunctionBuilder(Array<typeof i32>(15).fill(i32));
   const [count, params, grads, m1, m2, ...scalars] = f.params.map((_, i) => i);
   const [scale, beta1, omb1, beta2, omb2, stepSize, invBc2, eps, gwd, lrwd] = splats(f, scalars);
   const col = f.local(i32);
@@ -276,9 +279,9 @@ function emitAdam(): FunctionBuilder {
   return f;
 }
 
-/** `sgd(count, params, grads, m1, scale, momentum, lr, wd)`: g = grad scale + wd p, m1 = momentum m1 + g, p -= lr m1. */
+/** `sgd(count, params, grads, m1, scale, momentum, lr, wd)`: g = grad scale + wd p, m1 = momentum m1 + g, p -= lr m1 (the scalars as f32 bits). */
 function emitSgd(): FunctionBuilder {
-  const f = new FunctionBuilder([i32, i32, i32, i32, f32, f32, f32, f32]);
+  const f = new FunctionBuilder(Array<typeof i32>(8).fill(i32));
   const [count, params, grads, m1, ...scalars] = f.params.map((_, i) => i);
   const [scale, momentum, lr, wd] = splats(f, scalars);
   const col = f.local(i32);
@@ -404,33 +407,48 @@ function emitSumSquares(): FunctionBuilder {
   return f;
 }
 
-type I32Fn<N extends number[]> = (...args: N) => void;
-interface Exports {
-  biasAct: I32Fn<[number, number, number, number, number, number, number, number]>;
-  /** sumRows1 .. sumRows<MAX_TERMS>. */
-  [sumRows: `sumRows${number}`]: (...args: number[]) => void;
-  mixRows: (...args: number[]) => void;
-  gateGrad: (...args: number[]) => void;
-  adam: (...args: number[]) => void;
-  sgd: (...args: number[]) => void;
-  expInPlace: (count: number, x: number) => void;
-  maxSubRows: I32Fn<[number, number, number]>;
-  normalizeRows: I32Fn<[number, number, number, number, number]>;
-  sumSquares: (count: number, x: number) => number;
+/** The module's exports, in this order. */
+const KERNELS = [
+  { name: 'biasAct', fn: emitBiasAct },
+  ...Array.from({ length: MAX_TERMS }, (_, t) => ({ name: `sumRows${t + 1}`, fn: () => emitSumRows(t + 1) })),
+  { name: 'mixRows', fn: emitMixRows },
+  { name: 'gateGrad', fn: emitGateGrad },
+  { name: 'adam', fn: emitAdam },
+  { name: 'sgd', fn: emitSgd },
+  { name: 'expInPlace', fn: emitExp },
+  { name: 'maxSubRows', fn: emitMaxSubRows },
+  { name: 'normalizeRows', fn: emitNormalizeRows },
+  { name: 'sumSquares', fn: emitSumSquares },
+];
+
+/** The kernels' module, compiled once per process for each kind of memory (shared: worker threads). */
+export const elementwiseModule = moduleCompiler(() => KERNELS.map(({ name, fn }) => ({ name, fn: fn() })));
+
+/** One call of an exported kernel: its name and its i32 arguments (byte addresses and strides, counts, f32 scalars as their bits). */
+interface Job {
+  fn: string;
+  args: number[];
 }
 
-const elementwiseModule = moduleCompiler(() => [
-  { name: 'biasAct', fn: emitBiasAct() },
-  ...Array.from({ length: MAX_TERMS }, (_, t) => ({ name: `sumRows${t + 1}`, fn: emitSumRows(t + 1) })),
-  { name: 'mixRows', fn: emitMixRows() },
-  { name: 'gateGrad', fn: emitGateGrad() },
-  { name: 'adam', fn: emitAdam() },
-  { name: 'sgd', fn: emitSgd() },
-  { name: 'expInPlace', fn: emitExp() },
-  { name: 'maxSubRows', fn: emitMaxSubRows() },
-  { name: 'normalizeRows', fn: emitNormalizeRows() },
-  { name: 'sumSquares', fn: emitSumSquares() },
-]);
+/**
+ * Rows per block on one thread where an op's entries run block by block (the forward mixture and
+ * the gate-logit gradient): every entry on rows [0, ROW_BLOCK), then every entry on the next rows,
+ * so the experts' outputs that several gates mix are read again from cache rather than from memory.
+ * (Measured on bench-small at batch 2048, where a level's expert outputs outgrow the core's cache:
+ * blocks of 32 to 512 rows alike, all faster than none; at batch 512 blocks gained or lost within
+ * the noise. The expert gradient, whose entries share less, was not faster blocked.)
+ */
+const ROW_BLOCK = 256;
+/** Calls an op is cut into per thread (at most): enough that threads finishing early find more. */
+const BLOCKS_PER_THREAD = 4;
+/** Column and element ranges split at multiples of this many floats (the kernels' 16-float step, a 64-byte cache line). */
+const SPLIT_FLOATS = 16;
+/**
+ * The work of a float an element-wise kernel reads or writes, in FLOPs of the GEMM's: an op splits
+ * over threads when its floats times this reach twice the GEMM's minFlopsPerThread (these kernels
+ * stream memory, each float costing about as long as this many of the GEMM's FLOPs).
+ */
+const FLOPS_PER_FLOAT = 8;
 
 /** One optimizer update's scalars, as src/cpu/kernels.ts derives them from the step. */
 export interface OptimizerScalars {
@@ -444,121 +462,224 @@ export interface OptimizerScalars {
   decayEnd: number;
 }
 
-/** The kernels instantiated on one heap's memory; offsets passed in are heap element offsets. */
+/** Float bits, for the kernels' f32 scalars. */
+const scalarF32 = new Float32Array(1);
+const scalarBits = new Int32Array(scalarF32.buffer);
+const bits = (x: number) => ((scalarF32[0] = x), scalarBits[0]);
+
+/** [from, count] ranges covering [0, total) in order, each a multiple of `unit` long (the last one the rest), at most `parts` of them. */
+function ranges(total: number, parts: number, unit: number): [number, number][] {
+  const size = Math.max(unit, Math.ceil(total / parts / unit) * unit);
+  const out: [number, number][] = [];
+  for (let from = 0; from < total; from += size) out.push([from, Math.min(size, total - from)]);
+  return out;
+}
+
+/**
+ * The kernels instantiated on one heap's memory; offsets passed in are heap element offsets.
+ *
+ * With a pool (src/cpu/pool.ts, holding elementwiseModule(true)) the ops split into calls over
+ * disjoint outputs that its threads claim: the mixture, gate and expert gradients and the softmax by
+ * rows, bias_act_backward by columns (each column's db still summed over the rows in order), the
+ * optimizer by element ranges. Every output float is computed by one call in the same order as on
+ * one thread, so the results are bit for bit the 1-thread ones. grad_norm's float64 sum stays on
+ * the calling thread: split, its partial sums would add in another order.
+ */
 export class CpuElementwise {
-  /** sumRows<T> for T = 1 .. MAX_TERMS, and an argument array of its arity for each. */
-  private readonly sumRowsFns: ((...args: number[]) => void)[];
-  private readonly sumRowsArgs: number[][];
+  private readonly threads: number;
+  /** The kernels' function indices in the pool. */
+  private readonly poolIndex: Record<string, number> | undefined;
 
   private constructor(
     private readonly heap: CpuHeap,
-    private readonly k: Exports,
+    private readonly fns: Record<string, (...args: number[]) => number>,
+    private readonly pool: CpuThreadPool | undefined,
+    module: WebAssembly.Module,
+    private readonly minFlopsPerThread: number,
   ) {
-    this.sumRowsFns = Array.from({ length: MAX_TERMS }, (_, t) => k[`sumRows${t + 1}`]);
-    this.sumRowsArgs = Array.from({ length: MAX_TERMS }, (_, t) => new Array<number>(7 + 2 * (t + 1)).fill(0));
-  }
-
-  /** Compiles (once per process) and instantiates the module on the heap's memory. */
-  static async create(heap: CpuHeap): Promise<CpuElementwise> {
-    const instance = await WebAssembly.instantiate(await elementwiseModule(heap.shared), { env: { memory: heap.memory } });
-    return new CpuElementwise(heap, instance.exports as unknown as Exports);
-  }
-
-  /** bias_act_backward: dY masked by ReLU (where !(Y > 0)) and db = column sums of dY. */
-  biasActBackward(e: BiasActEntry, dY: number, y: number, db: number): void {
-    const flags = (e.relu ? FLAG_RELU : 0) | (e.dbOff !== undefined ? FLAG_DB : 0);
-    if (flags === 0) return;
-    this.k.biasAct(e.rows, e.cols, 4 * (dY + e.dyOff), 4 * e.dyRow, 4 * (y + e.yOff), 4 * e.yRow, 4 * (db + (e.dbOff ?? 0)), flags);
-  }
-
-  /** mixture, rows [from, from + count) of the entry: out[r] = sum_j gateW[r, j] z[r, member j], the members added in order. */
-  mixture(e: MixtureEntry, gateW: number, z: number, out: number, from = 0, count = e.rows): void {
-    const [own, shared] = memberRuns(e);
-    const zRow = z + e.zOff + from * e.zRow;
-    this.k.mixRows(
-      count, e.d, own.count, shared.count, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + own.expert * e.d), 4 * (zRow + shared.expert * e.d), 4 * e.zRow,
-      4 * (out + e.outOff + from * e.outRow), 4 * e.outRow,
-    );
-  }
-
-  /** mixture_expert_grad: dZ[r] = sum over the gates mixing this expert of gateW[r, wCol] dG[r], the members added in order, one pass per row of dZ. */
-  expertGrad(e: ExpertGradEntry, gateW: number, dG: number, dZ: number): void {
-    const g = gateW + e.wOff;
-    this.sumRows(e.rows, e.d, e.wRow, e.dgRow, dZ + e.dzOff, e.dzRow, e.members.length, (t) => g + e.members[t].wCol, (t) => dG + e.members[t].dgOff);
+    this.threads = pool?.threads ?? 1;
+    this.poolIndex = pool && Object.fromEntries(KERNELS.map(({ name }) => [name, pool.functionIndex(module, name)]));
   }
 
   /**
-   * mixture_gate_grad, rows [from, from + count): per row, dw_j = dG[r] . z[r, member j] (written to
-   * dLogit), then dLogit[r, j] = w_j (dw_j - sum_k w_k dw_k), all in WASM. dLogit must not overlap
-   * gateW, z or dG.
+   * Compiles (once per process) and instantiates the module on the heap's memory. With a pool (on
+   * the heap's shared memory, holding elementwiseModule(true)) an op whose work (FLOPS_PER_FLOAT per
+   * float it reads or writes) reaches 2 minFlopsPerThread splits over its threads (default: the
+   * GEMM's; 0 splits every op, as the tests do).
+   */
+  static async create(heap: CpuHeap, { pool, minFlopsPerThread = MIN_FLOPS_PER_THREAD }: { pool?: CpuThreadPool; minFlopsPerThread?: number } = {}): Promise<CpuElementwise> {
+    if (pool && !heap.shared) throw new Error('element-wise kernels on several threads need a shared CPU heap');
+    const module = await elementwiseModule(heap.shared);
+    const instance = await WebAssembly.instantiate(module, { env: { memory: heap.memory } });
+    return new CpuElementwise(heap, instance.exports as unknown as Record<string, (...args: number[]) => number>, pool, module, minFlopsPerThread);
+  }
+
+  /** bias_act_backward: each entry's dY masked by ReLU (where !(Y > 0)) and db = column sums of dY; split by columns. */
+  biasActBackward(entries: readonly BiasActEntry[], dY: number, y: number, db: number): void {
+    const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * e.cols * (e.relu ? 3 : 1), 0));
+    const jobs: Job[] = [];
+    for (const e of entries) {
+      const flags = (e.relu ? FLAG_RELU : 0) | (e.dbOff !== undefined ? FLAG_DB : 0);
+      if (flags === 0) continue;
+      const [dyAt, yAt, dbAt] = [dY + e.dyOff, y + e.yOff, db + (e.dbOff ?? 0)];
+      for (const [c, cols] of ranges(e.cols, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, SPLIT_FLOATS)) {
+        jobs.push({ fn: 'biasAct', args: [e.rows, cols, 4 * (dyAt + c), 4 * e.dyRow, 4 * (yAt + c), 4 * e.yRow, 4 * (dbAt + c), flags] });
+      }
+    }
+    this.exec([jobs], threads);
+  }
+
+  /** The mixture op: out[r] = sum_j gateW[r, j] z[r, member j] for each entry, the members added in order; split by rows. */
+  mixtures(entries: readonly MixtureEntry[], gateW: number, z: number, out: number): void {
+    const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * (e.d * (e.n + 1) + e.n), 0));
+    this.exec([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count]) => this.mixJob(e, gateW, z, out, from, count))], threads);
+  }
+
+  /** mixture, rows [from, from + count) of one entry, on this thread. */
+  mixture(e: MixtureEntry, gateW: number, z: number, out: number, from = 0, count = e.rows): void {
+    this.exec([[this.mixJob(e, gateW, z, out, from, count)]], 1);
+  }
+
+  /** The mixture_gate_grad op (see gateGrad) for each entry; split by rows. */
+  gateGrads(entries: readonly GateGradEntry[], gateW: number, z: number, dG: number, dLogit: number): void {
+    const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * (e.d * (e.n + 1) + 2 * e.n), 0));
+    this.exec([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count]) => this.gateGradJob(e, gateW, z, dG, dLogit, from, count))], threads);
+  }
+
+  /**
+   * mixture_gate_grad, rows [from, from + count) of one entry, on this thread: per row, dw_j =
+   * dG[r] . z[r, member j] (written to dLogit), then dLogit[r, j] = w_j (dw_j - sum_k w_k dw_k), all
+   * in WASM. dLogit must not overlap gateW, z or dG.
    */
   gateGrad(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number, from = 0, count = e.rows): void {
-    const [own, shared] = memberRuns(e);
-    const zRow = z + e.zOff + from * e.zRow;
-    this.k.gateGrad(
-      count, e.d, e.n, own.count, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + own.expert * e.d), 4 * (zRow + shared.expert * e.d), 4 * e.zRow,
-      4 * (dG + e.dgOff + from * e.dgRow), 4 * e.dgRow, 4 * (dLogit + e.dlOff + from * e.dlRow), 4 * e.dlRow,
-    );
+    this.exec([[this.gateGradJob(e, gateW, z, dG, dLogit, from, count)]], 1);
   }
 
-  /** sum_i x[i]^2 over `count` floats from x, in float64 (grad_norm's). */
+  /**
+   * mixture_expert_grad: dZ[r] = sum over the gates mixing this expert of gateW[r, wCol] dG[r], the
+   * members added in order, one pass per row of dZ per MAX_TERMS members (more take further calls
+   * that accumulate: a wave of calls each, run one after the other); split by rows.
+   */
+  expertGrads(entries: readonly ExpertGradEntry[], gateW: number, dG: number, dZ: number): void {
+    const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * e.d * (e.members.length + 1), 0));
+    const waves: Job[][] = [];
+    const f = this.heap.f32;
+    for (const e of entries) {
+      const dst = dZ + e.dzOff;
+      if (e.members.length === 0) for (let r = 0; r < e.rows; r++) f.fill(0, dst + r * e.dzRow, dst + r * e.dzRow + e.d);
+    }
+    // On one thread each entry runs whole (blocks did not help it); on several, in row blocks.
+    for (const [e, from, count] of this.rowBlocks(entries, threads, threads === 1 ? Infinity : ROW_BLOCK)) {
+      const g = gateW + e.wOff + from * e.wRow;
+      for (let first = 0, wave = 0; first < e.members.length; first += MAX_TERMS, wave++) {
+        const terms = e.members.slice(first, first + MAX_TERMS);
+        (waves[wave] ??= []).push({
+          fn: `sumRows${terms.length}`,
+          args: [
+            count, e.d, 4 * e.wRow, 4 * e.dgRow, 4 * (dZ + e.dzOff + from * e.dzRow), 4 * e.dzRow, first > 0 ? 1 : 0,
+            ...terms.map((m) => 4 * (g + m.wCol)), ...terms.map((m) => 4 * (dG + m.dgOff + from * e.dgRow)),
+          ],
+        });
+      }
+    }
+    this.exec(waves, threads);
+  }
+
+  /** sum_i x[i]^2 over `count` floats from x, in float64 (grad_norm's), on this thread. */
   sumSquares(count: number, x: number): number {
-    return this.k.sumSquares(count, 4 * x);
+    return this.fns.sumSquares(count, 4 * x);
   }
 
-  /** The optimizer update of `count` params (shaders/optimizer.wgsl's rules). */
+  /** The optimizer update of `count` params (shaders/optimizer.wgsl's rules); split by element ranges. */
   optimizer(s: OptimizerScalars, count: number, params: number, grads: number, m1: number, m2: number): void {
     const { optimizer: o, lr } = s;
+    const threads = this.threadsFor(count * (o.kind === 'sgd' ? 5 : 7));
     const decayEnd = Math.max(0, Math.min(count, s.decayEnd));
-    // Two calls: the decayed params [0, decayEnd), then the rest with no decay.
+    const jobs: Job[] = [];
+    // The decayed params [0, decayEnd), then the rest with no decay.
     const parts: [number, number, number][] = [[0, decayEnd, o.weightDecay], [decayEnd, count, 0]];
-    for (const [from, to, wd] of parts) {
-      if (to <= from) continue;
-      const at = (buffer: number) => 4 * (buffer + from);
-      if (o.kind === 'sgd') {
-        this.k.sgd(to - from, at(params), at(grads), at(m1), s.scale, o.momentum, lr, wd);
-        continue;
-      }
+    for (const [start, end, wd] of parts) {
       const adam = o.kind === 'adam';
-      this.k.adam(
-        to - from, at(params), at(grads), at(m1), at(m2),
-        s.scale, o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, lr / (1 - Math.pow(o.beta1, s.t)), 1 / (1 - Math.pow(o.beta2, s.t)), o.eps,
-        adam ? wd : 0, adam ? 0 : lr * wd,
-      );
+      const scalars =
+        o.kind === 'sgd'
+          ? [s.scale, o.momentum, lr, wd]
+          : [s.scale, o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, lr / (1 - Math.pow(o.beta1, s.t)), 1 / (1 - Math.pow(o.beta2, s.t)), o.eps, adam ? wd : 0, adam ? 0 : lr * wd];
+      for (const [from, n] of ranges(end - start, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, SPLIT_FLOATS)) {
+        const at = (buffer: number) => 4 * (buffer + start + from);
+        const buffers = o.kind === 'sgd' ? [at(params), at(grads), at(m1)] : [at(params), at(grads), at(m1), at(m2)];
+        jobs.push({ fn: o.kind === 'sgd' ? 'sgd' : 'adam', args: [n, ...buffers, ...scalars.map(bits)] });
+      }
     }
+    this.exec([jobs], threads);
   }
 
   /**
    * The softmax of each row of a rows x n matrix of logits (contiguous, overwritten) into out
-   * (row stride outRow): subtract the row's max, exp, divide by the row's sum; all in WASM.
+   * (row stride outRow): subtract the row's max, exp, divide by the row's sum; all in WASM, the
+   * three passes a wave of calls each; split by rows.
    */
   softmaxRows(rows: number, n: number, logits: number, out: number, outRow: number): void {
-    this.k.maxSubRows(rows, n, 4 * logits);
-    this.k.expInPlace(rows * n, 4 * logits);
-    this.k.normalizeRows(rows, n, 4 * logits, 4 * out, 4 * outRow);
+    const threads = this.threadsFor(rows * n * 5);
+    const blocks = ranges(rows, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, 1);
+    const x = (from: number) => 4 * (logits + from * n);
+    this.exec(
+      [
+        blocks.map(([from, count]) => ({ fn: 'maxSubRows', args: [count, n, x(from)] })),
+        blocks.map(([from, count]) => ({ fn: 'expInPlace', args: [count * n, x(from)] })),
+        blocks.map(([from, count]) => ({ fn: 'normalizeRows', args: [count, n, x(from), 4 * (out + from * outRow), 4 * outRow] })),
+      ],
+      threads,
+    );
+  }
+
+  /** Threads an op of this much work (floats read or written) runs on. */
+  private threadsFor(floats: number): number {
+    return this.threads > 1 && floats * FLOPS_PER_FLOAT >= 2 * this.minFlopsPerThread ? this.threads : 1;
+  }
+
+  /** Runs the waves one after the other, each wave's calls on this thread or split over the pool's threads. */
+  private exec(waves: readonly Job[][], threads: number): void {
+    for (const jobs of waves) {
+      if (threads === 1 || jobs.length < 2) for (const j of jobs) this.fns[j.fn](...j.args);
+      else this.pool!.run(jobs.map((j) => ({ fn: this.poolIndex![j.fn], args: j.args })));
+    }
   }
 
   /**
-   * dst[r] = sum_t g_t[r] s_t[r] over the terms (element offsets: g_t one float per row, gRow apart;
-   * s_t d floats per row, sRow apart), added in order; zero when there are none. At most MAX_TERMS
-   * terms a call: more take further calls that accumulate. The arguments go through one reused array
-   * per arity (no allocation per call).
+   * Every entry's rows in blocks, as [entry, from, count] (rowBlock rows on one thread; on several,
+   * small enough that each thread gets about BLOCKS_PER_THREAD blocks of the largest entry), every
+   * entry on a block before the next block.
    */
-  private sumRows(rows: number, d: number, gRow: number, sRow: number, dst: number, dstRow: number, count: number, g: (t: number) => number, src: (t: number) => number): void {
-    if (count === 0) {
-      for (let r = 0; r < rows; r++) this.heap.f32.fill(0, dst + r * dstRow, dst + r * dstRow + d);
-      return;
-    }
-    for (let from = 0; from < count; from += MAX_TERMS) {
-      const terms = Math.min(MAX_TERMS, count - from);
-      const args = this.sumRowsArgs[terms - 1];
-      args[0] = rows; args[1] = d; args[2] = 4 * gRow; args[3] = 4 * sRow; args[4] = 4 * dst; args[5] = 4 * dstRow; args[6] = from > 0 ? 1 : 0;
-      for (let t = 0; t < terms; t++) {
-        args[7 + t] = 4 * g(from + t);
-        args[7 + terms + t] = 4 * src(from + t);
-      }
-      this.sumRowsFns[terms - 1].apply(null, args);
-    }
+  private rowBlocks<E extends { rows: number }>(entries: readonly E[], threads: number, rowBlock: number): [E, number, number][] {
+    const rows = Math.max(0, ...entries.map((e) => e.rows));
+    const block = threads === 1 ? rowBlock : Math.max(1, Math.min(rowBlock, Math.ceil(rows / (threads * BLOCKS_PER_THREAD))));
+    const out: [E, number, number][] = [];
+    for (let from = 0; from < rows; from += block) for (const e of entries) if (from < e.rows) out.push([e, from, Math.min(block, e.rows - from)]);
+    return out;
+  }
+
+  private mixJob(e: MixtureEntry, gateW: number, z: number, out: number, from: number, count: number): Job {
+    const [own, shared] = memberRuns(e);
+    const zRow = z + e.zOff + from * e.zRow;
+    return {
+      fn: 'mixRows',
+      args: [
+        count, e.d, own.count, shared.count, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + own.expert * e.d), 4 * (zRow + shared.expert * e.d), 4 * e.zRow,
+        4 * (out + e.outOff + from * e.outRow), 4 * e.outRow,
+      ],
+    };
+  }
+
+  private gateGradJob(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number, from: number, count: number): Job {
+    const [own, shared] = memberRuns(e);
+    const zRow = z + e.zOff + from * e.zRow;
+    return {
+      fn: 'gateGrad',
+      args: [
+        count, e.d, e.n, own.count, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + own.expert * e.d), 4 * (zRow + shared.expert * e.d), 4 * e.zRow,
+        4 * (dG + e.dgOff + from * e.dgRow), 4 * e.dgRow, 4 * (dLogit + e.dlOff + from * e.dlRow), 4 * e.dlRow,
+      ],
+    };
   }
 }
 

@@ -16,7 +16,7 @@ import { weightDecayEnd } from '../kernels/optimizer.js';
 import { stageBatch } from '../input-stage.js';
 import type { Engine, Phase, Region } from '../engine.js';
 import { CpuHeap, HEAP_ALIGN, alignUp } from './heap.js';
-import { CpuElementwise } from './elementwise.js';
+import { CpuElementwise, elementwiseModule } from './elementwise.js';
 import { CpuGemm, gemmModule, gemmScratchFloats } from './gemm.js';
 import { CpuThreadPool } from './pool.js';
 import { gateLogitsEntry, gateScratchFloats, runCpuOp, type CpuOpContext } from './kernels.js';
@@ -104,9 +104,9 @@ export class CpuEngine implements Engine {
     const base = Object.fromEntries(Object.entries(sizes.roles).map(([role, n]) => [role, heap.alloc(n)])) as Record<BufferRole, number>;
     const gemmScratch = heap.alloc(sizes.scratch.gemm);
     const gateScratch = heap.alloc(sizes.scratch.gate);
-    const pool = threads > 1 ? await CpuThreadPool.create(heap.memory, [await gemmModule(true)], threads) : undefined;
+    const pool = threads > 1 ? await CpuThreadPool.create(heap.memory, [await gemmModule(true), await elementwiseModule(true)], threads) : undefined;
     const gemm = await CpuGemm.create(heap, gemmScratch, sizes.scratch.gemm, { pool, minFlopsPerThread: options.minFlopsPerThread });
-    const elementwise = await CpuElementwise.create(heap);
+    const elementwise = await CpuElementwise.create(heap, { pool, minFlopsPerThread: options.minFlopsPerThread });
     const context: CpuOpContext = {
       f32: heap.f32,
       u32: heap.u32,

@@ -205,7 +205,7 @@ export function gemmScratchFloats(entries: readonly GemmEntry[], threads = 1): n
  * A run below twice this many FLOPs stays on the calling thread: waking the workers and waiting for
  * them costs some 10 to 100 us a dispatch, the time of about 1 MFLOP here.
  */
-const MIN_FLOPS_PER_THREAD = 2 ** 20;
+export const MIN_FLOPS_PER_THREAD = 2 ** 20;
 /** Blocks of C a run is cut into per thread: enough that threads finishing early find more, few enough that each keeps its B in cache. */
 const BLOCKS_PER_THREAD = 4;
 /** The kernel argument that is the edge tile's address: each thread passes its own. */

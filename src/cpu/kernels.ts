@@ -55,25 +55,25 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
       c.gemm.run(op.entries, at(op.buffers.a), at(op.buffers.b), at(op.buffers.c), op.buffers.bias && at(op.buffers.bias));
       return;
     case 'bias_act_backward':
-      for (const e of op.entries) c.elementwise.biasActBackward(e, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
+      c.elementwise.biasActBackward(op.entries, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
       return;
     case 'gate_softmax':
       for (const e of op.entries) gateSoftmax(c, e, at(op.buffers.x), at(op.buffers.w), at(op.buffers.out));
       return;
     case 'mixture':
-      inRowBlocks(op.entries, (e, from, count) => c.elementwise.mixture(e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out), from, count));
+      c.elementwise.mixtures(op.entries, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
       return;
     case 'gate_mixture':
       for (const { gate, mixture: m } of op.entries) {
         gateSoftmax(c, gate, at(op.buffers.x), at(op.buffers.w), at(op.buffers.gateW));
-        c.elementwise.mixture(m, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
+        c.elementwise.mixtures([m], at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
       }
       return;
     case 'mixture_gate_grad':
-      inRowBlocks(op.entries, (e, from, count) => c.elementwise.gateGrad(e, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.dG), at(op.buffers.dLogit), from, count));
+      c.elementwise.gateGrads(op.entries, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.dG), at(op.buffers.dLogit));
       return;
     case 'mixture_expert_grad':
-      for (const e of op.entries) c.elementwise.expertGrad(e, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ));
+      c.elementwise.expertGrads(op.entries, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ));
       return;
     case 'task_loss': {
       const b = op.buffers;
@@ -111,24 +111,6 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
     case 'clear':
       c.f32.fill(0, at(op.buffer) + op.offset, at(op.buffer) + op.offset + op.size);
       return;
-  }
-}
-
-/**
- * Rows per block where an op's entries run block by block (the forward mixture and the gate-logit
- * gradient): every entry on rows [0, ROW_BLOCK), then every entry on the next rows, so the experts'
- * outputs that several gates mix are read again from cache rather than from memory. (Measured on
- * bench-small at batch 2048, where a level's expert outputs outgrow the core's cache: blocks of 32
- * to 512 rows alike, all faster than none; at batch 512 blocks gained or lost within the noise. The
- * expert gradient, whose entries share less, was not faster blocked.)
- */
-const ROW_BLOCK = 256;
-
-/** fn(entry, from, count) on every entry's rows, ROW_BLOCK rows at a time, the entries in order within a block. */
-function inRowBlocks<E extends { rows: number }>(entries: readonly E[], fn: (e: E, from: number, count: number) => void): void {
-  const rows = Math.max(0, ...entries.map((e) => e.rows));
-  for (let from = 0; from < rows; from += ROW_BLOCK) {
-    for (const e of entries) if (from < e.rows) fn(e, from, Math.min(ROW_BLOCK, e.rows - from));
   }
 }
 

@@ -42,10 +42,11 @@ export const CONTROL = {
   list: 16 + 256,
   /**
    * Int32s per call: export index, argument count, the argument offset by the thread (-1: none),
-   * that offset per thread number, then up to maxArgs arguments.
+   * that offset per thread number, then up to maxArgs arguments (the element-wise expert
+   * gradient's calls take 23).
    */
-  callInts: 20,
-  maxArgs: 16,
+  callInts: 28,
+  maxArgs: 24,
   /** Calls one dispatch holds (a longer list goes in several). */
   listCalls: 1024,
   /** Bits of the claim word that count calls (listCalls fits). */

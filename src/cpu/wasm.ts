@@ -133,6 +133,8 @@ export class FunctionBuilder {
     return this.op(0x43, ...bytes);
   }
   f32Add(): this { return this.op(0x92); }
+  /** Pops an i32; pushes the f32 with its bits. */
+  f32ReinterpretI32(): this { return this.op(0xbe); }
   f32Max(): this { return this.op(0x97); }
 
   // SIMD.
