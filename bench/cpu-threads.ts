@@ -6,13 +6,14 @@
  * count reached bit-identical losses (they must). Prints only; writes nothing.
  *
  * Flags: --threads 1,2 (thread counts; default 1 and the host's cores, at most 16),
- * --configs bench-small,bench-small@2048, --rounds N (default 5), --steps N (timed steps per round, default 20).
+ * --configs bench-small,bench-small@2048, --rounds N (default 5), --steps N (timed steps per round, default 20),
+ * --profile (then each thread count's step by kernel: ms per op kind, each op's fastest of 5 profiled steps).
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { CpuDevice } from '../src/cpu/device.js';
 import { MAX_CPU_THREADS } from '../src/cpu/threads.js';
 import { Trainer } from '../src/trainer.js';
-import { benchBatch, benchConfigs, describeConfig, mdTable, median, modelConfig } from './common.js';
+import { benchBatch, benchConfigs, describeConfig, mdTable, median, modelConfig, profileCpuStep } from './common.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -28,6 +29,7 @@ const configs = option('--configs', 'bench-small,bench-small@2048').split(',').m
 });
 const rounds = Number(option('--rounds', '5'));
 const steps = Number(option('--steps', '20'));
+const profile = args.includes('--profile');
 
 console.log(`${availableParallelism()} cores, load average ${loadavg()[0].toFixed(2)} at the start; ${rounds} rounds of ${steps} steps, thread counts alternating within each round.\n`);
 for (const c of configs) {
@@ -56,5 +58,21 @@ for (const c of configs) {
     ),
   );
   console.log(`\nlosses over all ${runs[0].losses.length} steps bit for bit the same on every thread count: ${identical ? 'yes' : 'NO'}\n`);
+  if (profile) {
+    const profiles = runs.map((r) => profileCpuStep(r.trainer, 5));
+    const kernels = profiles[0].byKernel.map((k) => k.kernel);
+    const ms = (p: (typeof profiles)[number], kernel: string) => p.byKernel.find((k) => k.kernel === kernel)?.ms ?? 0;
+    console.log(`${c.name} step by kernel (ms; each op's fastest of 5 profiled steps):\n`);
+    console.log(
+      mdTable(
+        ['kernel', ...runs.map((r) => r.device.describeThreads()), `× ${threadCounts[0]} thread${threadCounts[0] > 1 ? 's' : ''}`],
+        [...kernels, 'total'].map((k) => {
+          const values = profiles.map((p) => (k === 'total' ? p.totalMs : ms(p, k)));
+          return [k, ...values.map((v) => v.toFixed(3)), values.slice(1).map((v) => (values[0] / v).toFixed(2)).join(', ')];
+        }),
+      ),
+    );
+    console.log('');
+  }
   for (const r of runs) r.trainer.destroy();
 }

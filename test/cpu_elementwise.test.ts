@@ -8,7 +8,8 @@
  * odd, every operand at an unaligned heap offset with gaps of NaN, several entries per call; the
  * mixture and the gate gradient run in row blocks of random sizes, and as ops through runCpuOp
  * (src/cpu/kernels.ts's blocks) on more rows than one block. Every heap element an entry does not
- * own as output must be left bit for bit as it was.
+ * own as output must be left bit for bit as it was. Each op that splits over a thread pool runs on
+ * 1, 2 and 3 threads with the split forced (minFlopsPerThread 0), bit for bit as on 1 thread.
  */
 import { describe, expect, it } from 'vitest';
 import type { ResolvedOptimizer } from '../src/config.js';

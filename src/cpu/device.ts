@@ -11,10 +11,10 @@ import { CpuThreadPool } from './pool.js';
 import { hostCores, MAX_CPU_THREADS, whyNoSharedMemory } from './threads.js';
 import type { Trainer } from '../trainer.js';
 
-/** Options of {@link CpuDevice.create}: how many threads the CPU device runs its GEMMs on. */
+/** Options of {@link CpuDevice.create}: how many threads the CPU device runs its GEMMs and elementwise ops on. */
 export interface CpuDeviceOptions {
   /**
-   * Threads each GEMM splits over (this one and threads - 1 workers), a whole number from 1 to 16.
+   * Threads each GEMM and elementwise op splits over (this one and threads - 1 workers), a whole number from 1 to 16.
    * Default: the host's cores (`os.availableParallelism()` in Node, `navigator.hardwareConcurrency`
    * in a browser), at most 16. 1 runs everything on the calling thread. Where the host cannot share
    * memory with workers (a page that is not cross-origin isolated) the device runs 1 thread and
@@ -23,8 +23,9 @@ export interface CpuDeviceOptions {
   threads?: number;
   /**
    * A GEMM op runs on as many threads as give each at least this many FLOPs (default 2^20: below
-   * that, starting the workers costs more than it saves). 0 splits every GEMM over all threads, as
-   * the tests do to check the split on small models.
+   * that, starting the workers costs more than it saves); an elementwise op splits when its floats
+   * read and written, at 4 FLOPs each, give each thread this many. 0 splits every op over all
+   * threads, as the tests do to check the split on small models.
    */
   minFlopsPerThread?: number;
 }

@@ -5,7 +5,8 @@
  * (src/reference/bias_act_backward.ts, mixture.ts, optimizer.ts, gate_softmax.ts, grad_norm.ts),
  * summing in f32 as the GPU does (grad_norm in float64, as the CPU device always has). The mixture
  * kernels make one pass over each row of their output, its sums in registers.
- * src/cpu/kernels.ts maps the ops to these. Test: test/cpu_elementwise.test.ts.
+ * src/cpu/kernels.ts maps the ops to these; with a thread pool they split over its threads (see
+ * CpuElementwise). Test: test/cpu_elementwise.test.ts.
  *
  * Every kernel walks a row's contiguous floats 16 at a time (four f32x4), then 4 at a time, then
  * one at a time (a splat load and a one-lane store), so any width works and only the entry's own
@@ -448,7 +449,7 @@ const SPLIT_FLOATS = 16;
  * over threads when its floats times this reach twice the GEMM's minFlopsPerThread (these kernels
  * stream memory, each float costing about as long as this many of the GEMM's FLOPs).
  */
-const FLOPS_PER_FLOAT = 8;
+const FLOPS_PER_FLOAT = 4;
 
 /** One optimizer update's scalars, as src/cpu/kernels.ts derives them from the step. */
 export interface OptimizerScalars {

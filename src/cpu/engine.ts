@@ -83,7 +83,7 @@ export class CpuEngine implements Engine {
     readonly step: StepDescription,
     heap: CpuHeap,
     context: CpuOpContext,
-    /** The GEMMs' worker threads (none on one thread). */
+    /** The GEMMs' and elementwise ops' worker threads (none on one thread). */
     private readonly pool?: CpuThreadPool,
   ) {
     this.batchSize = step.B;
@@ -93,7 +93,7 @@ export class CpuEngine implements Engine {
 
   /**
    * Lays out the arenas of `spec` at `batchSize` rows in a new heap (throws LimitError past
-   * CPU_HEAP_MAX_BYTES); on `threads` > 1 the heap is shared and the GEMMs split over a pool of
+   * CPU_HEAP_MAX_BYTES); on `threads` > 1 the heap is shared and the GEMMs and elementwise ops split over a pool of
    * workers (src/cpu/pool.ts), which destroy() stops.
    */
   static async create(spec: ModelSpec, options: { batchSize: number; fuseGateMixture?: boolean; threads?: number; minFlopsPerThread?: number }): Promise<CpuEngine> {

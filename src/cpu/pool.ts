@@ -1,7 +1,7 @@
 /**
  * The CPU device's thread pool: runs a list of WebAssembly calls on N threads (this one and N - 1
  * workers) over one shared WebAssembly memory, in Node and in a browser. It knows nothing of what
- * the calls compute: a caller (the GEMM, src/cpu/gemm.ts) splits its work into independent calls of
+ * the calls compute: a caller (the GEMM, src/cpu/gemm.ts; the elementwise kernels, src/cpu/elementwise.ts) splits its work into independent calls of
  * exported functions with i32 arguments, one argument of a call optionally offset by the running
  * thread's number (a per-thread scratch address).
  *
