@@ -188,6 +188,30 @@ function expectGateGradClose(layout: Layout, want: Float64Array, magnitudes: Flo
   });
 }
 
+/** A mixtureCase's mixture, gate gradient and expert gradient outputs (each entry on its own rows) against the float64 reference on the heap's input. */
+function expectMixtureCase(layout: Layout, c: ReturnType<typeof mixtureCase>, input: Float64Array, seed: number): void {
+  const f = layout.heap.f32;
+  const want = Float64Array.from(input);
+  const magnitudes = new Float64Array(input.length);
+  const abs = input.map(Math.abs);
+  const mixtures = c.mixtures.map((m) => ({ ...m, wOff: c.gateW + m.wOff, zOff: c.z + m.zOff, outOff: c.out + m.outOff }));
+  const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
+  const expertGrads = c.expertGrads.map((e) => ({
+    ...e, wOff: c.gateW + e.wOff, dzOff: c.dZ + e.dzOff, members: e.members.map((m) => ({ wCol: m.wCol, dgOff: c.dG + m.dgOff })),
+  }));
+  mixtureReference(mixtures, input, input, want);
+  gateGradReference(gateGrads, input, input, input, want);
+  gateGradReference(gateGrads, abs, abs, abs, magnitudes, true);
+  expertGradReference(expertGrads, input, input, want);
+  for (const m of mixtures) expectClose(`mixture rows ${m.rows}`, seed, layout.read(f, m.outOff, m.rows, m.d, m.outRow), layout.read(want, m.outOff, m.rows, m.d, m.outRow), 1e-5);
+  for (const e of expertGrads) {
+    const got = layout.read(f, e.dzOff, e.rows, e.d, e.dzRow);
+    if (e.members.length === 0) expect(got.every((v) => v === 0)).toBe(true);
+    else expectClose(`expert grad rows ${e.rows}`, seed, got, layout.read(want, e.dzOff, e.rows, e.d, e.dzRow), 1e-5);
+  }
+  for (const g of gateGrads) expectGateGradClose(layout, want, magnitudes, g, seed);
+}
+
 /** [from, count] blocks covering rows [0, rows) in order, of 1 to 3 random sizes. */
 function rowBlocks(rng: Rng, rows: number): [number, number][] {
   const cuts = [...new Set([0, rows, ...Array.from({ length: rng.int(0, 2) }, () => rng.int(1, rows))])].sort((a, b) => a - b);
@@ -215,26 +239,7 @@ describe('CPU mixture kernels (WASM SIMD) against the float64 reference', () => 
         ew.expertGrads(c.expertGrads, c.gateW, c.dG, c.dZ);
         layout.checkUntouched(before);
 
-        const want = Float64Array.from(input);
-        const magnitudes = new Float64Array(input.length);
-        const abs = input.map(Math.abs);
-        const mixtures = c.mixtures.map((m) => ({ ...m, wOff: c.gateW + m.wOff, zOff: c.z + m.zOff, outOff: c.out + m.outOff }));
-        const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
-        const expertGrads = c.expertGrads.map((e) => ({
-          ...e, wOff: c.gateW + e.wOff, dzOff: c.dZ + e.dzOff, members: e.members.map((m) => ({ wCol: m.wCol, dgOff: c.dG + m.dgOff })),
-        }));
-        mixtureReference(mixtures, input, input, want);
-        gateGradReference(gateGrads, input, input, input, want);
-        gateGradReference(gateGrads, abs, abs, abs, magnitudes, true);
-        expertGradReference(expertGrads, input, input, want);
-
-        for (const m of mixtures) expectClose(`mixture rows ${rows}`, seed, layout.read(f, m.outOff, rows, d, m.outRow), layout.read(want, m.outOff, rows, d, m.outRow), 1e-5);
-        for (const e of expertGrads) {
-          const got = layout.read(f, e.dzOff, rows, d, e.dzRow);
-          if (e.members.length === 0) expect(got.every((v) => v === 0)).toBe(true);
-          else expectClose(`expert grad rows ${rows}`, seed, got, layout.read(want, e.dzOff, rows, d, e.dzRow), 1e-5);
-        }
-        for (const g of gateGrads) expectGateGradClose(layout, want, magnitudes, g, seed);
+        expectMixtureCase(layout, c, input, seed);
       });
     });
   }
@@ -511,32 +516,13 @@ describe('CPU element-wise ops split over 1, 2 and 3 threads: bit for bit as 1 t
         for (const m of c.mixtures) layout.markOutput(c.out + m.outOff, m.rows, d, m.outRow);
         for (const g of c.gateGrads) layout.markOutput(c.dLogit + g.dlOff, g.rows, g.n, g.dlRow);
         for (const e of c.expertGrads) layout.markOutput(c.dZ + e.dzOff, rows, d, e.dzRow);
-        const f = layout.heap.f32;
-        const input = Float64Array.from(f);
+        const input = Float64Array.from(layout.heap.f32);
         await onThreads(layout, seed, (ew) => {
           ew.mixtures(c.mixtures, c.gateW, c.z, c.out);
           ew.gateGrads(c.gateGrads, c.gateW, c.z, c.dG, c.dLogit);
           ew.expertGrads(c.expertGrads, c.gateW, c.dG, c.dZ);
         });
-        const want = Float64Array.from(input);
-        const magnitudes = new Float64Array(input.length);
-        const abs = input.map(Math.abs);
-        const mixtures = c.mixtures.map((m) => ({ ...m, wOff: c.gateW + m.wOff, zOff: c.z + m.zOff, outOff: c.out + m.outOff }));
-        const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
-        const expertGrads = c.expertGrads.map((e) => ({
-          ...e, wOff: c.gateW + e.wOff, dzOff: c.dZ + e.dzOff, members: e.members.map((m) => ({ wCol: m.wCol, dgOff: c.dG + m.dgOff })),
-        }));
-        mixtureReference(mixtures, input, input, want);
-        gateGradReference(gateGrads, input, input, input, want);
-        gateGradReference(gateGrads, abs, abs, abs, magnitudes, true);
-        expertGradReference(expertGrads, input, input, want);
-        for (const m of mixtures) expectClose(`mixture rows ${m.rows}`, seed, layout.read(f, m.outOff, m.rows, d, m.outRow), layout.read(want, m.outOff, m.rows, d, m.outRow), 1e-5);
-        for (const g of gateGrads) expectGateGradClose(layout, want, magnitudes, g, seed);
-        for (const e of expertGrads) {
-          const got = layout.read(f, e.dzOff, rows, d, e.dzRow);
-          if (e.members.length === 0) expect(got.every((v) => v === 0)).toBe(true);
-          else expectClose(`expert grad rows ${rows}`, seed, got, layout.read(want, e.dzOff, rows, d, e.dzRow), 1e-5);
-        }
+        expectMixtureCase(layout, c, input, seed);
       });
     });
   }

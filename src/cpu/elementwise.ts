@@ -523,7 +523,8 @@ export class CpuElementwise {
       const flags = (e.relu ? FLAG_RELU : 0) | (e.dbOff !== undefined ? FLAG_DB : 0);
       if (flags === 0) continue;
       const [dyAt, yAt, dbAt] = [dY + e.dyOff, y + e.yOff, db + (e.dbOff ?? 0)];
-      for (const [c, cols] of ranges(e.cols, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, SPLIT_FLOATS)) {
+      // One column range per thread: each call walks every row, so narrower ranges would read less of each cache line fetched.
+      for (const [c, cols] of ranges(e.cols, threads, SPLIT_FLOATS)) {
         jobs.push({ fn: 'biasAct', args: [e.rows, cols, 4 * (dyAt + c), 4 * e.dyRow, 4 * (yAt + c), 4 * e.yRow, 4 * (dbAt + c), flags] });
       }
     }
