@@ -24,7 +24,7 @@ export interface CpuDeviceOptions {
   /**
    * A GEMM op runs on as many threads as give each at least this many FLOPs (default 2^20: below
    * that, starting the workers costs more than it saves); an elementwise op splits when its floats
-   * read and written, at 4 FLOPs each, give each thread this many. 0 splits every op over all
+   * read and written, at 2 FLOPs each, give each thread this many. 0 splits every op over all
    * threads, as the tests do to check the split on small models.
    */
   minFlopsPerThread?: number;

@@ -446,10 +446,12 @@ const BLOCKS_PER_THREAD = 4;
 const SPLIT_FLOATS = 16;
 /**
  * The work of a float an element-wise kernel reads or writes, in FLOPs of the GEMM's: an op splits
- * over threads when its floats times this reach twice the GEMM's minFlopsPerThread (these kernels
- * stream memory, each float costing about as long as this many of the GEMM's FLOPs).
+ * over threads when its floats times this reach twice the GEMM's minFlopsPerThread. These kernels
+ * stream memory, and two threads share its bandwidth: on a 2-core x86-64 host, counting 4 split
+ * bench-small's ops at batch 512 too and gained nothing there (0.84 to 1.2x per op, noise); at 2
+ * those stay whole while batch 2048's split, 1.4 to 1.6x per op.
  */
-const FLOPS_PER_FLOAT = 4;
+const FLOPS_PER_FLOAT = 2;
 
 /** One optimizer update's scalars, as src/cpu/kernels.ts derives them from the step. */
 export interface OptimizerScalars {
