@@ -213,6 +213,17 @@ function expectMixtureCase(layout: Layout, c: ReturnType<typeof mixtureCase>, in
 }
 
 /** [from, count] blocks covering rows [0, rows) in order, of 1 to 3 random sizes. */
+/** The optimizer's four regions of `count` floats, filled at random; the ones it writes marked as outputs. */
+function optimizerRegions(rng: Rng, layout: Layout, kind: string, count: number): number[] {
+  const [params, grads, m1, m2] = [0, 1, 2, 3].map(() => layout.region(count));
+  layout.fill(params, 1, count, count);
+  layout.fill(grads, 1, count, count);
+  layout.fill(m1, 1, count, count, () => rng.normal() * 0.1);
+  layout.fill(m2, 1, count, count, () => rng.uniform() * 0.01);
+  for (const at of kind === 'sgd' ? [params, m1] : [params, m1, m2]) layout.markOutput(at, 1, count, count);
+  return [params, grads, m1, m2];
+}
+
 function rowBlocks(rng: Rng, rows: number): [number, number][] {
   const cuts = [...new Set([0, rows, ...Array.from({ length: rng.int(0, 2) }, () => rng.int(1, rows))])].sort((a, b) => a - b);
   return cuts.slice(1).map((to, i) => [cuts[i], to - cuts[i]]);
@@ -335,12 +346,7 @@ describe('CPU optimizer (WASM SIMD) against the float64 reference', () => {
         const seed = caseSeed(`cpu optimizer ${o.kind} ${o.momentum} ${count}`);
         await withSeed(seed, async () => {
           const { rng, layout, ew } = await setup(seed);
-          const [params, grads, m1, m2] = [0, 1, 2, 3].map(() => layout.region(count));
-          layout.fill(params, 1, count, count);
-          layout.fill(grads, 1, count, count);
-          layout.fill(m1, 1, count, count, () => rng.normal() * 0.1);
-          layout.fill(m2, 1, count, count, () => rng.uniform() * 0.01);
-          for (const at of o.kind === 'sgd' ? [params, m1] : [params, m1, m2]) layout.markOutput(at, 1, count, count);
+          const [params, grads, m1, m2] = optimizerRegions(rng, layout, o.kind, count);
           const f = layout.heap.f32;
           const before = layout.heap.u32.slice();
           const t = rng.int(1, 6);
@@ -561,12 +567,7 @@ describe('CPU element-wise ops split over 1, 2 and 3 threads: bit for bit as 1 t
       await withSeed(seed, async () => {
         const { rng, layout } = await shared(seed);
         const count = 1027;
-        const [params, grads, m1, m2] = [0, 1, 2, 3].map(() => layout.region(count));
-        layout.fill(params, 1, count, count);
-        layout.fill(grads, 1, count, count);
-        layout.fill(m1, 1, count, count, () => rng.normal() * 0.1);
-        layout.fill(m2, 1, count, count, () => rng.uniform() * 0.01);
-        for (const at of o.kind === 'sgd' ? [params, m1] : [params, m1, m2]) layout.markOutput(at, 1, count, count);
+        const [params, grads, m1, m2] = optimizerRegions(rng, layout, o.kind, count);
         const f = layout.heap.f32;
         const [t, scale, decayEnd] = [rng.int(1, 6), rng.range(0.2, 2), rng.int(1, count - 1)];
         const slice = (at: number) => Float64Array.from(f.subarray(at, at + count));
