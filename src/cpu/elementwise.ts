@@ -18,7 +18,7 @@ import type { BiasActEntry } from '../kernels/bias_act_backward.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../kernels/mixture.js';
 import type { CpuHeap } from './heap.js';
 import { MIN_FLOPS_PER_THREAD } from './gemm.js';
-import type { CpuThreadPool } from './pool.js';
+import { threadsForWork, type CpuThreadPool } from './pool.js';
 import { moduleCompiler, f32, f64, FunctionBuilder, i32, v128 } from './wasm.js';
 
 /** How many floats one step of a row walk covers, and how it loads (address on the stack) and stores (address, value) vector h of them. */
@@ -638,7 +638,7 @@ export class CpuElementwise {
 
   /** Threads an op of this much work (floats read or written) runs on. */
   private threadsFor(floats: number): number {
-    return this.threads > 1 && floats * FLOPS_PER_FLOAT >= 2 * this.minFlopsPerThread ? this.threads : 1;
+    return threadsForWork(this.threads, floats * FLOPS_PER_FLOAT, this.minFlopsPerThread);
   }
 
   /** Runs the waves one after the other, each wave's calls on this thread or split over the pool's threads. */

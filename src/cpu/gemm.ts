@@ -24,7 +24,7 @@
 import type { GemmEntry } from '../kernels/batched_gemm.js';
 import type { CpuHeap } from './heap.js';
 import { alignUp } from './heap.js';
-import type { Call, CpuThreadPool } from './pool.js';
+import { threadsForWork, type Call, type CpuThreadPool } from './pool.js';
 import { moduleCompiler, f32, FunctionBuilder, i32, v128 } from './wasm.js';
 
 /** Rows of C per register tile. */
@@ -276,7 +276,7 @@ export class CpuGemm {
     if (need > this.scratchFloats) throw new RangeError(`these GEMM entries need ${need} floats of scratch; the CPU GEMM was given ${this.scratchFloats}`);
     const flops = entries.reduce((s, e) => s + 2 * e.m * e.n * e.k, 0);
     // A run too small to pay for waking the workers stays on this thread.
-    const threads = this.threads > 1 && flops >= 2 * this.minFlopsPerThread ? this.threads : 1;
+    const threads = threadsForWork(this.threads, flops, this.minFlopsPerThread);
     const prepared: Prepared[] = [];
     let packed = this.scratchOffset + this.threads * EDGE_TILE_FLOATS;
     for (const e of entries) {

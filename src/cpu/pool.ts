@@ -27,6 +27,15 @@ export interface Call {
   perThread?: { arg: number; stride: number };
 }
 
+/**
+ * Threads a run of `flops` work takes on a pool of `threads`: all of them from twice
+ * minFlopsPerThread on, else only the calling thread (waking the workers would cost more than it
+ * saves). The GEMM and the element-wise kernels both split by this rule.
+ */
+export function threadsForWork(threads: number, flops: number, minFlopsPerThread: number): number {
+  return threads > 1 && flops >= 2 * minFlopsPerThread ? threads : 1;
+}
+
 /** How long a worker spins on the generation counter after a dispatch before it blocks: dispatches closer together skip a futex wake-up (about 10 to 100 us). */
 const DEFAULT_SPIN_MS = 0.05;
 /** How long this thread spins on the finished counter before it blocks (where it may). */
