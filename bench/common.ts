@@ -292,12 +292,12 @@ export interface CpuGemmShare {
 }
 
 /**
- * Times `rounds` rounds of `n` training steps, each followed by `n` passes of the step's GEMM ops
+ * Times `rounds` rounds of n training steps (about 100 ms of them), each followed by n passes of the step's GEMM ops
  * alone on the same operands (CpuEngine.runOnly), and compares the step's rate with the GEMMs'.
  * Alternating keeps a noisy host's drift out of the ratio. The GEMM-only passes leave the
  * activations and gradients as no step would, so run this after any loss checks.
  */
-export async function cpuStepVsGemms(trainer: Trainer, c: BenchConfig, o: { rounds?: number; n?: number } = {}): Promise<CpuGemmShare> {
+export async function cpuStepVsGemms(trainer: Trainer, c: BenchConfig, o: { rounds?: number } = {}): Promise<CpuGemmShare> {
   const engine = trainer.engine;
   if (!(engine instanceof CpuEngine)) throw new Error('cpuStepVsGemms needs a trainer on the CPU device');
   const batch = benchBatch(c);
@@ -305,7 +305,10 @@ export async function cpuStepVsGemms(trainer: Trainer, c: BenchConfig, o: { roun
   const isGemm = (op: { kernel: string }) => op.kernel === 'batched_gemm';
   const gemmFlops = stepGemms(engine.step).reduce((s, op) => s + op.entries.reduce((t, e) => t + 2 * e.m * e.n * e.k, 0), 0);
   const { total } = stepFlops(trainer.spec, c.batchSize);
-  const n = o.n ?? 5;
+  // Steps (and GEMM-only passes) per round: about 100 ms of steps, from one step timed first.
+  const t = performance.now();
+  await trainer.step(batch);
+  const n = Math.max(1, Math.min(10, Math.round(100 / (performance.now() - t))));
   const rounds: CpuGemmShare['rounds'] = [];
   for (let r = 0; r < (o.rounds ?? 5); r++) {
     let t0 = performance.now();

@@ -228,7 +228,7 @@ for (let round = 0; round < 3; round++) {
     if (round === 0) {
       d.profile = profileCpuStep(cpu.trainer);
       // Last: its GEMM-only passes leave the trainer's activations as no step would.
-      d.share = await cpuStepVsGemms(cpu.trainer, d.config, { n: Math.max(1, Math.min(10, Math.round(100 / cpu.timing.msPerStep))) });
+      d.share = await cpuStepVsGemms(cpu.trainer, d.config);
     }
     cpu.trainer.destroy();
   }

@@ -111,8 +111,8 @@ async function runBench(options: PageOptions): Promise<PageResult> {
         result.timings.push(timing);
         const key = cpuProfileKey(c.name, timing.system);
         if (options.profile) result.profiles[key] = profileCpuStep(trainer);
-        // Last: its GEMM-only passes leave the trainer's activations as no step would. About 100 ms of steps per round.
-        result.cpuGemmShare[key] = await cpuStepVsGemms(trainer, c, { n: Math.max(1, Math.min(10, Math.round(100 / timing.msPerStep))) });
+        // Last: its GEMM-only passes leave the trainer's activations as no step would.
+        result.cpuGemmShare[key] = await cpuStepVsGemms(trainer, c);
         trainer.destroy();
       } else {
         const backend = run.system === 'tfjs-webgpu' ? 'webgpu' : 'cpu';
