@@ -69,8 +69,8 @@ Training
   --device D            auto: WebGPU, or the CPU device (WebAssembly SIMD) where the only WebGPU
                         adapter is a software one or there is none (faster there); gpu: WebGPU
                         on any adapter; cpu: the CPU device (default auto)
-  --threads N           the CPU device: threads each GEMM splits over, 1 to 16 (default: the
-                        host's cores, at most 16)
+  --threads N           the CPU device: threads its GEMMs and element-wise ops split over, 1 to 16
+                        (default: the host's cores, at most 16)
   --tuning MODE         WebGPU: tune: time GEMM variants on this adapter once and keep the fastest for each
                         GEMM, or the best single variant for all where that runs the step's GEMMs
                         faster together (cached in out/gemm-tuning.json);

@@ -35,7 +35,7 @@ export class CpuDevice {
   readonly kind = 'cpu';
 
   private constructor(
-    /** Threads each GEMM runs on (1: the calling thread only). */
+    /** Threads each GEMM and element-wise op runs on (1: the calling thread only). */
     readonly threads: number,
     /** Why that many: `2 cores`, `as asked; 2 cores`, or why the host allows only 1. */
     readonly threadsNote: string,
