@@ -17,7 +17,18 @@ describe('npm start', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^device: +webgpu, /m);
     // --tuning tune (the default): the line says whether the per-GEMM variants or one variant for all won, with both rates.
-    expect(r.stdout).toMatch(/^gemm: +(\S+ for every GEMM \(the best single variant\)|the fastest variant per GEMM \(.+\)): \d+\.\d\d GFLOP\/s over the step's GEMMs, against \d+\.\d\d GFLOP\/s with \S+/m);
+    // A variant as tuningKey names it: tile / workgroup, then " shared" and " subgroupN" where they apply.
+    const variant = String.raw`\d+x\d+(v\d+)?\/\d+x\d+( shared)?( subgroup\d+)?`;
+    const set = String.raw`the fastest variant per GEMM \(${variant}(, ${variant})*\)`;
+    const single = String.raw`${variant} for every GEMM`;
+    const rate = String.raw`\d+\.\d\d GFLOP\/s`;
+    expect(r.stdout).toMatch(
+      new RegExp(
+        String.raw`^gemm: +(${set}: ${rate} over the step's GEMMs, against ${rate} with ${single} \(the best single variant\)|` +
+          String.raw`${single} \(the best single variant\): ${rate} over the step's GEMMs, against ${rate} with ${set});`,
+        'm',
+      ),
+    );
     expect(r.stdout).toMatch(/task1 MSE/);
     expect(r.stdout).toMatch(/^\s+2\s/m);
     const metrics = JSON.parse(await readFile(join(out, 'metrics.json'), 'utf8'));
