@@ -102,6 +102,19 @@ describe('bad-input corpus', () => {
     }
     expect(trainer.steps).toBe(0);
     trainer.destroy();
+    // x as a Float32Array as wide as the model's input (no embeddings) takes the copy-then-check path.
+    const plain = await Trainer.create(ctx, ple({ inputDim: 3, tasks, levels: 1, taskExperts: 1, sharedExperts: 1, expertWidths: [3], towerWidths: [] }), { batchSize: 4 });
+    const typed: [number, number, RegExp][] = [
+      [5, NaN, /batch\.x row 1 column 2 is NaN/],
+      [0, -Infinity, /batch\.x row 0 column 0 is -Infinity/],
+    ];
+    for (const [i, v, message] of typed) {
+      const x = new Float32Array(6);
+      x[i] = v;
+      expect(() => plain.step({ rows: 2, x, labels: [1, 0, 0, 1] }), String(v)).toThrow(message);
+    }
+    expect(plain.steps).toBe(0);
+    plain.destroy();
     const error = await buildPlan(ctx, buildSpec(ple({ inputDim: 1000, tasks, levels: 1, taskExperts: 1, sharedExperts: 1, expertWidths: [8], towerWidths: [] })), { batchSize: 1 << 20 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LimitError);
     expect((error as LimitError).message).toMatch(/(maxStorageBufferBindingSize|maxBufferSize) of \d+ bytes; the largest batch size that fits is \d+/);
