@@ -113,7 +113,7 @@ describe('CPU bias_act_backward (WASM SIMD) against the float64 reference', () =
         const want = Float64Array.from(f);
         const shifted = entries.map((e) => ({ ...e, dyOff: dY + e.dyOff, yOff: y + e.yOff, dbOff: e.dbOff === undefined ? undefined : db + e.dbOff }));
         biasActBackwardReference(shifted, want, want, want);
-        ew.biasActBackward(entries, dY, y, db);
+        ew.biasActBackward(entries, dY, y, db)();
         layout.checkUntouched(before);
         for (const e of shifted) {
           // The mask is exact: each dY keeps its value or becomes +0.
@@ -224,6 +224,40 @@ function optimizerRegions(rng: Rng, layout: Layout, kind: string, count: number)
   return [params, grads, m1, m2];
 }
 
+/**
+ * Per element, the sizes of the terms an optimizer update adds (the reference's formulas on
+ * absolute values): an update may cancel to near 0 (m1 = beta1 m1 + (1 - beta1) g when g opposes
+ * m1), and f32 rounds it relative to its terms, not to the small result.
+ */
+function optimizerTerms(o: ResolvedOptimizer, t: number, scale: number, decayEnd: number, old: { params: Float64Array; grads: Float64Array; m1: Float64Array }, m2: Float64Array) {
+  const bc1 = 1 - Math.pow(o.beta1, t);
+  const bc2 = 1 - Math.pow(o.beta2, t);
+  const params = new Float64Array(old.params.length);
+  const m1 = new Float64Array(old.params.length);
+  old.params.forEach((pOld, i) => {
+    const p = Math.abs(pOld);
+    const wd = i < decayEnd ? o.weightDecay : 0;
+    const g = Math.abs(old.grads[i]) * scale + (o.kind === 'adamw' ? 0 : wd * p);
+    if (o.kind === 'sgd') {
+      m1[i] = o.momentum * Math.abs(old.m1[i]) + g;
+      params[i] = p + o.lr * m1[i];
+    } else {
+      m1[i] = o.beta1 * Math.abs(old.m1[i]) + (1 - o.beta1) * g;
+      params[i] = p + (o.kind === 'adamw' ? o.lr * wd * p : 0) + (o.lr * (m1[i] / bc1)) / (Math.sqrt(m2[i] / bc2) + o.eps);
+    }
+  });
+  return { params, m1 };
+}
+
+/** Every |got[i] - want[i]| <= tol terms[i]; the error names the first element past it and the seed. */
+function expectWithinTerms(label: string, seed: number, got: ArrayLike<number>, want: ArrayLike<number>, terms: ArrayLike<number>, tol: number): void {
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= tol * terms[i])) {
+      throw new Error(`${label}[${i}] is ${got[i]}, want ${want[i]} within ${tol} x its terms' size ${terms[i]} (seed ${seed}; rerun with PLE_TEST_SEED=${seed})`);
+    }
+  }
+}
+
 function rowBlocks(rng: Rng, rows: number): [number, number][] {
   const cuts = [...new Set([0, rows, ...Array.from({ length: rng.int(0, 2) }, () => rng.int(1, rows))])].sort((a, b) => a - b);
   return cuts.slice(1).map((to, i) => [cuts[i], to - cuts[i]]);
@@ -245,9 +279,9 @@ describe('CPU mixture kernels (WASM SIMD) against the float64 reference', () => 
         const input = Float64Array.from(f);
 
         // Row blocks of random sizes, every entry on a block before the next block.
-        for (const [from, count] of rowBlocks(rng, rows)) for (const m of c.mixtures) ew.mixture(m, c.gateW, c.z, c.out, from, count);
-        for (const [from, count] of rowBlocks(rng, rows)) for (const g of c.gateGrads) ew.gateGrad(g, c.gateW, c.z, c.dG, c.dLogit, from, count);
-        ew.expertGrads(c.expertGrads, c.gateW, c.dG, c.dZ);
+        for (const [from, count] of rowBlocks(rng, rows)) for (const m of c.mixtures) ew.mixture(m, c.gateW, c.z, c.out, from, count)();
+        for (const [from, count] of rowBlocks(rng, rows)) for (const g of c.gateGrads) ew.gateGrad(g, c.gateW, c.z, c.dG, c.dLogit, from, count)();
+        ew.expertGrads(c.expertGrads, c.gateW, c.dG, c.dZ)();
         layout.checkUntouched(before);
 
         expectMixtureCase(layout, c, input, seed);
@@ -322,7 +356,7 @@ describe('CPU expert gradient with more members than one WASM call adds', () => 
           const before = layout.heap.u32.slice();
           const want = Float64Array.from(f);
           expertGradReference([{ ...e, wOff: gateW, dzOff: dZ, members: e.members.map((m) => ({ wCol: m.wCol, dgOff: dG + m.dgOff })) }], want, want, want);
-          ew.expertGrads([e], gateW, dG, dZ);
+          ew.expertGrads([e], gateW, dG, dZ)();
           layout.checkUntouched(before);
           const got = layout.read(f, dZ, rows, d, e.dzRow);
           if (members === 0) expect(got.every((v) => v === 0)).toBe(true);
@@ -353,12 +387,14 @@ describe('CPU optimizer (WASM SIMD) against the float64 reference', () => {
           const scale = rng.range(0.2, 2);
           const decayEnd = rng.int(0, count);
           const slice = (at: number) => Float64Array.from(f.subarray(at, at + count));
+          const old = { params: slice(params), grads: slice(grads), m1: slice(m1) };
           const want = { params: slice(params), m1: slice(m1), m2: slice(m2) };
-          optimizerReference(o, t, o.lr, scale, want.params, slice(grads), want.m1, want.m2, decayEnd);
+          optimizerReference(o, t, o.lr, scale, want.params, old.grads, want.m1, want.m2, decayEnd);
           ew.optimizer({ optimizer: o, t, lr: o.lr, scale, decayEnd }, count, params, grads, m1, m2);
           layout.checkUntouched(before);
-          expectClose('params', seed, f.subarray(params, params + count), want.params, 1e-6);
-          expectClose('m1', seed, f.subarray(m1, m1 + count), want.m1, 1e-6);
+          const terms = optimizerTerms(o, t, scale, decayEnd, old, want.m2);
+          expectWithinTerms('params', seed, f.subarray(params, params + count), want.params, terms.params, 1e-6);
+          expectWithinTerms('m1', seed, f.subarray(m1, m1 + count), want.m1, terms.m1, 1e-6);
           if (o.kind !== 'sgd') expectClose('m2', seed, f.subarray(m2, m2 + count), want.m2, 1e-6);
         });
       });
@@ -389,7 +425,7 @@ describe('CPU gate softmax (WASM SIMD exp) against the float64 reference', () =>
           layout.markOutput(logits, rows, n, n);
           layout.markOutput(out, rows, n, outRow);
           const before = layout.heap.u32.slice();
-          ew.softmaxRows(rows, n, logits, out, outRow);
+          ew.softmaxRows(rows, n, logits, out, outRow)();
           layout.checkUntouched(before);
           // Each within f32 rounding: exp's and that of the logit minus the row's max (relative |l - max| 2^-24).
           const got = layout.read(f, out, rows, n, outRow);
@@ -502,7 +538,7 @@ describe('CPU element-wise ops split over 1, 2 and 3 threads: bit for bit as 1 t
         const f = layout.heap.f32;
         const want = Float64Array.from(f);
         biasActBackwardReference(entries, want, want, want);
-        await onThreads(layout, seed, (ew) => ew.biasActBackward(entries, 0, 0, 0));
+        await onThreads(layout, seed, (ew) => ew.biasActBackward(entries, 0, 0, 0)());
         for (const e of entries) {
           expect(layout.read(f, e.dyOff, e.rows, cols, e.dyRow)).toEqual(layout.read(Float32Array.from(want), e.dyOff, e.rows, cols, e.dyRow));
           if (e.dbOff !== undefined) expectClose(`db rows ${e.rows}`, seed, layout.read(f, e.dbOff, 1, cols, cols), layout.read(want, e.dbOff, 1, cols, cols), 1e-5);
@@ -524,9 +560,9 @@ describe('CPU element-wise ops split over 1, 2 and 3 threads: bit for bit as 1 t
         for (const e of c.expertGrads) layout.markOutput(c.dZ + e.dzOff, rows, d, e.dzRow);
         const input = Float64Array.from(layout.heap.f32);
         await onThreads(layout, seed, (ew) => {
-          ew.mixtures(c.mixtures, c.gateW, c.z, c.out);
-          ew.gateGrads(c.gateGrads, c.gateW, c.z, c.dG, c.dLogit);
-          ew.expertGrads(c.expertGrads, c.gateW, c.dG, c.dZ);
+          ew.mixtures(c.mixtures, c.gateW, c.z, c.out)();
+          ew.gateGrads(c.gateGrads, c.gateW, c.z, c.dG, c.dLogit)();
+          ew.expertGrads(c.expertGrads, c.gateW, c.dG, c.dZ)();
         });
         expectMixtureCase(layout, c, input, seed);
       });
@@ -551,7 +587,7 @@ describe('CPU element-wise ops split over 1, 2 and 3 threads: bit for bit as 1 t
       layout.markOutput(e.dzOff, rows, d, e.dzRow);
       const want = Float64Array.from(layout.heap.f32);
       expertGradReference([e], want, want, want);
-      await onThreads(layout, seed, (ew) => ew.expertGrads([{ ...e, wOff: 0 }], gateW, 0, 0));
+      await onThreads(layout, seed, (ew) => ew.expertGrads([{ ...e, wOff: 0 }], gateW, 0, 0)());
       expectClose('expert grad', seed, layout.read(layout.heap.f32, e.dzOff, rows, d, e.dzRow), layout.read(want, e.dzOff, rows, d, e.dzRow), 1e-5);
     });
   });
@@ -596,7 +632,7 @@ describe('CPU element-wise ops split over 1, 2 and 3 threads: bit for bit as 1 t
       gateSoftmaxReference([{ rows, n, k: n, xOff: 0, xRow: n, wOff: 0, outOff: 0, outRow }], x, identity, want);
       layout.markOutput(logits, rows, n, n);
       layout.markOutput(out, rows, n, outRow);
-      await onThreads(layout, seed, (ew) => ew.softmaxRows(rows, n, logits, out, outRow));
+      await onThreads(layout, seed, (ew) => ew.softmaxRows(rows, n, logits, out, outRow)());
       const got = layout.read(layout.heap.f32, out, rows, n, outRow);
       layout.read(want, 0, rows, n, outRow).forEach((v, i) => {
         if (!(Math.abs(got[i] - v) <= 2e-6 * v + 1e-8)) throw new Error(`element ${i}: ${got[i]} vs ${v} (seed ${seed})`);

@@ -6,6 +6,9 @@
  * operands that end at the heap's last float. Every heap element outside the
  * entries' C elements and the scratch must be left bit for bit as it was.
  *
+ * Each case's GEMM is prepared once and runs twice, on other values of B first (B, the weights,
+ * changes between a step's runs, so every run must pack it afresh).
+ *
  * Every case runs on 1, 2 and 3 threads (a worker pool on a shared heap, src/cpu/pool.ts; 3 is
  * more than some hosts have cores), each GEMM split even at the smallest sizes: each result is
  * checked against the reference and for stray writes, and must be bit for bit the 1-thread one.
@@ -136,6 +139,11 @@ async function check(label: string, seed: number, rng: Rng, cs: Case): Promise<v
       for (let i = 0; i < f.length; i++) initial[i] = rng.normal();
     }
     f.set(initial);
+    // Prepared once, then run on other values of B first: the run checked below must pack B afresh.
+    const run = gemm.prepare(cs.entries, cs.a, cs.b, cs.c, cs.bias);
+    for (let i = cs.b; i < cs.b + cs.bLen; i++) f[i] = 1 - 2 * f[i];
+    await withSeed(seed, async () => run());
+    f.set(initial);
     const written = new Set<number>();
     for (const e of cs.entries) {
       for (let i = 0; i < e.m; i++) {
@@ -157,7 +165,7 @@ async function check(label: string, seed: number, rng: Rng, cs: Case): Promise<v
     gemmReference(cs.entries, a, b, c, bias);
 
     // A trap (a read or write past the heap) names the seed too.
-    await withSeed(seed, async () => gemm.run(cs.entries, cs.a, cs.b, cs.c, cs.bias));
+    await withSeed(seed, async () => run());
 
     const on = `${threads} thread${threads > 1 ? 's' : ''}`;
     const u = heap.u32;

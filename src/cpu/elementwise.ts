@@ -432,6 +432,12 @@ interface Job {
 }
 
 /**
+ * An op prepared for its entries and heap offsets: its calls are worked out once, and each call
+ * runs the op again (the CPU engine prepares every op of a step when it is created).
+ */
+export type CpuRun = () => void;
+
+/**
  * Rows per block on one thread where an op's entries run block by block (the forward mixture and
  * the gate-logit gradient): every entry on rows [0, ROW_BLOCK), then every entry on the next rows,
  * so the experts' outputs that several gates mix are read again from cache rather than from memory.
@@ -479,7 +485,9 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
 }
 
 /**
- * The kernels instantiated on one heap's memory; offsets passed in are heap element offsets.
+ * The kernels instantiated on one heap's memory; offsets passed in are heap element offsets. Each
+ * op method returns the op's {@link CpuRun}, prepared for those entries and offsets: call it to run
+ * the op, as often as needed.
  *
  * With a pool (src/cpu/pool.ts, holding elementwiseModule(true)) the ops split into calls over
  * disjoint outputs that its threads claim: the mixture, gate and expert gradients and the softmax by
@@ -518,7 +526,7 @@ export class CpuElementwise {
   }
 
   /** bias_act_backward: each entry's dY masked by ReLU (where !(Y > 0)) and db = column sums of dY; split by columns. */
-  biasActBackward(entries: readonly BiasActEntry[], dY: number, y: number, db: number): void {
+  biasActBackward(entries: readonly BiasActEntry[], dY: number, y: number, db: number): CpuRun {
     const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * e.cols * (e.relu ? 3 : 1), 0));
     const jobs: Job[] = [];
     for (const e of entries) {
@@ -530,24 +538,24 @@ export class CpuElementwise {
         jobs.push({ fn: 'biasAct', args: [e.rows, cols, 4 * (dyAt + c), 4 * e.dyRow, 4 * (yAt + c), 4 * e.yRow, 4 * (dbAt + c), flags] });
       }
     }
-    this.exec([jobs], threads);
+    return this.prepare([jobs], threads);
   }
 
   /** The mixture op: out[r] = sum_j gateW[r, j] z[r, member j] for each entry, the members added in order; split by rows. */
-  mixtures(entries: readonly MixtureEntry[], gateW: number, z: number, out: number): void {
+  mixtures(entries: readonly MixtureEntry[], gateW: number, z: number, out: number): CpuRun {
     const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * (e.d * (e.n + 1) + e.n), 0));
-    this.exec([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count]) => this.mixJob(e, gateW, z, out, from, count))], threads);
+    return this.prepare([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count]) => this.mixJob(e, gateW, z, out, from, count))], threads);
   }
 
   /** mixture, rows [from, from + count) of one entry, on this thread. */
-  mixture(e: MixtureEntry, gateW: number, z: number, out: number, from = 0, count = e.rows): void {
-    this.exec([[this.mixJob(e, gateW, z, out, from, count)]], 1);
+  mixture(e: MixtureEntry, gateW: number, z: number, out: number, from = 0, count = e.rows): CpuRun {
+    return this.prepare([[this.mixJob(e, gateW, z, out, from, count)]], 1);
   }
 
   /** The mixture_gate_grad op (see gateGrad) for each entry; split by rows. */
-  gateGrads(entries: readonly GateGradEntry[], gateW: number, z: number, dG: number, dLogit: number): void {
+  gateGrads(entries: readonly GateGradEntry[], gateW: number, z: number, dG: number, dLogit: number): CpuRun {
     const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * (e.d * (e.n + 1) + 2 * e.n), 0));
-    this.exec([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count]) => this.gateGradJob(e, gateW, z, dG, dLogit, from, count))], threads);
+    return this.prepare([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count]) => this.gateGradJob(e, gateW, z, dG, dLogit, from, count))], threads);
   }
 
   /**
@@ -555,8 +563,8 @@ export class CpuElementwise {
    * dG[r] . z[r, member j] (written to dLogit), then dLogit[r, j] = w_j (dw_j - sum_k w_k dw_k), all
    * in WASM. dLogit must not overlap gateW, z or dG.
    */
-  gateGrad(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number, from = 0, count = e.rows): void {
-    this.exec([[this.gateGradJob(e, gateW, z, dG, dLogit, from, count)]], 1);
+  gateGrad(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number, from = 0, count = e.rows): CpuRun {
+    return this.prepare([[this.gateGradJob(e, gateW, z, dG, dLogit, from, count)]], 1);
   }
 
   /**
@@ -564,14 +572,18 @@ export class CpuElementwise {
    * members added in order, one pass per row of dZ per MAX_TERMS members (more take further calls
    * that accumulate: a wave of calls each, run one after the other); split by rows.
    */
-  expertGrads(entries: readonly ExpertGradEntry[], gateW: number, dG: number, dZ: number): void {
+  expertGrads(entries: readonly ExpertGradEntry[], gateW: number, dG: number, dZ: number): CpuRun {
     const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * e.d * (e.members.length + 1), 0));
     const waves: Job[][] = [];
     const f = this.heap.f32;
-    for (const e of entries) {
-      const dst = dZ + e.dzOff;
-      if (e.members.length === 0) for (let r = 0; r < e.rows; r++) f.fill(0, dst + r * e.dzRow, dst + r * e.dzRow + e.d);
-    }
+    // An expert no gate mixes gets a zero gradient.
+    const unmixed = entries.filter((e) => e.members.length === 0);
+    const zero = () => {
+      for (const e of unmixed) {
+        const dst = dZ + e.dzOff;
+        for (let r = 0; r < e.rows; r++) f.fill(0, dst + r * e.dzRow, dst + r * e.dzRow + e.d);
+      }
+    };
     // On one thread each entry runs whole (blocks did not help it); on several, in row blocks.
     for (const [e, from, count] of this.rowBlocks(entries, threads, threads === 1 ? Infinity : ROW_BLOCK)) {
       const g = gateW + e.wOff + from * e.wRow;
@@ -586,7 +598,8 @@ export class CpuElementwise {
         });
       }
     }
-    this.exec(waves, threads);
+    const run = this.prepare(waves, threads);
+    return unmixed.length === 0 ? run : () => (zero(), run());
   }
 
   /** sum_i x[i]^2 over `count` floats from x, in float64 (grad_norm's), on this thread. */
@@ -594,7 +607,7 @@ export class CpuElementwise {
     return this.fns.sumSquares(count, 4 * x);
   }
 
-  /** The optimizer update of `count` params (shaders/optimizer.wgsl's rules); split by element ranges. */
+  /** The optimizer update of `count` params (shaders/optimizer.wgsl's rules); split by element ranges; run now (its scalars change every step). */
   optimizer(s: OptimizerScalars, count: number, params: number, grads: number, m1: number, m2: number): void {
     const { optimizer: o, lr } = s;
     const threads = this.threadsFor(count * (o.kind === 'sgd' ? 5 : 7));
@@ -614,7 +627,7 @@ export class CpuElementwise {
         jobs.push({ fn: o.kind === 'sgd' ? 'sgd' : 'adam', args: [n, ...buffers, ...scalars.map(bits)] });
       }
     }
-    this.exec([jobs], threads);
+    this.run(jobs, threads);
   }
 
   /**
@@ -622,11 +635,11 @@ export class CpuElementwise {
    * (row stride outRow): subtract the row's max, exp, divide by the row's sum; all in WASM, the
    * three passes a wave of calls each; split by rows.
    */
-  softmaxRows(rows: number, n: number, logits: number, out: number, outRow: number): void {
+  softmaxRows(rows: number, n: number, logits: number, out: number, outRow: number): CpuRun {
     const threads = this.threadsFor(rows * n * 5);
     const blocks = ranges(rows, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, 1);
     const x = (from: number) => 4 * (logits + from * n);
-    this.exec(
+    return this.prepare(
       [
         blocks.map(([from, count]) => ({ fn: 'maxSubRows', args: [count, n, x(from)] })),
         blocks.map(([from, count]) => ({ fn: 'expInPlace', args: [count * n, x(from)] })),
@@ -641,12 +654,27 @@ export class CpuElementwise {
     return threadsForWork(this.threads, floats * FLOPS_PER_FLOAT, this.minFlopsPerThread);
   }
 
-  /** Runs the waves one after the other, each wave's calls on this thread or split over the pool's threads. */
-  private exec(waves: readonly Job[][], threads: number): void {
-    for (const jobs of waves) {
-      if (threads === 1 || jobs.length < 2) for (const j of jobs) this.fns[j.fn](...j.args);
-      else this.pool!.run(jobs.map((j) => ({ fn: this.poolIndex![j.fn], args: j.args })));
-    }
+  /** The run of these waves, one after the other, each wave's calls on this thread or split over the pool's threads; the calls are bound here, once. */
+  private prepare(waves: readonly Job[][], threads: number): CpuRun {
+    const steps = waves.map((jobs): CpuRun => {
+      if (threads === 1 || jobs.length < 2) {
+        const bound = jobs.map((j) => this.fns[j.fn].bind(null, ...j.args));
+        return () => {
+          for (const call of bound) call();
+        };
+      }
+      const calls = jobs.map((j) => ({ fn: this.poolIndex![j.fn], args: j.args }));
+      return () => this.pool!.run(calls);
+    });
+    return steps.length === 1 ? steps[0] : () => {
+      for (const step of steps) step();
+    };
+  }
+
+  /** Runs jobs now, on this thread or split over the pool's threads. */
+  private run(jobs: readonly Job[], threads: number): void {
+    if (threads === 1 || jobs.length < 2) for (const j of jobs) this.fns[j.fn](...j.args);
+    else this.pool!.run(jobs.map((j) => ({ fn: this.poolIndex![j.fn], args: j.args })));
   }
 
   /**

@@ -19,7 +19,8 @@ import { CpuHeap, HEAP_ALIGN, alignUp } from './heap.js';
 import { CpuElementwise, elementwiseModule } from './elementwise.js';
 import { CpuGemm, gemmModule, gemmScratchFloats } from './gemm.js';
 import { CpuThreadPool } from './pool.js';
-import { gateLogitsEntry, gateScratchFloats, runCpuOp, type CpuOpContext } from './kernels.js';
+import { gateLogitsEntry, gateScratchFloats, prepareCpuOp, type CpuOpContext } from './kernels.js';
+import type { CpuRun } from './elementwise.js';
 
 /** The largest heap a CPU plan may use, in bytes (WebAssembly memories stop at 4 GiB; staying under 2 GiB keeps offsets positive int32s). */
 export const CPU_HEAP_MAX_BYTES = 2 ** 31 - 2 ** 16;
@@ -76,6 +77,8 @@ export class CpuEngine implements Engine {
   readonly batchSize: number;
   private readonly heap: CpuHeap;
   private readonly context: CpuOpContext;
+  /** Each phase's ops, prepared once (src/cpu/kernels.ts prepareCpuOp), in step order. */
+  private readonly prepared: Record<Phase, { op: OpDesc; run: CpuRun }[]>;
   private destroyed = false;
 
   private constructor(
@@ -89,6 +92,8 @@ export class CpuEngine implements Engine {
     this.batchSize = step.B;
     this.heap = heap;
     this.context = context;
+    const phases = Object.keys(step.ops) as Phase[];
+    this.prepared = Object.fromEntries(phases.map((phase) => [phase, step.ops[phase].map((op) => ({ op, run: prepareCpuOp(op, context) }))])) as Record<Phase, { op: OpDesc; run: CpuRun }[]>;
   }
 
   /**
@@ -150,7 +155,7 @@ export class CpuEngine implements Engine {
 
   run(phases: readonly Phase[], reads: readonly Region[]): Promise<Float32Array> {
     this.assertAlive();
-    for (const phase of phases) for (const op of this.step.ops[phase]) runCpuOp(op, this.context);
+    for (const phase of phases) for (const { run } of this.prepared[phase]) run();
     const out = new Float32Array(reads.reduce((a, r) => a + r.size, 0));
     let at = 0;
     for (const r of reads) {
@@ -186,16 +191,16 @@ export class CpuEngine implements Engine {
    */
   runOnly(phases: readonly Phase[], keep: (op: OpDesc) => boolean): void {
     this.assertAlive();
-    for (const phase of phases) for (const op of this.step.ops[phase]) if (keep(op)) runCpuOp(op, this.context);
+    for (const phase of phases) for (const { op, run } of this.prepared[phase]) if (keep(op)) run();
   }
 
   /** Runs the phases op by op, timing each with performance.now(): the CPU device's per-op profile (the benches'). */
   profile(phases: readonly Phase[]): { phase: Phase; kernel: string; name: string; ms: number }[] {
     this.assertAlive();
     return phases.flatMap((phase) =>
-      this.step.ops[phase].map((op) => {
+      this.prepared[phase].map(({ op, run }) => {
         const t0 = performance.now();
-        runCpuOp(op, this.context);
+        run();
         return { phase, kernel: op.kernel, name: op.name, ms: performance.now() - t0 };
       }),
     );

@@ -25,6 +25,7 @@ import type { GemmEntry } from '../kernels/batched_gemm.js';
 import type { CpuHeap } from './heap.js';
 import { alignUp } from './heap.js';
 import { threadsForWork, type Call, type CpuThreadPool } from './pool.js';
+import type { CpuRun } from './elementwise.js';
 import { moduleCompiler, f32, FunctionBuilder, i32, v128 } from './wasm.js';
 
 /** Rows of C per register tile. */
@@ -219,12 +220,14 @@ interface Segment {
   bRow: number;
 }
 
-/** One entry's kernel arguments (bytes) and its B segments, ready to call or split. */
+/** One entry's kernel arguments (bytes), its B segments and the packing B needs before each run, ready to call or split. */
 interface Prepared {
   m: number; n: number; k: number;
   a: number; aRow: number; aCol: number; c: number; cRow: number; bias: number; flags: number;
   narrow: boolean;
   segments: Segment[];
+  /** Copies B (or its partial last column tile) into the packing region; B changes between runs (the weights), so every run packs. */
+  pack?: () => void;
 }
 
 /** The kernel that suits a block of C: the operand re-read for every tile of the outer loop is the smaller one (B: k x n, A: m x k). */
@@ -268,10 +271,19 @@ export class CpuGemm {
 
   /**
    * Runs the entries with the A, B, C and bias buffers starting at these element offsets of the
-   * heap (entry offsets are relative to them). On several threads every element of C is still
-   * computed by one thread in the same order, so the result is bit for bit that of one thread.
+   * heap (entry offsets are relative to them): {@link CpuGemm.prepare}'s run, once.
    */
   run(entries: readonly GemmEntry[], a: number, b: number, c: number, bias?: number): void {
+    this.prepare(entries, a, b, c, bias)();
+  }
+
+  /**
+   * The run of these entries on these buffers, worked out once (operands checked, kernel arguments
+   * and the split over threads); each call packs B where needed and computes C. On several threads
+   * every element of C is still computed by one thread in the same order, so the result is bit for
+   * bit that of one thread.
+   */
+  prepare(entries: readonly GemmEntry[], a: number, b: number, c: number, bias?: number): CpuRun {
     const need = gemmScratchFloats(entries, this.threads);
     if (need > this.scratchFloats) throw new RangeError(`these GEMM entries need ${need} floats of scratch; the CPU GEMM was given ${this.scratchFloats}`);
     const flops = entries.reduce((s, e) => s + 2 * e.m * e.n * e.k, 0);
@@ -281,20 +293,28 @@ export class CpuGemm {
     let packed = this.scratchOffset + this.threads * EDGE_TILE_FLOATS;
     for (const e of entries) {
       if (e.m === 0 || e.n === 0) continue;
-      const p = this.prepare(e, a, b, c, bias, packed);
-      if (threads === 1) {
-        // One thread: each entry runs as soon as its B is packed, so all take turns in one region.
-        this.runWhole(p);
-      } else {
-        prepared.push(p);
-        packed += alignUp(packedBFloats(e));
-      }
+      prepared.push(this.layout(e, a, b, c, bias, packed));
+      // One thread: each entry runs as soon as its B is packed, so all take turns in one region.
+      if (threads > 1) packed += alignUp(packedBFloats(e));
     }
-    if (threads > 1) this.pool!.run(this.split(prepared, flops));
+    if (threads === 1) {
+      return () => {
+        for (const p of prepared) {
+          p.pack?.();
+          this.runWhole(p);
+        }
+      };
+    }
+    const packs = prepared.flatMap((p) => p.pack ?? []);
+    const calls = this.split(prepared, flops);
+    return () => {
+      for (const pack of packs) pack();
+      this.pool!.run(calls);
+    };
   }
 
-  /** Checks an entry's operands, packs its B where needed (at heap element `packed`) and returns its kernel arguments. */
-  private prepare(e: GemmEntry, a: number, b: number, c: number, bias: number | undefined, packed: number): Prepared {
+  /** Checks an entry's operands and returns its kernel arguments, B packed (where needed) at heap element `packed`. */
+  private layout(e: GemmEntry, a: number, b: number, c: number, bias: number | undefined, packed: number): Prepared {
     const mem = this.heap.f32;
     const { m, n, k } = e;
     if (e.biasOff !== undefined && bias === undefined) throw new Error('a GEMM entry has biasOff but no bias buffer was given');
@@ -309,22 +329,23 @@ export class CpuGemm {
     const flags = (e.biasOff !== undefined ? FLAG_BIAS : 0) | (e.accumulate ? FLAG_ACCUMULATE : 0) | (e.relu ? FLAG_RELU : 0);
     const tn = tileWidth(n);
     const segments: Segment[] = [];
+    let pack: (() => void) | undefined;
     if (!readsBInPlace(e)) {
       // B transposed (dX), or rows that do not advance: pack all of it, k rows of `width` floats, zero-padded.
       const width = Math.ceil(n / tn) * tn;
-      packB(mem, packed, width, bAt, e.bRow, e.bCol, k, 0, n);
+      pack = () => packB(mem, packed, width, bAt, e.bRow, e.bCol, k, 0, n);
       segments.push({ j0: 0, j1: n, b: packed * 4, bRow: width * 4 });
     } else {
       const whole = n - (n % tn);
       if (whole > 0) segments.push({ j0: 0, j1: whole, b: bAt * 4, bRow: e.bRow * 4 });
       if (whole < n) {
-        packB(mem, packed, tn, bAt, e.bRow, 1, k, whole, n);
+        pack = () => packB(mem, packed, tn, bAt, e.bRow, 1, k, whole, n);
         segments.push({ j0: whole, j1: n, b: packed * 4, bRow: tn * 4 });
       }
     }
     return {
       m, n, k, a: aAt * 4, aRow: e.aRow * 4, aCol: e.aCol * 4, c: cAt * 4, cRow: e.cRow * 4, bias: biasAt * 4, flags,
-      narrow: tn === NARROW_TILE_N, segments,
+      narrow: tn === NARROW_TILE_N, segments, pack,
     };
   }
 

@@ -14,7 +14,7 @@ import type { TaskLossEntry } from '../kernels/task_loss.js';
 import type { GatherEntry, ScatterEntry } from '../kernels/embedding.js';
 import type { BufferRole, OpDesc } from '../layers/ops.js';
 import { sampleLoss } from '../reference/model.js';
-import type { CpuElementwise } from './elementwise.js';
+import type { CpuElementwise, CpuRun } from './elementwise.js';
 import type { CpuGemm } from './gemm.js';
 
 /** The optimizer's state for one step, as the GPU reads it from its uniform. */
@@ -47,71 +47,85 @@ export interface CpuOpContext {
   paramCount: number;
 }
 
-/** Runs one op. */
-export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
+/**
+ * One op prepared for its entries and the heap's layout (see CpuRun): the engine prepares every op
+ * of the step once, when it is created, and runs each as often as it steps.
+ */
+export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
   const at = (role: BufferRole) => c.base[role];
   switch (op.kernel) {
     case 'batched_gemm':
-      c.gemm.run(op.entries, at(op.buffers.a), at(op.buffers.b), at(op.buffers.c), op.buffers.bias && at(op.buffers.bias));
-      return;
+      return c.gemm.prepare(op.entries, at(op.buffers.a), at(op.buffers.b), at(op.buffers.c), op.buffers.bias && at(op.buffers.bias));
     case 'bias_act_backward':
-      c.elementwise.biasActBackward(op.entries, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
-      return;
+      return c.elementwise.biasActBackward(op.entries, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
     case 'gate_softmax':
-      for (const e of op.entries) gateSoftmax(c, e, at(op.buffers.x), at(op.buffers.w), at(op.buffers.out));
-      return;
+      return sequence(op.entries.map((e) => gateSoftmax(c, e, at(op.buffers.x), at(op.buffers.w), at(op.buffers.out))));
     case 'mixture':
-      c.elementwise.mixtures(op.entries, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
-      return;
+      return c.elementwise.mixtures(op.entries, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
     case 'gate_mixture':
-      for (const { gate, mixture: m } of op.entries) {
-        gateSoftmax(c, gate, at(op.buffers.x), at(op.buffers.w), at(op.buffers.gateW));
-        c.elementwise.mixtures([m], at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
-      }
-      return;
+      return sequence(
+        op.entries.flatMap(({ gate, mixture: m }) => [
+          gateSoftmax(c, gate, at(op.buffers.x), at(op.buffers.w), at(op.buffers.gateW)),
+          c.elementwise.mixtures([m], at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out)),
+        ]),
+      );
     case 'mixture_gate_grad':
-      c.elementwise.gateGrads(op.entries, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.dG), at(op.buffers.dLogit));
-      return;
+      return c.elementwise.gateGrads(op.entries, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.dG), at(op.buffers.dLogit));
     case 'mixture_expert_grad':
-      c.elementwise.expertGrads(op.entries, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ));
-      return;
+      return c.elementwise.expertGrads(op.entries, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ));
     case 'task_loss': {
       const b = op.buffers;
-      for (const e of op.entries) taskLoss(c.f32, e, at(b.weights), at(b.logits), at(b.labels), at(b.dLogits), at(b.out));
-      return;
+      return () => {
+        for (const e of op.entries) taskLoss(c.f32, e, at(b.weights), at(b.logits), at(b.labels), at(b.dLogits), at(b.out));
+      };
     }
     case 'uncertainty': {
       const { phase, tasks, sOff, lossOff } = op.entry;
       const b = op.buffers;
       const f = c.f32;
-      for (let k = 0; k < tasks; k++) {
-        const inverseVariance = Math.exp(-f[at(b.params) + sOff + k]);
-        if (phase === 0) f[at(b.effective) + k] = f[at(b.base) + k] * inverseVariance;
-        else f[at(b.grads) + sOff + k] = f[at(b.base) + k] * (1 - inverseVariance * f[at(b.act) + lossOff + 2 * k]);
-      }
-      return;
+      return () => {
+        for (let k = 0; k < tasks; k++) {
+          const inverseVariance = Math.exp(-f[at(b.params) + sOff + k]);
+          if (phase === 0) f[at(b.effective) + k] = f[at(b.base) + k] * inverseVariance;
+          else f[at(b.grads) + sOff + k] = f[at(b.base) + k] * (1 - inverseVariance * f[at(b.act) + lossOff + 2 * k]);
+        }
+      };
     }
     case 'embedding_gather':
-      for (const e of op.entries) embeddingGather(c, e, at(op.buffers.indices), at(op.buffers.tables), at(op.buffers.x));
-      return;
+      return () => {
+        for (const e of op.entries) embeddingGather(c, e, at(op.buffers.indices), at(op.buffers.tables), at(op.buffers.x));
+      };
     case 'embedding_backward':
-      for (const e of op.entries) embeddingBackward(c, e, at(op.buffers.csr), at(op.buffers.dx), at(op.buffers.grad));
-      return;
+      return () => {
+        for (const e of op.entries) embeddingBackward(c, e, at(op.buffers.csr), at(op.buffers.dx), at(op.buffers.grad));
+      };
     case 'grad_norm':
-      gradNorm(c, at(op.buffers.grads), at(op.buffers.out));
-      return;
-    case 'optimizer': {
-      if (!c.optimizerStep) throw new Error('the CPU optimizer ran before its step was set (setOptimizerStep)');
-      const { optimizer, t, lr, gradScale, decayEnd } = c.optimizerStep;
-      // Every gradient is scaled by gradScale and the clip scale grad_norm wrote.
-      const scale = gradScale * c.f32[at(op.buffers.clip)];
-      c.elementwise.optimizer({ optimizer, t, lr, scale, decayEnd }, op.count, at(op.buffers.params), at(op.buffers.grads), at(op.buffers.m1), at(op.buffers.m2));
-      return;
+      return () => gradNorm(c, at(op.buffers.grads), at(op.buffers.out));
+    case 'optimizer':
+      return () => {
+        if (!c.optimizerStep) throw new Error('the CPU optimizer ran before its step was set (setOptimizerStep)');
+        const { optimizer, t, lr, gradScale, decayEnd } = c.optimizerStep;
+        // Every gradient is scaled by gradScale and the clip scale grad_norm wrote.
+        const scale = gradScale * c.f32[at(op.buffers.clip)];
+        c.elementwise.optimizer({ optimizer, t, lr, scale, decayEnd }, op.count, at(op.buffers.params), at(op.buffers.grads), at(op.buffers.m1), at(op.buffers.m2));
+      };
+    case 'clear': {
+      const from = at(op.buffer) + op.offset;
+      return () => c.f32.fill(0, from, from + op.size);
     }
-    case 'clear':
-      c.f32.fill(0, at(op.buffer) + op.offset, at(op.buffer) + op.offset + op.size);
-      return;
   }
+}
+
+/** Runs one op (prepared on the spot: {@link prepareCpuOp}, once). */
+export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
+  prepareCpuOp(op, c)();
+}
+
+/** The runs, one after the other. */
+function sequence(runs: readonly CpuRun[]): CpuRun {
+  return () => {
+    for (const run of runs) run();
+  };
 }
 
 /** Heap floats the gate logits of these ops need (the largest gate's rows x n). */
@@ -130,13 +144,21 @@ export function gateLogitsEntry(e: GateEntry): GemmEntry | null {
   return { m: e.rows, n: e.n, k: e.k, aOff: e.xOff, aRow: e.xRow, aCol: 1, bOff: e.wOff, bRow: e.n, bCol: 1, cOff: 0, cRow: e.n, biasOff: e.bOff };
 }
 
-function gateSoftmax(c: CpuOpContext, e: GateEntry, x: number, w: number, out: number): void {
+/** A gate's softmax, prepared: its logits X W + b by the GEMM into the gate scratch (just b without params), then the softmax of each row into out. */
+function gateSoftmax(c: CpuOpContext, e: GateEntry, x: number, w: number, out: number): CpuRun {
   const f = c.f32;
   const logits = c.gateScratch;
   const gemm = gateLogitsEntry(e);
-  if (gemm) c.gemm.run([gemm], x, w, logits, e.bOff === undefined ? undefined : w);
-  else for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.n; j++) f[logits + r * e.n + j] = e.bOff !== undefined ? f[w + e.bOff + j] : 0;
-  c.elementwise.softmaxRows(e.rows, e.n, logits, out + e.outOff, e.outRow);
+  const computeLogits: CpuRun = gemm
+    ? c.gemm.prepare([gemm], x, w, logits, e.bOff === undefined ? undefined : w)
+    : () => {
+        for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.n; j++) f[logits + r * e.n + j] = e.bOff !== undefined ? f[w + e.bOff + j] : 0;
+      };
+  const softmax = c.elementwise.softmaxRows(e.rows, e.n, logits, out + e.outOff, e.outRow);
+  return () => {
+    computeLogits();
+    softmax();
+  };
 }
 
 function taskLoss(f: Float32Array, e: TaskLossEntry, weights: number, logits: number, labels: number, dLogits: number, out: number): void {
