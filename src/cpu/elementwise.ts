@@ -485,9 +485,10 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
 }
 
 /**
- * The kernels instantiated on one heap's memory; offsets passed in are heap element offsets. Each
- * op method returns the op's {@link CpuRun}, prepared for those entries and offsets: call it to run
- * the op, as often as needed.
+ * The kernels instantiated on one heap's memory; offsets passed in are heap element offsets. The
+ * op methods return the op's {@link CpuRun}, prepared for those entries and offsets: call it to run
+ * the op, as often as needed. The optimizer, whose scalars change every step, and sumSquares run
+ * when called.
  *
  * With a pool (src/cpu/pool.ts, holding elementwiseModule(true)) the ops split into calls over
  * disjoint outputs that its threads claim: the mixture, gate and expert gradients and the softmax by

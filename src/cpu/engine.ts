@@ -1,8 +1,9 @@
 /**
  * The CPU engine: a model's step run on the CPU device. It lays out the same arenas as a GPU
  * plan (from the same step description) in one WASM heap (src/cpu/heap.ts) and runs the same op
- * lists, each op by its CPU kernel (src/cpu/kernels.ts). A run is synchronous; its reads come back
- * as an already-resolved promise, so the trainer drives both engines alike.
+ * lists, each op by its CPU kernel (src/cpu/kernels.ts), prepared once when the engine is created
+ * (the heap's layout never changes). A run is synchronous; its reads come back as an
+ * already-resolved promise, so the trainer drives both engines alike.
  */
 import type { ModelSpec } from '../spec.js';
 import { names } from '../spec.js';
