@@ -10,8 +10,9 @@
  * changes between a step's runs, so every run must pack it afresh).
  *
  * Every case runs on 1, 2 and 3 threads (a worker pool on a shared heap, src/cpu/pool.ts; 3 is
- * more than some hosts have cores), each GEMM split even at the smallest sizes: each result is
- * checked against the reference and for stray writes, and must be bit for bit the 1-thread one.
+ * more than some hosts have cores), each GEMM split even at the smallest sizes, and on 3 threads cut
+ * for 2 (threadsForWork's choice for a run too small for 3): each result is checked against the
+ * reference and for stray writes, and must be bit for bit the 1-thread one.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { CpuGemm, gemmModule, gemmScratchFloats } from '../src/cpu/gemm.js';
@@ -97,6 +98,8 @@ function layOut(rng: Rng, shapes: readonly EntryShape[], base: number, atEnd?: '
 
 /** The thread counts every case runs on. */
 const THREADS = [1, 2, 3];
+/** Pools every case runs on and the threads its run is cut for (threadsForWork): all of them, and 3 cut for 2 (every thread may still claim a block). */
+const RUNS: { threads: number; cutFor: number }[] = [...THREADS.map((t) => ({ threads: t, cutFor: t })), { threads: 3, cutFor: 2 }];
 
 /** Shared heaps with a pool on them, by pages and threads: cases of the same size reuse one (starting workers takes a while). */
 const pooled = new Map<string, { heap: CpuHeap; pool: CpuThreadPool }>();
@@ -104,8 +107,8 @@ afterAll(() => {
   for (const { pool } of pooled.values()) pool.destroy();
 });
 
-/** A heap of `floats` for a GEMM on `threads` threads, and the GEMM on it (splitting even the smallest entries). */
-async function gemmOn(floats: number, threads: number, scratch: number, scratchFloats: number): Promise<{ heap: CpuHeap; gemm: CpuGemm }> {
+/** A heap of `floats` for a GEMM on `threads` threads, and the GEMM on it (splitting even the smallest entries unless minFlopsPerThread says otherwise). */
+async function gemmOn(floats: number, threads: number, scratch: number, scratchFloats: number, minFlopsPerThread = 0): Promise<{ heap: CpuHeap; gemm: CpuGemm }> {
   if (threads === 1) {
     const heap = new CpuHeap(floats);
     return { heap, gemm: await CpuGemm.create(heap, scratch, scratchFloats) };
@@ -117,7 +120,7 @@ async function gemmOn(floats: number, threads: number, scratch: number, scratchF
     p = { heap, pool: await CpuThreadPool.create(heap.memory, [await gemmModule(true)], threads) };
     pooled.set(key, p);
   }
-  return { heap: p.heap, gemm: await CpuGemm.create(p.heap, scratch, scratchFloats, { pool: p.pool, minFlopsPerThread: 0 }) };
+  return { heap: p.heap, gemm: await CpuGemm.create(p.heap, scratch, scratchFloats, { pool: p.pool, minFlopsPerThread }) };
 }
 
 /**
@@ -130,8 +133,10 @@ async function check(label: string, seed: number, rng: Rng, cs: Case): Promise<v
   };
   let initial: Float32Array | undefined;
   let oneThread: Uint32Array | undefined;
-  for (const threads of THREADS) {
-    const { heap, gemm } = await gemmOn(cs.floats, threads, cs.scratch, cs.scratchFloats);
+  const flops = cs.entries.reduce((s, e) => s + 2 * e.m * e.n * e.k, 0);
+  for (const { threads, cutFor } of RUNS) {
+    // Cut for fewer threads than the pool has: minFlopsPerThread of 1 / (cutFor + 0.5) of the FLOPs.
+    const { heap, gemm } = await gemmOn(cs.floats, threads, cs.scratch, cs.scratchFloats, cutFor < threads ? flops / (cutFor + 0.5) : 0);
     const f = heap.f32;
     expect(f.length).toBeGreaterThanOrEqual(cs.floats);
     if (!initial) {
@@ -167,7 +172,7 @@ async function check(label: string, seed: number, rng: Rng, cs: Case): Promise<v
     // A trap (a read or write past the heap) names the seed too.
     await withSeed(seed, async () => run());
 
-    const on = `${threads} thread${threads > 1 ? 's' : ''}`;
+    const on = `${threads} thread${threads > 1 ? 's' : ''}${cutFor < threads ? ` cut for ${cutFor}` : ''}`;
     const u = heap.u32;
     for (let i = 0; i < f.length; i++) {
       if (i >= cs.scratch && i < cs.scratch + cs.scratchFloats) continue;

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CpuDevice } from '../src/cpu/device.js';
 import { gemmModule } from '../src/cpu/gemm.js';
 import { CpuHeap } from '../src/cpu/heap.js';
-import { CpuThreadPool, type Call } from '../src/cpu/pool.js';
+import { CpuThreadPool, threadsForWork, type Call } from '../src/cpu/pool.js';
 
 /** Floats of B (one row of 8) and of each output row of C. */
 const WIDTH = 8;
@@ -130,6 +130,26 @@ describe('CPU thread pool', () => {
       expect(r.stdout).toMatch(/^stepped 0\.\d+\n$/);
     });
   }
+});
+
+describe('threadsForWork: how many threads a run is cut for', () => {
+  it('as many as get minFlopsPerThread each, at least 1 and at most the pool; 0 means all', () => {
+    const min = 1000;
+    const cases: [number, number, number, number][] = [
+      // [threads, flops, minFlopsPerThread, want]
+      [1, 1e9, min, 1],
+      [4, 0, min, 1],
+      [4, 1999, min, 1],
+      [4, 2000, min, 2],
+      [4, 3999, min, 3],
+      [4, 1e9, min, 4],
+      [2, 1999, min, 1],
+      [2, 2000, min, 2],
+      [3, 0, 0, 3],
+      [16, 1, 0, 16],
+    ];
+    for (const [threads, flops, minFlops, want] of cases) expect(threadsForWork(threads, flops, minFlops), `${threads} threads, ${flops} FLOPs, min ${minFlops}`).toBe(want);
+  });
 });
 
 describe('CpuDevice threads', () => {

@@ -22,9 +22,9 @@ export interface CpuDeviceOptions {
    */
   threads?: number;
   /**
-   * A GEMM op runs on as many threads as give each at least this many FLOPs (default 2^20: below
-   * that, starting the workers costs more than it saves); an elementwise op splits when its floats
-   * read and written, at 2 FLOPs each, give each thread this many. 0 splits every op over all
+   * A GEMM op runs on as many threads as give each at least this many FLOPs (default 2^17: below
+   * that, starting the workers costs more than it saves); an elementwise op on as many as its floats
+   * read and written, at 2 FLOPs each, give this many each. 0 splits every op over all
    * threads, as the tests do to check the split on small models.
    */
   minFlopsPerThread?: number;

@@ -452,10 +452,8 @@ const BLOCKS_PER_THREAD = 4;
 const SPLIT_FLOATS = 16;
 /**
  * The work of a float an element-wise kernel reads or writes, in FLOPs of the GEMM's: an op splits
- * over threads when its floats times this reach twice the GEMM's minFlopsPerThread. These kernels
- * stream memory, and two threads share its bandwidth: on a 2-core x86-64 host, counting 4 split
- * bench-small's ops at batch 512 too and gained nothing there (0.84 to 1.2x per op, noise); at 2
- * those stay whole while batch 2048's split, 1.4 to 1.6x per op.
+ * over as many threads as get the GEMM's minFlopsPerThread of it each (threadsForWork). These
+ * kernels stream memory, and two threads share its bandwidth.
  */
 const FLOPS_PER_FLOAT = 2;
 
@@ -516,8 +514,8 @@ export class CpuElementwise {
   /**
    * Compiles (once per process) and instantiates the module on the heap's memory. With a pool (on
    * the heap's shared memory, holding elementwiseModule(true)) an op whose work (FLOPS_PER_FLOAT per
-   * float it reads or writes) reaches 2 minFlopsPerThread splits over its threads (default: the
-   * GEMM's; 0 splits every op, as the tests do).
+   * float it reads or writes) reaches 2 minFlopsPerThread splits over as many threads as get
+   * minFlopsPerThread each (default: the GEMM's; 0 splits every op over all, as the tests do).
    */
   static async create(heap: CpuHeap, { pool, minFlopsPerThread = MIN_FLOPS_PER_THREAD }: { pool?: CpuThreadPool; minFlopsPerThread?: number } = {}): Promise<CpuElementwise> {
     if (pool && !heap.shared) throw new Error('element-wise kernels on several threads need a shared CPU heap');

@@ -203,10 +203,13 @@ export function gemmScratchFloats(entries: readonly GemmEntry[], threads = 1): n
 }
 
 /**
- * A run below twice this many FLOPs stays on the calling thread: waking the workers and waiting for
- * them costs some 10 to 100 us a dispatch, the time of about 1 MFLOP here.
+ * A run splits over as many threads as get this many FLOPs each (threadsForWork), so one below
+ * twice this stays on the calling thread: waking a worker and waiting for it costs some 10 to 100
+ * us a dispatch. On a 2-core x86-64 host, against 2^20 (bench-small's steps, alternating in one
+ * process), 2^17 took 0.91x the time at batch 512 and 0.90x at 2048, and the same (1.01x) at 128;
+ * 2^16 and 2^18 did no better.
  */
-export const MIN_FLOPS_PER_THREAD = 2 ** 20;
+export const MIN_FLOPS_PER_THREAD = 2 ** 17;
 /** Blocks of C a run is cut into per thread: enough that threads finishing early find more, few enough that each keeps its B in cache. */
 const BLOCKS_PER_THREAD = 4;
 /** The kernel argument that is the edge tile's address: each thread passes its own. */
@@ -256,7 +259,7 @@ export class CpuGemm {
    * Compiles (once per process, cache the WebAssembly.Module) and instantiates the kernel on the
    * heap's memory; scratch is heap.f32[scratchOffset, scratchOffset + scratchFloats). With a pool
    * (on the heap's shared memory, holding gemmModule(true)) a run of at least 2 minFlopsPerThread
-   * FLOPs splits over its threads (default MIN_FLOPS_PER_THREAD; the tests set 0 to split even the
+   * FLOPs splits over as many threads as get minFlopsPerThread each (default MIN_FLOPS_PER_THREAD; the tests set 0 to split even the
    * smallest).
    */
   static async create(heap: CpuHeap, scratchOffset: number, scratchFloats: number, { pool, minFlopsPerThread = MIN_FLOPS_PER_THREAD }: { pool?: CpuThreadPool; minFlopsPerThread?: number } = {}): Promise<CpuGemm> {
@@ -306,7 +309,7 @@ export class CpuGemm {
       };
     }
     const packs = prepared.flatMap((p) => p.pack ?? []);
-    const calls = this.split(prepared, flops);
+    const calls = this.split(prepared, flops, threads);
     return () => {
       for (const pack of packs) pack();
       this.pool!.run(calls);
@@ -363,10 +366,10 @@ export class CpuGemm {
    * threads) of the FLOPs each, largest first: the threads claim them in that order, so each thread
    * ends up with about the same FLOPs whatever else the host is running.
    */
-  private split(prepared: readonly Prepared[], flops: number): Call[] {
+  private split(prepared: readonly Prepared[], flops: number, threads: number): Call[] {
     const blocks: { flops: number; calls: Call[] }[] = [];
     const index = this.poolIndex!;
-    const target = flops / (this.threads * BLOCKS_PER_THREAD);
+    const target = flops / (threads * BLOCKS_PER_THREAD);
     const perThread = { arg: EDGE_TILE_ARG, stride: EDGE_TILE_FLOATS * 4 };
     for (const p of prepared) {
       const tn = p.narrow ? NARROW_TILE_N : TILE_N;

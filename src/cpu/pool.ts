@@ -28,12 +28,15 @@ export interface Call {
 }
 
 /**
- * Threads a run of `flops` work takes on a pool of `threads`: all of them from twice
- * minFlopsPerThread on, else only the calling thread (waking the workers would cost more than it
- * saves). The GEMM and the element-wise kernels both split by this rule.
+ * Threads a run of `flops` work is cut for on a pool of `threads`: as many as get at least
+ * minFlopsPerThread each, at most `threads` (all of them when minFlopsPerThread is 0), so a run
+ * under twice minFlopsPerThread stays on the calling thread (waking the workers would cost more than
+ * it saves). The GEMM and the element-wise kernels both split by this rule.
  */
 export function threadsForWork(threads: number, flops: number, minFlopsPerThread: number): number {
-  return threads > 1 && flops >= 2 * minFlopsPerThread ? threads : 1;
+  if (threads <= 1) return 1;
+  if (minFlopsPerThread <= 0) return threads;
+  return Math.max(1, Math.min(threads, Math.floor(flops / minFlopsPerThread)));
 }
 
 /** How long a worker spins on the generation counter after a dispatch before it blocks: dispatches closer together skip a futex wake-up (about 10 to 100 us). */
