@@ -130,7 +130,7 @@ console.log(mdTable(header, stepRows));
 // The whole step against its GEMMs alone, on the CPU device's own heap, on each thread count.
 for (const threads of threadCounts) {
   const { timing, trainer } = await timeRuntime(await CpuDevice.create({ threads }), config, { warmup: 3, steps: 10 });
-  const share = await cpuStepVsGemms(trainer, config, { rounds: 7 });
+  const share = await cpuStepVsGemms(trainer, config);
   trainer.destroy();
   console.log(`\n${config.name}: ${cpuGemmShareLine(timing.system, share)}`);
 }
