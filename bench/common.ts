@@ -11,7 +11,6 @@ import { isCpuDevice, type CpuDevice } from '../src/cpu/device.js';
 import { CpuEngine } from '../src/cpu/engine.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import type { GemmTuning, GemmTuningChooser } from '../src/kernels/batched_gemm.js';
-import { stepGemms } from '../src/layers/model.js';
 import { encodeDispatch, encodeOps, opKernel, opName, type Op } from '../src/kernels/dispatch.js';
 import { gemmFlops, stepGemmShapes } from '../src/tuning.js';
 import { Rng } from '../src/rng.js';
@@ -304,7 +303,8 @@ export async function cpuStepVsGemms(trainer: Trainer, c: BenchConfig, o: { roun
   const batch = benchBatch(c);
   const phases = ['forward', 'loss', 'backward', 'optimizer'] as const;
   const isGemm = (op: { kernel: string }) => op.kernel === 'batched_gemm';
-  const gemmFlops = stepGemms(engine.step).reduce((s, op) => s + op.entries.reduce((t, e) => t + 2 * e.m * e.n * e.k, 0), 0);
+  // The GEMM ops' FLOPs as the engine runs them, gate logits fused into them included.
+  const gemmFlops = engine.gemmOpFlops();
   const { total } = stepFlops(trainer.spec, c.batchSize);
   // Steps (and GEMM-only passes) per round: about 100 ms of steps, from one step timed first.
   const t = performance.now();

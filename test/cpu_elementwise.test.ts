@@ -312,7 +312,7 @@ describe('CPU mixture ops through runCpuOp (src/cpu/kernels.ts) on more rows tha
         const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
         const context: CpuOpContext = {
           f32: f, u32: layout.heap.u32, base: { act: 0 } as Record<BufferRole, number>, gemm: await CpuGemm.create(layout.heap, 0, 64), elementwise: ew,
-          gateScratch: 0, optimizerStep: null, clipMaxNorm: 0, paramCount: 0,
+          gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: 0, paramCount: 0,
         };
         runCpuOp({ kernel: 'mixture', name: 'mixture', entries: mixtures, buffers: { gateW: 'act', z: 'act', out: 'act' } }, context);
         runCpuOp({ kernel: 'mixture_gate_grad', name: 'gate grad', entries: gateGrads, buffers: { gateW: 'act', z: 'act', dG: 'act', dLogit: 'act' } }, context);
@@ -459,7 +459,7 @@ describe('CPU grad_norm (WASM SIMD sum of squares in float64) against the float6
         // Clipping off, a bound below the norm (scaled) and one above it (scale 1).
         for (const maxNorm of [0, want.norm / 3, want.norm * 3]) {
           const context: CpuOpContext = {
-            f32: f, u32: layout.heap.u32, base, gemm, elementwise: ew, gateScratch: 0, optimizerStep: null, clipMaxNorm: maxNorm, paramCount: count,
+            f32: f, u32: layout.heap.u32, base, gemm, elementwise: ew, gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: maxNorm, paramCount: count,
           };
           const before = layout.heap.u32.slice();
           runCpuOp({ kernel: 'grad_norm', name: 'step', buffers: { uniform: 'clipUniform', grads: 'grads', out: 'clip' } }, context);

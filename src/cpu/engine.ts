@@ -20,7 +20,8 @@ import { CpuHeap, HEAP_ALIGN, alignUp } from './heap.js';
 import { CpuElementwise, elementwiseModule } from './elementwise.js';
 import { CpuGemm, gemmModule, gemmScratchFloats } from './gemm.js';
 import { CpuThreadPool } from './pool.js';
-import { gateLogitsEntry, gateScratchFloats, prepareCpuOp, type CpuOpContext } from './kernels.js';
+import { prepareCpuOp, type CpuOpContext } from './kernels.js';
+import { gateScratchFloats, planGateLogits } from './gate-logits.js';
 import type { CpuRun } from './elementwise.js';
 
 /** The largest heap a CPU plan may use, in bytes (WebAssembly memories stop at 4 GiB; staying under 2 GiB keeps offsets positive int32s). */
@@ -29,9 +30,10 @@ export const CPU_HEAP_MAX_BYTES = 2 ** 31 - 2 ** 16;
 /** Floats of each buffer role and of the two scratch regions, for a step description on `threads` threads (fusing a level's gate and mixtures changes none of them). */
 function regionSizes(step: StepDescription, threads: number) {
   const all = stepOps(step);
-  const gates = all.flatMap((op) => (op.kernel === 'gate_softmax' ? op.entries : op.kernel === 'gate_mixture' ? op.entries.map((e) => e.gate) : []));
-  // Each GEMM op's entries run in one call, and each gate's logits in one of their own.
-  const gemmCalls = [...stepGemms(step).map((op) => op.entries), ...gates.flatMap((g) => gateLogitsEntry(g) ?? []).map((e) => [e])];
+  // Each GEMM op's entries run in one call, with the gate logits fused into it (src/cpu/gate-logits.ts); a gate's logits not fused run in one of their own.
+  const zero = new Proxy({} as Record<BufferRole, number>, { get: () => 0 });
+  const logits = planGateLogits(step.ops, zero, 0);
+  const gemmCalls = [...stepGemms(step).map((op) => [...op.entries, ...(logits.extra.get(op) ?? [])]), ...[...logits.entries.values()].map((e) => [e])];
   const P = step.params.size;
   const K = step.spec.numTasks;
   const roles: Record<BufferRole, number> = {
@@ -100,9 +102,13 @@ export class CpuEngine implements Engine {
   /**
    * Lays out the arenas of `spec` at `batchSize` rows in a new heap (throws LimitError past
    * CPU_HEAP_MAX_BYTES); on `threads` > 1 the heap is shared and the GEMMs and elementwise ops split over a pool of
-   * workers (src/cpu/pool.ts), which destroy() stops.
+   * workers (src/cpu/pool.ts), which destroy() stops. The gate logits run inside the GEMM op that
+   * reads the same input (src/cpu/gate-logits.ts) unless `fuseGateLogits` is false.
    */
-  static async create(spec: ModelSpec, options: { batchSize: number; fuseGateMixture?: boolean; threads?: number; minFlopsPerThread?: number }): Promise<CpuEngine> {
+  static async create(
+    spec: ModelSpec,
+    options: { batchSize: number; fuseGateMixture?: boolean; threads?: number; minFlopsPerThread?: number; fuseGateLogits?: boolean },
+  ): Promise<CpuEngine> {
     const threads = options.threads ?? 1;
     const { step: described, sizes } = describeCpuStep(spec, options.batchSize, threads);
     const step = !options.fuseGateMixture ? described : { ...described, ops: { ...described.ops, forward: fuseGateMixtures(described.ops.forward) } };
@@ -119,7 +125,7 @@ export class CpuEngine implements Engine {
       base,
       gemm,
       elementwise,
-      gateScratch,
+      gateLogits: planGateLogits(step.ops, base, gateScratch, { fuse: options.fuseGateLogits ?? true }),
       optimizerStep: null,
       clipMaxNorm: 0,
       paramCount: step.params.size,
@@ -193,6 +199,13 @@ export class CpuEngine implements Engine {
   runOnly(phases: readonly Phase[], keep: (op: OpDesc) => boolean): void {
     this.assertAlive();
     for (const phase of phases) for (const { op, run } of this.prepared[phase]) if (keep(op)) run();
+  }
+
+  /** FLOPs of one pass of the step's GEMM ops as this engine runs them: their entries and the gate logits fused into them (src/cpu/gate-logits.ts). */
+  gemmOpFlops(): number {
+    const ops = Object.values(this.step.ops).flat();
+    const entries = ops.flatMap((op) => (op.kernel === 'batched_gemm' ? [...op.entries, ...(this.context.gateLogits.extra.get(op) ?? [])] : []));
+    return entries.reduce((s, e) => s + 2 * e.m * e.n * e.k, 0);
   }
 
   /** Runs the phases op by op, timing each with performance.now(): the CPU device's per-op profile (the benches'). */

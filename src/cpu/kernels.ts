@@ -8,7 +8,6 @@
  * test/cpu_elementwise.test.ts and the CPU cases of test/model.test.ts and test/training.test.ts.
  */
 import type { ResolvedOptimizer } from '../config.js';
-import type { GemmEntry } from '../kernels/batched_gemm.js';
 import type { GateEntry } from '../kernels/gate_softmax.js';
 import type { TaskLossEntry } from '../kernels/task_loss.js';
 import type { GatherEntry, ScatterEntry } from '../kernels/embedding.js';
@@ -16,6 +15,7 @@ import type { BufferRole, OpDesc } from '../layers/ops.js';
 import { sampleLoss } from '../reference/model.js';
 import type { CpuElementwise, CpuRun } from './elementwise.js';
 import type { CpuGemm } from './gemm.js';
+import { absoluteEntries, type GateLogitsPlan } from './gate-logits.js';
 
 /** The optimizer's state for one step, as the GPU reads it from its uniform. */
 export interface CpuOptimizerStep {
@@ -37,8 +37,8 @@ export interface CpuOpContext {
   gemm: CpuGemm;
   /** bias_act_backward, the mixture kernels, the optimizer, the softmax and grad_norm's sum (WASM SIMD). */
   elementwise: CpuElementwise;
-  /** Heap region for one gate's logits (rows x n floats at most; see gateScratchFloats). */
-  gateScratch: number;
+  /** Where each gate's logits go and which GEMM ops compute them (src/cpu/gate-logits.ts). */
+  gateLogits: GateLogitsPlan;
   /** Set before the first update (setOptimizerStep). */
   optimizerStep: CpuOptimizerStep | null;
   /** Global gradient norm clipping (0: off). */
@@ -54,18 +54,22 @@ export interface CpuOpContext {
 export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
   const at = (role: BufferRole) => c.base[role];
   switch (op.kernel) {
-    case 'batched_gemm':
+    case 'batched_gemm': {
+      // With gate logits fused in, every entry takes absolute heap offsets.
+      const extra = c.gateLogits.extra.get(op);
+      if (extra) return c.gemm.prepare([...absoluteEntries(op, c.base), ...extra], 0, 0, 0, 0);
       return c.gemm.prepare(op.entries, at(op.buffers.a), at(op.buffers.b), at(op.buffers.c), op.buffers.bias && at(op.buffers.bias));
+    }
     case 'bias_act_backward':
       return c.elementwise.biasActBackward(op.entries, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
     case 'gate_softmax':
-      return sequence(op.entries.map((e) => gateSoftmax(c, e, at(op.buffers.x), at(op.buffers.w), at(op.buffers.out))));
+      return sequence(op.entries.map((e) => gateSoftmax(c, e, at(op.buffers.w), at(op.buffers.out))));
     case 'mixture':
       return c.elementwise.mixtures(op.entries, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
     case 'gate_mixture':
       return sequence(
         op.entries.flatMap(({ gate, mixture: m }) => [
-          gateSoftmax(c, gate, at(op.buffers.x), at(op.buffers.w), at(op.buffers.gateW)),
+          gateSoftmax(c, gate, at(op.buffers.w), at(op.buffers.gateW)),
           c.elementwise.mixtures([m], at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out)),
         ]),
       );
@@ -128,37 +132,25 @@ function sequence(runs: readonly CpuRun[]): CpuRun {
   };
 }
 
-/** Heap floats the gate logits of these ops need (the largest gate's rows x n). */
-export function gateScratchFloats(ops: readonly OpDesc[]): number {
-  let most = 0;
-  for (const op of ops) {
-    const gates = op.kernel === 'gate_softmax' ? op.entries : op.kernel === 'gate_mixture' ? op.entries.map((e) => e.gate) : [];
-    for (const g of gates) most = Math.max(most, g.rows * g.n);
-  }
-  return most;
-}
-
-/** The GEMM entry computing a gate's logits X W + b into the gate scratch (rows x n, contiguous). */
-export function gateLogitsEntry(e: GateEntry): GemmEntry | null {
-  if (e.wOff === undefined) return null;
-  return { m: e.rows, n: e.n, k: e.k, aOff: e.xOff, aRow: e.xRow, aCol: 1, bOff: e.wOff, bRow: e.n, bCol: 1, cOff: 0, cRow: e.n, biasOff: e.bOff };
-}
-
-/** A gate's softmax, prepared: its logits X W + b by the GEMM into the gate scratch (just b without params), then the softmax of each row into out. */
-function gateSoftmax(c: CpuOpContext, e: GateEntry, x: number, w: number, out: number): CpuRun {
+/** A gate's softmax, prepared: its logits X W + b into its scratch region (by the GEMM, unless a GEMM op computes them already; just b without params), then the softmax of each row into out. */
+function gateSoftmax(c: CpuOpContext, e: GateEntry, w: number, out: number): CpuRun {
   const f = c.f32;
-  const logits = c.gateScratch;
-  const gemm = gateLogitsEntry(e);
-  const computeLogits: CpuRun = gemm
-    ? c.gemm.prepare([gemm], x, w, logits, e.bOff === undefined ? undefined : w)
-    : () => {
-        for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.n; j++) f[logits + r * e.n + j] = e.bOff !== undefined ? f[w + e.bOff + j] : 0;
-      };
+  const logits = c.gateLogits.logitsAt.get(e)!;
+  const entry = c.gateLogits.entries.get(e);
+  const computeLogits: CpuRun | undefined = c.gateLogits.fused.has(e)
+    ? undefined
+    : entry
+      ? c.gemm.prepare([entry], 0, 0, 0, 0)
+      : () => {
+          for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.n; j++) f[logits + r * e.n + j] = e.bOff !== undefined ? f[w + e.bOff + j] : 0;
+        };
   const softmax = c.elementwise.softmaxRows(e.rows, e.n, logits, out + e.outOff, e.outRow);
-  return () => {
-    computeLogits();
-    softmax();
-  };
+  return computeLogits
+    ? () => {
+        computeLogits();
+        softmax();
+      }
+    : softmax;
 }
 
 function taskLoss(f: Float32Array, e: TaskLossEntry, weights: number, logits: number, labels: number, dLogits: number, out: number): void {
