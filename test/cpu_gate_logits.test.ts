@@ -45,7 +45,7 @@ describe('CPU gate logits inside the GEMM op of the same input', () => {
               labels: Float32Array.from({ length: rows * spec.numTasks }, () => (rng.uniform() < 0.5 ? 1 : 0)),
               categorical: T ? Array.from({ length: rows * T }, () => rng.int(0, 8)) : undefined,
             };
-            const out = [];
+            const out: { act: Uint32Array; grads: Uint32Array }[] = [];
             for (const engine of engines) {
               engine.write('params', 0, params);
               engine.setTaskWeights(spec.config.tasks.map((t) => t.weight));

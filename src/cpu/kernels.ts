@@ -54,12 +54,9 @@ export interface CpuOpContext {
 export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
   const at = (role: BufferRole) => c.base[role];
   switch (op.kernel) {
-    case 'batched_gemm': {
-      // With gate logits fused in, every entry takes absolute heap offsets.
-      const extra = c.gateLogits.extra.get(op);
-      if (extra) return c.gemm.prepare([...absoluteEntries(op, c.base), ...extra], 0, 0, 0, 0);
-      return c.gemm.prepare(op.entries, at(op.buffers.a), at(op.buffers.b), at(op.buffers.c), op.buffers.bias && at(op.buffers.bias));
-    }
+    case 'batched_gemm':
+      // Absolute heap offsets, so that the gate logits fused into this op (if any) run beside its own entries.
+      return c.gemm.prepare([...absoluteEntries(op, c.base), ...(c.gateLogits.extra.get(op) ?? [])], 0, 0, 0, 0);
     case 'bias_act_backward':
       return c.elementwise.biasActBackward(op.entries, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
     case 'gate_softmax':
