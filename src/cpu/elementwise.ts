@@ -626,7 +626,7 @@ export class CpuElementwise {
         jobs.push({ fn: o.kind === 'sgd' ? 'sgd' : 'adam', args: [n, ...buffers, ...scalars.map(bits)] });
       }
     }
-    this.run(jobs, threads);
+    this.prepare([jobs], threads)();
   }
 
   /**
@@ -668,12 +668,6 @@ export class CpuElementwise {
     return steps.length === 1 ? steps[0] : () => {
       for (const step of steps) step();
     };
-  }
-
-  /** Runs jobs now, on this thread or split over the pool's threads. */
-  private run(jobs: readonly Job[], threads: number): void {
-    if (threads === 1 || jobs.length < 2) for (const j of jobs) this.fns[j.fn](...j.args);
-    else this.pool!.run(jobs.map((j) => ({ fn: this.poolIndex![j.fn], args: j.args })));
   }
 
   /**

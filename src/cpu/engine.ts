@@ -30,10 +30,6 @@ export const CPU_HEAP_MAX_BYTES = 2 ** 31 - 2 ** 16;
 /** Floats of each buffer role and of the two scratch regions, for a step description on `threads` threads (fusing a level's gate and mixtures changes none of them). */
 function regionSizes(step: StepDescription, threads: number) {
   const all = stepOps(step);
-  // Each GEMM op's entries run in one call, with the gate logits fused into it (src/cpu/gate-logits.ts); a gate's logits not fused run in one of their own.
-  const zero = new Proxy({} as Record<BufferRole, number>, { get: () => 0 });
-  const logits = planGateLogits(step.ops, zero, 0);
-  const gemmCalls = [...stepGemms(step).map((op) => [...op.entries, ...(logits.extra.get(op) ?? [])]), ...[...logits.entries.values()].map((e) => [e])];
   const P = step.params.size;
   const K = step.spec.numTasks;
   const roles: Record<BufferRole, number> = {
@@ -42,6 +38,10 @@ function regionSizes(step: StepDescription, threads: number) {
     taskWeights: K, baseWeights: K, clip: 4,
     optimizerUniform: 0, clipUniform: 0,
   };
+  // Each GEMM op's entries run in one call, with the gate logits fused into it (src/cpu/gate-logits.ts; which go where does not depend on the offsets); a gate's logits not fused run in one of their own.
+  const zero = Object.fromEntries(Object.keys(roles).map((role) => [role, 0])) as Record<BufferRole, number>;
+  const logits = planGateLogits(step.ops, zero, 0);
+  const gemmCalls = [...stepGemms(step).map((op) => [...op.entries, ...(logits.extra.get(op) ?? [])]), ...[...logits.entries.values()].map((e) => [e])];
   const scratch = { gemm: Math.max(0, ...gemmCalls.map((entries) => gemmScratchFloats(entries, threads))), gate: gateScratchFloats(all) };
   const floats = Object.values(roles).reduce((a, n) => a + alignUp(n), 0) + alignUp(scratch.gemm) + alignUp(scratch.gate) + HEAP_ALIGN;
   return { roles, scratch, floats };
