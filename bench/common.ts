@@ -9,6 +9,7 @@ import { buildSpec, type ModelSpec } from '../src/spec.js';
 import { Trainer, type Batch } from '../src/trainer.js';
 import { isCpuDevice, type CpuDevice } from '../src/cpu/device.js';
 import { CpuEngine } from '../src/cpu/engine.js';
+import { GpuEngine } from '../src/gpu/engine.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import type { GemmTuning, GemmTuningChooser } from '../src/kernels/batched_gemm.js';
 import { encodeDispatch, encodeOps, opKernel, opName, type Op } from '../src/kernels/dispatch.js';
@@ -272,12 +273,8 @@ export async function profileStep(ctx: GpuContext, trainer: Trainer, repeats = 3
   return summarizeProfile(timestamps ? 'timestamp-query' : 'submit-and-wait', all.map(({ phase, op }, i) => ({ phase, label: `${opKernel(op)} ${opName(op)}`, kernel: opKernel(op), ms: ms[i] })));
 }
 
-/**
- * Per-op time of one training step on the CPU device, each op run alone (performance.now()),
- * fastest of `repeats`. Runs the step's work again with the trainer's last batch and optimizer state.
- */
-/** The CPU device's step rate against its GEMM's rate over the step's own GEMM ops run alone (issue 14's 80% target), from alternating rounds. */
-export interface CpuGemmShare {
+/** A step's rate against its GEMMs' rate over the step's own GEMM ops run alone (issue 14's 80% target), from alternating rounds; on either device. */
+export interface GemmShare {
   /** Per round: ms per step, ms per pass of the step's batched_gemm ops alone, and step rate / GEMM rate. */
   rounds: { stepMs: number; gemmMs: number; ratio: number }[];
   /** Medians over the rounds. */
@@ -291,32 +288,34 @@ export interface CpuGemmShare {
 }
 
 /**
- * Times `rounds` rounds of n training steps (about 100 ms of them), each followed by n passes of the step's GEMM ops
- * alone on the same operands (CpuEngine.runOnly), and compares the step's rate with the GEMMs'.
- * Alternating keeps a noisy host's drift out of the ratio; the default 15 rounds (about 3 s at
- * bench-small) keep one unlucky round from moving the median much. The GEMM-only passes leave the
- * activations and gradients as no step would, so run this after any loss checks.
+ * Times `rounds` rounds of n training steps (about `roundMs` of them, default 100, at least one), each followed by
+ * n passes of the step's GEMM ops alone on the same operands (runOnly: on the CPU device, op by op; on
+ * WebGPU, one command buffer of the plan's GEMM dispatches with their own tunings, waited for like a
+ * step), and compares the step's rate with the GEMMs'. Alternating keeps a noisy host's drift out of
+ * the ratio; the default 15 rounds keep one unlucky round from moving the median much. The GEMM-only
+ * passes leave the activations and gradients as no step would, so run this after any loss checks.
  */
-export async function cpuStepVsGemms(trainer: Trainer, c: BenchConfig, o: { rounds?: number } = {}): Promise<CpuGemmShare> {
+export async function stepVsGemms(trainer: Trainer, c: BenchConfig, o: { rounds?: number; roundMs?: number } = {}): Promise<GemmShare> {
   const engine = trainer.engine;
-  if (!(engine instanceof CpuEngine)) throw new Error('cpuStepVsGemms needs a trainer on the CPU device');
   const batch = benchBatch(c);
   const phases = ['forward', 'loss', 'backward', 'optimizer'] as const;
   const isGemm = (op: { kernel: string }) => op.kernel === 'batched_gemm';
-  // The GEMM ops' FLOPs as the engine runs them, gate logits fused into them included.
-  const gemmFlops = engine.gemmOpFlops();
-  const { total } = stepFlops(trainer.spec, c.batchSize);
-  // Steps (and GEMM-only passes) per round: about 100 ms of steps, from one step timed first.
+  const { total, gemm } = stepFlops(trainer.spec, c.batchSize);
+  // The GEMM ops' FLOPs as the engine runs them: the CPU device fuses the gate logits into them.
+  const gemmFlops = engine instanceof CpuEngine ? engine.gemmOpFlops() : gemm;
+  const gemmsAlone = engine instanceof CpuEngine ? async () => engine.runOnly(phases, isGemm) : engine instanceof GpuEngine ? () => engine.runOnly(phases, isGemm) : null;
+  if (!gemmsAlone) throw new Error('stepVsGemms: the trainer runs on neither the CPU device nor WebGPU');
+  // Steps (and GEMM-only passes) per round: about roundMs of steps, from one step timed first.
   const t = performance.now();
   await trainer.step(batch);
-  const n = Math.max(1, Math.min(10, Math.round(100 / (performance.now() - t))));
-  const rounds: CpuGemmShare['rounds'] = [];
+  const n = Math.max(1, Math.min(10, Math.round((o.roundMs ?? 100) / (performance.now() - t))));
+  const rounds: GemmShare['rounds'] = [];
   for (let r = 0; r < (o.rounds ?? 15); r++) {
     let t0 = performance.now();
     for (let i = 0; i < n; i++) await trainer.step(batch);
     const stepMs = (performance.now() - t0) / n;
     t0 = performance.now();
-    for (let i = 0; i < n; i++) engine.runOnly(phases, isGemm);
+    for (let i = 0; i < n; i++) await gemmsAlone();
     const gemmMs = (performance.now() - t0) / n;
     rounds.push({ stepMs, gemmMs, ratio: total / stepMs / (gemmFlops / gemmMs) });
   }
@@ -325,8 +324,8 @@ export async function cpuStepVsGemms(trainer: Trainer, c: BenchConfig, o: { roun
   return { rounds, stepMs, gemmMs, stepGflops: total / stepMs / 1e6, gemmGflops: gemmFlops / gemmMs / 1e6, ratio: median(rounds.map((x) => x.ratio)) };
 }
 
-/** One sentence on a CpuGemmShare for the reports, with the 80% target. */
-export function cpuGemmShareLine(system: string, s: CpuGemmShare): string {
+/** One sentence on a GemmShare for the reports, with the 80% target. */
+export function gemmShareLine(system: string, s: GemmShare): string {
   const ratios = s.rounds.map((r) => r.ratio).sort((a, b) => a - b);
   const at = (q: number) => ratios[Math.round(q * (ratios.length - 1))];
   const spread = (from: number, to: number) => `${fmt(100 * at(from))}–${fmt(100 * at(to))}%`;
@@ -336,6 +335,10 @@ export function cpuGemmShareLine(system: string, s: CpuGemmShare): string {
   );
 }
 
+/**
+ * Per-op time of one training step on the CPU device, each op run alone (performance.now()),
+ * fastest of `repeats`. Runs the step's work again with the trainer's last batch and optimizer state.
+ */
 export function profileCpuStep(trainer: Trainer, repeats = 3): StepProfile {
   if (!(trainer.engine instanceof CpuEngine)) throw new Error('profileCpuStep needs a trainer on the CPU device');
   let ops: OpProfile[] = [];

@@ -17,7 +17,7 @@ import type { GemmEntry } from '../src/kernels/batched_gemm.js';
 import { describeStep, stepGemms } from '../src/layers/model.js';
 import { buildSpec } from '../src/spec.js';
 import { CpuDevice } from '../src/cpu/device.js';
-import { benchConfigs, cpuGemmShareLine, cpuStepVsGemms, mdTable, median, modelConfig, timeRuntime } from './common.js';
+import { benchConfigs, gemmShareLine, stepVsGemms, mdTable, median, modelConfig, timeRuntime } from './common.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -130,7 +130,7 @@ console.log(mdTable(header, stepRows));
 // The whole step against its GEMMs alone, on the CPU device's own heap, on each thread count.
 for (const threads of threadCounts) {
   const { timing, trainer } = await timeRuntime(await CpuDevice.create({ threads }), config, { warmup: 3, steps: 10 });
-  const share = await cpuStepVsGemms(trainer, config);
+  const share = await stepVsGemms(trainer, config);
   trainer.destroy();
-  console.log(`\n${config.name}: ${cpuGemmShareLine(timing.system, share)}`);
+  console.log(`\n${config.name}: ${gemmShareLine(timing.system, share)}`);
 }

@@ -17,8 +17,8 @@ import { GEMM_DESCRIPTOR, gemmDispatch, gemmTuningFor, type GemmTuning } from '.
 import { createDispatch, encodeOps, type Dispatch } from '../src/kernels/dispatch.js';
 import { defaultGemmCandidates, gemmFlops, layoutShape, stepGemmShapes, tuneGemmPerDispatch, tuningFits, tuningKey, type GemmShape, type GemmTuningChooser } from '../src/tuning.js';
 import {
-  benchBatch, benchConfigs, buildBenchSpec, cpuGemmShareLine, cpuStepVsGemms, cpuSystem, describeConfig, fmt, mdTable, median, profileCpuStep, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
-  type BenchConfig, type CpuGemmShare, type StepProfile, type StepTiming,
+  benchBatch, benchConfigs, buildBenchSpec, gemmShareLine, stepVsGemms, cpuSystem, describeConfig, fmt, mdTable, median, profileCpuStep, profileOpsTable, profileStep, profileTable, stepFlops, timeRuntime,
+  type BenchConfig, type GemmShare, type StepProfile, type StepTiming,
 } from './common.js';
 import { loadavg } from 'node:os';
 import { commandLine, commit, writeResults } from './results.js';
@@ -163,6 +163,8 @@ interface StepReport {
   profile: StepProfile;
   /** What the step ran with (the tuner's chooser), for the device comparison below. */
   choose: GemmTuningChooser;
+  /** The step against its own GEMM dispatches alone, alternating rounds (the 80% target's measure); none for bench-large on a software adapter. */
+  share: GemmShare | null;
 }
 
 const stepConfigs: { c: BenchConfig; warmup: number; steps: number }[] = [
@@ -184,15 +186,17 @@ for (const { c, warmup, steps: n } of stepConfigs) {
   const { timing, trainer } = await timeRuntime(ctx, c, { warmup, steps: n, tuning: tuned.choose, window: 5, log });
   const profile = await profileStep(ctx, trainer, software && c.batchSize >= 2048 ? 1 : 3);
   if (c === small) smallProfile = profile;
+  // Last: its GEMM-only passes leave the trainer's activations as no step would. bench-large's steps take seconds on a software adapter.
+  const share = c === large && software ? null : await stepVsGemms(trainer, c, { rounds: c.batchSize > 1024 ? 7 : 15, roundMs: 300 });
   trainer.destroy();
   const flops = stepFlops(spec, c.batchSize);
   const stepGflops = flops.total / timing.msPerStep / 1e6;
   const best = Math.max(tuned.singleGflops, tuned.perDispatchGflops);
   steps.push({
     config: c, winner: tuned.winner, perDispatch, perDispatchGflops: tuned.perDispatchGflops, tuning: tuned.single, singleGflops: tuned.singleGflops, defaultTuning: gemmTuningFor(ctx.adapter),
-    timing, flops, stepGflops, gpuTimeGflops: flops.total / profile.totalMs / 1e6, bestGemmGflops: best, rateVsBestGemm: stepGflops / best, profile, choose: tuned.choose,
+    timing, flops, stepGflops, gpuTimeGflops: flops.total / profile.totalMs / 1e6, bestGemmGflops: best, rateVsBestGemm: stepGflops / best, profile, choose: tuned.choose, share,
   });
-  log(`${c.name}: step ${fmt(timing.msPerStep)} ms = ${fmt(stepGflops, 2)} GFLOP/s, ${fmt((100 * stepGflops) / best)}% of the best GEMM; outside GEMMs ${fmt(100 * profile.outsideGemmShare)}%`);
+  log(`${c.name}: step ${fmt(timing.msPerStep)} ms = ${fmt(stepGflops, 2)} GFLOP/s, ${fmt((100 * stepGflops) / best)}% of the tuner's best GEMM rate${share ? `, ${fmt(100 * share.ratio)}% of its GEMMs alone` : ''}; outside GEMMs ${fmt(100 * profile.outsideGemmShare)}%`);
 }
 
 // bench-small with the per-dispatch tunings beside one tuning for every GEMM (the single best, the
@@ -215,7 +219,7 @@ for (let round = 0; round < 3; round++) {
 // ---- The CPU device beside WebGPU: the same configs, interleaved rounds (what --device auto weighs on a software adapter).
 
 const cpuDevice = await CpuDevice.create();
-const devices = steps.map((s) => ({ config: s.config, gpu: [] as number[], cpu: [] as number[], profile: null as StepProfile | null, share: null as CpuGemmShare | null, lossGpu: NaN, lossCpu: NaN }));
+const devices = steps.map((s) => ({ config: s.config, gpu: [] as number[], cpu: [] as number[], profile: null as StepProfile | null, share: null as GemmShare | null, lossGpu: NaN, lossCpu: NaN }));
 for (let round = 0; round < 3; round++) {
   for (const [i, d] of devices.entries()) {
     const n = d.config.batchSize >= 2048 && software ? 5 : 10;
@@ -228,7 +232,7 @@ for (let round = 0; round < 3; round++) {
     if (round === 0) {
       d.profile = profileCpuStep(cpu.trainer);
       // Last: its GEMM-only passes leave the trainer's activations as no step would.
-      d.share = await cpuStepVsGemms(cpu.trainer, d.config);
+      d.share = await stepVsGemms(cpu.trainer, d.config);
     }
     cpu.trainer.destroy();
   }
@@ -319,8 +323,10 @@ md.push('');
   const ideal = s0.flops.total / s0.bestGemmGflops / 1e6;
   const gemmIdeal = s0.flops.gemm / s0.bestGemmGflops / 1e6;
   const others = p.byKernel.filter((k) => k.kernel !== 'batched_gemm').slice(0, 3);
+  for (const s of steps.filter((x) => x.share)) md.push(`- ${s.config.name}: ${gemmShareLine('ple-webgpu', s.share!)}`);
+  md.push('');
   md.push(
-    `**bench-small at ≥ 80% of the best GEMM rate: ${s0.rateVsBestGemm >= 0.8 ? 'met' : 'NOT met'}** (${fmt(100 * s0.rateVsBestGemm)}% by wall time). ` +
+    `bench-small against the tuner's best-of-runs GEMM rate: ${fmt(100 * s0.rateVsBestGemm)}% by wall time (the lines above, alternating rounds of the step and of its own GEMM dispatches, are the target's measure). ` +
       `At ${fmt(s0.bestGemmGflops, 2)} GFLOP/s the step's ${fmt(s0.flops.total / 1e6, 0)} MFLOP would take ${fmt(ideal)} ms; it takes ${fmt(wall)} ms. Where the rest goes (profile, GPU timestamps): ` +
       `GEMMs inside the step ${fmt(p.gemmMs)} ms against ${fmt(gemmIdeal)} ms at the tuner's rate; other kernels ${fmt(p.totalMs - p.gemmMs)} ms (${others.map((k) => `${k.kernel} ${fmt(k.ms)}`).join(', ')}); ` +
       `gaps between dispatches and host work ${fmt(Math.max(0, wall - p.totalMs))} ms (wall minus the summed op times).`,
@@ -369,7 +375,7 @@ md.push(
   ),
 );
 md.push('');
-for (const d of devices.filter((x) => x.share)) md.push(`- ${d.config.name}: ${cpuGemmShareLine(cpuSystem(cpuDevice.threads), d.share!)}`);
+for (const d of devices.filter((x) => x.share)) md.push(`- ${d.config.name}: ${gemmShareLine(cpuSystem(cpuDevice.threads), d.share!)}`);
 md.push('');
 for (const d of devices.filter((x) => x.profile)) {
   const p = d.profile!;

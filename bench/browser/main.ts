@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { acquireBrowserDevice, CpuDevice, formatAdapter } from '../../src/index.js';
 import { defaultGemmCandidates, tuneGemmPerDispatchForModel, tuningKey } from '../../src/tuning.js';
-import { benchConfigs, buildBenchSpec, CPU_SYSTEM, cpuProfileKey, cpuStepVsGemms, modelConfig, profileCpuStep, profileStep, timeRuntime, type CpuGemmShare, type StepProfile, type StepTiming } from '../common.js';
+import { benchConfigs, buildBenchSpec, CPU_SYSTEM, cpuProfileKey, stepVsGemms, modelConfig, profileCpuStep, profileStep, timeRuntime, type GemmShare, type StepProfile, type StepTiming } from '../common.js';
 import { timeTfjs } from '../tfjs-ple.js';
 
 export interface PageRun {
@@ -43,8 +43,8 @@ export interface PageResult {
   tuning: Record<string, string>;
   /** The tuner's best GFLOP/s over the step's GEMMs, by config. */
   tuningBestGflops: Record<string, number>;
-  /** The CPU device's step rate against its GEMMs alone, by cpuProfileKey. */
-  cpuGemmShare: Record<string, CpuGemmShare>;
+  /** Each device's step rate against its GEMMs alone: WebGPU's by config, the CPU device's by cpuProfileKey. */
+  gemmShare: Record<string, GemmShare>;
   errors: string[];
 }
 
@@ -72,7 +72,7 @@ async function runBench(options: PageOptions): Promise<PageResult> {
     profiles: {},
     tuning: {},
     tuningBestGflops: {},
-    cpuGemmShare: {},
+    gemmShare: {},
     errors: [],
   };
   for (const run of options.runs) {
@@ -103,6 +103,11 @@ async function runBench(options: PageOptions): Promise<PageResult> {
           result.profiles[c.name] = await profileStep(ctx, trainer, c.batchSize > 1024 ? 1 : 3);
           log(`${c.name}: profiled (${result.profiles[c.name].method})`);
         }
+        // Last, as on the CPU device; bench-large's steps take seconds on a software adapter, so it has none.
+        if (c.name !== 'bench-large') {
+          result.gemmShare[c.name] = await stepVsGemms(trainer, c, { rounds: c.batchSize > 1024 ? 7 : 15, roundMs: 300 });
+          log(`${c.name}: step against its GEMMs alone ${(100 * result.gemmShare[c.name].ratio).toFixed(1)}%`);
+        }
         trainer.destroy();
       } else if (run.system === CPU_SYSTEM) {
         const cpu = await CpuDevice.create({ threads: run.cpuThreads ?? options.cpuThreads });
@@ -112,7 +117,7 @@ async function runBench(options: PageOptions): Promise<PageResult> {
         const key = cpuProfileKey(c.name, timing.system);
         if (options.profile) result.profiles[key] = profileCpuStep(trainer);
         // Last: its GEMM-only passes leave the trainer's activations as no step would.
-        result.cpuGemmShare[key] = await cpuStepVsGemms(trainer, c);
+        result.gemmShare[key] = await stepVsGemms(trainer, c);
         trainer.destroy();
       } else {
         const backend = run.system === 'tfjs-webgpu' ? 'webgpu' : 'cpu';

@@ -9,7 +9,7 @@ import type { ResolvedOptimizer } from '../config.js';
 import type { Batch } from '../data/batch.js';
 import type { BufferRole } from '../layers/ops.js';
 import { destroyPlan, type Plan } from '../plan.js';
-import { encodeOps } from '../kernels/dispatch.js';
+import { encodeOps, opKernel, opName } from '../kernels/dispatch.js';
 import type { Engine, Phase, Region } from '../engine.js';
 
 export class GpuEngine implements Engine {
@@ -75,6 +75,19 @@ export class GpuEngine implements Engine {
         throw e;
       },
     );
+  }
+
+  /**
+   * Runs only the ops of these phases that `keep` accepts, in order, in one command buffer, and
+   * resolves when the queue has finished it (the benches time the step's GEMMs alone this way).
+   * What the skipped ops would have written is left as it was, so the outputs are not a step's.
+   */
+  async runOnly(phases: readonly Phase[], keep: (op: { kernel: string; name: string }) => boolean): Promise<void> {
+    this.ctx.assertAlive();
+    const encoder = this.ctx.device.createCommandEncoder({ label: `${phases.join('+')} (some ops)` });
+    encodeOps(encoder, phases.flatMap((p) => this.plan[p]).filter((op) => keep({ kernel: opKernel(op), name: opName(op) })), 'some ops');
+    this.ctx.device.queue.submit([encoder.finish()]);
+    await this.ctx.guard(this.ctx.device.queue.onSubmittedWorkDone());
   }
 
   async read(r: Region): Promise<Float32Array> {
