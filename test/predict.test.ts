@@ -112,13 +112,17 @@ describe('npm start -- predict', () => {
 
     const { data, out } = await expected(await readFile(file('test.csv'), 'utf8'));
     const column = (name: string) => preds.rows.map((row) => Number(row[preds.header.indexOf(name)]));
-    expectNear('click', column('click'), out.predictions[0], 1e-6);
-    expectNear('spend', column('spend'), out.predictions[1], 1e-6);
+    // The CLI runs on the device `auto` picks (the CPU device on a software adapter), the in-process
+    // trainer on WebGPU: their f32 sums add in other orders (seed 1440089930 gave 1.2e-6 on spend,
+    // which is 4 z + 12.5), so 1e-5, as against ONNX Runtime below; a wrong row or column is off by far more.
+    const TOL = 1e-5;
+    expectNear('click', column('click'), out.predictions[0], TOL);
+    expectNear('spend', column('spend'), out.predictions[1], TOL);
     spec.levels.forEach((level, j) => {
       for (const gate of level.gates.filter((g) => g.hasParams)) {
         gate.members.forEach((e, i) => {
           const want = Array.from({ length: ROWS }, (_, r) => out.gates[j][r * level.gateColumns + gate.column + i]);
-          expectNear(gateColumn(j, gate.name, e), column(gateColumn(j, gate.name, e)), want, 1e-6);
+          expectNear(gateColumn(j, gate.name, e), column(gateColumn(j, gate.name, e)), want, TOL);
         });
       }
     });
