@@ -684,28 +684,28 @@ export class CpuElementwise {
   }
 
   private mixJob(e: MixtureEntry, gateW: number, z: number, out: number, from: number, count: number): Job {
-    const [own, shared] = memberRuns(e);
-    const zRow = z + e.zOff + from * e.zRow;
-    return {
-      fn: 'mixRows',
-      args: [
-        count, e.d, own.count, shared.count, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + own.expert * e.d), 4 * (zRow + shared.expert * e.d), 4 * e.zRow,
-        4 * (out + e.outOff + from * e.outRow), 4 * e.outRow,
-      ],
-    };
+    const { own, shared, operands } = mixOperands(e, gateW, z, from);
+    return { fn: 'mixRows', args: [count, e.d, own.count, shared.count, ...operands, 4 * (out + e.outOff + from * e.outRow), 4 * e.outRow] };
   }
 
   private gateGradJob(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number, from: number, count: number): Job {
-    const [own, shared] = memberRuns(e);
-    const zRow = z + e.zOff + from * e.zRow;
+    const { own, operands } = mixOperands(e, gateW, z, from);
     return {
       fn: 'gateGrad',
-      args: [
-        count, e.d, e.n, own.count, 4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + own.expert * e.d), 4 * (zRow + shared.expert * e.d), 4 * e.zRow,
-        4 * (dG + e.dgOff + from * e.dgRow), 4 * e.dgRow, 4 * (dLogit + e.dlOff + from * e.dlRow), 4 * e.dlRow,
-      ],
+      args: [count, e.d, e.n, own.count, ...operands, 4 * (dG + e.dgOff + from * e.dgRow), 4 * e.dgRow, 4 * (dLogit + e.dlOff + from * e.dlRow), 4 * e.dlRow],
     };
   }
+}
+
+/**
+ * What mixRows and gateGrad both read from row `from` on, as their arguments (bytes): the gate's
+ * weights and row stride, its own and shared members' first expert outputs and their row stride;
+ * with the two runs of members.
+ */
+function mixOperands(e: MixtureEntry | GateGradEntry, gateW: number, z: number, from: number) {
+  const [own, shared] = memberRuns(e);
+  const zRow = z + e.zOff + from * e.zRow;
+  return { own, shared, operands: [4 * (gateW + e.wOff + from * e.wRow), 4 * e.wRow, 4 * (zRow + own.expert * e.d), 4 * (zRow + shared.expert * e.d), 4 * e.zRow] };
 }
 
 /** A gate's members as runs of consecutive experts: gate columns [wCol, wCol + count) mix experts [expert, expert + count). */
