@@ -90,6 +90,14 @@ async function expected(text: string) {
   return { data, out };
 }
 
+/**
+ * The CLI's predictions against the in-process trainer's: the CLI runs on the device `auto` picks (the
+ * CPU device on a software adapter), the trainer on WebGPU, and their f32 sums add in other orders
+ * (seed 1440089930 gave 1.2e-6 on spend, which is 4 z + 12.5); so 1e-5, as against ONNX Runtime
+ * below. A wrong row or column is off by far more.
+ */
+const TOL = 1e-5;
+
 function expectNear(label: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {
   expect(got.length, label).toBe(want.length);
   for (let i = 0; i < want.length; i++) {
@@ -112,10 +120,6 @@ describe('npm start -- predict', () => {
 
     const { data, out } = await expected(await readFile(file('test.csv'), 'utf8'));
     const column = (name: string) => preds.rows.map((row) => Number(row[preds.header.indexOf(name)]));
-    // The CLI runs on the device `auto` picks (the CPU device on a software adapter), the in-process
-    // trainer on WebGPU: their f32 sums add in other orders (seed 1440089930 gave 1.2e-6 on spend,
-    // which is 4 z + 12.5), so 1e-5, as against ONNX Runtime below; a wrong row or column is off by far more.
-    const TOL = 1e-5;
     expectNear('click', column('click'), out.predictions[0], TOL);
     expectNear('spend', column('spend'), out.predictions[1], TOL);
     spec.levels.forEach((level, j) => {
@@ -127,8 +131,10 @@ describe('npm start -- predict', () => {
       }
     });
 
-    // Metrics over the labelled rows, as metrics.ts computes them.
-    const m = taskMetrics(data.tasks, out.predictions, data.labels, data.mask);
+    // Metrics over the labelled rows of the file's own predictions, as metrics.ts computes them: the
+    // CLI prints its own predictions' metrics (those are checked against the trainer's within TOL
+    // above; a metric printed to 4 decimals can round the other way on predictions 1e-6 apart).
+    const m = taskMetrics(data.tasks, data.tasks.map((t) => Float32Array.from(column(t.name))), data.labels, data.mask);
     expect(r.stdout).toContain(`click: AUC ${m.click.auc!.toFixed(4)}, log loss ${m.click.logLoss!.toFixed(4)} over ${ROWS} labelled rows`);
     expect(r.stdout).toContain(`spend: MSE ${m.spend.mse!.toFixed(4)} over ${m.spend.count} labelled rows`);
     expect(m.spend.count).toBeLessThan(ROWS);
@@ -168,7 +174,7 @@ describe('npm start -- predict', () => {
     const preds = parseCsv(await readFile(file('unlabelled-preds.csv'), 'utf8'));
     expect(preds.header).toEqual(['click', 'spend']);
     const { out } = await expected(await readFile(file('test.csv'), 'utf8'));
-    expectNear('unlabelled click', preds.rows.map((row) => Number(row[0])), out.predictions[0], 1e-6);
+    expectNear('unlabelled click', preds.rows.map((row) => Number(row[0])), out.predictions[0], TOL);
 
     // Synthetic: a model of the benchmark's shape, scored on 1500 rows of its test split (two generator blocks).
     const ctx = await testContext();
@@ -181,8 +187,10 @@ describe('npm start -- predict', () => {
       const want = await synth.predict(test.x, test.rows);
       const sp = parseCsv(await readFile(file('synthetic-preds.csv'), 'utf8'));
       expect(sp.header).toEqual(['task1', 'task2']);
-      expectNear('synthetic task2', sp.rows.map((row) => Number(row[1])), want[1], 1e-6);
-      const m = taskMetrics([{ name: 'task1', type: 'regression' }], [want[0]], Float32Array.from({ length: 1500 }, (_, r) => test.labels[r * 2]));
+      expectNear('synthetic task1', sp.rows.map((row) => Number(row[0])), want[0], TOL);
+      expectNear('synthetic task2', sp.rows.map((row) => Number(row[1])), want[1], TOL);
+      // The metric of the file's own predictions (4 decimals can round the other way on predictions 1e-6 apart).
+      const m = taskMetrics([{ name: 'task1', type: 'regression' }], [Float32Array.from(sp.rows, (row) => Number(row[0]))], Float32Array.from({ length: 1500 }, (_, r) => test.labels[r * 2]));
       expect(s.stdout).toContain(`task1: MSE ${m.task1.mse!.toFixed(4)} over 1500 labelled rows`);
 
       // A checkpoint trained on synthetic data has no encoder: a CSV cannot be scored with it.
