@@ -437,6 +437,13 @@ interface Job {
  */
 export type CpuRun = () => void;
 
+/** The runs, one after the other, as one run. */
+export function sequence(runs: readonly CpuRun[]): CpuRun {
+  return () => {
+    for (const run of runs) run();
+  };
+}
+
 /**
  * Rows per block on one thread where an op's entries run block by block (the forward mixture and
  * the gate-logit gradient): every entry on rows [0, ROW_BLOCK), then every entry on the next rows,
@@ -598,7 +605,7 @@ export class CpuElementwise {
       }
     }
     const run = this.prepare(waves, threads);
-    return unmixed.length === 0 ? run : () => (zero(), run());
+    return unmixed.length === 0 ? run : sequence([zero, run]);
   }
 
   /** sum_i x[i]^2 over `count` floats from x, in float64 (grad_norm's), on this thread. */
@@ -665,9 +672,7 @@ export class CpuElementwise {
       const calls = jobs.map((j) => ({ fn: this.poolIndex![j.fn], args: j.args }));
       return () => this.pool!.run(calls);
     });
-    return steps.length === 1 ? steps[0] : () => {
-      for (const step of steps) step();
-    };
+    return steps.length === 1 ? steps[0] : sequence(steps);
   }
 
   /**

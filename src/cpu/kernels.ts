@@ -13,7 +13,7 @@ import type { TaskLossEntry } from '../kernels/task_loss.js';
 import type { GatherEntry, ScatterEntry } from '../kernels/embedding.js';
 import type { BufferRole, OpDesc } from '../layers/ops.js';
 import { sampleLoss } from '../reference/model.js';
-import type { CpuElementwise, CpuRun } from './elementwise.js';
+import { sequence, type CpuElementwise, type CpuRun } from './elementwise.js';
 import type { CpuGemm } from './gemm.js';
 import { absoluteEntries, type GateLogitsPlan } from './gate-logits.js';
 
@@ -122,13 +122,6 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
   prepareCpuOp(op, c)();
 }
 
-/** The runs, one after the other. */
-function sequence(runs: readonly CpuRun[]): CpuRun {
-  return () => {
-    for (const run of runs) run();
-  };
-}
-
 /** A gate's softmax, prepared: its logits X W + b into its scratch region (by the GEMM, unless a GEMM op computes them already; just b without params), then the softmax of each row into out. */
 function gateSoftmax(c: CpuOpContext, e: GateEntry, w: number, out: number): CpuRun {
   const f = c.f32;
@@ -142,12 +135,7 @@ function gateSoftmax(c: CpuOpContext, e: GateEntry, w: number, out: number): Cpu
           for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.n; j++) f[logits + r * e.n + j] = e.bOff !== undefined ? f[w + e.bOff + j] : 0;
         };
   const softmax = c.elementwise.softmaxRows(e.rows, e.n, logits, out + e.outOff, e.outRow);
-  return computeLogits
-    ? () => {
-        computeLogits();
-        softmax();
-      }
-    : softmax;
+  return computeLogits ? sequence([computeLogits, softmax]) : softmax;
 }
 
 function taskLoss(f: Float32Array, e: TaskLossEntry, weights: number, logits: number, labels: number, dLogits: number, out: number): void {
