@@ -1,10 +1,10 @@
 // A level's gates and mixtures in one dispatch: gate_softmax.wgsl followed by mixture.wgsl.
 // For every gate (the grid's z), each workgroup computes the gate weights of its samples
-// (gateSoftmaxRow, one lane group per sample) and, once they are written, those samples'
+// (gateSoftmaxRows, one lane group per ROWS samples) and, once they are written, those samples'
 // mixtures (mixTile, O_TILE outputs per invocation at a time):
 //   w[r, :] = softmax(X[r, :] W (+ b)),   out[r, o] = sum_j w[r, j] * E_{member(j)}[r, o]
 
-// Gate, gateSoftmaxRow: gate_softmax_common.wgsl. Mixture, the constants WG and O_TILE:
+// Gate, gateSoftmaxRows, ROWS: gate_softmax_common.wgsl. Mixture, the constants WG and O_TILE:
 // mixture_common.wgsl. mixTile: mixture_tile.wgsl. Lanes, laneIndex, laneCount: lanes_*.wgsl.
 
 @group(0) @binding(0) var<storage, read> descs: array<Gate>;
@@ -20,17 +20,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, l
   let d = descs[wg.z];
   let m = mixes[wg.z];
   let lanes = laneCount(l);
-  let perWorkgroup = WG / lanes;
-  let first = (wg.y * nwg.x + wg.x) * perWorkgroup;
   // A group past the last sample recomputes the last one and writes nothing: no early return,
   // so laneSum and the barrier stay in uniform control flow.
-  let slot = first + l.index / lanes;
-  gateSoftmaxRow(d, min(slot, d.rows - 1u), laneIndex(l), lanes, slot < d.rows);
+  let first = ((wg.y * nwg.x + wg.x) * (WG / lanes) + l.index / lanes) * ROWS;
+  let live = select(0u, min(ROWS, d.rows - first), first < d.rows);
+  gateSoftmaxRows(d, min(first, d.rows - 1u), laneIndex(l), lanes, live);
   // The workgroup's gate weights are in memory and visible to all its invocations.
   storageBarrier();
-  if (slot < d.rows) {
+  for (var i = 0u; i < live; i++) {
     for (var o0 = laneIndex(l) * O_TILE; o0 < m.d; o0 += lanes * O_TILE) {
-      mixTile(m, slot, o0);
+      mixTile(m, first + i, o0);
     }
   }
 }

@@ -79,15 +79,15 @@ const cases: [string, Shape][] = [
 
 describe('gate_mixture', () => {
   // Outputs per invocation: the GPU default and the software adapters' (mixtureOutputsFor).
-  for (const path of reductionPaths) for (const [caseLabel, shape] of cases) for (const outputs of [4, 16]) {
-    const label = `${path}: ${caseLabel}, ${outputs} outputs per invocation`;
+  for (const path of reductionPaths) for (const [caseLabel, shape] of cases) for (const [outputs, rowsPerGroup] of [[4, 1], [16, 4]]) {
+    const label = `${path}: ${caseLabel}, ${outputs} outputs per invocation, ${rowsPerGroup} samples per lane group`;
     it(label, async () => {
       const ctx = await contextFor(path);
       const seed = caseSeed(label);
       const c = randomCase(new Rng(seed), shape, ctx.limits.minStorageBufferOffsetAlignment / 4);
       const act = upload(ctx, c.act);
       const bufs = { x: act, w: upload(ctx, c.w), gateW: act, z: act, out: act };
-      await run(ctx, [await gateMixtureDispatch(ctx, 'test', c.entries, bufs, path, { outputsPerInvocation: outputs })]);
+      await run(ctx, [await gateMixtureDispatch(ctx, 'test', c.entries, bufs, path, { outputsPerInvocation: outputs, rowsPerGroup })]);
       const got = await download(ctx, act, c.act.length);
 
       const want = Float64Array.from(c.act);

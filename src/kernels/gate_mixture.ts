@@ -10,7 +10,7 @@ import mixtureTile from '../../shaders/mixture_tile.wgsl?raw';
 import mainSource from '../../shaders/gate_mixture.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
-import { GATE_FLAGS, gateInputBindings, gateOutBinding, packGates, type GateEntry } from './gate_softmax.js';
+import { GATE_FLAGS, gateInputBindings, gateOutBinding, gateRowsFor, packGates, type GateEntry, type GateOptions } from './gate_softmax.js';
 import { MIXTURE_DESCRIPTOR, mixtureOutputsFor, type MixtureEntry, type MixtureOptions } from './mixture.js';
 import { withLanes, type ReductionPath } from './lanes.js';
 
@@ -38,10 +38,11 @@ export function gateMixtureDispatch(
   entries: readonly GateMixtureEntry[],
   buffers: { x: GPUBuffer; w: GPUBuffer; gateW: GPUBuffer; z: GPUBuffer; out: GPUBuffer },
   path: ReductionPath = 'plain',
-  options: MixtureOptions = {},
+  options: MixtureOptions & GateOptions = {},
 ): Promise<Dispatch> {
   checkPairs(label, entries);
   const O_TILE = options.outputsPerInvocation ?? mixtureOutputsFor(ctx.adapter);
+  const ROWS = options.rowsPerGroup ?? gateRowsFor(ctx.adapter, path);
   const lanes = withLanes(ctx, 'gate_mixture', path, gateCommon + mixtureCommon + mixtureTile + mainSource, WG);
   // One flat entry per gate, so one rebasing covers every binding.
   const flat = entries.map(({ gate, mixture: m }) => ({
@@ -60,7 +61,7 @@ export function gateMixtureDispatch(
     })),
   );
   const mixTable = ctx.createDataBuffer(`gate_mixture ${label} mixtures`, mixes);
-  const [x, y] = grid1d(Math.max(...entries.map((e) => e.gate.rows)), lanes.rowsPerWorkgroup, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.gate.rows)), lanes.rowsPerWorkgroup * ROWS, ctx.limits.maxComputeWorkgroupsPerDimension);
   return createDispatch(
     ctx,
     {
@@ -68,7 +69,7 @@ export function gateMixtureDispatch(
       path,
       name: label,
       source: lanes.source,
-      constants: { WG: lanes.wg, O_TILE, ...GATE_FLAGS },
+      constants: { WG: lanes.wg, O_TILE, ROWS, ...GATE_FLAGS },
       descriptors: packGates(bound.entries),
       bindings: [{ buffer: mixTable }, ...bound.bindings],
       grid: [x, y, entries.length],

@@ -5,7 +5,7 @@
  */
 import commonSource from '../../shaders/gate_softmax_common.wgsl?raw';
 import mainSource from '../../shaders/gate_softmax.wgsl?raw';
-import type { GpuContext } from '../gpu/context.js';
+import { isSoftwareAdapter, type GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, grid1d, type Dispatch, type RangedBinding } from './dispatch.js';
 import { struct } from './struct.js';
 import { withLanes, type ReductionPath } from './lanes.js';
@@ -76,18 +76,36 @@ export function packGates(entries: readonly GateEntry[]): Uint32Array {
   );
 }
 
-/** `path`: one sample per invocation (plain) or per subgroup (see lanes.ts). */
-export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers, path: ReductionPath = 'plain'): Promise<Dispatch> {
+/**
+ * Samples per lane group (the shaders' ROWS): each gate weight a lane group loads serves that
+ * many samples. A software adapter pays for every load about what four FMAs cost, and its
+ * invocation loads a weight only for 4 multiply-adds of one sample, so on the plain path it takes
+ * GATE_ROWS_SOFTWARE samples; GPUs, and subgroups (whose lanes split a sample's inputs), take one.
+ */
+export function gateRowsFor(adapter: { isFallback: boolean; architecture: string }, path: ReductionPath): number {
+  return path === 'plain' && isSoftwareAdapter(adapter) ? GATE_ROWS_SOFTWARE : 1;
+}
+const GATE_ROWS_SOFTWARE = 4;
+
+/** Options of the gate softmax (and of gate_mixture's). */
+export interface GateOptions {
+  /** Samples per lane group (default gateRowsFor(ctx.adapter, path)). */
+  rowsPerGroup?: number;
+}
+
+/** `path`: a lane group of one invocation (plain) or of a subgroup (see lanes.ts). */
+export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers, path: ReductionPath = 'plain', options: GateOptions = {}): Promise<Dispatch> {
+  const ROWS = options.rowsPerGroup ?? gateRowsFor(ctx.adapter, path);
   const lanes = withLanes(ctx, 'gate_softmax', path, commonSource + mainSource, WG);
   const bound = bindRanges(ctx, label, entries, [...gateInputBindings(buffers), gateOutBinding(buffers.out)]);
   const packed = packGates(bound.entries);
-  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), lanes.rowsPerWorkgroup, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), lanes.rowsPerWorkgroup * ROWS, ctx.limits.maxComputeWorkgroupsPerDimension);
   return createDispatch(ctx, {
     kernel: 'gate_softmax',
     path,
     name: label,
     source: lanes.source,
-    constants: { WG: lanes.wg, ...GATE_FLAGS },
+    constants: { WG: lanes.wg, ROWS, ...GATE_FLAGS },
     descriptors: packed,
     bindings: bound.bindings,
     grid: [x, y, entries.length],
