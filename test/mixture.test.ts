@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  expertGradDispatch, gateGradDispatch, mixtureDispatch, mixtureMember,
+  expertGradDispatch, expertGradRuns, gateGradDispatch, mixtureDispatch, mixtureMember,
   type ExpertGradEntry, type GateGradEntry, type MixtureEntry,
 } from '../src/kernels/mixture.js';
 import { expertGradReference, gateGradReference, mixtureReference } from '../src/reference/mixture.js';
@@ -173,10 +173,13 @@ const cases: [string, Shape][] = [
 ];
 
 describe('mixture', () => {
-  // Outputs per invocation of the forward mixture and the expert gradient: the GPU default and the software adapters' (mixtureOutputsFor).
-  for (const path of reductionPaths) for (const [label, shape] of cases) for (const outputs of [4, 16]) {
+  // Outputs per invocation of the forward mixture and the expert gradient: the GPU default and the
+  // software adapters' (mixtureOutputsFor); experts per expert-gradient descriptor: the GPU default,
+  // the software adapters' (expertsPerInvocationFor), and 3, which splits groups of 2 and 3 unevenly.
+  const tilings = [[4, 1], [16, 2], [4, 3]] as const;
+  for (const path of reductionPaths) for (const [label, shape] of cases) for (const [outputs, experts] of tilings) {
     for (const arena of [false, true]) {
-      const name = `${path}: ${label}, ${outputs} outputs per invocation${arena ? ', all arrays in one buffer' : ''}`;
+      const name = `${path}: ${label}, ${outputs} outputs per invocation, up to ${experts} experts per descriptor${arena ? ', all arrays in one buffer' : ''}`;
       it(name, async () => {
         const ctx = await contextFor(path);
         const seed = caseSeed(name);
@@ -188,7 +191,7 @@ describe('mixture', () => {
         await run(ctx, [
           await mixtureDispatch(ctx, 'test', placed.c.forward, bufs, { outputsPerInvocation: outputs }),
           await gateGradDispatch(ctx, 'test', placed.c.backward, bufs, path),
-          await expertGradDispatch(ctx, 'test', placed.c.expertGrads, bufs, { outputsPerInvocation: outputs }),
+          await expertGradDispatch(ctx, 'test', placed.c.expertGrads, bufs, { outputsPerInvocation: outputs, expertsPerInvocation: experts }),
         ]);
 
         const wantOut = new Float64Array(c.outLen);
@@ -211,6 +214,19 @@ describe('mixture', () => {
       });
     }
   }
+
+  it('puts the experts that the same gates mix into one expert-gradient descriptor', () => {
+    // CGC: task 0's experts 0 and 1 (its gate and the shared gate), task 1's expert 2, shared
+    // experts 3 and 4 (every gate).
+    const c = randomCase(new Rng(1), cases[1][1]);
+    const runs = (most: number) => expertGradRuns(c.expertGrads, most).map((r) => r.experts);
+    expect(runs(1)).toEqual([1, 1, 1, 1, 1]);
+    expect(runs(2)).toEqual([2, 1, 2]);
+    expect(runs(4)).toEqual([2, 1, 2]);
+    // Blocks closer than d apart would overlap: expert 0 stays alone.
+    const closer = c.expertGrads.map((e, i) => (i === 1 ? { ...e, dzOff: e.dzOff - 1 } : e));
+    expect(expertGradRuns(closer, 2).map((r) => r.experts)).toEqual([1, 1, 1, 2]);
+  });
 
   it('refuses entries whose ranges overlap in one buffer', async () => {
     const ctx = await testContext();

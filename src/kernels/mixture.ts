@@ -89,8 +89,49 @@ export const MIXTURE_DESCRIPTOR = struct('Mixture', {
 export const EXPERT_GRAD_DESCRIPTOR = struct('ExpertGrad', {
   rows: 'u32', d: 'u32', memberStart: 'u32', memberCount: 'u32',
   wOff: 'u32', wRow: 'u32', dgRow: 'u32', dzOff: 'u32',
-  dzRow: 'u32',
+  dzRow: 'u32', experts: 'u32', dzStep: 'u32',
 });
+
+/**
+ * Experts per expert-gradient descriptor at most (the shader's EXPERTS): experts that the same
+ * gates mix share each dG value loaded. A software adapter pays for every load about what four
+ * FMAs cost, so it takes EXPERTS_SOFTWARE (PLE's groups of two experts); GPUs keep more
+ * invocations busy with one.
+ */
+export function expertsPerInvocationFor(adapter: { isFallback: boolean; architecture: string }): number {
+  return isSoftwareAdapter(adapter) ? EXPERTS_SOFTWARE : 1;
+}
+const EXPERTS_SOFTWARE = 2;
+
+/** Consecutive expert-gradient entries in one descriptor: `experts` of them, their dZ blocks dzStep apart. */
+interface ExpertGradRun extends ExpertGradEntry {
+  experts: number;
+  dzStep: number;
+}
+
+/**
+ * `entries` in runs of at most `most`: consecutive entries that the same gates (same dG blocks, in
+ * order) mix in adjacent gate-weight columns, with their dZ blocks equally far apart, share a
+ * descriptor. Anything else starts a run of its own.
+ */
+export function expertGradRuns(entries: readonly ExpertGradEntry[], most: number): ExpertGradRun[] {
+  const runs: ExpertGradRun[] = [];
+  for (let i = 0; i < entries.length; ) {
+    const a = entries[i];
+    const step = entries[i + 1] ? entries[i + 1].dzOff - a.dzOff : 0;
+    const joins = (b: ExpertGradEntry, k: number) =>
+      step >= a.d &&
+      b.rows === a.rows && b.d === a.d && b.wOff === a.wOff && b.wRow === a.wRow && b.dgRow === a.dgRow && b.dzRow === a.dzRow &&
+      b.dzOff === a.dzOff + k * step &&
+      b.members.length === a.members.length &&
+      b.members.every((m, p) => m.dgOff === a.members[p].dgOff && m.wCol === a.members[p].wCol + k);
+    let count = 1;
+    while (count < most && i + count < entries.length && joins(entries[i + count], count)) count++;
+    runs.push({ ...a, experts: count, dzStep: count > 1 ? step : 0 });
+    i += count;
+  }
+  return runs;
+}
 
 /** Extents shared by the forward mixture and the gate gradient: gate weights and expert outputs. */
 const gateWExtent = (e: { wOff: number; wRow: number; rows: number; n: number }): [number, number] => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + e.n];
@@ -158,17 +199,19 @@ export function expertGradDispatch(
   label: string,
   entries: readonly ExpertGradEntry[],
   buffers: { gateW: GPUBuffer; dG: GPUBuffer; dZ: GPUBuffer },
-  options: MixtureOptions = {},
+  options: MixtureOptions & { expertsPerInvocation?: number } = {},
 ): Promise<Dispatch> {
   const O_TILE = options.outputsPerInvocation ?? mixtureOutputsFor(ctx.adapter);
-  const bound = bindRanges(ctx, label, entries, [
-    { buffer: buffers.gateW, extent: (e) => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + Math.max(0, ...e.members.map((m) => m.wCol + 1))], offsets: ['wOff'] },
+  const EXPERTS = options.expertsPerInvocation ?? expertsPerInvocationFor(ctx.adapter);
+  const runs = expertGradRuns(entries, EXPERTS);
+  const bound = bindRanges(ctx, label, runs, [
+    { buffer: buffers.gateW, extent: (e) => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + Math.max(0, ...e.members.map((m) => m.wCol + e.experts))], offsets: ['wOff'] },
     {
       buffer: buffers.dG,
       extent: (e) => (e.members.length === 0 ? null : [Math.min(...e.members.map((m) => m.dgOff)), Math.max(...e.members.map((m) => m.dgOff)) + (e.rows - 1) * e.dgRow + e.d]),
       offsets: [],
     },
-    { buffer: buffers.dZ, extent: (e) => [e.dzOff, e.dzOff + (e.rows - 1) * e.dzRow + e.d], offsets: ['dzOff'] },
+    { buffer: buffers.dZ, extent: (e) => [e.dzOff, e.dzOff + (e.experts - 1) * e.dzStep + (e.rows - 1) * e.dzRow + e.d], offsets: ['dzOff'] },
   ]);
   const dgStart = bound.starts[1];
   const members: number[] = [];
@@ -185,10 +228,10 @@ export function expertGradDispatch(
       kernel: 'mixture_expert_grad',
       name: label,
       source: commonSource + expertGradSource,
-      constants: { WG, O_TILE },
+      constants: { WG, O_TILE, EXPERTS },
       descriptors: EXPERT_GRAD_DESCRIPTOR.pack(packed),
       bindings: [{ buffer: memberTable }, ...bound.bindings],
-      grid: [x, y, entries.length],
+      grid: [x, y, runs.length],
     },
     [memberTable],
   );
