@@ -23,7 +23,8 @@ import { fuseGateMixtures } from './layers/gates.js';
 import { taskLossDispatch } from './kernels/task_loss.js';
 import { embeddingBackwardDispatch, embeddingGatherDispatch } from './kernels/embedding.js';
 import { OPTIMIZER_UNIFORM, optimizerDispatch, optimizerUniform, weightDecayEnd } from './kernels/optimizer.js';
-import { CLIP_UNIFORM, gradNormDispatch, gradNormUniform } from './kernels/grad_norm.js';
+import { kernelShapesFor } from './kernels/shapes.js';
+import { CLIP_UNIFORM, gradNormDispatches, gradNormOutBytes, gradNormUniform } from './kernels/grad_norm.js';
 import { uncertaintyDispatch } from './kernels/uncertainty.js';
 import type { Dispatch, Op } from './kernels/dispatch.js';
 import { reductionPathsFor, type ReductionPaths } from './reductions.js';
@@ -219,10 +220,10 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
       baseWeights: owned.buffer('base task weights', K * 4, storage),
       optimizerUniform: owned.buffer('optimizer uniform', OPTIMIZER_UNIFORM.stride * 4, uniform),
       clipUniform: owned.buffer('clip uniform', CLIP_UNIFORM.stride * 4, uniform),
-      clip: owned.buffer('clip', 16, storage),
+      clip: owned.buffer('clip', gradNormOutBytes(kernelShapesFor(ctx.adapter).gradNorm.parts), storage),
     };
     // Dispatches are created concurrently (pipelines compile in parallel where the host allows).
-    const create = (list: OpDesc[]) => Promise.all(list.map((d) => createOp(ctx, d, buffers, tuning, paths, owned)));
+    const create = async (list: OpDesc[]) => (await Promise.all(list.map((d) => createOps(ctx, d, buffers, tuning, paths, owned)))).flat();
     const [forward, loss, backward, optimizer] = await Promise.all([create(step.ops.forward), create(step.ops.loss), create(step.ops.backward), create(step.ops.optimizer)]);
     return new Plan(ctx.device, spec, step, buffers, { forward, loss, backward, optimizer });
   } catch (e) {
@@ -231,13 +232,15 @@ export async function buildPlan(ctx: GpuContext, spec: ModelSpec, options: PlanO
   }
 }
 
-/** Turns one op description into an op on the plan's buffers. */
-async function createOp(ctx: GpuContext, d: OpDesc, b: PlanBuffers, tuning: GemmTuningChooser, paths: ReductionPaths, owned: PlanAllocations): Promise<Op> {
-  if (d.kernel === 'clear') return { kind: 'clear', name: d.name, buffer: b[d.buffer], offset: d.offset * 4, size: d.size * 4 };
-  return { kind: 'dispatch', dispatch: await owned.dispatch(createDispatchOf(ctx, d, b, tuning, paths)) };
+/** Turns one op description into ops on the plan's buffers: a clear, or its kernel's dispatches (grad_norm takes two). */
+async function createOps(ctx: GpuContext, d: OpDesc, b: PlanBuffers, tuning: GemmTuningChooser, paths: ReductionPaths, owned: PlanAllocations): Promise<Op[]> {
+  if (d.kernel === 'clear') return [{ kind: 'clear', name: d.name, buffer: b[d.buffer], offset: d.offset * 4, size: d.size * 4 }];
+  const made = createDispatchesOf(ctx, d, b, tuning, paths);
+  const dispatches = await Promise.all((Array.isArray(made) ? made : [made]).map((p) => owned.dispatch(p)));
+  return dispatches.map((dispatch) => ({ kind: 'dispatch', dispatch }));
 }
 
-function createDispatchOf(ctx: GpuContext, d: Exclude<OpDesc, { kernel: 'clear' }>, b: PlanBuffers, tuning: GemmTuningChooser, paths: ReductionPaths): Promise<Dispatch> {
+function createDispatchesOf(ctx: GpuContext, d: Exclude<OpDesc, { kernel: 'clear' }>, b: PlanBuffers, tuning: GemmTuningChooser, paths: ReductionPaths): Promise<Dispatch> | Promise<Dispatch>[] {
   const bind = <T extends string>(roles: Partial<Record<T, keyof PlanBuffers>>) => Object.fromEntries(Object.entries(roles).map(([k, r]) => [k, b[r as keyof PlanBuffers]])) as Record<T, GPUBuffer>;
   switch (d.kernel) {
     case 'batched_gemm':
@@ -262,8 +265,10 @@ function createDispatchOf(ctx: GpuContext, d: Exclude<OpDesc, { kernel: 'clear' 
       return embeddingGatherDispatch(ctx, d.name, d.entries, bind(d.buffers));
     case 'embedding_backward':
       return embeddingBackwardDispatch(ctx, d.name, d.entries, d.vocabulary, bind(d.buffers));
-    case 'grad_norm':
-      return gradNormDispatch(ctx, bind(d.buffers), paths.grad_norm);
+    case 'grad_norm': {
+      const both = gradNormDispatches(ctx, bind(d.buffers), paths.grad_norm);
+      return [both.then(([partials]) => partials), both.then(([, total]) => total)];
+    }
     case 'optimizer':
       return optimizerDispatch(ctx, d.count, bind(d.buffers));
   }

@@ -1,6 +1,6 @@
-/** shaders/grad_norm.wgsl against src/reference/grad_norm.ts. */
+/** shaders/grad_norm.wgsl (partial sums, then their total) against src/reference/grad_norm.ts. */
 import { describe, expect, it } from 'vitest';
-import { gradNormDispatch, gradNormUniform } from '../src/kernels/grad_norm.js';
+import { gradNormDispatches, gradNormOutBytes, gradNormUniform } from '../src/kernels/grad_norm.js';
 import { gradNormReference } from '../src/reference/grad_norm.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';
@@ -12,8 +12,11 @@ describe('grad_norm', () => {
     [1000, (norm) => norm * 2],
     [70_001, (norm) => norm / 3],
   ];
-  for (const path of reductionPaths) for (const [count, maxNormOf] of cases) {
-    it(`${path}: ${count} gradients`, async () => {
+  // Workgroup size and partial sums: the software adapters' and the GPUs' (gradNormShapeFor), one
+  // partial sum, and 7, more workgroups than 1000 gradients fill.
+  const shapes = [{ wg: 16, parts: 4 }, { wg: 256, parts: 64 }, { wg: 16, parts: 1 }, { wg: 16, parts: 7 }];
+  for (const path of reductionPaths) for (const [count, maxNormOf] of cases) for (const shape of shapes) {
+    it(`${path}: ${count} gradients, ${shape.parts} partial sums of workgroups of ${shape.wg}`, async () => {
       const ctx = await contextFor(path);
       const seed = caseSeed(`grad_norm ${count}`);
       const rng = new Rng(seed);
@@ -22,8 +25,8 @@ describe('grad_norm', () => {
       const want = gradNormReference(grads, maxNorm);
       const uniform = ctx.createBuffer('clip uniform', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       ctx.device.queue.writeBuffer(uniform, 0, gradNormUniform(count, maxNorm));
-      const out = upload(ctx, [NaN, NaN, NaN, NaN]);
-      await run(ctx, [await gradNormDispatch(ctx, { uniform, grads: upload(ctx, grads), out }, path)]);
+      const out = upload(ctx, new Float32Array(gradNormOutBytes(shape.parts) / 4).fill(NaN));
+      await run(ctx, await gradNormDispatches(ctx, { uniform, grads: upload(ctx, grads), out }, path, shape));
       const [scale, norm] = await download(ctx, out, 2);
       expectClose('norm', seed, [norm], [want.norm], 1e-5);
       expectClose('scale', seed, [scale], [want.scale], 1e-5);

@@ -62,8 +62,9 @@ const cases: [string, number, TaskShape[]][] = [
 ];
 
 describe('task_loss', () => {
-  for (const path of reductionPaths) for (const [caseLabel, rows, tasks] of cases) {
-    const label = `${path}: ${caseLabel}`;
+  // Workgroups of 16 (a software adapter's, sumWorkgroupFor) and of 64 (a GPU's).
+  for (const path of reductionPaths) for (const [caseLabel, rows, tasks] of cases) for (const wg of [16, 64]) {
+    const label = `${path}: ${caseLabel}, workgroups of ${wg}`;
     it(label, async () => {
       const ctx = await contextFor(path);
       const seed = caseSeed(label);
@@ -75,7 +76,7 @@ describe('task_loss', () => {
         dLogits: upload(ctx, new Float32Array(c.dLen).fill(NaN)),
         out: upload(ctx, new Float32Array(c.outLen).fill(NaN)),
       };
-      await run(ctx, [await taskLossDispatch(ctx, 'test', c.entries, bufs, path)]);
+      await run(ctx, [await taskLossDispatch(ctx, 'test', c.entries, bufs, path, wg)]);
       const gotD = await download(ctx, bufs.dLogits, c.dLen);
       const gotOut = await download(ctx, bufs.out, c.outLen);
       const wantD = new Float64Array(c.dLen);

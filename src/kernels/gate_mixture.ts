@@ -11,7 +11,8 @@ import mainSource from '../../shaders/gate_mixture.wgsl?raw';
 import type { GpuContext } from '../gpu/context.js';
 import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
 import { GATE_FLAGS, gateInputBindings, gateOutBinding, gateRowsFor, packGates, type GateEntry, type GateOptions } from './gate_softmax.js';
-import { MIXTURE_DESCRIPTOR, mixtureOutputsFor, type MixtureEntry, type MixtureOptions } from './mixture.js';
+import { MIXTURE_DESCRIPTOR, type MixtureEntry, type MixtureOptions } from './mixture.js';
+import { kernelShapesFor } from './shapes.js';
 import { withLanes, type ReductionPath } from './lanes.js';
 
 /** A gate and its mixture: the mixture reads the weights the gate writes (same rows, width and place). */
@@ -41,7 +42,7 @@ export function gateMixtureDispatch(
   options: MixtureOptions & GateOptions = {},
 ): Promise<Dispatch> {
   checkPairs(label, entries);
-  const O_TILE = options.outputsPerInvocation ?? mixtureOutputsFor(ctx.adapter);
+  const O_TILE = options.outputsPerInvocation ?? kernelShapesFor(ctx.adapter).mixtureOutputs;
   const ROWS = options.rowsPerGroup ?? gateRowsFor(ctx.adapter, path);
   const lanes = withLanes(ctx, 'gate_mixture', path, gateCommon + mixtureCommon + mixtureTile + mainSource, WG);
   // One flat entry per gate, so one rebasing covers every binding.

@@ -5,7 +5,8 @@
  */
 import commonSource from '../../shaders/gate_softmax_common.wgsl?raw';
 import mainSource from '../../shaders/gate_softmax.wgsl?raw';
-import { isSoftwareAdapter, type GpuContext } from '../gpu/context.js';
+import type { GpuContext } from '../gpu/context.js';
+import { kernelShapesFor } from './shapes.js';
 import { bindRanges, createDispatch, grid1d, type Dispatch, type RangedBinding } from './dispatch.js';
 import { struct } from './struct.js';
 import { withLanes, type ReductionPath } from './lanes.js';
@@ -32,7 +33,6 @@ export interface GateBuffers {
   out: GPUBuffer;
 }
 
-const WG = 64;
 /** The shader's `flags` bits (written into its `const FLAG_*` lines). */
 export const GATE_FLAGS = { FLAG_WEIGHTS: 1, FLAG_BIAS: 2 } as const;
 
@@ -76,16 +76,10 @@ export function packGates(entries: readonly GateEntry[]): Uint32Array {
   );
 }
 
-/**
- * Samples per lane group (the shaders' ROWS): each gate weight a lane group loads serves that
- * many samples. A software adapter pays for every load about what four FMAs cost, and its
- * invocation loads a weight only for 4 multiply-adds of one sample, so on the plain path it takes
- * GATE_ROWS_SOFTWARE samples; GPUs, and subgroups (whose lanes split a sample's inputs), take one.
- */
+/** Samples per lane group on `path`: kernelShapesFor(adapter).gateRows on the plain path, one on the subgroup path. */
 export function gateRowsFor(adapter: { isFallback: boolean; architecture: string }, path: ReductionPath): number {
-  return path === 'plain' && isSoftwareAdapter(adapter) ? GATE_ROWS_SOFTWARE : 1;
+  return path === 'plain' ? kernelShapesFor(adapter).gateRows : 1;
 }
-const GATE_ROWS_SOFTWARE = 4;
 
 /** Options of the gate softmax (and of gate_mixture's). */
 export interface GateOptions {
@@ -96,7 +90,7 @@ export interface GateOptions {
 /** `path`: a lane group of one invocation (plain) or of a subgroup (see lanes.ts). */
 export function gateSoftmaxDispatch(ctx: GpuContext, label: string, entries: readonly GateEntry[], buffers: GateBuffers, path: ReductionPath = 'plain', options: GateOptions = {}): Promise<Dispatch> {
   const ROWS = options.rowsPerGroup ?? gateRowsFor(ctx.adapter, path);
-  const lanes = withLanes(ctx, 'gate_softmax', path, commonSource + mainSource, WG);
+  const lanes = withLanes(ctx, 'gate_softmax', path, commonSource + mainSource, kernelShapesFor(ctx.adapter).gateWorkgroup);
   const bound = bindRanges(ctx, label, entries, [...gateInputBindings(buffers), gateOutBinding(buffers.out)]);
   const packed = packGates(bound.entries);
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows)), lanes.rowsPerWorkgroup * ROWS, ctx.limits.maxComputeWorkgroupsPerDimension);

@@ -11,7 +11,8 @@ import tileSource from '../../shaders/mixture_tile.wgsl?raw';
 import forwardSource from '../../shaders/mixture.wgsl?raw';
 import gateGradSource from '../../shaders/mixture_gate_grad.wgsl?raw';
 import expertGradSource from '../../shaders/mixture_expert_grad.wgsl?raw';
-import { isSoftwareAdapter, type GpuContext } from '../gpu/context.js';
+import type { GpuContext } from '../gpu/context.js';
+import { kernelShapesFor } from './shapes.js';
 import { bindRanges, createDispatch, grid1d, type Dispatch } from './dispatch.js';
 import { struct } from './struct.js';
 import { withLanes, type ReductionPath } from './lanes.js';
@@ -60,21 +61,9 @@ export interface ExpertGradEntry {
 /** Workgroup size of the mixture kernels. */
 const WG = 64;
 
-/**
- * Adjacent outputs per invocation in the forward mixture and the expert gradient (the shaders'
- * O_TILE): each trip of their loop over the gate's members loads one gate weight and that many
- * expert outputs. A software adapter pays for every trip about what 64 FMAs cost
- * (`npm run bench:ceiling`), so it takes OUTPUTS_SOFTWARE outputs per trip; GPUs keep more
- * invocations busy with fewer.
- */
-export function mixtureOutputsFor(adapter: { isFallback: boolean; architecture: string }): number {
-  return isSoftwareAdapter(adapter) ? OUTPUTS_SOFTWARE : 4;
-}
-const OUTPUTS_SOFTWARE = 16;
-
 /** Options of the forward mixture and the expert gradient. */
 export interface MixtureOptions {
-  /** Adjacent outputs per invocation (default mixtureOutputsFor(ctx.adapter)). */
+  /** Adjacent outputs per invocation (default kernelShapesFor(ctx.adapter).mixtureOutputs). */
   outputsPerInvocation?: number;
 }
 
@@ -91,17 +80,6 @@ export const EXPERT_GRAD_DESCRIPTOR = struct('ExpertGrad', {
   wOff: 'u32', wRow: 'u32', dgRow: 'u32', dzOff: 'u32',
   dzRow: 'u32', experts: 'u32', dzStep: 'u32',
 });
-
-/**
- * Experts per expert-gradient descriptor at most (the shader's EXPERTS): experts that the same
- * gates mix share each dG value loaded. A software adapter pays for every load about what four
- * FMAs cost, so it takes EXPERTS_SOFTWARE (PLE's groups of two experts); GPUs keep more
- * invocations busy with one.
- */
-export function expertsPerInvocationFor(adapter: { isFallback: boolean; architecture: string }): number {
-  return isSoftwareAdapter(adapter) ? EXPERTS_SOFTWARE : 1;
-}
-const EXPERTS_SOFTWARE = 2;
 
 /** Consecutive expert-gradient entries in one descriptor: `experts` of them, their dZ blocks dzStep apart. */
 interface ExpertGradRun extends ExpertGradEntry {
@@ -148,7 +126,7 @@ export function mixtureDispatch(
   buffers: { gateW: GPUBuffer; z: GPUBuffer; out: GPUBuffer },
   options: MixtureOptions = {},
 ): Promise<Dispatch> {
-  const O_TILE = options.outputsPerInvocation ?? mixtureOutputsFor(ctx.adapter);
+  const O_TILE = options.outputsPerInvocation ?? kernelShapesFor(ctx.adapter).mixtureOutputs;
   const [x, y] = grid1d(Math.max(...entries.map((e) => e.rows * Math.ceil(e.d / O_TILE))), WG, ctx.limits.maxComputeWorkgroupsPerDimension);
   const bound = bindRanges(ctx, label, entries, [
     { buffer: buffers.gateW, extent: gateWExtent, offsets: ['wOff'] },
@@ -201,8 +179,8 @@ export function expertGradDispatch(
   buffers: { gateW: GPUBuffer; dG: GPUBuffer; dZ: GPUBuffer },
   options: MixtureOptions & { expertsPerInvocation?: number } = {},
 ): Promise<Dispatch> {
-  const O_TILE = options.outputsPerInvocation ?? mixtureOutputsFor(ctx.adapter);
-  const EXPERTS = options.expertsPerInvocation ?? expertsPerInvocationFor(ctx.adapter);
+  const O_TILE = options.outputsPerInvocation ?? kernelShapesFor(ctx.adapter).mixtureOutputs;
+  const EXPERTS = options.expertsPerInvocation ?? kernelShapesFor(ctx.adapter).expertsPerDescriptor;
   const runs = expertGradRuns(entries, EXPERTS);
   const bound = bindRanges(ctx, label, runs, [
     { buffer: buffers.gateW, extent: (e) => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + Math.max(0, ...e.members.map((m) => m.wCol + e.experts))], offsets: ['wOff'] },

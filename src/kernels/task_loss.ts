@@ -8,6 +8,7 @@ import type { TaskType } from '../config.js';
 import { bindRanges, createDispatch, type Dispatch } from './dispatch.js';
 import { struct } from './struct.js';
 import { withLanes, type ReductionPath } from './lanes.js';
+import { kernelShapesFor } from './shapes.js';
 
 export interface TaskLossEntry {
   type: TaskType;
@@ -35,16 +36,18 @@ export interface TaskLossBuffers {
   out: GPUBuffer;
 }
 
-const WG = 64;
 export const TASK_LOSS_DESCRIPTOR = struct('TaskLoss', {
   kind: 'u32', rows: 'u32', task: 'u32', logitOff: 'u32',
   labelOff: 'u32', labelRow: 'u32', maskOff: 'u32', maskRow: 'u32',
   dOff: 'u32', outOff: 'u32',
 });
 
-/** `path`: the workgroup's sums through workgroup memory (plain) or subgroups first (see lanes.ts). */
-export function taskLossDispatch(ctx: GpuContext, label: string, entries: readonly TaskLossEntry[], buffers: TaskLossBuffers, path: ReductionPath = 'plain'): Promise<Dispatch> {
-  const lanes = withLanes(ctx, 'task_loss', path, source, WG);
+/**
+ * `path`: the workgroup's sums through workgroup memory (plain) or subgroups first (see lanes.ts).
+ * `wg`: the workgroup size (default kernelShapesFor(ctx.adapter).taskLossWorkgroup).
+ */
+export function taskLossDispatch(ctx: GpuContext, label: string, entries: readonly TaskLossEntry[], buffers: TaskLossBuffers, path: ReductionPath = 'plain', wg = kernelShapesFor(ctx.adapter).taskLossWorkgroup): Promise<Dispatch> {
+  const lanes = withLanes(ctx, 'task_loss', path, source, wg);
   const bound = bindRanges(ctx, label, entries, [
     { buffer: buffers.logits, extent: (e) => [e.logitOff, e.logitOff + e.rows], offsets: ['logitOff'] },
     {
