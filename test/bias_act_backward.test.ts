@@ -6,42 +6,49 @@ import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose } from './helpers.js';
 import { checkWrites, download, run, testContext, upload } from './gpu.js';
 
-/** Entries of the given [rows x cols] shapes at padded offsets, with row strides wider than the rows. */
-function randomCase(rng: Rng, shapes: [number, number][]) {
+/**
+ * Entries of the given [rows x cols] shapes at padded offsets, with row strides wider than the
+ * rows; with `align`, every offset and stride a multiple of 4 (and the widths given so), the
+ * shape the kernel runs 4 columns per invocation on.
+ */
+function randomCase(rng: Rng, shapes: [number, number][], align: boolean) {
+  const up = (v: number) => (align ? Math.ceil(v / 4) * 4 : v);
   const entries: BiasActEntry[] = [];
-  let dyLen = 3;
-  let yLen = 2;
-  let dbLen = 1;
+  let dyLen = up(3);
+  let yLen = up(2);
+  let dbLen = up(1);
   shapes.forEach(([rows, cols], z) => {
     // Flags cycle so that a case of four or more entries has every combination.
     const e: BiasActEntry = {
       rows, cols,
       relu: z % 2 === 0,
-      dyOff: dyLen, dyRow: cols + rng.int(1, 3),
-      yOff: yLen, yRow: cols + rng.int(1, 3),
+      dyOff: dyLen, dyRow: up(cols + rng.int(1, 3)),
+      yOff: yLen, yRow: up(cols + rng.int(1, 3)),
       dbOff: z % 4 < 2 ? dbLen : undefined,
     };
     entries.push(e);
-    dyLen += rows * e.dyRow + rng.int(1, 4);
-    yLen += rows * e.yRow + rng.int(1, 4);
-    if (e.dbOff !== undefined) dbLen += cols + rng.int(1, 3);
+    dyLen = up(dyLen + rows * e.dyRow + rng.int(1, 4));
+    yLen = up(yLen + rows * e.yRow + rng.int(1, 4));
+    if (e.dbOff !== undefined) dbLen = up(dbLen + cols + rng.int(1, 3));
   });
-  return { entries, dyLen, yLen, dbLen: dbLen + 2 };
+  return { entries, dyLen: dyLen + 4, yLen: yLen + 4, dbLen: dbLen + 4 };
 }
 
-const cases: [string, [number, number][]][] = [
-  ['one entry, rows 1', [[1, 7]]],
-  ['four entries, rows 3/67/130/1', [[3, 65], [67, 1], [130, 33], [1, 130]]],
-  ['five entries, wide', [[67, 130], [1, 64], [130, 129], [3, 3], [5, 200]]],
+const cases: [string, [number, number][], boolean][] = [
+  ['one entry, rows 1', [[1, 7]], false],
+  ['four entries, rows 3/67/130/1', [[3, 65], [67, 1], [130, 33], [1, 130]], false],
+  ['five entries, wide', [[67, 130], [1, 64], [130, 129], [3, 3], [5, 200]], false],
+  ['four entries aligned to 4, rows 3/67/130/1 (4 columns per invocation)', [[3, 68], [67, 4], [130, 132], [1, 64]], true],
+  ['one entry aligned to 4 but its width, rows 67', [[67, 66]], true],
 ];
 
 describe('bias_act_backward', () => {
-  for (const [label, shapes] of cases) {
+  for (const [label, shapes, align] of cases) {
     it(label, async () => {
       const ctx = await testContext();
       const seed = caseSeed(label);
       const rng = new Rng(seed);
-      const c = randomCase(rng, shapes);
+      const c = randomCase(rng, shapes, align);
       // dY is updated in place: random inside the entries, NaN in the gaps (a stray read would reach db as NaN).
       const inDy = new Set<number>();
       for (const e of c.entries) for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.cols; j++) inDy.add(e.dyOff + r * e.dyRow + j);
@@ -50,7 +57,9 @@ describe('bias_act_backward', () => {
       const y = Float32Array.from({ length: c.yLen }, () => (rng.uniform() < 0.1 ? 0 : rng.normal()));
       const db0 = new Float32Array(c.dbLen).fill(NaN);
       const bufs = { dY: upload(ctx, dy0), y: upload(ctx, y), db: upload(ctx, db0) };
-      await run(ctx, [await biasActBackwardDispatch(ctx, 'test', c.entries, bufs)]);
+      const dispatch = await biasActBackwardDispatch(ctx, 'test', c.entries, bufs);
+      expect(dispatch.path).toBe(c.entries.every((e) => e.cols % 4 === 0) && align ? 'vec4' : 'scalar');
+      await run(ctx, [dispatch]);
       const gotDy = await download(ctx, bufs.dY, c.dyLen);
       const gotDb = await download(ctx, bufs.db, c.dbLen);
 

@@ -17,6 +17,21 @@ export function specialize(source: string, constants: Record<string, number>): s
 }
 
 /**
+ * The type-alias step of the same template: `alias NAME = type;` lines at module scope are
+ * rewritten with the host's types (e.g. a kernel written over `Cols`, f32 or vec4f).
+ */
+export function specializeTypes(source: string, types: Record<string, string>): string {
+  let out = source;
+  for (const [name, type] of Object.entries(types)) {
+    if (!/^[a-z][a-z0-9<>]*$/.test(type)) throw new Error(`specializeTypes: ${name} must be a WGSL type name, got ${type}`);
+    const pattern = new RegExp(`^alias ${name} = [a-z][a-z0-9<>]*;$`, 'm');
+    if (!pattern.test(out)) throw new Error(`specializeTypes: the shader has no "alias ${name} = ...;" line`);
+    out = out.replace(pattern, `alias ${name} = ${type};`);
+  }
+  return out;
+}
+
+/**
  * Unrolls loops marked `// @unroll` whose bound is a constant given here:
  *   for (var i = 0u; i < TILE_M; i++) { // @unroll
  * becomes one copy of the body per value of i, with i replaced by the literal.

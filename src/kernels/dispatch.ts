@@ -5,7 +5,7 @@
  * index being the workgroup grid's z) are packed from declarations in struct.ts.
  */
 import type { GpuContext } from '../gpu/context.js';
-import { specialize, unroll } from '../gpu/specialize.js';
+import { specialize, specializeTypes, unroll } from '../gpu/specialize.js';
 import { LimitError } from '../limits.js';
 
 export interface Dispatch {
@@ -129,6 +129,8 @@ export interface DispatchSpec {
   path?: string;
   source: string;
   constants?: Record<string, number>;
+  /** Types for the shader's `alias NAME = type;` lines (specializeTypes). */
+  types?: Record<string, string>;
   /** The shader's entry point (default `main`). */
   entryPoint?: string;
   /** Binding 0 when given: the descriptor table. */
@@ -147,7 +149,8 @@ export async function createDispatch(ctx: GpuContext, spec: DispatchSpec, owned:
   const label = `${spec.kernel} ${spec.name}`;
   try {
     checkGrid(ctx, label, spec.grid);
-    const source = spec.constants ? unroll(specialize(spec.source, spec.constants), spec.constants) : spec.source;
+    const typed = spec.types ? specializeTypes(spec.source, spec.types) : spec.source;
+    const source = spec.constants ? unroll(specialize(typed, spec.constants), spec.constants) : typed;
     const pipeline = await ctx.pipelines.get(spec.kernel, source, spec.entryPoint);
     const resources: GPUBufferBinding[] = [];
     if (spec.descriptors) {
