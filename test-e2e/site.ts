@@ -85,7 +85,15 @@ export function record(p: Page, into: PageRecord, expected?: RegExp): void {
 
 export function helpers(page: Page) {
   return {
-    waitFor: (fn: string, timeout = 120_000) => page.waitForFunction(fn, undefined, { timeout, polling: 250 }),
+    // A wait that times out says where the page was: its phase, progress and errors.
+    waitFor: async (fn: string, timeout = 120_000) => {
+      try {
+        return await page.waitForFunction(fn, undefined, { timeout, polling: 250 });
+      } catch (e) {
+        const at = await page.evaluate('JSON.stringify({ state: window.__demo?.state, progress: window.__demo?.progress, errors: window.__demo?.errors })').catch(() => 'unreadable');
+        throw new Error(`waiting for ${fn}: ${(e as Error).message.split('\n')[0]}; the demo was at ${at}`);
+      }
+    },
     demo: <T>(fn: (d: DemoHandle) => T): Promise<T> => page.evaluate(`(${fn.toString()})(window.__demo)`) as Promise<T>,
     finished: () => page.waitForFunction(`['done', 'error', 'stopped'].includes(window.__demo.state)`, undefined, { timeout: 180_000, polling: 250 }),
   };
