@@ -78,7 +78,7 @@ const cases: [string, Shape][] = [
 ];
 
 describe('gate_mixture', () => {
-  // Outputs per invocation: the GPU default and the software adapters' (mixtureOutputsFor).
+  // Outputs per invocation: the GPU default and the software adapters' (src/kernels/shapes.ts).
   for (const path of reductionPaths) for (const [caseLabel, shape] of cases) for (const [outputs, rowsPerGroup] of [[4, 1], [16, 4]]) {
     const label = `${path}: ${caseLabel}, ${outputs} outputs per invocation, ${rowsPerGroup} samples per lane group`;
     it(label, async () => {

@@ -12,7 +12,7 @@ describe('grad_norm', () => {
     [1000, (norm) => norm * 2],
     [70_001, (norm) => norm / 3],
   ];
-  // Workgroup size and partial sums: the software adapters' and the GPUs' (gradNormShapeFor), one
+  // Workgroup size and partial sums: the software adapters' and the GPUs' (src/kernels/shapes.ts), one
   // partial sum, and 7, more workgroups than 1000 gradients fill.
   const shapes = [{ wg: 16, parts: 4 }, { wg: 256, parts: 64 }, { wg: 16, parts: 1 }, { wg: 16, parts: 7 }];
   for (const path of reductionPaths) for (const [count, maxNormOf] of cases) for (const shape of shapes) {

@@ -174,8 +174,8 @@ const cases: [string, Shape][] = [
 
 describe('mixture', () => {
   // Outputs per invocation of the forward mixture and the expert gradient: the GPU default and the
-  // software adapters' (mixtureOutputsFor); experts per expert-gradient descriptor: the GPU default,
-  // the software adapters' (expertsPerInvocationFor), and 3, which splits groups of 2 and 3 unevenly.
+  // software adapters' (src/kernels/shapes.ts); experts per expert-gradient descriptor: the GPU default,
+  // the software adapters', and 3, which splits groups of 2 and 3 unevenly.
   const tilings = [[4, 1], [16, 2], [4, 3]] as const;
   for (const path of reductionPaths) for (const [label, shape] of cases) for (const [outputs, experts] of tilings) {
     for (const arena of [false, true]) {
@@ -191,7 +191,7 @@ describe('mixture', () => {
         await run(ctx, [
           await mixtureDispatch(ctx, 'test', placed.c.forward, bufs, { outputsPerInvocation: outputs }),
           await gateGradDispatch(ctx, 'test', placed.c.backward, bufs, path),
-          await expertGradDispatch(ctx, 'test', placed.c.expertGrads, bufs, { outputsPerInvocation: outputs, expertsPerInvocation: experts }),
+          await expertGradDispatch(ctx, 'test', placed.c.expertGrads, bufs, { outputsPerInvocation: outputs, expertsPerDescriptor: experts }),
         ]);
 
         const wantOut = new Float64Array(c.outLen);

@@ -62,7 +62,7 @@ const cases: [string, number, TaskShape[]][] = [
 ];
 
 describe('task_loss', () => {
-  // Workgroups of 16 (a software adapter's, sumWorkgroupFor) and of 64 (a GPU's).
+  // Workgroups of 16 (a software adapter's, src/kernels/shapes.ts) and of 64 (a GPU's).
   for (const path of reductionPaths) for (const [caseLabel, rows, tasks] of cases) for (const wg of [16, 64]) {
     const label = `${path}: ${caseLabel}, workgroups of ${wg}`;
     it(label, async () => {

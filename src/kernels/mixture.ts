@@ -177,10 +177,10 @@ export function expertGradDispatch(
   label: string,
   entries: readonly ExpertGradEntry[],
   buffers: { gateW: GPUBuffer; dG: GPUBuffer; dZ: GPUBuffer },
-  options: MixtureOptions & { expertsPerInvocation?: number } = {},
+  options: MixtureOptions & { expertsPerDescriptor?: number } = {},
 ): Promise<Dispatch> {
   const O_TILE = options.outputsPerInvocation ?? kernelShapesFor(ctx.adapter).mixtureOutputs;
-  const EXPERTS = options.expertsPerInvocation ?? kernelShapesFor(ctx.adapter).expertsPerDescriptor;
+  const EXPERTS = options.expertsPerDescriptor ?? kernelShapesFor(ctx.adapter).expertsPerDescriptor;
   const runs = expertGradRuns(entries, EXPERTS);
   const bound = bindRanges(ctx, label, runs, [
     { buffer: buffers.gateW, extent: (e) => [e.wOff, e.wOff + (e.rows - 1) * e.wRow + Math.max(0, ...e.members.map((m) => m.wCol + e.experts))], offsets: ['wOff'] },
