@@ -4,7 +4,7 @@
 // mixtures (mixTile, O_TILE outputs per invocation at a time):
 //   w[r, :] = softmax(X[r, :] W (+ b)),   out[r, o] = sum_j w[r, j] * E_{member(j)}[r, o]
 
-// Gate, gateSoftmaxRows, ROWS: gate_softmax_common.wgsl. Mixture, the constants WG and O_TILE:
+// Gate, groupSamples, gateSoftmaxRows: gate_softmax_common.wgsl. Mixture, the constants WG and O_TILE:
 // mixture_common.wgsl. mixTile: mixture_tile.wgsl. Lanes, laneIndex, laneCount: lanes_*.wgsl.
 
 @group(0) @binding(0) var<storage, read> descs: array<Gate>;
@@ -20,16 +20,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, l
   let d = descs[wg.z];
   let m = mixes[wg.z];
   let lanes = laneCount(l);
-  // A group past the last sample recomputes the last one and writes nothing: no early return,
-  // so laneSum and the barrier stay in uniform control flow.
-  let first = ((wg.y * nwg.x + wg.x) * (WG / lanes) + l.index / lanes) * ROWS;
-  let live = select(0u, min(ROWS, d.rows - first), first < d.rows);
-  gateSoftmaxRows(d, min(first, d.rows - 1u), laneIndex(l), lanes, live);
+  // Every group reaches the barrier: one past the last sample writes nothing (groupSamples).
+  let at = groupSamples(d, (wg.y * nwg.x + wg.x) * (WG / lanes) + l.index / lanes);
+  gateSoftmaxRows(d, at.x, laneIndex(l), lanes, at.y);
   // The workgroup's gate weights are in memory and visible to all its invocations.
   storageBarrier();
-  for (var i = 0u; i < live; i++) {
+  for (var i = 0u; i < at.y; i++) {
     for (var o0 = laneIndex(l) * O_TILE; o0 < m.d; o0 += lanes * O_TILE) {
-      mixTile(m, first + i, o0);
+      mixTile(m, at.x + i, o0);
     }
   }
 }

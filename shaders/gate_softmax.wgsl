@@ -1,7 +1,7 @@
 // Gate logits fused with the softmax, one dispatch for a level's gates: every gate (the
 // grid's z) and sample r gets w[r, :] = softmax(X[r, :] W (+ b)) (gate_softmax_common.wgsl).
 
-// Gate, gateSoftmaxRows, ROWS: gate_softmax_common.wgsl. Lanes, laneIndex, laneCount: lanes_*.wgsl.
+// Gate, groupSamples, gateSoftmaxRows: gate_softmax_common.wgsl. Lanes, laneIndex, laneCount: lanes_*.wgsl.
 
 const WG: u32 = 64u;
 
@@ -14,8 +14,6 @@ const WG: u32 = 64u;
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, l: Lanes) {
   let d = descs[wg.z];
   let lanes = laneCount(l);
-  // A group past the last sample recomputes the last one and writes nothing: no early return,
-  // so laneSum stays in uniform control flow.
-  let first = ((wg.y * nwg.x + wg.x) * (WG / lanes) + l.index / lanes) * ROWS;
-  gateSoftmaxRows(d, min(first, d.rows - 1u), laneIndex(l), lanes, select(0u, min(ROWS, d.rows - first), first < d.rows));
+  let at = groupSamples(d, (wg.y * nwg.x + wg.x) * (WG / lanes) + l.index / lanes);
+  gateSoftmaxRows(d, at.x, laneIndex(l), lanes, at.y);
 }

@@ -29,6 +29,14 @@ fn four(at: u32, j: u32, n: u32) -> vec4f {
   return vec4f(W[at + min(j, n - 1u)], W[at + min(j + 1u, n - 1u)], W[at + min(j + 2u, n - 1u)], W[at + min(j + 3u, n - 1u)]);
 }
 
+// The samples of lane group `group` (counted across the grid): its first, clamped to the last
+// sample, and how many of its ROWS are real samples (0 for a group past the last one, which
+// recomputes the last sample and writes nothing: no early return, so laneSum stays uniform).
+fn groupSamples(d: Gate, group: u32) -> vec2u {
+  let first = group * ROWS;
+  return vec2u(min(first, d.rows - 1u), select(0u, min(ROWS, d.rows - first), first < d.rows));
+}
+
 // The group of the lane `lane` of `lanes` computes the weights of samples first .. first+ROWS-1
 // (those past the last sample repeat it); its first lane writes those of the first `live`.
 // Call it from uniform control flow (laneSum).

@@ -32,4 +32,3 @@ export function withLanes(ctx: GpuContext, kernel: string, path: ReductionPath, 
   // The largest subgroups give the fewest rows per workgroup; smaller ones leave workgroups past the last row idle.
   return { source: subgroupSource + source, wg: size, rowsPerWorkgroup: size / sizes.maxSize };
 }
-
