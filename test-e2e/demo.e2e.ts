@@ -126,8 +126,10 @@ describe('demo page', () => {
   test('trains a PLE run with pause and resume (form locked, checkpoint downloadable while paused), plotting finite values while the loss falls', async () => {
     await page.selectOption('#family', 'ple');
     await page.fill('#shared-experts', '2');
-    // 256 steps per epoch at the page's batch of 128: seconds of training even on the CPU device, time to pause mid-run.
-    const steps = 256;
+    // 1536 steps per epoch at the page's batch of 128 (near the form's 200000 rows): seconds of training on the CPU device, so
+    // the pause lands mid-run even when the click takes seconds on a loaded host (with 256, a fresh-clone
+    // CI run once finished all 3 epochs before the pause did).
+    const steps = 1536;
     await page.fill('#train-rows', String(steps * 128));
     await page.fill('#epochs', '3');
     const redrawsBefore = await h.demo((d) => d.redraws);
@@ -250,7 +252,7 @@ describe('demo page', () => {
 
   test('Stop mid-epoch says so, plots no partial epoch, and both the tab and a checkpoint continue from there', async () => {
     // 1024 steps per epoch at the page's batch of 128: a wide window for Stop to land mid-epoch on a fast device (the CPU device takes a few ms a step).
-    const steps = 1024;
+    const steps = 1536;
     await page.fill('#train-rows', String(steps * 128));
     await page.fill('#epochs', '1');
     await page.getByTestId('start').click();
