@@ -492,7 +492,7 @@ async function onThreads(layout: Layout, seed: number, op: (ew: CpuElementwise) 
       if (pool) {
         const run = pool.run.bind(pool);
         pool.run = (list) => {
-          calls += list.length;
+          calls += list.reduce((n, part) => n + part.length, 0);
           run(list);
         };
       }

@@ -51,9 +51,42 @@ describe('CPU thread pool', () => {
   it('runs every call once, lists longer than one dispatch whole (3 threads, 3000 calls)', async () => {
     const { pool, rowCall, rowIs } = await setUp(3);
     pools.push(pool);
-    pool.run(Array.from({ length: 3000 }, (_, row) => rowCall(row)));
+    pool.run([Array.from({ length: 3000 }, (_, row) => rowCall(row))]);
     const missing = Array.from({ length: 3000 }, (_, row) => row).filter((row) => !rowIs(row));
     expect(missing).toEqual([]);
+  });
+
+  it('runs every call of every part once: 1 to 5 parts, empty parts, more parts than threads or than a dispatch holds, dispatches back to back', async () => {
+    const { heap, pool, rowCall, rowIs } = await setUp(3);
+    pools.push(pool);
+    let row = 0;
+    const cuts: number[][] = [[40], [13, 27], [0, 25, 0], [1, 2, 3, 4, 5], [7, 0, 0, 9], Array.from({ length: 20 }, (_, i) => i % 4), [600, 500]];
+    for (let round = 0; round < 20; round++) {
+      for (const sizes of cuts) {
+        const first = row;
+        const parts = sizes.map((n) => Array.from({ length: n }, () => rowCall(row++)));
+        heap.f32.fill(0, 16384 + first * WIDTH, 16384 + row * WIDTH);
+        pool.run(parts);
+        const missing = Array.from({ length: row - first }, (_, i) => first + i).filter((r) => !rowIs(r));
+        expect(missing, `parts of ${sizes.join(', ')} calls, round ${round}`).toEqual([]);
+        row = 0;
+      }
+    }
+  });
+
+  it('runs the parts in order on one thread (each thread starts with its own part, then takes the others in turn)', async () => {
+    const { heap, pool, rowCall } = await setUp(1);
+    pools.push(pool);
+    // Three parts each writing row 0 (overwriting, with B scaled by A): the last part's value stays.
+    const write = (scale: number) => {
+      const call = rowCall(0);
+      heap.f32[64 + 100 + scale] = scale;
+      return { ...call, args: call.args.map((v, i) => (i === 3 ? (64 + 100 + scale) * 4 : v)) };
+    };
+    pool.run([[write(1)], [write(2)], [write(3)]]);
+    expect(heap.f32[16384]).toBe(3);
+    pool.run([[write(3)], [write(2)], [write(1)]]);
+    expect(heap.f32[16384]).toBe(1);
   });
 
   it('offsets the per-thread argument by the running thread: each thread writes its own row', async () => {
@@ -64,7 +97,7 @@ describe('CPU thread pool', () => {
     const call = rowCall(0);
     const C = call.args[8];
     f.fill(0, C / 4, C / 4 + 3 * WIDTH);
-    pool.run(Array.from({ length: 600 }, () => ({ ...call, perThread: { arg: 8, stride: WIDTH * 4 } })));
+    pool.run([Array.from({ length: 600 }, () => ({ ...call, perThread: { arg: 8, stride: WIDTH * 4 } }))]);
     const rows = [0, 1, 2].map((t) => Array.from(f.subarray(C / 4 + t * WIDTH, C / 4 + (t + 1) * WIDTH)));
     // A thread that ran calls wrote B into its own row, one that ran none left zeros; some thread ran them.
     for (const r of rows) expect([[0, 0, 0, 0, 0, 0, 0, 0], [1, 2, 3, 4, 5, 6, 7, 8]]).toContainEqual(r);
@@ -85,7 +118,7 @@ describe('CPU thread pool', () => {
     for (let dispatch = 0; dispatch < 50 && !thrown; dispatch++) {
       heap.f32.fill(0, C, C + WIDTH);
       try {
-        pool.run(Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? slowCall : addOrTrap)));
+        pool.run([Array.from({ length: 1000 }, (_, i) => (i % 10 === 0 ? slowCall : addOrTrap))]);
         // No error: then no call ran on the worker (a trap there that went unreported would leave row 0 short).
         expect(heap.f32[C], 'row 0 counts the trapping calls this thread ran').toBe(900);
       } catch (e) {
@@ -93,21 +126,21 @@ describe('CPU thread pool', () => {
       }
     }
     expect(thrown?.message).toMatch(/^CPU worker thread 1 failed: RuntimeError: .*out of bounds/);
-    pool.run(Array.from({ length: 10 }, (_, i) => rowCall(6000 + i)));
+    pool.run([Array.from({ length: 10 }, (_, i) => rowCall(6000 + i))]);
     expect(Array.from({ length: 10 }, (_, i) => rowIs(6000 + i)).every(Boolean)).toBe(true);
   });
 
   it('throws a trap on this thread once every call has finished', async () => {
     const { pool, rowCall, trapCall, rowIs } = await setUp(2);
     pools.push(pool);
-    expect(() => pool.run([trapCall, ...Array.from({ length: 50 }, (_, i) => rowCall(i))])).toThrow(/out of bounds/);
+    expect(() => pool.run([[trapCall, ...Array.from({ length: 50 }, (_, i) => rowCall(i))]])).toThrow(/out of bounds/);
     expect(Array.from({ length: 50 }, (_, i) => rowIs(i)).every(Boolean)).toBe(true);
   });
 
   it('refuses to run once destroyed, and a memory that is not shared', async () => {
     const { pool, rowCall } = await setUp(2);
     pool.destroy();
-    expect(() => pool.run([rowCall(0)])).toThrow(/destroyed/);
+    expect(() => pool.run([[rowCall(0)]])).toThrow(/destroyed/);
     await expect(CpuThreadPool.create(new WebAssembly.Memory({ initial: 1 }), [], 2)).rejects.toThrow(/shared WebAssembly.Memory/);
   });
 

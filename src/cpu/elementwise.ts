@@ -18,7 +18,7 @@ import type { BiasActEntry } from '../kernels/bias_act_backward.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../kernels/mixture.js';
 import type { CpuHeap } from './heap.js';
 import { MIN_FLOPS_PER_THREAD } from './gemm.js';
-import { threadsForWork, type CpuThreadPool } from './pool.js';
+import { partOf, threadsForWork, type Call, type CpuThreadPool } from './pool.js';
 import { moduleCompiler, f32, f64, FunctionBuilder, i32, v128 } from './wasm.js';
 
 /** How many floats one step of a row walk covers, and how it loads (address on the stack) and stores (address, value) vector h of them. */
@@ -429,6 +429,8 @@ export const elementwiseModule = moduleCompiler(() => KERNELS.map(({ name, fn })
 interface Job {
   fn: string;
   args: number[];
+  /** The thread whose part of the dispatch the call is in (src/cpu/pool.ts partOf: the same rows or elements op after op). */
+  part: number;
 }
 
 /**
@@ -498,8 +500,10 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
  * With a pool (src/cpu/pool.ts, holding elementwiseModule(true)) the ops split into calls over
  * disjoint outputs that its threads claim: the mixture, gate and expert gradients and the softmax by
  * rows, bias_act_backward by columns (each column's db still summed over the rows in order), the
- * optimizer by element ranges. Every output float is computed by one call in the same order as on
- * one thread, so the results are bit for bit the 1-thread ones. grad_norm's float64 sum stays on
+ * optimizer by element ranges; thread t's part of each op is its t-th run of rows (columns, elements)
+ * (pool.ts partOf), the rows the GEMM gives it too, so a thread mostly reads what it wrote. Every
+ * output float is computed by one call in the same order as on one thread, so the results are bit
+ * for bit the 1-thread ones. grad_norm's float64 sum stays on
  * the calling thread: split, its partial sums would add in another order.
  */
 export class CpuElementwise {
@@ -540,9 +544,9 @@ export class CpuElementwise {
       if (flags === 0) continue;
       const [dyAt, yAt, dbAt] = [dY + e.dyOff, y + e.yOff, db + (e.dbOff ?? 0)];
       // One column range per thread: each call walks every row, so narrower ranges would read less of each cache line fetched.
-      for (const [c, cols] of ranges(e.cols, threads, SPLIT_FLOATS)) {
-        jobs.push({ fn: 'biasAct', args: [e.rows, cols, 4 * (dyAt + c), 4 * e.dyRow, 4 * (yAt + c), 4 * e.yRow, 4 * (dbAt + c), flags] });
-      }
+      ranges(e.cols, threads, SPLIT_FLOATS).forEach(([c, cols], part) => {
+        jobs.push({ fn: 'biasAct', args: [e.rows, cols, 4 * (dyAt + c), 4 * e.dyRow, 4 * (yAt + c), 4 * e.yRow, 4 * (dbAt + c), flags], part });
+      });
     }
     return this.prepare([jobs], threads);
   }
@@ -550,18 +554,18 @@ export class CpuElementwise {
   /** The mixture op: out[r] = sum_j gateW[r, j] z[r, member j] for each entry, the members added in order; split by rows. */
   mixtures(entries: readonly MixtureEntry[], gateW: number, z: number, out: number): CpuRun {
     const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * (e.d * (e.n + 1) + e.n), 0));
-    return this.prepare([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count]) => this.mixJob(e, gateW, z, out, from, count))], threads);
+    return this.prepare([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count, part]) => this.mixJob(e, gateW, z, out, from, count, part))], threads);
   }
 
   /** mixture, rows [from, from + count) of one entry, on this thread. */
   mixture(e: MixtureEntry, gateW: number, z: number, out: number, from = 0, count = e.rows): CpuRun {
-    return this.prepare([[this.mixJob(e, gateW, z, out, from, count)]], 1);
+    return this.prepare([[this.mixJob(e, gateW, z, out, from, count, 0)]], 1);
   }
 
   /** The mixture_gate_grad op (see gateGrad) for each entry; split by rows. */
   gateGrads(entries: readonly GateGradEntry[], gateW: number, z: number, dG: number, dLogit: number): CpuRun {
     const threads = this.threadsFor(entries.reduce((s, e) => s + e.rows * (e.d * (e.n + 1) + 2 * e.n), 0));
-    return this.prepare([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count]) => this.gateGradJob(e, gateW, z, dG, dLogit, from, count))], threads);
+    return this.prepare([this.rowBlocks(entries, threads, ROW_BLOCK).map(([e, from, count, part]) => this.gateGradJob(e, gateW, z, dG, dLogit, from, count, part))], threads);
   }
 
   /**
@@ -570,7 +574,7 @@ export class CpuElementwise {
    * in WASM. dLogit must not overlap gateW, z or dG.
    */
   gateGrad(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number, from = 0, count = e.rows): CpuRun {
-    return this.prepare([[this.gateGradJob(e, gateW, z, dG, dLogit, from, count)]], 1);
+    return this.prepare([[this.gateGradJob(e, gateW, z, dG, dLogit, from, count, 0)]], 1);
   }
 
   /**
@@ -591,7 +595,7 @@ export class CpuElementwise {
       }
     };
     // On one thread each entry runs whole (blocks did not help it); on several, in row blocks.
-    for (const [e, from, count] of this.rowBlocks(entries, threads, threads === 1 ? Infinity : ROW_BLOCK)) {
+    for (const [e, from, count, part] of this.rowBlocks(entries, threads, threads === 1 ? Infinity : ROW_BLOCK)) {
       const g = gateW + e.wOff + from * e.wRow;
       for (let first = 0, wave = 0; first < e.members.length; first += MAX_TERMS, wave++) {
         const terms = e.members.slice(first, first + MAX_TERMS);
@@ -601,6 +605,7 @@ export class CpuElementwise {
             count, e.d, 4 * e.wRow, 4 * e.dgRow, 4 * (dZ + e.dzOff + from * e.dzRow), 4 * e.dzRow, first > 0 ? 1 : 0,
             ...terms.map((m) => 4 * (g + m.wCol)), ...terms.map((m) => 4 * (dG + m.dgOff + from * e.dgRow)),
           ],
+          part,
         });
       }
     }
@@ -630,7 +635,7 @@ export class CpuElementwise {
       for (const [from, n] of ranges(end - start, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, SPLIT_FLOATS)) {
         const at = (buffer: number) => 4 * (buffer + start + from);
         const buffers = o.kind === 'sgd' ? [at(params), at(grads), at(m1)] : [at(params), at(grads), at(m1), at(m2)];
-        jobs.push({ fn: o.kind === 'sgd' ? 'sgd' : 'adam', args: [n, ...buffers, ...scalars.map(bits)] });
+        jobs.push({ fn: o.kind === 'sgd' ? 'sgd' : 'adam', args: [n, ...buffers, ...scalars.map(bits)], part: partOf(start + from, count, threads) });
       }
     }
     this.prepare([jobs], threads)();
@@ -647,9 +652,9 @@ export class CpuElementwise {
     const x = (from: number) => 4 * (logits + from * n);
     return this.prepare(
       [
-        blocks.map(([from, count]) => ({ fn: 'maxSubRows', args: [count, n, x(from)] })),
-        blocks.map(([from, count]) => ({ fn: 'expInPlace', args: [count * n, x(from)] })),
-        blocks.map(([from, count]) => ({ fn: 'normalizeRows', args: [count, n, x(from), 4 * (out + from * outRow), 4 * outRow] })),
+        blocks.map(([from, count]) => ({ fn: 'maxSubRows', args: [count, n, x(from)], part: partOf(from, rows, threads) })),
+        blocks.map(([from, count]) => ({ fn: 'expInPlace', args: [count * n, x(from)], part: partOf(from, rows, threads) })),
+        blocks.map(([from, count]) => ({ fn: 'normalizeRows', args: [count, n, x(from), 4 * (out + from * outRow), 4 * outRow], part: partOf(from, rows, threads) })),
       ],
       threads,
     );
@@ -669,35 +674,38 @@ export class CpuElementwise {
           for (const call of bound) call();
         };
       }
-      const calls = jobs.map((j) => ({ fn: this.poolIndex![j.fn], args: j.args }));
-      return () => this.pool!.run(calls);
+      const parts = Array.from({ length: threads }, (): Call[] => []);
+      for (const j of jobs) parts[j.part].push({ fn: this.poolIndex![j.fn], args: j.args });
+      return () => this.pool!.run(parts);
     });
     return steps.length === 1 ? steps[0] : sequence(steps);
   }
 
   /**
-   * Every entry's rows in blocks, as [entry, from, count] (rowBlock rows on one thread; on several,
-   * small enough that each thread gets about BLOCKS_PER_THREAD blocks of the largest entry), every
-   * entry on a block before the next block.
+   * Every entry's rows in blocks, as [entry, from, count, part] (rowBlock rows on one thread; on
+   * several, small enough that each thread gets about BLOCKS_PER_THREAD blocks of the largest entry),
+   * every entry on a block before the next block; part: the thread whose run of rows the block
+   * starts in (partOf).
    */
-  private rowBlocks<E extends { rows: number }>(entries: readonly E[], threads: number, rowBlock: number): [E, number, number][] {
+  private rowBlocks<E extends { rows: number }>(entries: readonly E[], threads: number, rowBlock: number): [E, number, number, number][] {
     const rows = Math.max(0, ...entries.map((e) => e.rows));
     const block = threads === 1 ? rowBlock : Math.max(1, Math.min(rowBlock, Math.ceil(rows / (threads * BLOCKS_PER_THREAD))));
-    const out: [E, number, number][] = [];
-    for (let from = 0; from < rows; from += block) for (const e of entries) if (from < e.rows) out.push([e, from, Math.min(block, e.rows - from)]);
+    const out: [E, number, number, number][] = [];
+    for (let from = 0; from < rows; from += block) for (const e of entries) if (from < e.rows) out.push([e, from, Math.min(block, e.rows - from), partOf(from, rows, threads)]);
     return out;
   }
 
-  private mixJob(e: MixtureEntry, gateW: number, z: number, out: number, from: number, count: number): Job {
+  private mixJob(e: MixtureEntry, gateW: number, z: number, out: number, from: number, count: number, part: number): Job {
     const { own, shared, operands } = mixOperands(e, gateW, z, from);
-    return { fn: 'mixRows', args: [count, e.d, own.count, shared.count, ...operands, 4 * (out + e.outOff + from * e.outRow), 4 * e.outRow] };
+    return { fn: 'mixRows', args: [count, e.d, own.count, shared.count, ...operands, 4 * (out + e.outOff + from * e.outRow), 4 * e.outRow], part };
   }
 
-  private gateGradJob(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number, from: number, count: number): Job {
+  private gateGradJob(e: GateGradEntry, gateW: number, z: number, dG: number, dLogit: number, from: number, count: number, part: number): Job {
     const { own, operands } = mixOperands(e, gateW, z, from);
     return {
       fn: 'gateGrad',
       args: [count, e.d, e.n, own.count, ...operands, 4 * (dG + e.dgOff + from * e.dgRow), 4 * e.dgRow, 4 * (dLogit + e.dlOff + from * e.dlRow), 4 * e.dlRow],
+      part,
     };
   }
 }

@@ -18,8 +18,9 @@
  *
  * On several threads (a CpuThreadPool, src/cpu/pool.ts) a run packs B for all its entries first,
  * then cuts C into blocks of whole row tiles (or whole column tiles) that the threads claim, each
- * with its own edge tile: every element of C is computed by one thread, in the same k order, so
- * the result is bit for bit the 1-thread one.
+ * with its own edge tile, thread t's own part being the t-th run of each entry's tiles (see split):
+ * every element of C is computed by one thread, in the same k order, so the result is bit for bit
+ * the 1-thread one.
  */
 import type { GemmEntry } from '../kernels/batched_gemm.js';
 import type { CpuHeap } from './heap.js';
@@ -393,12 +394,14 @@ export class CpuGemm {
 
   /**
    * Splits the entries into blocks of C, rows in multiples of TILE_M or columns in multiples of
-   * the tile width (whichever the entry has more tiles of), of about 1 / (BLOCKS_PER_THREAD
-   * threads) of the FLOPs each, largest first: the threads claim them in that order, so each thread
-   * ends up with about the same FLOPs whatever else the host is running.
+   * the tile width (whichever the entry has more tiles of), one part per thread: part t holds the
+   * t-th of `threads` equal runs of every entry's tiles (pool.ts partOf: the rows the element-wise
+   * kernels give thread t too), cut into blocks of about 1 / (BLOCKS_PER_THREAD threads) of the
+   * FLOPs, largest first. Each thread starts on its own part, so the rows it wrote in one op are
+   * the rows it reads in the next; one that finishes early helps with the others'.
    */
-  private split(prepared: readonly Prepared[], flops: number, threads: number): Call[] {
-    const blocks: { flops: number; calls: Call[] }[] = [];
+  private split(prepared: readonly Prepared[], flops: number, threads: number): Call[][] {
+    const parts = Array.from({ length: threads }, (): { flops: number; calls: Call[] }[] => []);
     const index = this.poolIndex!;
     const target = flops / (threads * BLOCKS_PER_THREAD);
     const perThread = { arg: EDGE_TILE_ARG, stride: EDGE_TILE_FLOATS * 4 };
@@ -408,28 +411,34 @@ export class CpuGemm {
       const colTiles = Math.ceil(p.n / tn);
       const byRows = rowTiles >= colTiles;
       const tiles = byRows ? rowTiles : colTiles;
-      const parts = Math.max(1, Math.min(tiles, Math.round((2 * p.m * p.n * p.k) / target)));
-      for (let q = 0; q < parts; q++) {
-        const t0 = Math.floor((q * tiles) / parts);
-        const t1 = Math.floor(((q + 1) * tiles) / parts);
-        const [i0, i1] = byRows ? [t0 * TILE_M, Math.min(p.m, t1 * TILE_M)] : [0, p.m];
-        const [j0, j1] = byRows ? [0, p.n] : [t0 * tn, Math.min(p.n, t1 * tn)];
-        const fn = index[kernelFor(i1 - i0, j1 - j0, p.narrow)];
-        const calls: Call[] = [];
-        for (const s of p.segments) {
-          const from = Math.max(j0, s.j0);
-          const to = Math.min(j1, s.j1);
-          if (from >= to) continue;
-          calls.push({
-            fn,
-            args: [i1 - i0, to - from, p.k, p.a + i0 * p.aRow, p.aRow, p.aCol, s.b + 4 * (from - s.j0), s.bRow, p.c + i0 * p.cRow + 4 * from, p.cRow, p.bias + 4 * from, p.flags, this.scratchOffset * 4],
-            perThread,
-          });
+      // Blocks per part: about the entry's share of a thread's FLOPs in target-sized blocks.
+      const blocks = Math.max(1, Math.round((2 * p.m * p.n * p.k) / threads / target));
+      for (let part = 0; part < threads; part++) {
+        const first = Math.ceil((part * tiles) / threads);
+        const last = Math.ceil(((part + 1) * tiles) / threads);
+        const count = Math.min(blocks, last - first);
+        for (let q = 0; q < count; q++) {
+          const t0 = first + Math.floor((q * (last - first)) / count);
+          const t1 = first + Math.floor(((q + 1) * (last - first)) / count);
+          const [i0, i1] = byRows ? [t0 * TILE_M, Math.min(p.m, t1 * TILE_M)] : [0, p.m];
+          const [j0, j1] = byRows ? [0, p.n] : [t0 * tn, Math.min(p.n, t1 * tn)];
+          const fn = index[kernelFor(i1 - i0, j1 - j0, p.narrow)];
+          const calls: Call[] = [];
+          for (const s of p.segments) {
+            const from = Math.max(j0, s.j0);
+            const to = Math.min(j1, s.j1);
+            if (from >= to) continue;
+            calls.push({
+              fn,
+              args: [i1 - i0, to - from, p.k, p.a + i0 * p.aRow, p.aRow, p.aCol, s.b + 4 * (from - s.j0), s.bRow, p.c + i0 * p.cRow + 4 * from, p.cRow, p.bias + 4 * from, p.flags, this.scratchOffset * 4],
+              perThread,
+            });
+          }
+          parts[part].push({ flops: 2 * (i1 - i0) * (j1 - j0) * p.k, calls });
         }
-        blocks.push({ flops: 2 * (i1 - i0) * (j1 - j0) * p.k, calls });
       }
     }
-    return blocks.sort((a, b) => b.flops - a.flops).flatMap((b) => b.calls);
+    return parts.map((blocks) => blocks.sort((a, b) => b.flops - a.flops).flatMap((b) => b.calls));
   }
 }
 
