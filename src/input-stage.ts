@@ -20,25 +20,22 @@ export function stageBatch(spec: ModelSpec, input: ArenaLayout, B: number, batch
   if (batch.x.length !== rows * din) throw new BatchError(`batch.x has ${batch.x.length} values, expected rows (${rows}) x inputDim (${din}) = ${rows * din}`);
   if (batch.labels.length !== rows * K) throw new BatchError(`batch.labels has ${batch.labels.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
   if (batch.mask && batch.mask.length !== rows * K) throw new BatchError(`batch.mask has ${batch.mask.length} values, expected rows (${rows}) x tasks (${K}) = ${rows * K}`);
-  stage.fill(0);
+  // Only what the batch leaves unwritten is cleared (the padding rows; x's columns past inputDim):
+  // filling a shared heap's view costs about 1 ns a float, as much as the copy.
+  const clearFrom = (name: string, written: number) => {
+    const region = input.get(name);
+    stage.fill(0, region.offset + written, region.offset + region.size);
+  };
   const xOff = input.get('x').offset;
   const width = spec.modelInputDim;
   const x = batch.x;
+  clearFrom('x', width === din ? rows * din : 0);
+  clearFrom('labels', rows * K);
+  clearFrom('mask', rows * K);
   if (width === din && x instanceof Float32Array) {
-    // One copy, then a check: v * 0 is 0 for a finite v and NaN otherwise, summed in four
-    // independent chains so that each add need not wait for the one before.
+    // One copy, then a check.
     stage.set(x, xOff);
-    const n = rows * din;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    let i = 0;
-    for (; i + 4 <= n; i += 4) {
-      s0 += x[i] * 0;
-      s1 += x[i + 1] * 0;
-      s2 += x[i + 2] * 0;
-      s3 += x[i + 3] * 0;
-    }
-    for (; i < n; i++) s0 += x[i] * 0;
-    if (s0 + s1 + s2 + s3 !== 0) throwNonFinite(x, rows, din);
+    if (!allFinite(x)) throwNonFinite(x, rows, din);
   } else {
     for (let r = 0; r < rows; r++) {
       const from = r * din;
@@ -69,6 +66,7 @@ export function stageBatch(spec: ModelSpec, input: ArenaLayout, B: number, batch
     if (!cat || cat.length !== rows * T) {
       throw new BatchError(`batch.categorical has ${cat?.length ?? 0} values, expected rows (${rows}) x embedding tables (${T}) = ${rows * T}`);
     }
+    clearFrom('indices', rows * T);
     const iOff = input.get('indices').offset;
     for (let i = 0; i < rows * T; i++) {
       const v = cat[i];
@@ -81,6 +79,25 @@ export function stageBatch(spec: ModelSpec, input: ArenaLayout, B: number, batch
     const csrOff = input.get('csr').offset;
     tables.forEach((_, t) => writeCsr(words, csrOff + t * csrWords(B), B, (r) => cat[r * T + t], rows));
   }
+}
+
+/**
+ * Whether every value is finite: v * 0 is 0 for a finite v and NaN otherwise, summed in four
+ * independent chains so that each add need not wait for the one before. A function of its own, so
+ * it is optimized for Float32Arrays alone (inlined in stageBatch, the loop sometimes ran 6x slower).
+ */
+function allFinite(x: Float32Array): boolean {
+  const n = x.length;
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += x[i] * 0;
+    s1 += x[i + 1] * 0;
+    s2 += x[i + 2] * 0;
+    s3 += x[i + 3] * 0;
+  }
+  for (; i < n; i++) s0 += x[i] * 0;
+  return s0 + s1 + s2 + s3 === 0;
 }
 
 /** Throws BatchError naming the first value of x that is not finite. */

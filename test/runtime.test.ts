@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ple } from '../src/config.js';
 import { buildSpec } from '../src/spec.js';
 import { activationLayout, buildPlan, largestBatch } from '../src/plan.js';
+import { inputLayout } from '../src/layers/model.js';
+import { stageBatch } from '../src/input-stage.js';
 import { LimitError } from '../src/limits.js';
 import { BatchError, Trainer } from '../src/trainer.js';
 import { referenceForward, toFloat64 } from '../src/reference/model.js';
@@ -46,6 +48,35 @@ describe('runtime', () => {
     expect(activationLayout(spec, e.maxBatchSize! + 1, align).bytes).toBeGreaterThan(max);
     // Nothing was allocated for the refused plan.
     expect(ctx.liveBufferCount).toBe(before);
+  });
+
+  it('stages a short batch after a full one as into a fresh arena: the padding rows cleared and masked', () => {
+    const withTables = ple({ inputDim: 3, embeddings: [{ name: 'item', vocabulary: 7, dim: 2 }], tasks, levels: 1, taskExperts: 1, sharedExperts: 1, expertWidths: [4], towerWidths: [] });
+    for (const config of [small, withTables]) {
+      const spec = buildSpec(config);
+      const B = 6;
+      const layout = inputLayout(spec, B, 4);
+      const rng = new Rng(caseSeed('stage after a full batch'));
+      const batch = (rows: number) => ({
+        rows,
+        x: Float32Array.from({ length: rows * spec.inputDim }, () => rng.normal() + 2),
+        labels: Array.from({ length: rows * 2 }, () => rng.uniform()),
+        mask: Array.from({ length: rows * 2 }, () => 1),
+        categorical: spec.embeddings.length > 0 ? Array.from({ length: rows }, () => rng.int(1, 6)) : undefined,
+      });
+      const used = new Float32Array(layout.size);
+      stageBatch(spec, layout, B, batch(B), used, new Uint32Array(used.buffer));
+      const short = batch(2);
+      const fresh = new Float32Array(layout.size);
+      stageBatch(spec, layout, B, short, fresh, new Uint32Array(fresh.buffer));
+      stageBatch(spec, layout, B, short, used, new Uint32Array(used.buffer));
+      for (const name of ['x', 'labels', 'mask', ...(spec.embeddings.length > 0 ? ['indices'] : [])]) {
+        const v = layout.get(name);
+        expect(Array.from(used.subarray(v.offset, v.offset + v.size)), `${spec.embeddings.length > 0 ? "with" : "without"} embeddings: ${name}`).toEqual(Array.from(fresh.subarray(v.offset, v.offset + v.size)));
+      }
+      const mask = layout.get('mask');
+      expect(Array.from(fresh.subarray(mask.offset, mask.offset + mask.size))).toEqual([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    }
   });
 
   it('rejects malformed batches with messages naming what is wrong', async () => {
