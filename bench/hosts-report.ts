@@ -37,6 +37,8 @@ export interface HostsRun {
   rounds: number;
   steps: number;
   warmup: number;
+  /** The CPU device's variants ran this many times the warm-up and timed steps (absent: 1). */
+  cpuStepsFactor?: number;
   rows: HostsRow[];
   samples: { variant: string; samples: { msPerStep: number; cpu: Record<string, number> }[] }[];
   profiles: Record<string, StepProfile>;
@@ -62,7 +64,7 @@ export function renderHostsReport(run: HostsRun): string {
   md.push('');
   md.push(`- Date: ${run.date}; command: \`${run.command}\` (commit ${run.commit}, Node ${run.node})`);
   md.push(`- Adapter: Node ${run.adapters.node}; page ${run.adapters.page} (headless Chromium, the bench page)`);
-  md.push(`- ${run.config.name} (${describeConfig(run.config)}), the adapter's default GEMM tuning in both hosts; per round and variant: plan, ${run.warmup} warm-up steps, ${run.steps} timed steps (one await at the end unless "every step awaited"); ${run.rounds} rounds, the variants in turn (order reversed every other round).`);
+  md.push(`- ${run.config.name} (${describeConfig(run.config)}), the adapter's default GEMM tuning in both hosts; per round and variant: plan, ${run.warmup} warm-up steps, ${run.steps} timed steps (one await at the end unless "every step awaited")${(run.cpuStepsFactor ?? 1) > 1 ? `, ${run.cpuStepsFactor}× both for the CPU device's variants, whose steps are some 15× shorter` : ''}; ${run.rounds} rounds, the variants in turn (order reversed every other round).`);
   md.push(
     `- Chromium's threads at a higher priority than the bench process: ${run.chromiumPriority === 'left' ? 'left so (--chromium-priority)' : `set back to the bench's nice before each page run${run.reniced === undefined ? '' : ` (${run.reniced} thread changes)`}; Chromium raises its GPU process's main threads to nice -8 where it may (here it runs as root), which on a loaded host decides who gets the CPU`}.`,
   );

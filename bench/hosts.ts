@@ -14,7 +14,11 @@
  * back to this process's before each page run, so both hosts compete for the CPU on equal terms
  * (--chromium-priority leaves them raised).
  *
- * Flags: --rounds N (default 3), --steps N timed steps per round (default 20), --warmup N (default 2),
+ * The CPU device's variants run --cpu-steps-factor times the warm-up and timed steps (default 10):
+ * its steps are some 15x shorter than WebGPU's, and 20 of them would be a fraction of a second of a
+ * noisy host (and of a freshly started thread pool).
+ *
+ * Flags: --rounds N (default 3), --steps N timed steps per round (default 20), --warmup N (default 2), --cpu-steps-factor N (default 10),
  * --chromium-priority, --no-profile, --no-write; --report-only re-renders the section from
  * results/bench-hosts.json.
  */
@@ -42,8 +46,9 @@ const value = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const rounds = value('--rounds', 3);
-const steps = value('--steps', 20);
-const warmup = value('--warmup', 2);
+const baseSteps = value('--steps', 20);
+const baseWarmup = value('--warmup', 2);
+const cpuStepsFactor = value('--cpu-steps-factor', 10);
 const log = (s: string) => console.log(s);
 const config = benchConfigs['bench-small'];
 const started = new Date();
@@ -99,6 +104,8 @@ interface Sample {
 
 async function measure(v: Variant, profile: boolean): Promise<{ sample: Sample; profile?: StepProfile }> {
   const before = cpuMsByThread(process.pid);
+  const scale = v.cpu ? cpuStepsFactor : 1;
+  const [warmup, steps] = [baseWarmup * scale, baseSteps * scale];
   let msPerStep: number;
   let prof: StepProfile | undefined;
   if (v.host === 'page') {
@@ -161,8 +168,9 @@ const run: HostsRun = {
   reniced,
   config,
   rounds,
-  steps,
-  warmup,
+  steps: baseSteps,
+  warmup: baseWarmup,
+  cpuStepsFactor,
   rows: variants.map((v) => {
     const ss = samples.get(v)!;
     const cpu = (k: string) => median(ss.map((s) => s.cpu[k]));
