@@ -78,7 +78,7 @@ export function renderHostsReport(run: HostsRun): string {
   );
   md.push('');
   md.push(
-    `CPU time is read from /proc per thread (Node: the bench process; page: the browser's processes) over a whole round (plan, warm-up and timed steps) and divided by its steps. "adapter workers" are SwiftShader's worker threads, where the shaders run; "main threads" are each process's first thread (Node: the JS thread, where Dawn's binding polls; Chromium: the browser, renderer and GPU processes' main threads); "other" is every other thread.`,
+    `CPU time is read from /proc per thread (Node: the bench process; page: the browser's processes) over a whole round (plan, warm-up and timed steps) and divided by its steps. The CPU device's worker threads end with their trainer: Node's row reads them before, the page's cannot (the page destroys its trainer before it returns), so there they are missing. "adapter workers" are SwiftShader's worker threads, where the shaders run; "main threads" are each process's first thread (Node: the JS thread, where Dawn's binding polls; Chromium: the browser, renderer and GPU processes' main threads); "other" is every other thread.`,
   );
   md.push('');
   if (page && before && same && after) {

@@ -108,6 +108,7 @@ async function measure(v: Variant, profile: boolean): Promise<{ sample: Sample; 
   const [warmup, steps] = [baseWarmup * scale, baseSteps * scale];
   let msPerStep: number;
   let prof: StepProfile | undefined;
+  let after: Map<string, number> | undefined;
   if (v.host === 'page') {
     if (!flag('--chromium-priority')) reniced += matchPriority(process.pid);
     const system = v.cpu ? CPU_SYSTEM : 'ple-webgpu';
@@ -121,10 +122,12 @@ async function measure(v: Variant, profile: boolean): Promise<{ sample: Sample; 
     const { timing, trainer } = await timeRuntime(ctx, config, { warmup, steps, window: v.window });
     msPerStep = timing.msPerStep;
     if (profile && !isCpuDevice(ctx)) prof = await profileStep(ctx, trainer, 3);
+    // Read before destroy(): the CPU device's worker threads end with their trainer, and a thread that has ended is no longer in /proc.
+    after = cpuMsByThread(process.pid);
     trainer.destroy();
   }
   // CPU per step over the whole run (plan, warm-up and timed steps alike): comparable between hosts, not an exact per-step figure.
-  const cpu = cpuGroups(before, cpuMsByThread(process.pid), v.host);
+  const cpu = cpuGroups(before, after ?? cpuMsByThread(process.pid), v.host);
   const perStep = Object.fromEntries(Object.entries(cpu).map(([k, ms]) => [k, ms / (warmup + steps)]));
   return { sample: { msPerStep, cpu: perStep }, profile: prof };
 }
