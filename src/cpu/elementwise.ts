@@ -429,7 +429,7 @@ export const elementwiseModule = moduleCompiler(() => KERNELS.map(({ name, fn })
 interface Job {
   fn: string;
   args: number[];
-  /** The thread whose part of the dispatch the call is in (src/cpu/pool.ts partOf: the same rows or elements op after op). */
+  /** The thread whose part of the dispatch the call is in (src/cpu/pool.ts run): the same rows, columns or elements op after op. */
   part: number;
 }
 
@@ -500,9 +500,10 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
  * With a pool (src/cpu/pool.ts, holding elementwiseModule(true)) the ops split into calls over
  * disjoint outputs that its threads claim: the mixture, gate and expert gradients and the softmax by
  * rows, bias_act_backward by columns (each column's db still summed over the rows in order), the
- * optimizer by element ranges; thread t's part of each op is its t-th run of rows (columns, elements)
- * (pool.ts partOf), the rows the GEMM gives it too, so a thread mostly reads what it wrote. Every
- * output float is computed by one call in the same order as on one thread, so the results are bit
+ * optimizer by element ranges. Thread t's part of each op is its t-th run of the largest entry's
+ * rows (pool.ts partOf), about the rows of each entry the GEMM gives it too, so a thread mostly
+ * reads rows it wrote; bias_act_backward's part t is each entry's t-th column range, the
+ * optimizer's the t-th run of elements. Every output float is computed by one call in the same order as on one thread, so the results are bit
  * for bit the 1-thread ones. grad_norm's float64 sum stays on
  * the calling thread: split, its partial sums would add in another order.
  */

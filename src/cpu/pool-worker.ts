@@ -43,7 +43,7 @@ export const CONTROL = {
   claims: 8,
   /** Int32 index of the parts' ends: the index past each part's last call. */
   ends: 8 + 16,
-  /** Parts one dispatch holds (the most threads a pool runs: src/cpu/threads.ts MAX_CPU_THREADS). */
+  /** Parts one dispatch holds (as many as the CPU device's most threads, src/cpu/threads.ts MAX_CPU_THREADS; CpuThreadPool.run cuts more into dispatches of one part). */
   maxParts: 16,
   /** Int32 index where the error message's bytes start. */
   errorText: 8 + 32,

@@ -1,24 +1,26 @@
 /**
  * The CPU device's thread pool: runs a list of WebAssembly calls on N threads (this one and N - 1
  * workers) over one shared WebAssembly memory, in Node and in a browser. It knows nothing of what
- * the calls compute: a caller (the GEMM, src/cpu/gemm.ts; the elementwise kernels, src/cpu/elementwise.ts) splits its work into independent calls of
- * exported functions with i32 arguments, one argument of a call optionally offset by the running
- * thread's number (a per-thread scratch address).
+ * the calls compute: a caller (the GEMM, src/cpu/gemm.ts; the elementwise kernels,
+ * src/cpu/elementwise.ts) splits its work into independent calls of exported functions with i32
+ * arguments, one argument of a call optionally offset by the running thread's number (a per-thread
+ * scratch address).
  *
  * A dispatch: this thread writes the list, cut into parts, into the control block (a
  * SharedArrayBuffer, layout in src/cpu/pool-worker.ts with the worker's code), bumps the generation
  * counter and notifies; then every thread, this one included, claims calls one at a time (a
- * compare-and-swap on the part's claim word), those of its own part first (thread t: part t), then
- * the other parts' until none is left. Own parts keep a thread on the rows it wrote in the op
- * before (when the caller cuts every op's rows alike: partOf), where they are still in its core's
- * cache; claiming one call at a time means a worker that wakes late or is descheduled by other
- * load on the host takes fewer calls instead of holding the others up. This thread returns once every call has finished: it waits in
- * Atomics.wait where it may block (Node), and spins on a browser's main thread, which may not. The
- * counters are sequentially consistent atomics, so what a worker wrote to the memory before counting
- * its call finished is visible here after the wait. A call that throws on a worker (a trap) is thrown
- * here, after every call has finished, naming the worker; a worker that fails outside a dispatch
- * makes the next dispatch throw. (A worker killed from outside in the middle of a call would leave
- * the dispatch waiting: nothing here kills workers but destroy().)
+ * compare-and-swap on the part's claim word), those of its own part first (thread t: part t mod
+ * the parts), then the other parts' until none is left. Own parts keep a thread on the rows it
+ * wrote in the op before (when the caller cuts every op's rows alike: partOf), where they are
+ * still in its core's cache; claiming one call at a time means a worker that wakes late or is
+ * descheduled by other load on the host takes fewer calls instead of holding the others up. This
+ * thread returns once every call has finished: it waits in Atomics.wait where it may block (Node),
+ * and spins on a browser's main thread, which may not. The counters are sequentially consistent
+ * atomics, so what a worker wrote to the memory before counting its call finished is visible here
+ * after the wait. A call that throws on a worker (a trap) is thrown here, after every call has
+ * finished, naming the worker; a worker that fails outside a dispatch makes the next dispatch
+ * throw. (A worker killed from outside in the middle of a call would leave the dispatch waiting:
+ * nothing here kills workers but destroy().)
  */
 import { CONTROL, WORKER_SOURCE } from './pool-worker.js';
 import { canBlock, startWorker, type WorkerHandle } from './threads.js';
@@ -162,8 +164,8 @@ export class CpuThreadPool {
    * caller that cuts its work the same way op after op (part t: the t-th range of rows, say) keeps
    * each thread on the data it wrote last while the threads keep pace; a thread that falls behind
    * (descheduled by other load on the host) just runs fewer calls. A dispatch holds at most
-   * CONTROL.listCalls calls and CONTROL.maxParts parts: a longer list runs in several dispatches in
-   * order, one part each.
+   * CONTROL.listCalls calls and CONTROL.maxParts parts: more calls, or more parts, run as one list
+   * (the parts one after the other) cut into several dispatches of a single part each, in order.
    * @throws Error naming the worker when a call threw on one (after every call has finished), the
    *   error itself when a call threw on this thread, or an Error when a worker has stopped.
    */
