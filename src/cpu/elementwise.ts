@@ -503,9 +503,9 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
  * optimizer by element ranges. Thread t's part of each op is its t-th run of the largest entry's
  * rows (pool.ts partOf), about the rows of each entry the GEMM gives it too, so a thread mostly
  * reads rows it wrote; bias_act_backward's part t is each entry's t-th column range, the
- * optimizer's the t-th run of elements. Every output float is computed by one call in the same order as on one thread, so the results are bit
- * for bit the 1-thread ones. grad_norm's float64 sum stays on
- * the calling thread: split, its partial sums would add in another order.
+ * optimizer's the t-th run of elements. Every output float is computed by one call in the same
+ * order as on one thread, so the results are bit for bit the 1-thread ones. grad_norm's float64
+ * sum stays on the calling thread: split, its partial sums would add in another order.
  */
 export class CpuElementwise {
   private readonly threads: number;
@@ -649,13 +649,13 @@ export class CpuElementwise {
    */
   softmaxRows(rows: number, n: number, logits: number, out: number, outRow: number): CpuRun {
     const threads = this.threadsFor(rows * n * 5);
-    const blocks = ranges(rows, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, 1);
+    const blocks = ranges(rows, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, 1).map(([from, count]) => ({ from, count, part: partOf(from, rows, threads) }));
     const x = (from: number) => 4 * (logits + from * n);
     return this.prepare(
       [
-        blocks.map(([from, count]) => ({ fn: 'maxSubRows', args: [count, n, x(from)], part: partOf(from, rows, threads) })),
-        blocks.map(([from, count]) => ({ fn: 'expInPlace', args: [count * n, x(from)], part: partOf(from, rows, threads) })),
-        blocks.map(([from, count]) => ({ fn: 'normalizeRows', args: [count, n, x(from), 4 * (out + from * outRow), 4 * outRow], part: partOf(from, rows, threads) })),
+        blocks.map(({ from, count, part }) => ({ fn: 'maxSubRows', args: [count, n, x(from)], part })),
+        blocks.map(({ from, count, part }) => ({ fn: 'expInPlace', args: [count * n, x(from)], part })),
+        blocks.map(({ from, count, part }) => ({ fn: 'normalizeRows', args: [count, n, x(from), 4 * (out + from * outRow), 4 * outRow], part })),
       ],
       threads,
     );

@@ -395,11 +395,11 @@ export class CpuGemm {
   /**
    * Splits the entries into blocks of C, rows in multiples of TILE_M or columns in multiples of
    * the tile width (whichever the entry has more tiles of), one part per thread: part t holds the
-   * t-th of `threads` equal runs of every entry's tiles, cut into blocks of about 1 / (BLOCKS_PER_THREAD
-   * threads) of the FLOPs, largest first. For row tiles (all of a PLE step's entries but the widest
-   * and shortest) these are about the rows the element-wise kernels' row blocks give thread t too
-   * (pool.ts partOf), so each thread starts on rows it wrote or will read in the ops around; one
-   * that finishes early helps with the others'.
+   * t-th of `threads` equal runs of every entry's tiles, cut into blocks of about
+   * 1 / (BLOCKS_PER_THREAD threads) of the FLOPs, largest first. Runs of row tiles are about the
+   * rows the element-wise kernels' row blocks give thread t too (pool.ts partOf), so each thread
+   * starts on rows it wrote or will read in the ops around; one that finishes early helps with the
+   * others'.
    */
   private split(prepared: readonly Prepared[], flops: number, threads: number): Call[][] {
     const parts = Array.from({ length: threads }, (): { flops: number; calls: Call[] }[] => []);
