@@ -39,7 +39,7 @@ async function setUp(threads: number) {
   /** A call that takes a while (0.5 MFLOP), writing its own region. */
   const slowCall: Call = { fn, args: [32, 32, 256, 98304 * 4, 256 * 4, 4, (98304 + 8192) * 4, 32 * 4, (98304 + 16384) * 4, 32 * 4, 0, 0, edge * 4] };
   const rowIs = (row: number) => Array.from(f.subarray(C + row * WIDTH, C + (row + 1) * WIDTH)).every((v, j) => v === (row + 1) * (j + 1));
-  return { heap, pool, rowCall, trapCall, slowCall, rowIs };
+  return { heap, pool, rowCall, trapCall, slowCall, rowIs, C };
 }
 
 const pools: CpuThreadPool[] = [];
@@ -57,7 +57,7 @@ describe('CPU thread pool', () => {
   });
 
   it('runs every call of every part once: 1 to 5 parts, empty parts, more parts than threads or than a dispatch holds, dispatches back to back', async () => {
-    const { heap, pool, rowCall, rowIs } = await setUp(3);
+    const { heap, pool, rowCall, rowIs, C } = await setUp(3);
     pools.push(pool);
     let row = 0;
     const cuts: number[][] = [[40], [13, 27], [0, 25, 0], [1, 2, 3, 4, 5], [7, 0, 0, 9], Array.from({ length: 20 }, (_, i) => i % 4), [600, 500]];
@@ -65,7 +65,7 @@ describe('CPU thread pool', () => {
       for (const sizes of cuts) {
         const first = row;
         const parts = sizes.map((n) => Array.from({ length: n }, () => rowCall(row++)));
-        heap.f32.fill(0, 16384 + first * WIDTH, 16384 + row * WIDTH);
+        heap.f32.fill(0, C + first * WIDTH, C + row * WIDTH);
         pool.run(parts);
         const missing = Array.from({ length: row - first }, (_, i) => first + i).filter((r) => !rowIs(r));
         expect(missing, `parts of ${sizes.join(', ')} calls, round ${round}`).toEqual([]);
@@ -75,7 +75,7 @@ describe('CPU thread pool', () => {
   });
 
   it('runs the parts in order on one thread (each thread starts with its own part, then takes the others in turn)', async () => {
-    const { heap, pool, rowCall } = await setUp(1);
+    const { heap, pool, rowCall, C } = await setUp(1);
     pools.push(pool);
     // Three parts each writing row 0 (overwriting, with B scaled by A): the last part's value stays.
     const write = (scale: number) => {
@@ -84,9 +84,9 @@ describe('CPU thread pool', () => {
       return { ...call, args: call.args.map((v, i) => (i === 3 ? (64 + 100 + scale) * 4 : v)) };
     };
     pool.run([[write(1)], [write(2)], [write(3)]]);
-    expect(heap.f32[16384]).toBe(3);
+    expect(heap.f32[C]).toBe(3);
     pool.run([[write(3)], [write(2)], [write(1)]]);
-    expect(heap.f32[16384]).toBe(1);
+    expect(heap.f32[C]).toBe(1);
   });
 
   it('offsets the per-thread argument by the running thread: each thread writes its own row', async () => {
