@@ -13,7 +13,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ResolvedOptimizer } from '../src/config.js';
-import { CpuElementwise, elementwiseModule } from '../src/cpu/elementwise.js';
+import { CpuElementwise, elementwiseModule, sumSquaresFloats } from '../src/cpu/elementwise.js';
 import { CpuGemm } from '../src/cpu/gemm.js';
 import { CpuHeap } from '../src/cpu/heap.js';
 import { CpuThreadPool } from '../src/cpu/pool.js';
@@ -44,9 +44,9 @@ class Layout {
     this.heap.f32.fill(NaN);
     this.next = rng.int(1, 3);
   }
-  /** `size` floats; returns the offset. */
-  region(size: number): number {
-    const at = this.next;
+  /** `size` floats at a multiple of `align` floats; returns the offset. */
+  region(size: number, align = 1): number {
+    const at = Math.ceil(this.next / align) * align;
     this.next += size + this.rng.int(1, 3);
     if (this.next > this.heap.f32.length) throw new Error('test heap too small');
     return at;
@@ -312,7 +312,7 @@ describe('CPU mixture ops through runCpuOp (src/cpu/kernels.ts) on more rows tha
         const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
         const context: CpuOpContext = {
           f32: f, u32: layout.heap.u32, base: { act: 0 } as Record<BufferRole, number>, gemm: await CpuGemm.create(layout.heap, 0, 64), elementwise: ew,
-          gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: 0, paramCount: 0,
+          gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: 0, paramCount: 0, normScratch: 0, normInOptimizer: false,
         };
         runCpuOp({ kernel: 'mixture', name: 'mixture', entries: mixtures, buffers: { gateW: 'act', z: 'act', out: 'act' } }, context);
         runCpuOp({ kernel: 'mixture_gate_grad', name: 'gate grad', entries: gateGrads, buffers: { gateW: 'act', z: 'act', dG: 'act', dLogit: 'act' } }, context);
@@ -400,6 +400,37 @@ describe('CPU optimizer (WASM SIMD) against the float64 reference', () => {
       });
     }
   }
+
+  // grad_norm's sum in the optimizer's pass: the update as without it, the partial sums as sumSquares writes them.
+  for (const count of [5, 8192, 20011]) {
+    it(`adam with the gradients' squares, count ${count}`, async () => {
+      const seed = caseSeed(`cpu optimizer squares ${count}`);
+      await withSeed(seed, async () => {
+        const { rng, layout, ew } = await setup(seed);
+        const o = optimizers[0];
+        const [params, grads, m1, m2] = optimizerRegions(rng, layout, o.kind, count);
+        const floats = sumSquaresFloats(count);
+        const [partials, alone] = [layout.region(floats, 2), layout.region(floats, 2)];
+        for (const at of [partials, alone]) layout.markOutput(at, 1, floats, floats);
+        const f = layout.heap.f32;
+        const start = layout.heap.u32.slice();
+        const step = { optimizer: o, t: rng.int(1, 6), lr: o.lr, scale: rng.range(0.2, 2), decayEnd: rng.int(0, count) };
+        ew.optimizer(step, count, params, grads, m1, m2);
+        const without = layout.heap.u32.slice();
+        layout.heap.u32.set(start);
+        ew.optimizer(step, count, params, grads, m1, m2, partials);
+        layout.checkUntouched(start);
+        for (const at of [params, m1, m2]) {
+          const differs = layout.heap.u32.subarray(at, at + count).findIndex((v, i) => v !== without[at + i]);
+          if (differs >= 0) throw new Error(`element ${differs} of the update differs with the squares summed (seed ${seed})`);
+        }
+        ew.sumSquares(count, grads, alone)();
+        expect(ew.squaresTotal(count, partials), `seed ${seed}`).toBe(ew.squaresTotal(count, alone));
+        const want = gradNormReference(f.subarray(grads, grads + count), 0);
+        expectClose('sum of squares', seed, [ew.squaresTotal(count, partials)], [want.norm * want.norm], 1e-12);
+      });
+    });
+  }
 });
 
 describe('CPU gate softmax (WASM SIMD exp) against the float64 reference', () => {
@@ -425,7 +456,7 @@ describe('CPU gate softmax (WASM SIMD exp) against the float64 reference', () =>
           layout.markOutput(logits, rows, n, n);
           layout.markOutput(out, rows, n, outRow);
           const before = layout.heap.u32.slice();
-          ew.softmaxRows(rows, n, logits, out, outRow)();
+          ew.softmaxRows([{ rows, n, logits, out, outRow }])();
           layout.checkUntouched(before);
           // Each within f32 rounding: exp's and that of the logit minus the row's max (relative |l - max| 2^-24).
           const got = layout.read(f, out, rows, n, outRow);
@@ -439,7 +470,7 @@ describe('CPU gate softmax (WASM SIMD exp) against the float64 reference', () =>
 });
 
 describe('CPU grad_norm (WASM SIMD sum of squares in float64) against the float64 reference', () => {
-  for (const count of [...WIDTHS, 1027, 100003]) {
+  for (const count of [...WIDTHS, 1027, 8192, 8193, 100003]) {
     it(`count ${count}`, async () => {
       const seed = caseSeed(`cpu grad norm ${count}`);
       await withSeed(seed, async () => {
@@ -449,17 +480,21 @@ describe('CPU grad_norm (WASM SIMD sum of squares in float64) against the float6
         layout.fill(grads, 1, count, count, () => rng.normal() * Math.pow(10, rng.int(-6, 2)));
         const clip = layout.region(2);
         layout.markOutput(clip, 1, 2, 2);
+        // The partial sums' f64s, 8-byte aligned.
+        const partials = layout.region(sumSquaresFloats(count), 2);
+        layout.markOutput(partials, 1, sumSquaresFloats(count), sumSquaresFloats(count));
         const f = layout.heap.f32;
         const base = { grads, clip } as Record<BufferRole, number>;
         const want = gradNormReference(f.subarray(grads, grads + count), 0);
         // The sum itself is float64's: f32 partial sums would be off by far more than 1e-12.
-        expectClose('sum of squares', seed, [ew.sumSquares(count, grads)], [want.norm * want.norm], 1e-12);
+        ew.sumSquares(count, grads, partials)();
+        expectClose('sum of squares', seed, [ew.squaresTotal(count, partials)], [want.norm * want.norm], 1e-12);
         // The op needs a GEMM in its context; grad_norm never runs it.
         const gemm = await CpuGemm.create(layout.heap, 0, 64);
         // Clipping off, a bound below the norm (scaled) and one above it (scale 1).
         for (const maxNorm of [0, want.norm / 3, want.norm * 3]) {
           const context: CpuOpContext = {
-            f32: f, u32: layout.heap.u32, base, gemm, elementwise: ew, gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: maxNorm, paramCount: count,
+            f32: f, u32: layout.heap.u32, base, gemm, elementwise: ew, gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: maxNorm, paramCount: count, normScratch: partials, normInOptimizer: false,
           };
           const before = layout.heap.u32.slice();
           runCpuOp({ kernel: 'grad_norm', name: 'step', buffers: { uniform: 'clipUniform', grads: 'grads', out: 'clip' } }, context);
@@ -617,26 +652,76 @@ describe('CPU element-wise ops split over 1, 2 and 3 threads: bit for bit as 1 t
     });
   }
 
-  it('gate softmax, n 5', async () => {
+  it("adam with the gradients' squares, several chunks", async () => {
+    const seed = caseSeed('cpu threads optimizer squares');
+    await withSeed(seed, async () => {
+      const { rng, layout } = await shared(seed);
+      const o = optimizers[0];
+      const count = rng.int(2 * 8192, 4 * 8192);
+      const [params, grads, m1, m2] = optimizerRegions(rng, layout, o.kind, count);
+      const partials = layout.region(sumSquaresFloats(count), 2);
+      layout.markOutput(partials, 1, sumSquaresFloats(count), sumSquaresFloats(count));
+      const f = layout.heap.f32;
+      const [t, scale, decayEnd] = [rng.int(1, 6), rng.range(0.2, 2), rng.int(1, count - 1)];
+      const slice = (at: number) => Float64Array.from(f.subarray(at, at + count));
+      const want = { params: slice(params), m1: slice(m1), m2: slice(m2), norm: gradNormReference(f.subarray(grads, grads + count), 0).norm };
+      optimizerReference(o, t, o.lr, scale, want.params, slice(grads), want.m1, want.m2, decayEnd);
+      let total = NaN;
+      await onThreads(layout, seed, (ew) => {
+        ew.optimizer({ optimizer: o, t, lr: o.lr, scale, decayEnd }, count, params, grads, m1, m2, partials);
+        total = ew.squaresTotal(count, partials);
+      });
+      expectClose('params', seed, f.subarray(params, params + count), want.params, 1e-6);
+      expectClose('m2', seed, f.subarray(m2, m2 + count), want.m2, 1e-6);
+      expectClose('sum of squares', seed, [total], [want.norm * want.norm], 1e-12);
+    });
+  });
+
+  it('gate softmax, three gates of n 2, 5 and 7 in one softmaxRows', async () => {
     const seed = caseSeed('cpu threads softmax');
     await withSeed(seed, async () => {
       const { rng, layout } = await shared(seed);
-      const [rows, n] = [rng.int(30, 70), 5];
-      const logits = layout.region(rows * n);
-      layout.fill(logits, rows, n, n, () => rng.normal() * 3);
-      const outRow = n + 2;
-      const out = layout.region(rows * outRow);
-      const x = Float64Array.from(layout.heap.f32.subarray(logits, logits + rows * n));
-      const identity = Float64Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0));
-      const want = new Float64Array(rows * outRow);
-      gateSoftmaxReference([{ rows, n, k: n, xOff: 0, xRow: n, wOff: 0, outOff: 0, outRow }], x, identity, want);
-      layout.markOutput(logits, rows, n, n);
-      layout.markOutput(out, rows, n, outRow);
-      await onThreads(layout, seed, (ew) => ew.softmaxRows(rows, n, logits, out, outRow)());
-      const got = layout.read(layout.heap.f32, out, rows, n, outRow);
-      layout.read(want, 0, rows, n, outRow).forEach((v, i) => {
-        if (!(Math.abs(got[i] - v) <= 2e-6 * v + 1e-8)) throw new Error(`element ${i}: ${got[i]} vs ${v} (seed ${seed})`);
+      const gates = [2, 5, 7].map((n) => {
+        const rows = rng.int(30, 70);
+        const logits = layout.region(rows * n);
+        layout.fill(logits, rows, n, n, () => rng.normal() * 3);
+        const outRow = n + rng.int(0, 2);
+        const out = layout.region(rows * outRow);
+        const x = Float64Array.from(layout.heap.f32.subarray(logits, logits + rows * n));
+        const identity = Float64Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0));
+        const want = new Float64Array(rows * outRow);
+        gateSoftmaxReference([{ rows, n, k: n, xOff: 0, xRow: n, wOff: 0, outOff: 0, outRow }], x, identity, want);
+        layout.markOutput(logits, rows, n, n);
+        layout.markOutput(out, rows, n, outRow);
+        return { rows, n, logits, out, outRow, want };
       });
+      await onThreads(layout, seed, (ew) => ew.softmaxRows(gates)());
+      for (const { rows, n, out, outRow, want } of gates) {
+        const got = layout.read(layout.heap.f32, out, rows, n, outRow);
+        layout.read(want, 0, rows, n, outRow).forEach((v, i) => {
+          if (!(Math.abs(got[i] - v) <= 2e-6 * v + 1e-8)) throw new Error(`n ${n}, element ${i}: ${got[i]} vs ${v} (seed ${seed})`);
+        });
+      }
+    });
+  });
+
+  it("grad_norm's sum of squares, several chunks", async () => {
+    const seed = caseSeed('cpu threads sum of squares');
+    await withSeed(seed, async () => {
+      const { rng, layout } = await shared(seed);
+      const count = rng.int(3 * 8192, 5 * 8192);
+      const grads = layout.region(count);
+      layout.fill(grads, 1, count, count, () => rng.normal() * Math.pow(10, rng.int(-6, 2)));
+      const partials = layout.region(sumSquaresFloats(count), 2);
+      layout.markOutput(partials, 1, sumSquaresFloats(count), sumSquaresFloats(count));
+      let total = NaN;
+      // onThreads checks that the partial sums are the same bits on every thread count; so is their total, then.
+      await onThreads(layout, seed, (ew) => {
+        ew.sumSquares(count, grads, partials)();
+        total = ew.squaresTotal(count, partials);
+      });
+      const want = gradNormReference(layout.heap.f32.subarray(grads, grads + count), 0);
+      expectClose('sum of squares', seed, [total], [want.norm * want.norm], 1e-12);
     });
   });
 });

@@ -174,3 +174,46 @@ describe('resolveOptimizer', () => {
     });
   }
 });
+
+describe('gradient norm and clipping in a trainer', () => {
+  // The CPU device sums the norm in the optimizer's pass when clipping is off and before the update
+  // when it is on; on 1 and 3 threads (every op split), with clipping switched between steps. The
+  // model has some 17k params: several of the sum's chunks.
+  const devices = [
+    ['gpu', () => testContext()],
+    ['cpu, 1 thread', () => CpuDevice.create({ threads: 1 })],
+    ['cpu, 3 threads', () => CpuDevice.create({ threads: 3, minFlopsPerThread: 0 })],
+  ] as const;
+  for (const [where, create] of devices) {
+    it(`the step's gradient norm is its gradients', and a clipped step scales them by maxNorm / norm (${where})`, async () => {
+      const seed = caseSeed(`grad norm in a trainer ${where}`);
+      const rng = new Rng(seed);
+      const config = ple({ inputDim: 40, tasks: [{ name: 'a', type: 'binary' }, { name: 'b', type: 'regression' }], levels: 1, taskExperts: 2, sharedExperts: 1, expertWidths: [80], towerWidths: [6] });
+      const optimizer: OptimizerConfig = { kind: 'sgd', lr: 0.05 };
+      const trainer = await Trainer.create(await create(), config, { batchSize: 8, seed, optimizer });
+      try {
+        expect(trainer.engine.params.size, `seed ${seed}`).toBeGreaterThan(2 * 8192);
+        for (const clip of ['off', 'below', 'off', 'above']) {
+          const batch = { rows: 8, x: randomArray(rng, 320), labels: Float32Array.from({ length: 16 }, (_, i) => (i % 2 ? rng.normal() : rng.uniform() < 0.5 ? 1 : 0)) };
+          const before = await trainer.readParams();
+          await trainer.computeGradients(batch);
+          const grads = await trainer.readGradients();
+          const norm = Math.sqrt([...grads.values()].reduce((s, g) => s + g.reduce((a, v) => a + v * v, 0), 0));
+          const maxNorm = clip === 'off' ? 0 : clip === 'below' ? norm / 3 : norm * 3;
+          trainer.setGradientClip(maxNorm);
+          const result = await trainer.step(batch);
+          expectClose(`gradient norm, clipping ${clip}`, seed, [result.gradNorm], [norm], 1e-5);
+          const scale = maxNorm > 0 && norm > maxNorm ? maxNorm / norm : 1;
+          const after = await trainer.readParams();
+          for (const p of trainer.spec.params) {
+            const want = Float64Array.from(before.get(p.name)!);
+            optimizerReference(resolveOptimizer(optimizer), trainer.steps, 0.05, scale, want, grads.get(p.name)!, new Float64Array(p.size), new Float64Array(p.size));
+            expectClose(`${p.name}, clipping ${clip}`, seed, after.get(p.name)!, want, 1e-5);
+          }
+        }
+      } finally {
+        trainer.destroy();
+      }
+    });
+  }
+});

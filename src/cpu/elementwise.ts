@@ -371,12 +371,13 @@ function emitNormalizeRows(): FunctionBuilder {
 }
 
 /**
- * `sumSquares(count, x) -> f64`: sum_i x[i]^2 in float64 (each f32 promoted exactly, so every square
- * is exact), over eight f64x2 partial sums and a scalar one for the last floats.
+ * `sumSquares(count, x, out)`: sum_i x[i]^2 in float64 (each f32 promoted exactly, so every square
+ * is exact), over eight f64x2 partial sums and a scalar one for the last floats, stored as an f64 at
+ * out.
  */
 function emitSumSquares(): FunctionBuilder {
-  const f = new FunctionBuilder([i32, i32], [f64]);
-  const [count, x] = f.params.map((_, i) => i);
+  const f = new FunctionBuilder([i32, i32, i32]);
+  const [count, x, out] = f.params.map((_, i) => i);
   const col = f.local(i32);
   const v = f.local(v128);
   const sq = f.local(v128);
@@ -402,9 +403,9 @@ function emitSumSquares(): FunctionBuilder {
       }
     }
   });
-  // The partial sums pairwise, then their two lanes, plus the tail: left on the stack as the result.
+  // The partial sums pairwise, then their two lanes, plus the tail.
   for (let width = 4; width >= 1; width /= 2) for (let i = 0; i < width; i++) f.get(acc[i]).get(acc[i + width]).f64x2Add().set(acc[i]);
-  f.get(acc[0]).f64x2ExtractLane(0).get(acc[0]).f64x2ExtractLane(1).f64Add().get(tail).f64Add();
+  f.get(out).get(acc[0]).f64x2ExtractLane(0).get(acc[0]).f64x2ExtractLane(1).f64Add().get(tail).f64Add().f64Store();
   return f;
 }
 
@@ -457,6 +458,20 @@ export function sequence(runs: readonly CpuRun[]): CpuRun {
 const ROW_BLOCK = 256;
 /** Calls an op is cut into per thread (at most): enough that threads finishing early find more. */
 const BLOCKS_PER_THREAD = 4;
+/** Floats per partial sum of sumSquares (a multiple of SPLIT_FLOATS): the sum splits over threads by these, whatever their number. */
+const NORM_CHUNK = 8192;
+/** Floats of the partial sums CpuElementwise.sumSquares keeps for `count` floats. */
+export function sumSquaresFloats(count: number): number {
+  return 2 * Math.max(1, normChunks(count).length);
+}
+/** sumSquares' chunks of `count` floats, as [from, count]. */
+function normChunks(count: number): [number, number][] {
+  return ranges(count, Math.ceil(count / NORM_CHUNK), NORM_CHUNK);
+}
+/** The sumSquares call of chunk `index` ([from, from + n) of x) into its f64 of `partials`. */
+function squaresJob(x: number, partials: number, from: number, n: number, index: number, part: number): Job {
+  return { fn: 'sumSquares', args: [n, 4 * (x + from), 4 * (partials + 2 * index)], part };
+}
 /** Column and element ranges split at multiples of this many floats (the kernels' 16-float step, a 64-byte cache line). */
 const SPLIT_FLOATS = 16;
 /**
@@ -465,6 +480,15 @@ const SPLIT_FLOATS = 16;
  * kernels stream memory, and two threads share its bandwidth.
  */
 const FLOPS_PER_FLOAT = 2;
+
+/** One softmax operand of CpuElementwise.softmaxRows: rows x n logits (contiguous, heap element offset) and where the rows of their softmax go. */
+export interface SoftmaxMatrix {
+  rows: number;
+  n: number;
+  logits: number;
+  out: number;
+  outRow: number;
+}
 
 /** One optimizer update's scalars, as src/cpu/kernels.ts derives them from the step. */
 export interface OptimizerScalars {
@@ -494,18 +518,18 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
 /**
  * The kernels instantiated on one heap's memory; offsets passed in are heap element offsets. The
  * op methods return the op's {@link CpuRun}, prepared for those entries and offsets: call it to run
- * the op, as often as needed. The optimizer, whose scalars change every step, and sumSquares run
- * when called.
+ * the op, as often as needed. The optimizer, whose scalars change every step, runs when called.
  *
  * With a pool (src/cpu/pool.ts, holding elementwiseModule(true)) the ops split into calls over
  * disjoint outputs that its threads claim: the mixture, gate and expert gradients and the softmax by
  * rows, bias_act_backward by columns (each column's db still summed over the rows in order), the
- * optimizer by element ranges. Thread t's part of each op is its t-th run of the largest entry's
+ * optimizer and grad_norm's sum of squares by element ranges. Thread t's part of each op is its t-th run of the largest entry's
  * rows (pool.ts partOf), about the rows of each entry the GEMM gives it too, so a thread mostly
  * reads rows it wrote; bias_act_backward's part t is each entry's t-th column range, the
  * optimizer's the t-th run of elements. Every output float is computed by one call in the same
  * order as on one thread, so the results are bit for bit the 1-thread ones. grad_norm's float64
- * sum stays on the calling thread: split, its partial sums would add in another order.
+ * sum adds partial sums of fixed chunks (NORM_CHUNK floats, whatever the threads) in order, so it
+ * is the same on any number of threads too.
  */
 export class CpuElementwise {
   private readonly threads: number;
@@ -614,48 +638,79 @@ export class CpuElementwise {
     return unmixed.length === 0 ? run : sequence([zero, run]);
   }
 
-  /** sum_i x[i]^2 over `count` floats from x, in float64 (grad_norm's), on this thread. */
-  sumSquares(count: number, x: number): number {
-    return this.fns.sumSquares(count, 4 * x);
+  /**
+   * sum_i x[i]^2 over `count` floats from x, in float64 (grad_norm's), prepared: each NORM_CHUNK
+   * floats are summed into an f64 of `partials` (sumSquaresFloats(count) floats, 8-byte aligned),
+   * the chunks split over the threads; squaresTotal adds them up. The chunks do not depend on the
+   * threads, so neither does the sum.
+   */
+  sumSquares(count: number, x: number, partials: number): CpuRun {
+    // Three operations per float (promote, square, add), each float read once.
+    const threads = this.threadsFor(3 * count);
+    return this.prepare([normChunks(count).map(([from, n], i) => squaresJob(x, partials, from, n, i, partOf(from, count, threads)))], threads);
   }
 
-  /** The optimizer update of `count` params (shaders/optimizer.wgsl's rules); split by element ranges; run now (its scalars change every step). */
-  optimizer(s: OptimizerScalars, count: number, params: number, grads: number, m1: number, m2: number): void {
+  /** The float64 total of the partial sums of `count` floats that sumSquares (or optimizer) left at `partials`, added in order. */
+  squaresTotal(count: number, partials: number): number {
+    if (partials % 2 !== 0) throw new Error(`the partial sums' offset ${partials} is not 8-byte aligned`);
+    const sums = new Float64Array(this.heap.f32.buffer, 4 * partials, normChunks(count).length);
+    return sums.reduce((a, v) => a + v, 0);
+  }
+
+  /**
+   * The optimizer update of `count` params (shaders/optimizer.wgsl's rules), run now (its scalars
+   * change every step); split by sumSquares' chunks of elements. With `partials`, each chunk's
+   * gradients are also summed as sumSquares(count, grads, partials) sums them, just before their
+   * update, while they are in cache (grad_norm's sum when nothing reads the norm before the update).
+   */
+  optimizer(s: OptimizerScalars, count: number, params: number, grads: number, m1: number, m2: number, partials?: number): void {
     const { optimizer: o, lr } = s;
-    const threads = this.threadsFor(count * (o.kind === 'sgd' ? 5 : 7));
+    const threads = this.threadsFor(count * (o.kind === 'sgd' ? 5 : 7) + (partials === undefined ? 0 : 3 * count));
     const decayEnd = Math.max(0, Math.min(count, s.decayEnd));
+    const adam = o.kind === 'adam';
+    const scalars = (wd: number) =>
+      (o.kind === 'sgd'
+        ? [s.scale, o.momentum, lr, wd]
+        : [s.scale, o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, lr / (1 - Math.pow(o.beta1, s.t)), 1 / (1 - Math.pow(o.beta2, s.t)), o.eps, adam ? wd : 0, adam ? 0 : lr * wd]
+      ).map(bits);
+    const decayed = scalars(o.weightDecay);
+    const plain = scalars(0);
+    // Update calls of at most `block` elements: on several threads, BLOCKS_PER_THREAD a thread at least.
+    const block = threads === 1 ? NORM_CHUNK : Math.min(NORM_CHUNK, ranges(count, threads * BLOCKS_PER_THREAD, SPLIT_FLOATS)[0]?.[1] ?? NORM_CHUNK);
     const jobs: Job[] = [];
-    // The decayed params [0, decayEnd), then the rest with no decay.
-    const parts: [number, number, number][] = [[0, decayEnd, o.weightDecay], [decayEnd, count, 0]];
-    for (const [start, end, wd] of parts) {
-      const adam = o.kind === 'adam';
-      const scalars =
-        o.kind === 'sgd'
-          ? [s.scale, o.momentum, lr, wd]
-          : [s.scale, o.beta1, 1 - o.beta1, o.beta2, 1 - o.beta2, lr / (1 - Math.pow(o.beta1, s.t)), 1 / (1 - Math.pow(o.beta2, s.t)), o.eps, adam ? wd : 0, adam ? 0 : lr * wd];
-      for (const [from, n] of ranges(end - start, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, SPLIT_FLOATS)) {
-        const at = (buffer: number) => 4 * (buffer + start + from);
-        const buffers = o.kind === 'sgd' ? [at(params), at(grads), at(m1)] : [at(params), at(grads), at(m1), at(m2)];
-        jobs.push({ fn: o.kind === 'sgd' ? 'sgd' : 'adam', args: [n, ...buffers, ...scalars.map(bits)], part: partOf(start + from, count, threads) });
+    normChunks(count).forEach(([chunk, n], i) => {
+      if (partials !== undefined) jobs.push(squaresJob(grads, partials, chunk, n, i, partOf(chunk, count, threads)));
+      for (let from = chunk; from < chunk + n; from += block) {
+        const to = Math.min(from + block, chunk + n);
+        // The block's params before decayEnd (decayed), then those after it.
+        for (const [start, end, args] of [[from, Math.min(to, decayEnd), decayed], [Math.max(from, decayEnd), to, plain]] as const) {
+          if (end <= start) continue;
+          const at = (buffer: number) => 4 * (buffer + start);
+          const buffers = o.kind === 'sgd' ? [at(params), at(grads), at(m1)] : [at(params), at(grads), at(m1), at(m2)];
+          jobs.push({ fn: o.kind === 'sgd' ? 'sgd' : 'adam', args: [end - start, ...buffers, ...args], part: partOf(start, count, threads) });
+        }
       }
-    }
+    });
     this.prepare([jobs], threads)();
   }
 
   /**
-   * The softmax of each row of a rows x n matrix of logits (contiguous, overwritten) into out
-   * (row stride outRow): subtract the row's max, exp, divide by the row's sum; all in WASM, the
-   * three passes a wave of calls each; split by rows.
+   * The softmax of each row of each rows x n matrix of logits (contiguous, overwritten) into its out
+   * (row stride outRow): subtract the row's max, exp, divide by the row's sum; all in WASM. The three
+   * passes are a wave of calls each, over every matrix (one dispatch per pass for all of an op's
+   * gates: each gate alone is too little work to split); split by rows.
    */
-  softmaxRows(rows: number, n: number, logits: number, out: number, outRow: number): CpuRun {
-    const threads = this.threadsFor(rows * n * 5);
-    const blocks = ranges(rows, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, 1).map(([from, count]) => ({ from, count, part: partOf(from, rows, threads) }));
-    const x = (from: number) => 4 * (logits + from * n);
+  softmaxRows(matrices: readonly SoftmaxMatrix[]): CpuRun {
+    const threads = this.threadsFor(matrices.reduce((s, m) => s + m.rows * m.n * 5, 0));
+    const blocks = matrices.flatMap((m) =>
+      ranges(m.rows, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, 1).map(([from, count]) => ({ m, from, count, part: partOf(from, m.rows, threads) })),
+    );
+    const x = (m: SoftmaxMatrix, from: number) => 4 * (m.logits + from * m.n);
     return this.prepare(
       [
-        blocks.map(({ from, count, part }) => ({ fn: 'maxSubRows', args: [count, n, x(from)], part })),
-        blocks.map(({ from, count, part }) => ({ fn: 'expInPlace', args: [count * n, x(from)], part })),
-        blocks.map(({ from, count, part }) => ({ fn: 'normalizeRows', args: [count, n, x(from), 4 * (out + from * outRow), 4 * outRow], part })),
+        blocks.map(({ m, from, count, part }) => ({ fn: 'maxSubRows', args: [count, m.n, x(m, from)], part })),
+        blocks.map(({ m, from, count, part }) => ({ fn: 'expInPlace', args: [count * m.n, x(m, from)], part })),
+        blocks.map(({ m, from, count, part }) => ({ fn: 'normalizeRows', args: [count, m.n, x(m, from), 4 * (m.out + from * m.outRow), 4 * m.outRow], part })),
       ],
       threads,
     );

@@ -17,7 +17,7 @@ import { weightDecayEnd } from '../kernels/optimizer.js';
 import { stageBatch } from '../input-stage.js';
 import type { Engine, Phase, Region } from '../engine.js';
 import { CpuHeap, HEAP_ALIGN, alignUp } from './heap.js';
-import { CpuElementwise, elementwiseModule } from './elementwise.js';
+import { CpuElementwise, elementwiseModule, sumSquaresFloats } from './elementwise.js';
 import { CpuGemm, gemmModule, gemmScratchFloats } from './gemm.js';
 import { CpuThreadPool } from './pool.js';
 import { prepareCpuOp, type CpuOpContext } from './kernels.js';
@@ -27,7 +27,7 @@ import type { CpuRun } from './elementwise.js';
 /** The largest heap a CPU plan may use, in bytes (WebAssembly memories stop at 4 GiB; staying under 2 GiB keeps offsets positive int32s). */
 export const CPU_HEAP_MAX_BYTES = 2 ** 31 - 2 ** 16;
 
-/** Floats of each buffer role and of the two scratch regions, for a step description on `threads` threads (fusing a level's gate and mixtures changes none of them). */
+/** Floats of each buffer role and of the three scratch regions (the GEMM's, the gate logits', grad_norm's partial sums), for a step description on `threads` threads (fusing a level's gate and mixtures changes none of them). */
 function regionSizes(step: StepDescription, threads: number) {
   const all = stepOps(step);
   const P = step.params.size;
@@ -42,8 +42,8 @@ function regionSizes(step: StepDescription, threads: number) {
   const zero = Object.fromEntries(Object.keys(roles).map((role) => [role, 0])) as Record<BufferRole, number>;
   const logits = planGateLogits(step.ops, zero, 0);
   const gemmCalls = [...stepGemms(step).map((op) => [...op.entries, ...(logits.extra.get(op) ?? [])]), ...[...logits.entries.values()].map((e) => [e])];
-  const scratch = { gemm: Math.max(0, ...gemmCalls.map((entries) => gemmScratchFloats(entries, threads))), gate: gateScratchFloats(all) };
-  const floats = Object.values(roles).reduce((a, n) => a + alignUp(n), 0) + alignUp(scratch.gemm) + alignUp(scratch.gate) + HEAP_ALIGN;
+  const scratch = { gemm: Math.max(0, ...gemmCalls.map((entries) => gemmScratchFloats(entries, threads))), gate: gateScratchFloats(all), norm: sumSquaresFloats(P) };
+  const floats = Object.values(roles).reduce((a, n) => a + alignUp(n), 0) + Object.values(scratch).reduce((a, n) => a + alignUp(n), 0) + HEAP_ALIGN;
   return { roles, scratch, floats };
 }
 
@@ -73,6 +73,14 @@ export function describeCpuStep(spec: ModelSpec, B: number, threads = 1): { step
     );
   }
   return { step, sizes };
+}
+
+/** Whether these ops have grad_norm right before an optimizer op over the same gradients, all `count` of them (CpuOpContext.normInOptimizer). */
+function normBeforeUpdate(ops: readonly OpDesc[], count: number): boolean {
+  return ops.some((op, i) => {
+    const next = ops[i + 1];
+    return op.kernel === 'grad_norm' && next?.kernel === 'optimizer' && next.buffers.grads === op.buffers.grads && next.buffers.clip === op.buffers.out && next.count === count;
+  });
 }
 
 export class CpuEngine implements Engine {
@@ -116,6 +124,7 @@ export class CpuEngine implements Engine {
     const base = Object.fromEntries(Object.entries(sizes.roles).map(([role, n]) => [role, heap.alloc(n)])) as Record<BufferRole, number>;
     const gemmScratch = heap.alloc(sizes.scratch.gemm);
     const gateScratch = heap.alloc(sizes.scratch.gate);
+    const normScratch = heap.alloc(sizes.scratch.norm);
     const pool = threads > 1 ? await CpuThreadPool.create(heap.memory, [await gemmModule(true), await elementwiseModule(true)], threads) : undefined;
     const gemm = await CpuGemm.create(heap, gemmScratch, sizes.scratch.gemm, { pool, minFlopsPerThread: options.minFlopsPerThread });
     const elementwise = await CpuElementwise.create(heap, { pool, minFlopsPerThread: options.minFlopsPerThread });
@@ -129,6 +138,8 @@ export class CpuEngine implements Engine {
       optimizerStep: null,
       clipMaxNorm: 0,
       paramCount: step.params.size,
+      normScratch,
+      normInOptimizer: normBeforeUpdate(step.ops.optimizer, step.params.size),
     };
     return new CpuEngine(spec, step, heap, context, pool);
   }

@@ -45,6 +45,14 @@ export interface CpuOpContext {
   clipMaxNorm: number;
   /** Floats of the parameter arena (what grad_norm sums). */
   paramCount: number;
+  /** Heap offset of grad_norm's partial sums (sumSquaresFloats(paramCount) floats, 8-byte aligned). */
+  normScratch: number;
+  /**
+   * Whether the optimizer op sums the gradients' squares for grad_norm, in its own pass over them,
+   * when clipping is off (nothing then reads the norm before the update): the engine sets it when
+   * the step's grad_norm op comes right before its optimizer op. grad_norm then leaves the norm to it.
+   */
+  normInOptimizer: boolean;
 }
 
 /**
@@ -60,13 +68,13 @@ export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
     case 'bias_act_backward':
       return c.elementwise.biasActBackward(op.entries, at(op.buffers.dY), at(op.buffers.y), at(op.buffers.db));
     case 'gate_softmax':
-      return sequence(op.entries.map((e) => gateSoftmax(c, e, at(op.buffers.w), at(op.buffers.out))));
+      return gateSoftmax(c, op.entries, at(op.buffers.w), at(op.buffers.out));
     case 'mixture':
       return c.elementwise.mixtures(op.entries, at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out));
     case 'gate_mixture':
       return sequence(
         op.entries.flatMap(({ gate, mixture: m }) => [
-          gateSoftmax(c, gate, at(op.buffers.w), at(op.buffers.gateW)),
+          gateSoftmax(c, [gate], at(op.buffers.w), at(op.buffers.gateW)),
           c.elementwise.mixtures([m], at(op.buffers.gateW), at(op.buffers.z), at(op.buffers.out)),
         ]),
       );
@@ -100,15 +108,26 @@ export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
       return () => {
         for (const e of op.entries) embeddingBackward(c, e, at(op.buffers.csr), at(op.buffers.dx), at(op.buffers.grad));
       };
-    case 'grad_norm':
-      return () => gradNorm(c, at(op.buffers.grads), at(op.buffers.out));
+    case 'grad_norm': {
+      const out = at(op.buffers.out);
+      const squares = c.elementwise.sumSquares(c.paramCount, at(op.buffers.grads), c.normScratch);
+      return () => {
+        // Clip scale 1 for now; the optimizer op writes the norm after its pass (CpuOpContext.normInOptimizer).
+        if (c.normInOptimizer && !(c.clipMaxNorm > 0)) return writeNorm(c, out, NaN);
+        squares();
+        writeNorm(c, out, Math.sqrt(c.elementwise.squaresTotal(c.paramCount, c.normScratch)));
+      };
+    }
     case 'optimizer':
       return () => {
         if (!c.optimizerStep) throw new Error('the CPU optimizer ran before its step was set (setOptimizerStep)');
         const { optimizer, t, lr, gradScale, decayEnd } = c.optimizerStep;
+        const clip = at(op.buffers.clip);
+        const sumsNorm = c.normInOptimizer && !(c.clipMaxNorm > 0);
         // Every gradient is scaled by gradScale and the clip scale grad_norm wrote.
-        const scale = gradScale * c.f32[at(op.buffers.clip)];
-        c.elementwise.optimizer({ optimizer, t, lr, scale, decayEnd }, op.count, at(op.buffers.params), at(op.buffers.grads), at(op.buffers.m1), at(op.buffers.m2));
+        const scale = gradScale * c.f32[clip];
+        c.elementwise.optimizer({ optimizer, t, lr, scale, decayEnd }, op.count, at(op.buffers.params), at(op.buffers.grads), at(op.buffers.m1), at(op.buffers.m2), sumsNorm ? c.normScratch : undefined);
+        if (sumsNorm) writeNorm(c, clip, Math.sqrt(c.elementwise.squaresTotal(c.paramCount, c.normScratch)));
       };
     case 'clear': {
       const from = at(op.buffer) + op.offset;
@@ -122,20 +141,28 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
   prepareCpuOp(op, c)();
 }
 
-/** A gate's softmax, prepared: its logits X W + b into its scratch region (by the GEMM, unless a GEMM op computes them already; just b without params), then the softmax of each row into out. */
-function gateSoftmax(c: CpuOpContext, e: GateEntry, w: number, out: number): CpuRun {
+/**
+ * Gates' softmaxes, prepared: the logits X W + b of each gate into its scratch region (in one GEMM
+ * run for those no GEMM op computes already; just b for a gate without params), then the softmax
+ * of each row into out, every gate's in one softmaxRows.
+ */
+function gateSoftmax(c: CpuOpContext, entries: readonly GateEntry[], w: number, out: number): CpuRun {
   const f = c.f32;
-  const logits = c.gateLogits.logitsAt.get(e)!;
-  const entry = c.gateLogits.entries.get(e);
-  const computeLogits: CpuRun | undefined = c.gateLogits.fused.has(e)
-    ? undefined
-    : entry
-      ? c.gemm.prepare([entry], 0, 0, 0, 0)
-      : () => {
-          for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.n; j++) f[logits + r * e.n + j] = e.bOff !== undefined ? f[w + e.bOff + j] : 0;
-        };
-  const softmax = c.elementwise.softmaxRows(e.rows, e.n, logits, out + e.outOff, e.outRow);
-  return computeLogits ? sequence([computeLogits, softmax]) : softmax;
+  const plan = c.gateLogits;
+  const products = entries.filter((e) => !plan.fused.has(e) && plan.entries.has(e)).map((e) => plan.entries.get(e)!);
+  const biasOnly = entries.filter((e) => !plan.entries.has(e));
+  const runs: CpuRun[] = [];
+  if (products.length > 0) runs.push(c.gemm.prepare(products, 0, 0, 0, 0));
+  if (biasOnly.length > 0) {
+    runs.push(() => {
+      for (const e of biasOnly) {
+        const logits = plan.logitsAt.get(e)!;
+        for (let r = 0; r < e.rows; r++) for (let j = 0; j < e.n; j++) f[logits + r * e.n + j] = e.bOff !== undefined ? f[w + e.bOff + j] : 0;
+      }
+    });
+  }
+  runs.push(c.elementwise.softmaxRows(entries.map((e) => ({ rows: e.rows, n: e.n, logits: plan.logitsAt.get(e)!, out: out + e.outOff, outRow: e.outRow }))));
+  return runs.length === 1 ? runs[0] : sequence(runs);
 }
 
 function taskLoss(f: Float32Array, e: TaskLossEntry, weights: number, logits: number, labels: number, dLogits: number, out: number): void {
@@ -185,11 +212,9 @@ function embeddingBackward(c: CpuOpContext, e: ScatterEntry, csr: number, dx: nu
   }
 }
 
-function gradNorm(c: CpuOpContext, grads: number, out: number): void {
-  const f = c.f32;
-  const norm = Math.sqrt(c.elementwise.sumSquares(c.paramCount, grads));
+/** grad_norm's outputs: the clip scale at out, the norm at out + 1 (a NaN norm, not yet summed, writes scale 1). */
+function writeNorm(c: CpuOpContext, out: number, norm: number): void {
   const max = c.clipMaxNorm;
-  f[out] = max > 0 && norm > max ? max / norm : 1;
-  f[out + 1] = norm;
+  c.f32[out] = max > 0 && norm > max ? max / norm : 1;
+  c.f32[out + 1] = norm;
 }
-

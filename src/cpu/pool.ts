@@ -56,10 +56,10 @@ export function partOf(index: number, count: number, parts: number): number {
 /**
  * How long a worker spins on the generation counter after a dispatch before it blocks: long enough
  * to stay awake through a step's stretches of single-thread work between dispatches (the gates'
- * softmax, the task losses, grad_norm: up to some 0.4 ms at batch 2048), whose ends would otherwise
- * wait for a blocked worker to be woken. On a 2-core x86-64 VM, against a 0.05 ms spin, 1 ms took
- * 0.98x the time per step at batch 512, 0.99x at 128 and 0.97x at 2048 (bench-small, steps
- * alternating in one process); with 4 ms idle before each step, 0.73x at 128.
+ * softmax, the task losses), whose ends would otherwise wait for a blocked worker to be woken.
+ * On a 2-core x86-64 VM, against a 0.05 ms spin, 1 ms took 0.98x the time per step at batch 512,
+ * 0.99x at 128 and 0.97x at 2048 (bench-small, steps alternating in one process); with 4 ms idle
+ * before each step, 0.73x at 128.
  */
 const DEFAULT_SPIN_MS = 1;
 /** How long this thread spins on the finished counter before it blocks (where it may). */

@@ -57,6 +57,7 @@ function section(id: number, content: number[]): number[] {
 const EMPTY_BLOCK = 0x40;
 /** log2 of the alignment hint written in memory instructions: natural alignment. */
 const ALIGN_F32 = 2;
+const ALIGN_F64 = 3;
 const ALIGN_V128 = 4;
 
 /**
@@ -128,6 +129,7 @@ export class FunctionBuilder {
   // f32 (scalar) memory and arithmetic. `offset` is the constant byte offset added to the address.
   f32Load(offset = 0): this { return this.op(0x2a, ALIGN_F32, ...uleb(offset)); }
   f32Store(offset = 0): this { return this.op(0x38, ALIGN_F32, ...uleb(offset)); }
+  f64Store(offset = 0): this { return this.op(0x39, ALIGN_F64, ...uleb(offset)); }
   f32Const(v: number): this {
     const bytes = new Uint8Array(new Float32Array([v]).buffer);
     return this.op(0x43, ...bytes);
