@@ -47,7 +47,7 @@ class Layout {
   /** `size` floats at a multiple of `align` floats; returns the offset. */
   region(size: number, align = 1): number {
     const at = Math.ceil(this.next / align) * align;
-    this.next += size + this.rng.int(1, 3);
+    this.next = at + size + this.rng.int(1, 3);
     if (this.next > this.heap.f32.length) throw new Error('test heap too small');
     return at;
   }
@@ -312,7 +312,7 @@ describe('CPU mixture ops through runCpuOp (src/cpu/kernels.ts) on more rows tha
         const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
         const context: CpuOpContext = {
           f32: f, u32: layout.heap.u32, base: { act: 0 } as Record<BufferRole, number>, gemm: await CpuGemm.create(layout.heap, 0, 64), elementwise: ew,
-          gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: 0, paramCount: 0, normScratch: 0, normInOptimizer: false,
+          gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: 0, paramCount: 0, normScratch: 0, normInOptimizer: new Set(),
         };
         runCpuOp({ kernel: 'mixture', name: 'mixture', entries: mixtures, buffers: { gateW: 'act', z: 'act', out: 'act' } }, context);
         runCpuOp({ kernel: 'mixture_gate_grad', name: 'gate grad', entries: gateGrads, buffers: { gateW: 'act', z: 'act', dG: 'act', dLogit: 'act' } }, context);
@@ -470,6 +470,9 @@ describe('CPU gate softmax (WASM SIMD exp) against the float64 reference', () =>
 });
 
 describe('CPU grad_norm (WASM SIMD sum of squares in float64) against the float64 reference', () => {
+  it('keeps a partial sum per 8192 floats, and at most 256 of them', () => {
+    expect([1, 8192, 8193, 3 * 8192 + 1, 256 * 8192, 256 * 8192 + 1, 10_000_000].map(sumSquaresFloats)).toEqual([2, 2, 4, 8, 512, 512, 512]);
+  });
   for (const count of [...WIDTHS, 1027, 8192, 8193, 100003]) {
     it(`count ${count}`, async () => {
       const seed = caseSeed(`cpu grad norm ${count}`);
@@ -494,7 +497,7 @@ describe('CPU grad_norm (WASM SIMD sum of squares in float64) against the float6
         // Clipping off, a bound below the norm (scaled) and one above it (scale 1).
         for (const maxNorm of [0, want.norm / 3, want.norm * 3]) {
           const context: CpuOpContext = {
-            f32: f, u32: layout.heap.u32, base, gemm, elementwise: ew, gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: maxNorm, paramCount: count, normScratch: partials, normInOptimizer: false,
+            f32: f, u32: layout.heap.u32, base, gemm, elementwise: ew, gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: maxNorm, paramCount: count, normScratch: partials, normInOptimizer: new Set(),
           };
           const before = layout.heap.u32.slice();
           runCpuOp({ kernel: 'grad_norm', name: 'step', buffers: { uniform: 'clipUniform', grads: 'grads', out: 'clip' } }, context);

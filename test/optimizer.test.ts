@@ -11,6 +11,7 @@ import { names } from '../src/spec.js';
 import { Trainer } from '../src/trainer.js';
 import { checkWrites, download, run, testContext, upload } from './gpu.js';
 import { CpuDevice } from '../src/cpu/device.js';
+import { CpuThreadPool } from '../src/cpu/pool.js';
 
 const configs: [string, OptimizerConfig][] = [
   ['sgd, momentum 0.9, weight decay', { kind: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 0.01 }],
@@ -216,4 +217,30 @@ describe('gradient norm and clipping in a trainer', () => {
       }
     });
   }
+
+  it("on the CPU device with clipping off, the optimizer's own dispatch sums the norm", async () => {
+    const seed = caseSeed('grad norm in the optimizer dispatch');
+    const rng = new Rng(seed);
+    const config = ple({ inputDim: 40, tasks: [{ name: 'a', type: 'binary' }], levels: 1, taskExperts: 2, sharedExperts: 1, expertWidths: [80], towerWidths: [] });
+    const trainer = await Trainer.create(await CpuDevice.create({ threads: 3, minFlopsPerThread: 0 }), config, { batchSize: 4, seed, optimizer: { kind: 'adam', lr: 0.01 } });
+    const run = CpuThreadPool.prototype.run;
+    let dispatches = 0;
+    CpuThreadPool.prototype.run = function (this: CpuThreadPool, parts) {
+      dispatches++;
+      run.call(this, parts);
+    };
+    try {
+      await trainer.step({ rows: 4, x: randomArray(rng, 160), labels: Float32Array.of(1, 0, 0, 1) });
+      // The update phase alone: grad_norm's split sum, then the update, with clipping on; one dispatch for both with it off.
+      for (const [maxNorm, want] of [[1e-6, 2], [0, 1]]) {
+        trainer.setGradientClip(maxNorm);
+        dispatches = 0;
+        await trainer.engine.run(['optimizer'], []);
+        expect(dispatches, `dispatches with clipping ${maxNorm > 0 ? 'on' : 'off'} (seed ${seed})`).toBe(want);
+      }
+    } finally {
+      CpuThreadPool.prototype.run = run;
+      trainer.destroy();
+    }
+  });
 });

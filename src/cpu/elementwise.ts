@@ -458,15 +458,25 @@ export function sequence(runs: readonly CpuRun[]): CpuRun {
 const ROW_BLOCK = 256;
 /** Calls an op is cut into per thread (at most): enough that threads finishing early find more. */
 const BLOCKS_PER_THREAD = 4;
-/** Floats per partial sum of sumSquares (a multiple of SPLIT_FLOATS): the sum splits over threads by these, whatever their number. */
+/**
+ * Floats per partial sum of sumSquares (a multiple of SPLIT_FLOATS), at least: the sum splits over
+ * threads by these chunks, whatever their number. A longer array takes longer chunks, at most
+ * MAX_NORM_CHUNKS of them, so that the optimizer's calls (two a chunk) fit one pool dispatch.
+ */
 const NORM_CHUNK = 8192;
+const MAX_NORM_CHUNKS = 256;
+/** Floats per chunk of sumSquares over `count` floats (it depends on the count alone). */
+function normChunkFloats(count: number): number {
+  return Math.max(NORM_CHUNK, Math.ceil(count / MAX_NORM_CHUNKS / SPLIT_FLOATS) * SPLIT_FLOATS);
+}
 /** Floats of the partial sums CpuElementwise.sumSquares keeps for `count` floats. */
 export function sumSquaresFloats(count: number): number {
   return 2 * Math.max(1, normChunks(count).length);
 }
 /** sumSquares' chunks of `count` floats, as [from, count]. */
 function normChunks(count: number): [number, number][] {
-  return ranges(count, Math.ceil(count / NORM_CHUNK), NORM_CHUNK);
+  const size = normChunkFloats(count);
+  return ranges(count, Math.ceil(count / size), size);
 }
 /** The sumSquares call of chunk `index` ([from, from + n) of x) into its f64 of `partials`. */
 function squaresJob(x: number, partials: number, from: number, n: number, index: number, part: number): Job {
@@ -528,7 +538,7 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
  * reads rows it wrote; bias_act_backward's part t is each entry's t-th column range, the
  * optimizer's the t-th run of elements. Every output float is computed by one call in the same
  * order as on one thread, so the results are bit for bit the 1-thread ones. grad_norm's float64
- * sum adds partial sums of fixed chunks (NORM_CHUNK floats, whatever the threads) in order, so it
+ * sum adds partial sums of fixed chunks (normChunkFloats, whatever the threads) in order, so it
  * is the same on any number of threads too.
  */
 export class CpuElementwise {
@@ -639,10 +649,10 @@ export class CpuElementwise {
   }
 
   /**
-   * sum_i x[i]^2 over `count` floats from x, in float64 (grad_norm's), prepared: each NORM_CHUNK
-   * floats are summed into an f64 of `partials` (sumSquaresFloats(count) floats, 8-byte aligned),
-   * the chunks split over the threads; squaresTotal adds them up. The chunks do not depend on the
-   * threads, so neither does the sum.
+   * sum_i x[i]^2 over `count` floats from x, in float64 (grad_norm's), prepared: each chunk of
+   * normChunkFloats(count) floats is summed into an f64 of `partials` (sumSquaresFloats(count)
+   * floats, 8-byte aligned), the chunks split over the threads; squaresTotal adds them up. The
+   * chunks do not depend on the threads, so neither does the sum.
    */
   sumSquares(count: number, x: number, partials: number): CpuRun {
     // Three operations per float (promote, square, add), each float read once.
@@ -676,12 +686,13 @@ export class CpuElementwise {
     const decayed = scalars(o.weightDecay);
     const plain = scalars(0);
     // Update calls of at most `block` elements: on several threads, BLOCKS_PER_THREAD a thread at least.
-    const block = threads === 1 ? NORM_CHUNK : Math.min(NORM_CHUNK, ranges(count, threads * BLOCKS_PER_THREAD, SPLIT_FLOATS)[0]?.[1] ?? NORM_CHUNK);
+    const chunk = normChunkFloats(count);
+    const block = threads === 1 ? chunk : Math.min(chunk, ranges(count, threads * BLOCKS_PER_THREAD, SPLIT_FLOATS)[0]?.[1] ?? chunk);
     const jobs: Job[] = [];
-    normChunks(count).forEach(([chunk, n], i) => {
-      if (partials !== undefined) jobs.push(squaresJob(grads, partials, chunk, n, i, partOf(chunk, count, threads)));
-      for (let from = chunk; from < chunk + n; from += block) {
-        const to = Math.min(from + block, chunk + n);
+    normChunks(count).forEach(([first, n], i) => {
+      if (partials !== undefined) jobs.push(squaresJob(grads, partials, first, n, i, partOf(first, count, threads)));
+      for (let from = first; from < first + n; from += block) {
+        const to = Math.min(from + block, first + n);
         // The block's params before decayEnd (decayed), then those after it.
         for (const [start, end, args] of [[from, Math.min(to, decayEnd), decayed], [Math.max(from, decayEnd), to, plain]] as const) {
           if (end <= start) continue;

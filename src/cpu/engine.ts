@@ -75,12 +75,16 @@ export function describeCpuStep(spec: ModelSpec, B: number, threads = 1): { step
   return { step, sizes };
 }
 
-/** Whether these ops have grad_norm right before an optimizer op over the same gradients, all `count` of them (CpuOpContext.normInOptimizer). */
-function normBeforeUpdate(ops: readonly OpDesc[], count: number): boolean {
-  return ops.some((op, i) => {
+/** Each grad_norm op right before an optimizer op over the same gradients, all `count` of them, and that optimizer op (CpuOpContext.normInOptimizer). */
+function normBeforeUpdate(ops: readonly OpDesc[], count: number): Set<OpDesc> {
+  const paired = new Set<OpDesc>();
+  ops.forEach((op, i) => {
     const next = ops[i + 1];
-    return op.kernel === 'grad_norm' && next?.kernel === 'optimizer' && next.buffers.grads === op.buffers.grads && next.buffers.clip === op.buffers.out && next.count === count;
+    if (op.kernel === 'grad_norm' && next?.kernel === 'optimizer' && next.buffers.grads === op.buffers.grads && next.buffers.clip === op.buffers.out && next.count === count) {
+      paired.add(op).add(next);
+    }
   });
+  return paired;
 }
 
 export class CpuEngine implements Engine {

@@ -48,11 +48,12 @@ export interface CpuOpContext {
   /** Heap offset of grad_norm's partial sums (sumSquaresFloats(paramCount) floats, 8-byte aligned). */
   normScratch: number;
   /**
-   * Whether the optimizer op sums the gradients' squares for grad_norm, in its own pass over them,
-   * when clipping is off (nothing then reads the norm before the update): the engine sets it when
-   * the step's grad_norm op comes right before its optimizer op. grad_norm then leaves the norm to it.
+   * The grad_norm ops, and the optimizer ops right after them, whose optimizer sums the gradients'
+   * squares in its own pass over them when clipping is off (nothing then reads the norm before the
+   * update); such a grad_norm op then leaves the norm to it. The engine pairs a grad_norm op with an
+   * optimizer op over the same gradients that comes right after it (src/cpu/engine.ts).
    */
-  normInOptimizer: boolean;
+  normInOptimizer: ReadonlySet<OpDesc>;
 }
 
 /**
@@ -113,7 +114,7 @@ export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
       const squares = c.elementwise.sumSquares(c.paramCount, at(op.buffers.grads), c.normScratch);
       return () => {
         // Clip scale 1 for now; the optimizer op writes the norm after its pass (CpuOpContext.normInOptimizer).
-        if (c.normInOptimizer && !(c.clipMaxNorm > 0)) return writeNorm(c, out, NaN);
+        if (c.normInOptimizer.has(op) && !(c.clipMaxNorm > 0)) return writeNorm(c, out, NaN);
         squares();
         writeNorm(c, out, Math.sqrt(c.elementwise.squaresTotal(c.paramCount, c.normScratch)));
       };
@@ -123,7 +124,7 @@ export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
         if (!c.optimizerStep) throw new Error('the CPU optimizer ran before its step was set (setOptimizerStep)');
         const { optimizer, t, lr, gradScale, decayEnd } = c.optimizerStep;
         const clip = at(op.buffers.clip);
-        const sumsNorm = c.normInOptimizer && !(c.clipMaxNorm > 0);
+        const sumsNorm = c.normInOptimizer.has(op) && !(c.clipMaxNorm > 0);
         // Every gradient is scaled by gradScale and the clip scale grad_norm wrote.
         const scale = gradScale * c.f32[clip];
         c.elementwise.optimizer({ optimizer, t, lr, scale, decayEnd }, op.count, at(op.buffers.params), at(op.buffers.grads), at(op.buffers.m1), at(op.buffers.m2), sumsNorm ? c.normScratch : undefined);
@@ -142,17 +143,16 @@ export function runCpuOp(op: OpDesc, c: CpuOpContext): void {
 }
 
 /**
- * Gates' softmaxes, prepared: the logits X W + b of each gate into its scratch region (in one GEMM
- * run for those no GEMM op computes already; just b for a gate without params), then the softmax
- * of each row into out, every gate's in one softmaxRows.
+ * Gates' softmaxes, prepared: the logits X W + b of each gate into its scratch region (by the GEMM,
+ * a run per gate, for those no GEMM op computes already; just b for a gate without params), then
+ * the softmax of each row into out, every gate's in one softmaxRows.
  */
 function gateSoftmax(c: CpuOpContext, entries: readonly GateEntry[], w: number, out: number): CpuRun {
   const f = c.f32;
   const plan = c.gateLogits;
-  const products = entries.filter((e) => !plan.fused.has(e) && plan.entries.has(e)).map((e) => plan.entries.get(e)!);
+  // One GEMM run per gate, as the engine sizes the GEMM's scratch (src/cpu/engine.ts regionSizes).
+  const runs = entries.filter((e) => !plan.fused.has(e) && plan.entries.has(e)).map((e) => c.gemm.prepare([plan.entries.get(e)!], 0, 0, 0, 0));
   const biasOnly = entries.filter((e) => !plan.entries.has(e));
-  const runs: CpuRun[] = [];
-  if (products.length > 0) runs.push(c.gemm.prepare(products, 0, 0, 0, 0));
   if (biasOnly.length > 0) {
     runs.push(() => {
       for (const e of biasOnly) {
