@@ -301,71 +301,92 @@ function emitSgd(): FunctionBuilder {
   return f;
 }
 
-/**
- * `expInPlace(count, x)`: x[i] = exp(x[i]) for i < count, in f32 (Cephes' expf: x = n ln2 + r with
- * n = round(x / ln2), a degree-6 polynomial for exp(r), times 2^n built in the exponent bits; within
- * about 2 ulp). x is clamped to [EXP_MIN, EXP_MAX] so 2^n stays a normal float: exp of anything
- * below EXP_MIN comes out about 1e-38 instead of smaller.
- */
 const EXP_MIN = -87.3;
 const EXP_MAX = 88.3;
-function emitExp(): FunctionBuilder {
-  const f = new FunctionBuilder([i32, i32]);
-  const [count, x] = f.params.map((_, i) => i);
-  const col = f.local(i32);
-  const v = f.local(v128);
-  const n = f.local(v128);
-  const r = f.local(v128);
-  const p = f.local(v128);
-  const bias = f.local(v128);
-  f.i32Const(127).i32x4Splat().set(bias);
-  const POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
-  walk(f, col, count, (s) => {
-    for (let h = 0; h < s.vecs; h++) {
-      at(f, x, col); s.load(f, h); f.v128ConstF32(EXP_MIN).f32x4Max().v128ConstF32(EXP_MAX).f32x4Min().set(v);
-      f.get(v).v128ConstF32(Math.LOG2E).f32x4Mul().f32x4Nearest().set(n);
-      // r = x - n ln2, ln2 split in two (0.693359375 is exact in f32).
-      f.get(v).get(n).v128ConstF32(0.693359375).f32x4Mul().f32x4Sub().get(n).v128ConstF32(-2.12194440e-4).f32x4Mul().f32x4Sub().set(r);
-      f.v128ConstF32(POLY[0]).set(p);
-      for (const c of POLY.slice(1)) f.get(p).get(r).f32x4Mul().v128ConstF32(c).f32x4Add().set(p);
-      // exp(r) = p r^2 + r + 1, then times 2^n = bits (n + 127) << 23.
-      f.get(p).get(r).f32x4Mul().get(r).f32x4Mul().get(r).f32x4Add().v128ConstF32(1).f32x4Add();
-      f.get(n).i32x4TruncSatF32x4S().get(bias).i32x4Add().i32Const(23).i32x4Shl().f32x4Mul().set(v);
-      at(f, x, col).get(v); s.store(f, h);
-    }
-  });
-  return f;
+const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+
+/** exp's locals (expVector): the clamped input, n, r and the polynomial, and the exponent bias 127 in every lane (set once). */
+function expLocals(f: FunctionBuilder) {
+  const t = { v: f.local(v128), n: f.local(v128), r: f.local(v128), p: f.local(v128), bias: f.local(v128) };
+  f.i32Const(127).i32x4Splat().set(t.bias);
+  return t;
 }
 
-/** `maxSubRows(rows, n, x)`: each row of a contiguous rows x n matrix minus its max (the softmax's first pass). */
-function emitMaxSubRows(): FunctionBuilder {
-  const f = new FunctionBuilder([i32, i32, i32]);
-  const [rows, n, x] = f.params.map((_, i) => i);
-  const r = f.local(i32);
-  const j = f.local(i32);
-  const max = f.local(f32);
-  f.countUp(r, () => f.get(rows), 1, () => {
-    f.f32Const(-Infinity).set(max);
-    f.countUp(j, () => f.get(n), 1, () => { f.get(max); at(f, x, j).f32Load(); f.f32Max().set(max); });
-    f.countUp(j, () => f.get(n), 1, () => { at(f, x, j); at(f, x, j).f32Load(); f.get(max).f32Sub().f32Store(); });
-    f.get(x).get(n).i32Const(2).i32Shl().i32Add().set(x);
-  });
-  return f;
+/**
+ * exp of each lane of the f32x4 on the stack, left on the stack, in f32 (Cephes' expf: x = n ln2 + r
+ * with n = round(x / ln2), a degree-6 polynomial for exp(r), times 2^n built in the exponent bits;
+ * within about 2 ulp). x is clamped to [EXP_MIN, EXP_MAX] so 2^n stays a normal float: exp of
+ * anything below EXP_MIN comes out about 1e-38 instead of smaller.
+ */
+function expVector(f: FunctionBuilder, t: ReturnType<typeof expLocals>): void {
+  f.v128ConstF32(EXP_MIN).f32x4Max().v128ConstF32(EXP_MAX).f32x4Min().set(t.v);
+  f.get(t.v).v128ConstF32(Math.LOG2E).f32x4Mul().f32x4Nearest().set(t.n);
+  // r = x - n ln2, ln2 split in two (0.693359375 is exact in f32).
+  f.get(t.v).get(t.n).v128ConstF32(0.693359375).f32x4Mul().f32x4Sub().get(t.n).v128ConstF32(-2.12194440e-4).f32x4Mul().f32x4Sub().set(t.r);
+  f.v128ConstF32(EXP_POLY[0]).set(t.p);
+  for (const c of EXP_POLY.slice(1)) f.get(t.p).get(t.r).f32x4Mul().v128ConstF32(c).f32x4Add().set(t.p);
+  // exp(r) = p r^2 + r + 1, then times 2^n = bits (n + 127) << 23.
+  f.get(t.p).get(t.r).f32x4Mul().get(t.r).f32x4Mul().get(t.r).f32x4Add().v128ConstF32(1).f32x4Add();
+  f.get(t.n).i32x4TruncSatF32x4S().get(t.bias).i32x4Add().i32Const(23).i32x4Shl().f32x4Mul();
 }
 
-/** `normalizeRows(rows, n, x, out, outRow)`: out[r, j] = x[r, j] / sum_k x[r, k], x contiguous rows x n (the softmax's last pass). */
-function emitNormalizeRows(): FunctionBuilder {
+/**
+ * `softmaxRows(rows, n, x, out, outRow)`: the softmax of each row of a contiguous rows x n matrix x
+ * (overwritten with the exps) into out (row stride outRow bytes): the row's max subtracted, exp,
+ * each divided by the row's sum, the sum taken over j in order. Four rows at a time, one per lane
+ * (each value loaded into its row's lane), so each lane does a row's scalar arithmetic in that
+ * order; a last group of fewer rows repeats its last row in the spare lanes, which then compute and
+ * write the same values to the same places.
+ */
+function emitSoftmaxRows(): FunctionBuilder {
   const f = new FunctionBuilder([i32, i32, i32, i32, i32]);
   const [rows, n, x, out, outRow] = f.params.map((_, i) => i);
-  const r = f.local(i32);
+  const g = f.local(i32);
   const j = f.local(i32);
-  const sum = f.local(f32);
-  f.countUp(r, () => f.get(rows), 1, () => {
-    f.f32Const(0).set(sum);
-    f.countUp(j, () => f.get(n), 1, () => { at(f, x, j).f32Load(); f.get(sum).f32Add().set(sum); });
-    f.countUp(j, () => f.get(n), 1, () => { at(f, out, j); at(f, x, j).f32Load(); f.get(sum).f32Div().f32Store(); });
-    f.get(x).get(n).i32Const(2).i32Shl().i32Add().set(x);
-    f.get(out).get(outRow).i32Add().set(out);
+  const rowBytes = f.local(i32);
+  const lanes = f.local(i32);
+  const xs = Array.from({ length: 4 }, () => f.local(i32));
+  const os = Array.from({ length: 4 }, () => f.local(i32));
+  const max = f.local(v128);
+  const sum = f.local(v128);
+  const v = f.local(v128);
+  const t = expLocals(f);
+  f.get(n).i32Const(2).i32Shl().set(rowBytes);
+  /** The f32s at each lane's base + 4j (j: the column), one per lane, as a vector on the stack. */
+  const load = (base: number[]) => {
+    f.v128ConstF32(0);
+    for (let l = 0; l < 4; l++) {
+      f.set(v);
+      f.get(base[l]).get(j).i32Const(2).i32Shl().i32Add().get(v).v128Load32Lane(l);
+    }
+  };
+  /** Lane l of `value` to base[l] + 4j. */
+  const store = (base: number[], value: number) => {
+    for (let l = 0; l < 4; l++) f.get(base[l]).get(j).i32Const(2).i32Shl().i32Add().get(value).v128Store32Lane(l);
+  };
+  f.countUp(g, () => f.get(rows), 4, () => {
+    // lanes = min(4, rows - g); lane l reads row g + min(l, lanes - 1).
+    f.get(rows).get(g).i32Sub().set(lanes);
+    f.i32Const(4).get(lanes).get(lanes).i32Const(4).i32GtS().select().set(lanes);
+    for (let l = 0; l < 4; l++) {
+      const row = () => {
+        if (l === 0) f.i32Const(0);
+        else f.i32Const(l).get(lanes).i32Const(1).i32Sub().get(lanes).i32Const(l).i32GtS().select();
+      };
+      f.get(x); row(); f.get(rowBytes).i32Mul().i32Add().set(xs[l]);
+      f.get(out); row(); f.get(outRow).i32Mul().i32Add().set(os[l]);
+    }
+    f.v128ConstF32(-Infinity).set(max);
+    f.countUp(j, () => f.get(n), 1, () => { f.get(max); load(xs); f.f32x4Max().set(max); });
+    f.v128ConstF32(0).set(sum);
+    f.countUp(j, () => f.get(n), 1, () => {
+      load(xs); f.get(max).f32x4Sub(); expVector(f, t); f.set(v);
+      store(xs, v);
+      f.get(v).get(sum).f32x4Add().set(sum);
+    });
+    f.countUp(j, () => f.get(n), 1, () => { load(xs); f.get(sum).f32x4Div().set(v); store(os, v); });
+    f.get(x).get(rowBytes).i32Const(2).i32Shl().i32Add().set(x);
+    f.get(out).get(outRow).i32Const(2).i32Shl().i32Add().set(out);
   });
   return f;
 }
@@ -417,9 +438,7 @@ const KERNELS = [
   { name: 'gateGrad', fn: emitGateGrad },
   { name: 'adam', fn: emitAdam },
   { name: 'sgd', fn: emitSgd },
-  { name: 'expInPlace', fn: emitExp },
-  { name: 'maxSubRows', fn: emitMaxSubRows },
-  { name: 'normalizeRows', fn: emitNormalizeRows },
+  { name: 'softmaxRows', fn: emitSoftmaxRows },
   { name: 'sumSquares', fn: emitSumSquares },
 ];
 
@@ -707,24 +726,20 @@ export class CpuElementwise {
 
   /**
    * The softmax of each row of each rows x n matrix of logits (contiguous, overwritten) into its out
-   * (row stride outRow): subtract the row's max, exp, divide by the row's sum; all in WASM. The three
-   * passes are a wave of calls each, over every matrix (one dispatch per pass for all of an op's
-   * gates: each gate alone is too little work to split); split by rows.
+   * (row stride outRow): subtract the row's max, exp, divide by the row's sum; in WASM, four rows at
+   * a time, one call per block of rows, every matrix's in one dispatch; split by rows.
    */
   softmaxRows(matrices: readonly SoftmaxMatrix[]): CpuRun {
     const threads = this.threadsFor(matrices.reduce((s, m) => s + m.rows * m.n * 5, 0));
-    const blocks = matrices.flatMap((m) =>
-      ranges(m.rows, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, 1).map(([from, count]) => ({ m, from, count, part: partOf(from, m.rows, threads) })),
+    // Blocks of whole groups of four rows (the kernel's), but for a matrix's last block.
+    const jobs = matrices.flatMap((m) =>
+      ranges(m.rows, threads === 1 ? 1 : threads * BLOCKS_PER_THREAD, 4).map(([from, count]): Job => ({
+        fn: 'softmaxRows',
+        args: [count, m.n, 4 * (m.logits + from * m.n), 4 * (m.out + from * m.outRow), 4 * m.outRow],
+        part: partOf(from, m.rows, threads),
+      })),
     );
-    const x = (m: SoftmaxMatrix, from: number) => 4 * (m.logits + from * m.n);
-    return this.prepare(
-      [
-        blocks.map(({ m, from, count, part }) => ({ fn: 'maxSubRows', args: [count, m.n, x(m, from)], part })),
-        blocks.map(({ m, from, count, part }) => ({ fn: 'expInPlace', args: [count * m.n, x(m, from)], part })),
-        blocks.map(({ m, from, count, part }) => ({ fn: 'normalizeRows', args: [count, m.n, x(m, from), 4 * (m.out + from * m.outRow), 4 * m.outRow], part })),
-      ],
-      threads,
-    );
+    return this.prepare([jobs], threads);
   }
 
   /** Threads an op of this much work (floats read or written) runs on. */

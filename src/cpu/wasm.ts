@@ -168,6 +168,8 @@ export class FunctionBuilder {
   v128StoreF32(offset = 0): this { return this.simd(0x0b, ALIGN_F32, ...uleb(offset)); }
   /** Stores lane `lane` of a v128 as one f32. */
   v128Store32Lane(lane: number, offset = 0): this { return this.simd(0x5a, ALIGN_F32, ...uleb(offset), lane); }
+  /** Replaces lane `lane` of the vector on the stack with the f32 at the address under it. */
+  v128Load32Lane(lane: number, offset = 0): this { return this.simd(0x56, ALIGN_F32, ...uleb(offset), lane); }
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
   /** Lane-wise a > b: all ones or all zeros (false for NaN). */
   f32x4Gt(): this { return this.simd(0x44); }
