@@ -15,6 +15,7 @@ import { BatchError, Trainer } from '../src/trainer.js';
 import { checkpointBytes, loadCheckpoint, readCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { CheckpointError, encodeSafetensors } from '../src/checkpoint/safetensors.js';
 import { testContext } from './gpu.js';
+import { CpuDevice } from '../src/cpu/device.js';
 import { thrownBy } from './helpers.js';
 
 type Kind = new (...args: never[]) => Error;
@@ -119,6 +120,34 @@ describe('bad-input corpus', () => {
     expect(error).toBeInstanceOf(LimitError);
     expect((error as LimitError).message).toMatch(/(maxStorageBufferBindingSize|maxBufferSize) of \d+ bytes; the largest batch size that fits is \d+/);
   });
+
+  // The CPU device checks the staged x in WebAssembly, 16, 4 and 1 floats at a time (3 rows of 21:
+  // 48, 12 and 3 floats): a value that is not finite anywhere in those steps is found, named by the
+  // batch's row and column, and a batch of finite values, however large, trains.
+  for (const threads of [1, 2]) {
+    it(`a staged x that is not finite is found wherever it is (CPU device, ${threads} thread${threads > 1 ? 's' : ''})`, async () => {
+      const [inputDim, rows] = [21, 3];
+      const trainer = await Trainer.create(await CpuDevice.create({ threads }), ple({ inputDim, tasks, levels: 1, taskExperts: 1, sharedExperts: 1, expertWidths: [3], towerWidths: [] }), { batchSize: 4 });
+      try {
+        const labels = [1, 0, 0, 1, 1, 0];
+        for (const i of [0, 15, 16, 47, 48, 59, 60, 62]) {
+          for (const v of [NaN, Infinity, -Infinity]) {
+            const x = new Float32Array(rows * inputDim).fill(1.5);
+            x[i] = v;
+            expect(() => trainer.step({ rows, x, labels }), `x[${i}] = ${v}`).toThrow(`batch.x row ${Math.floor(i / inputDim)} column ${i % inputDim} is ${v}; inputs must be finite`);
+          }
+        }
+        expect(trainer.steps).toBe(0);
+        const big = new Float32Array(rows * inputDim).fill(1.5);
+        big[61] = 3.4e38;
+        big[3] = -3.4e38;
+        await trainer.step({ rows, x: big, labels });
+        expect(trainer.steps).toBe(1);
+      } finally {
+        trainer.destroy();
+      }
+    });
+  }
 
   it('checkpoints: truncated, of another model, not safetensors, another format; the model is left untouched', async () => {
     const ctx = await testContext();

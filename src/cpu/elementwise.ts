@@ -430,6 +430,26 @@ function emitSumSquares(): FunctionBuilder {
   return f;
 }
 
+/**
+ * `finiteSum(count, x) -> f32`: sum_i x[i] * 0 in four lanes: 0 when every x[i] is finite, NaN when
+ * one is not (the staged batch's check).
+ */
+function emitFiniteSum(): FunctionBuilder {
+  const f = new FunctionBuilder([i32, i32], [f32]);
+  const [count, x] = f.params.map((_, i) => i);
+  const col = f.local(i32);
+  const acc = Array.from({ length: 4 }, () => f.local(v128));
+  walk(f, col, count, (s) => {
+    for (let h = 0; h < s.vecs; h++) {
+      at(f, x, col); s.load(f, h); f.v128ConstF32(0).f32x4Mul().get(acc[h]).f32x4Add().set(acc[h]);
+    }
+  });
+  f.get(acc[0]).get(acc[1]).f32x4Add().get(acc[2]).get(acc[3]).f32x4Add().f32x4Add().set(acc[0]);
+  f.get(acc[0]).f32x4ExtractLane(0).get(acc[0]).f32x4ExtractLane(1).f32Add();
+  f.get(acc[0]).f32x4ExtractLane(2).get(acc[0]).f32x4ExtractLane(3).f32Add().f32Add();
+  return f;
+}
+
 /** The module's exports, in this order. */
 const KERNELS = [
   { name: 'biasAct', fn: emitBiasAct },
@@ -440,6 +460,7 @@ const KERNELS = [
   { name: 'sgd', fn: emitSgd },
   { name: 'softmaxRows', fn: emitSoftmaxRows },
   { name: 'sumSquares', fn: emitSumSquares },
+  { name: 'finiteSum', fn: emitFiniteSum },
 ];
 
 /** The kernels' module, compiled once per process for each kind of memory (shared: worker threads). */
@@ -677,6 +698,11 @@ export class CpuElementwise {
     // Three operations per float (promote, square, add), each float read once.
     const threads = this.threadsFor(3 * count);
     return this.prepare([normChunks(count).map(([from, n], i) => squaresJob(x, partials, from, n, i, partOf(from, count, threads)))], threads);
+  }
+
+  /** Whether the `count` floats from x are all finite (on this thread). */
+  allFinite(count: number, x: number): boolean {
+    return this.fns.finiteSum(count, 4 * x) === 0;
   }
 
   /** The float64 total of the partial sums of `count` floats that sumSquares (or optimizer) left at `partials`, added in order. */

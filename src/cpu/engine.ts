@@ -92,6 +92,8 @@ export class CpuEngine implements Engine {
   readonly batchSize: number;
   private readonly heap: CpuHeap;
   private readonly context: CpuOpContext;
+  /** The input arena's floats and words in the heap, and their check for values that are not finite (stageBatch's). */
+  private readonly inputStage: { f32: Float32Array; u32: Uint32Array; finite: (from: number, count: number) => boolean };
   /** Each phase's ops, prepared once (src/cpu/kernels.ts prepareCpuOp), in step order. */
   private readonly prepared: Record<Phase, { op: OpDesc; run: CpuRun }[]>;
   private destroyed = false;
@@ -107,6 +109,9 @@ export class CpuEngine implements Engine {
     this.batchSize = step.B;
     this.heap = heap;
     this.context = context;
+    const at = context.base.input;
+    const size = step.input.size;
+    this.inputStage = { f32: heap.f32.subarray(at, at + size), u32: heap.u32.subarray(at, at + size), finite: (from, count) => context.elementwise.allFinite(count, at + from) };
     const phases = Object.keys(step.ops) as Phase[];
     this.prepared = Object.fromEntries(phases.map((phase) => [phase, step.ops[phase].map((op) => ({ op, run: prepareCpuOp(op, context) }))])) as Record<Phase, { op: OpDesc; run: CpuRun }[]>;
   }
@@ -170,9 +175,8 @@ export class CpuEngine implements Engine {
   }
 
   writeBatch(batch: Batch): void {
-    const at = this.context.base.input;
-    const size = this.step.input.size;
-    stageBatch(this.spec, this.step.input, this.batchSize, batch, this.heap.f32.subarray(at, at + size), this.heap.u32.subarray(at, at + size));
+    const { f32, u32, finite } = this.inputStage;
+    stageBatch(this.spec, this.step.input, this.batchSize, batch, f32, u32, finite);
   }
 
   run(phases: readonly Phase[], reads: readonly Region[]): Promise<Float32Array> {
