@@ -3,8 +3,9 @@
  * floats of one CpuHeap: bias_act_backward, the three mixture kernels, the optimizer updates, the
  * gates' softmax and grad_norm's sum of squares, with the semantics of their float64 references
  * (src/reference/bias_act_backward.ts, mixture.ts, optimizer.ts, gate_softmax.ts, grad_norm.ts),
- * summing in f32 as the GPU does (grad_norm in float64, as the CPU device always has). The mixture
- * kernels make one pass over each row of their output, its sums in registers.
+ * summing in f32 as the GPU does (grad_norm in float64, as the CPU device always has); and the
+ * staged batch's check for values that are not finite (src/input-stage.ts). The mixture kernels make
+ * one pass over each row of their output, its sums in registers.
  * src/cpu/kernels.ts maps the ops to these; with a thread pool they split over its threads (see
  * CpuElementwise). Test: test/cpu_elementwise.test.ts.
  *
@@ -573,10 +574,10 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
  * With a pool (src/cpu/pool.ts, holding elementwiseModule(true)) the ops split into calls over
  * disjoint outputs that its threads claim: the mixture, gate and expert gradients and the softmax by
  * rows, bias_act_backward by columns (each column's db still summed over the rows in order), the
- * optimizer and grad_norm's sum of squares by element ranges. Thread t's part of each op is its t-th run of the largest entry's
- * rows (pool.ts partOf), about the rows of each entry the GEMM gives it too, so a thread mostly
- * reads rows it wrote; bias_act_backward's part t is each entry's t-th column range, the
- * optimizer's the t-th run of elements. Every output float is computed by one call in the same
+ * optimizer and grad_norm's sum of squares by element ranges. Thread t's part of each op is its
+ * t-th run of the largest entry's rows (pool.ts partOf), about the rows of each entry the GEMM gives
+ * it too, so a thread mostly reads rows it wrote; bias_act_backward's part t is each entry's t-th
+ * column range, the optimizer's the t-th run of elements. Every output float is computed by one call in the same
  * order as on one thread, so the results are bit for bit the 1-thread ones. grad_norm's float64
  * sum adds partial sums of fixed chunks (normChunkFloats, whatever the threads) in order, so it
  * is the same on any number of threads too.
