@@ -510,14 +510,17 @@ const MAX_NORM_CHUNKS = 256;
 function normChunkFloats(count: number): number {
   return Math.max(NORM_CHUNK, Math.ceil(count / MAX_NORM_CHUNKS / SPLIT_FLOATS) * SPLIT_FLOATS);
 }
+/** How many chunks sumSquares cuts `count` floats into. */
+function normChunkCount(count: number): number {
+  return Math.ceil(count / normChunkFloats(count));
+}
 /** Floats of the partial sums CpuElementwise.sumSquares keeps for `count` floats. */
 export function sumSquaresFloats(count: number): number {
-  return 2 * Math.max(1, normChunks(count).length);
+  return 2 * Math.max(1, normChunkCount(count));
 }
 /** sumSquares' chunks of `count` floats, as [from, count]. */
 function normChunks(count: number): [number, number][] {
-  const size = normChunkFloats(count);
-  return ranges(count, Math.ceil(count / size), size);
+  return ranges(count, normChunkCount(count), normChunkFloats(count));
 }
 /** The sumSquares call of chunk `index` ([from, from + n) of x) into its f64 of `partials`. */
 function squaresJob(x: number, partials: number, from: number, n: number, index: number, part: number): Job {
@@ -709,7 +712,7 @@ export class CpuElementwise {
   /** The float64 total of the partial sums of `count` floats that sumSquares (or optimizer) left at `partials`, added in order. */
   squaresTotal(count: number, partials: number): number {
     if (partials % 2 !== 0) throw new Error(`the partial sums' offset ${partials} is not 8-byte aligned`);
-    const sums = new Float64Array(this.heap.f32.buffer, 4 * partials, normChunks(count).length);
+    const sums = new Float64Array(this.heap.f32.buffer, 4 * partials, normChunkCount(count));
     return sums.reduce((a, v) => a + v, 0);
   }
 

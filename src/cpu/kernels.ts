@@ -116,7 +116,7 @@ export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
         // Clip scale 1 for now; the optimizer op writes the norm after its pass (CpuOpContext.normInOptimizer).
         if (c.normInOptimizer.has(op) && !(c.clipMaxNorm > 0)) return writeNorm(c, out, NaN);
         squares();
-        writeNorm(c, out, Math.sqrt(c.elementwise.squaresTotal(c.paramCount, c.normScratch)));
+        writeNorm(c, out, summedNorm(c));
       };
     }
     case 'optimizer':
@@ -128,7 +128,7 @@ export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
         // Every gradient is scaled by gradScale and the clip scale grad_norm wrote.
         const scale = gradScale * c.f32[clip];
         c.elementwise.optimizer({ optimizer, t, lr, scale, decayEnd }, op.count, at(op.buffers.params), at(op.buffers.grads), at(op.buffers.m1), at(op.buffers.m2), sumsNorm ? c.normScratch : undefined);
-        if (sumsNorm) writeNorm(c, clip, Math.sqrt(c.elementwise.squaresTotal(c.paramCount, c.normScratch)));
+        if (sumsNorm) writeNorm(c, clip, summedNorm(c));
       };
     case 'clear': {
       const from = at(op.buffer) + op.offset;
@@ -210,6 +210,11 @@ function embeddingBackward(c: CpuOpContext, e: ScatterEntry, csr: number, dx: nu
       }
     }
   }
+}
+
+/** The gradients' norm from the partial sums of their squares at normScratch (grad_norm's or the optimizer's dispatch left them there). */
+function summedNorm(c: CpuOpContext): number {
+  return Math.sqrt(c.elementwise.squaresTotal(c.paramCount, c.normScratch));
 }
 
 /** grad_norm's outputs: the clip scale at out, the norm at out + 1 (a NaN norm, not yet summed, writes scale 1). */
