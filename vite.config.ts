@@ -40,6 +40,8 @@ export default defineConfig(({ mode }) => ({
   test: {
     root: '.',
     include: ['test/**/*.test.ts'],
+    // A failing randomized test prints the seeds it drew (test/seed-report.ts).
+    setupFiles: ['test/seed-report.ts'],
     // WGSL runs on a CPU driver on GPU-less hosts: pipeline creation takes seconds.
     testTimeout: 300_000,
     hookTimeout: 300_000,

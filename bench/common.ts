@@ -273,7 +273,7 @@ export async function profileStep(ctx: GpuContext, trainer: Trainer, repeats = 3
   return summarizeProfile(timestamps ? 'timestamp-query' : 'submit-and-wait', all.map(({ phase, op }, i) => ({ phase, label: `${opKernel(op)} ${opName(op)}`, kernel: opKernel(op), ms: ms[i] })));
 }
 
-/** A step's rate against its GEMMs' rate over the step's own GEMM ops run alone (issue 14's 80% target), from alternating rounds; on either device. */
+/** A step's rate against its GEMMs' rate over the step's own GEMM ops run alone (the step's ≥ 80% target), from alternating rounds; on either device. */
 export interface GemmShare {
   /** Per round: ms per step, ms per pass of the step's batched_gemm ops alone, and step rate / GEMM rate. */
   rounds: { stepMs: number; gemmMs: number; ratio: number }[];

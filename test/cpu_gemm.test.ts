@@ -108,7 +108,7 @@ afterAll(() => {
 });
 
 /** A heap of `floats` for a GEMM on `threads` threads, and the GEMM on it (splitting even the smallest entries unless minFlopsPerThread says otherwise). */
-async function gemmOn(floats: number, threads: number, scratch: number, scratchFloats: number, minFlopsPerThread = 0): Promise<{ heap: CpuHeap; gemm: CpuGemm }> {
+async function gemmOn(floats: number, threads: number, scratch: number, scratchFloats: number, minFlopsPerThread = 0): Promise<{ heap: CpuHeap; gemm: CpuGemm; pool?: CpuThreadPool }> {
   if (threads === 1) {
     const heap = new CpuHeap(floats);
     return { heap, gemm: await CpuGemm.create(heap, scratch, scratchFloats) };
@@ -120,7 +120,7 @@ async function gemmOn(floats: number, threads: number, scratch: number, scratchF
     p = { heap, pool: await CpuThreadPool.create(heap.memory, [await gemmModule(true)], threads) };
     pooled.set(key, p);
   }
-  return { heap: p.heap, gemm: await CpuGemm.create(p.heap, scratch, scratchFloats, { pool: p.pool, minFlopsPerThread }) };
+  return { heap: p.heap, gemm: await CpuGemm.create(p.heap, scratch, scratchFloats, { pool: p.pool, minFlopsPerThread }), pool: p.pool };
 }
 
 /**
@@ -136,7 +136,7 @@ async function check(label: string, seed: number, rng: Rng, cs: Case): Promise<v
   const flops = cs.entries.reduce((s, e) => s + 2 * e.m * e.n * e.k, 0);
   for (const { threads, cutFor } of RUNS) {
     // Cut for fewer threads than the pool has: minFlopsPerThread of 1 / (cutFor + 0.5) of the FLOPs.
-    const { heap, gemm } = await gemmOn(cs.floats, threads, cs.scratch, cs.scratchFloats, cutFor < threads ? flops / (cutFor + 0.5) : 0);
+    const { heap, gemm, pool } = await gemmOn(cs.floats, threads, cs.scratch, cs.scratchFloats, cutFor < threads ? flops / (cutFor + 0.5) : 0);
     const f = heap.f32;
     expect(f.length).toBeGreaterThanOrEqual(cs.floats);
     if (!initial) {
@@ -169,8 +169,16 @@ async function check(label: string, seed: number, rng: Rng, cs: Case): Promise<v
     gemmReference(cs.entries.map((e) => ({ ...e, relu: false })), abs(a), abs(b), scale, abs(bias));
     gemmReference(cs.entries, a, b, c, bias);
 
-    // A trap (a read or write past the heap) names the seed too.
-    await withSeed(seed, async () => run());
+    // A trap (a read or write past the heap) names the seed too. On a pool, the run must be one dispatch cut for cutFor threads.
+    const dispatches: number[] = [];
+    const poolRun = pool?.run;
+    if (pool) pool.run = (list) => (dispatches.push(list.length), poolRun!.call(pool, list));
+    try {
+      await withSeed(seed, async () => run());
+    } finally {
+      if (pool) pool.run = poolRun!;
+    }
+    if (threads > 1 && (dispatches.length !== 1 || dispatches[0] !== cutFor)) fail(`on ${threads} threads cut for ${cutFor}, the run made dispatches of [${dispatches.join(', ')}] parts, not one of ${cutFor}`);
 
     const on = `${threads} thread${threads > 1 ? 's' : ''}${cutFor < threads ? ` cut for ${cutFor}` : ''}`;
     const u = heap.u32;

@@ -105,7 +105,7 @@ describe('CPU thread pool', () => {
     expect(f[C / 4 + 3 * WIDTH]).toBe(0); // nothing past thread 2's row
   });
 
-  it('throws a trap on a worker here, naming the worker, after every call has finished; then runs on', async () => {
+  it('throws a trap on a worker here, naming the worker; then runs on', async () => {
     const { heap, pool, rowCall, slowCall, rowIs } = await setUp(2);
     pools.push(pool);
     // A call that adds B to row 0 on this thread and traps on the worker (its C offset by 1 GiB there).

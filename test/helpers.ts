@@ -18,13 +18,22 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }
 
+/**
+ * The seeds caseSeed handed out during the running test, in order; test/seed-report.ts empties it
+ * before each test and prints it when the test fails, so every randomized test's failure names its
+ * seed, wherever the failing check is. (On globalThis: the setup file and a test file may hold
+ * separate instances of this module.)
+ */
+export const testSeeds: number[] = ((globalThis as { __pleTestSeeds?: number[] }).__pleTestSeeds ??= []);
+
 /** A fresh seed per case, taken from the environment when reproducing a failure. */
 export function caseSeed(label: string): number {
   const fixed = process.env.PLE_TEST_SEED;
-  if (fixed) return Number(fixed);
   let h = Date.now() >>> 0;
   for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 16777619) >>> 0;
-  return h;
+  const seed = fixed ? Number(fixed) : h;
+  testSeeds.push(seed);
+  return seed;
 }
 
 export function randomArray(rng: Rng, n: number, scale = 1): Float32Array {
@@ -40,6 +49,23 @@ export function expectClose(label: string, seed: number, got: ArrayLike<number>,
     throw new Error(`${label}: relative error ${err.toExponential(3)} > ${tol} (seed ${seed}; rerun with PLE_TEST_SEED=${seed})`);
   }
   return err;
+}
+
+/**
+ * Counts the thread-pool dispatches of a CPU engine from now on, so a test on several threads can
+ * check that the work really went to the pool (the engine keeps its pool private: reached here by
+ * name). Throws when the engine has no pool.
+ */
+export function countPoolDispatches(engine: object): () => number {
+  const pool = (engine as { pool?: { run: (parts: readonly (readonly unknown[])[]) => void } }).pool;
+  if (!pool) throw new Error('this engine runs on one thread: it has no thread pool');
+  const run = pool.run.bind(pool);
+  let dispatches = 0;
+  pool.run = (parts) => {
+    dispatches++;
+    run(parts);
+  };
+  return () => dispatches;
 }
 
 /** Runs `f`, asserts it throws an instance of `kind`, and returns the error. */

@@ -9,10 +9,11 @@ import { Trainer, type Batch } from '../src/trainer.js';
 import { buildSpec as spec } from '../src/spec.js';
 import { referenceGradients, toFloat64 } from '../src/reference/model.js';
 import { Rng } from '../src/rng.js';
-import { caseSeed, excludeNearKinks, expectClose, withSeed } from './helpers.js';
+import { caseSeed, countPoolDispatches, excludeNearKinks, expectClose, withSeed } from './helpers.js';
 import { noSubgroupsContext, testContext } from './gpu.js';
 import type { GpuContext } from '../src/gpu/context.js';
 import { CpuDevice } from '../src/cpu/device.js';
+import { CpuEngine } from '../src/cpu/engine.js';
 import type { ModelSpec } from '../src/spec.js';
 import type { GemmTuningChooser } from '../src/kernels/batched_gemm.js';
 
@@ -103,7 +104,14 @@ async function checkAgainstReference(
   const ctx = await device();
   const rng = new Rng(seed);
   const trainer = await Trainer.create(ctx, config, { batchSize, seed, gemmTuning, fuseGateMixture });
-  if (fuseGateMixture && trainer.engine.device === 'gpu') expect(trainer.plan.forward.filter((op) => op.kind === 'dispatch' && op.dispatch.kernel === 'gate_mixture')).toHaveLength(spec(config).levels.length);
+  if (fuseGateMixture) {
+    const fused = trainer.engine instanceof CpuEngine
+      ? trainer.engine.step.ops.forward.filter((op) => op.kernel === 'gate_mixture')
+      : trainer.plan.forward.filter((op) => op.kind === 'dispatch' && op.dispatch.kernel === 'gate_mixture');
+    expect(fused).toHaveLength(spec(config).levels.length);
+  }
+  // On several threads the work must really be split: the pool dispatches.
+  const dispatches = ctx instanceof CpuDevice && ctx.threads > 1 ? countPoolDispatches(trainer.engine) : undefined;
   try {
     const spec = trainer.spec;
     // Random biases too, so every term of every layer is exercised.
@@ -120,6 +128,7 @@ async function checkAgainstReference(
     // Dynamic weighting (w_k gamma_k^t) reaches the GPU through setTaskWeights, between steps.
     if (taskWeights) trainer.setTaskWeights(taskWeights);
     const result = await trainer.computeGradients(batch);
+    if (dispatches) expect(dispatches(), `${label}: pool dispatches on ${(ctx as CpuDevice).threads} threads`).toBeGreaterThan(0);
     const ref = referenceGradients(spec, toFloat64(params), batch, taskWeights);
 
     expectClose(`${label}: task losses`, seed, result.taskLoss, ref.loss.taskLoss, TOL);

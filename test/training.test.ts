@@ -10,7 +10,7 @@ import { referenceGradients, toFloat64 } from '../src/reference/model.js';
 import { optimizerReference } from '../src/reference/optimizer.js';
 import { resolveOptimizer, type OptimizerConfig } from '../src/config.js';
 import { Rng } from '../src/rng.js';
-import { caseSeed, excludeNearKinks, relativeError, withSeed } from './helpers.js';
+import { caseSeed, countPoolDispatches, excludeNearKinks, relativeError, withSeed } from './helpers.js';
 import { testContext } from './gpu.js';
 import { CpuDevice } from '../src/cpu/device.js';
 import type { GpuContext } from '../src/gpu/context.js';
@@ -120,8 +120,11 @@ describe('training on the CPU device: 2 threads bit for bit as 1', () => {
         expect(device.threads).toBe(threads);
         const trainer = await Trainer.create(device, r.config, { batchSize: r.batchSize, seed, optimizer: { kind: 'adam', lr: 0.01 } });
         try {
+          const dispatches = threads > 1 ? countPoolDispatches(trainer.engine) : () => 0;
           const losses: number[] = [];
           for (let t = 0; t < r.steps; t++) losses.push((await trainer.step(batches[t % batches.length])).total);
+          // On 2 threads the step's work must really be split (at batch 512 by default's rule too).
+          if (threads > 1) expect(dispatches(), `pool dispatches (seed ${seed})`).toBeGreaterThanOrEqual(r.steps);
           const moments = await trainer.readOptimizerState();
           const bits = (m: Map<string, Float32Array>) => [...m.values()].flatMap((v) => Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)));
           return { losses, params: bits(await trainer.readParams()), m1: bits(moments.m1), m2: bits(moments.m2) };
