@@ -2,8 +2,8 @@
  * src/cpu/elementwise.ts (the CPU device's WASM SIMD element-wise kernels) against the float64
  * references: bias_act_backward (src/reference/bias_act_backward.ts), mixture, mixture_gate_grad and
  * mixture_expert_grad (src/reference/mixture.ts), the optimizers (src/reference/optimizer.ts), the
- * gates' softmax (src/reference/gate_softmax.ts) and grad_norm (src/reference/grad_norm.ts, through
- * src/cpu/kernels.ts's op).
+ * gates' softmax (src/reference/gate_softmax.ts), the task losses (src/reference/task_loss.ts) and
+ * grad_norm (src/reference/grad_norm.ts, through src/cpu/kernels.ts's op).
  * Widths are odd and even (1 to 65: the 16-, 4- and 1-float paths and their tails), row counts
  * odd, every operand at an unaligned heap offset with gaps of NaN, several entries per call; the
  * mixture and the gate gradient run in row blocks of random sizes, and as ops through runCpuOp
@@ -13,7 +13,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ResolvedOptimizer } from '../src/config.js';
-import { CpuElementwise, elementwiseModule, sumSquaresFloats } from '../src/cpu/elementwise.js';
+import { CpuElementwise, elementwiseModule, sumSquaresFloats, taskLossFloats } from '../src/cpu/elementwise.js';
 import { CpuGemm } from '../src/cpu/gemm.js';
 import { CpuHeap } from '../src/cpu/heap.js';
 import { CpuThreadPool } from '../src/cpu/pool.js';
@@ -21,12 +21,15 @@ import { runCpuOp, type CpuOpContext } from '../src/cpu/kernels.js';
 import type { BufferRole } from '../src/layers/ops.js';
 import type { BiasActEntry } from '../src/kernels/bias_act_backward.js';
 import type { GateEntry } from '../src/kernels/gate_softmax.js';
+import type { TaskLossEntry } from '../src/kernels/task_loss.js';
+import type { TaskType } from '../src/config.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../src/kernels/mixture.js';
 import { biasActBackwardReference } from '../src/reference/bias_act_backward.js';
 import { gateSoftmaxReference } from '../src/reference/gate_softmax.js';
 import { gradNormReference } from '../src/reference/grad_norm.js';
 import { expertGradReference, gateGradReference, mixtureReference } from '../src/reference/mixture.js';
 import { optimizerReference } from '../src/reference/optimizer.js';
+import { taskLossReference } from '../src/reference/task_loss.js';
 import { Rng } from '../src/rng.js';
 import { caseSeed, expectClose, withSeed } from './helpers.js';
 
@@ -312,7 +315,7 @@ describe('CPU mixture ops through runCpuOp (src/cpu/kernels.ts) on more rows tha
         const gateGrads = c.gateGrads.map((g) => ({ ...g, wOff: c.gateW + g.wOff, zOff: c.z + g.zOff, dgOff: c.dG + g.dgOff, dlOff: c.dLogit + g.dlOff }));
         const context: CpuOpContext = {
           f32: f, u32: layout.heap.u32, base: { act: 0 } as Record<BufferRole, number>, gemm: await CpuGemm.create(layout.heap, 0, 64), elementwise: ew,
-          gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: 0, paramCount: 0, normScratch: 0, normInOptimizer: new Set(),
+          gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: 0, paramCount: 0, normScratch: 0, lossScratch: 0, normInOptimizer: new Set(),
         };
         runCpuOp({ kernel: 'mixture', name: 'mixture', entries: mixtures, buffers: { gateW: 'act', z: 'act', out: 'act' } }, context);
         runCpuOp({ kernel: 'mixture_gate_grad', name: 'gate grad', entries: gateGrads, buffers: { gateW: 'act', z: 'act', dG: 'act', dLogit: 'act' } }, context);
@@ -497,7 +500,7 @@ describe('CPU grad_norm (WASM SIMD sum of squares in float64) against the float6
         // Clipping off, a bound below the norm (scaled) and one above it (scale 1).
         for (const maxNorm of [0, want.norm / 3, want.norm * 3]) {
           const context: CpuOpContext = {
-            f32: f, u32: layout.heap.u32, base, gemm, elementwise: ew, gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: maxNorm, paramCount: count, normScratch: partials, normInOptimizer: new Set(),
+            f32: f, u32: layout.heap.u32, base, gemm, elementwise: ew, gateLogits: { logitsAt: new Map(), entries: new Map(), fused: new Set(), extra: new Map() }, optimizerStep: null, clipMaxNorm: maxNorm, paramCount: count, normScratch: partials, lossScratch: 0, normInOptimizer: new Set(),
           };
           const before = layout.heap.u32.slice();
           runCpuOp({ kernel: 'grad_norm', name: 'step', buffers: { uniform: 'clipUniform', grads: 'grads', out: 'clip' } }, context);
@@ -727,4 +730,79 @@ describe('CPU element-wise ops split over 1, 2 and 3 threads: bit for bit as 1 t
       expectClose('sum of squares', seed, [total], [want.norm * want.norm], 1e-12);
     });
   });
+});
+
+describe('CPU task losses (WASM SIMD exp and log1p) against the float64 reference, on 1, 2 and 3 threads', () => {
+  // Sample counts around the kernel's groups of 4 and the sums' blocks of 256.
+  const shapes: [string, [TaskType, number][], number][] = [
+    ['binary and regression, 1 sample', [['binary', 0.2], ['regression', 0]], 1],
+    ['binary and regression, 7 samples', [['binary', 0.3], ['regression', 0.3]], 7],
+    ['three tasks, 257 samples, one with no labels', [['binary', 0.1], ['regression', 1], ['binary', 0.5]], 257],
+    ['two binary tasks, 600 samples', [['binary', 0], ['binary', 0.4]], 600],
+  ];
+  for (const [label, tasks, rows] of shapes) {
+    it(label, async () => {
+      const seed = caseSeed(`cpu task losses ${label}`);
+      await withSeed(seed, async () => {
+        const rng = new Rng(seed);
+        const layout = new Layout(rng, { shared: true });
+        const f = layout.heap.f32;
+        const K = tasks.length;
+        const weights = layout.region(K);
+        layout.fill(weights, 1, K, K, () => rng.range(0.2, 2));
+        // Logits of every task side by side; labels and masks interleaved in one buffer, as the plan lays them out.
+        const logits = layout.region(K * rows);
+        const labelRow = 2 * K + rng.int(0, 2);
+        const labels = layout.region(rows * labelRow);
+        const dLogits = layout.region(K * rows);
+        const out = layout.region(2 * K);
+        const partials = layout.region(0, 2);
+        const entries: TaskLossEntry[] = tasks.map(([type], task) => ({
+          type, rows, task, logitOff: task * rows, labelOff: task, labelRow, maskOff: K + task, maskRow: labelRow, dOff: task * rows, outOff: 0,
+        }));
+        layout.region(taskLossFloats(entries), 2);
+        // Logits of every size: confident ones past exp's range, exact zeros of both signs, tiny ones.
+        const extremes = [100, -100, 30, -30, 0, -0, 1e-30, -1e-30, 17, -17];
+        for (let i = 0; i < K * rows; i++) f[logits + i] = rng.uniform() < 0.2 ? extremes[rng.int(0, extremes.length - 1)] : rng.normal() * 4;
+        tasks.forEach(([type, unlabelled], k) => {
+          for (let r = 0; r < rows; r++) {
+            const labelled = rng.uniform() >= unlabelled;
+            f[labels + r * labelRow + K + k] = labelled ? 1 : 0;
+            // A masked sample's label may be missing (NaN): it must not reach the sums.
+            f[labels + r * labelRow + k] = !labelled && rng.uniform() < 0.5 ? NaN : type === 'binary' ? rng.int(0, 1) : rng.normal() * 3;
+          }
+        });
+        layout.markOutput(dLogits, 1, K * rows, K * rows);
+        layout.markOutput(out, 1, 2 * K, 2 * K);
+        layout.markOutput(partials, 1, taskLossFloats(entries), taskLossFloats(entries));
+        const input = Float64Array.from(f);
+        const wantD = new Float64Array(f.length);
+        const wantOut = new Float64Array(f.length);
+        const shifted = entries.map((e) => ({ ...e, logitOff: logits + e.logitOff, labelOff: labels + e.labelOff, maskOff: labels + e.maskOff, dOff: dLogits + e.dOff, outOff: out }));
+        taskLossReference(shifted, input.subarray(weights), input, input, wantD, wantOut);
+        await onThreads(layout, seed, (ew) => ew.taskLosses(entries, weights, logits, labels, dLogits, out, partials)());
+        for (const e of shifted) {
+          const got = Array.from(f.subarray(e.dOff, e.dOff + rows));
+          const want = Array.from(wantD.subarray(e.dOff, e.dOff + rows));
+          expectClose(`task ${e.task} logit gradients`, seed, got, want, 1e-5);
+          // An unlabelled sample's gradient is exactly +0; a labelled one's within a few f32 ulp of the reference's, or
+          // within 1e-15 of the task's scale w / count: the reference's own error where 1 / (1 + e) - y cancels in
+          // float64 (a confident right prediction's, which the kernel computes without cancelling) and where exp(-|z|)
+          // is below f32's range (the kernel's is then about 1e-38).
+          const count = wantOut[out + 2 * e.task + 1];
+          const scale = count > 0 ? input[weights + e.task] / count : 0;
+          got.forEach((g, r) => {
+            const masked = !(f[e.maskOff + r * labelRow] > 0);
+            if (masked ? !Object.is(g, 0) : !(Math.abs(g - want[r]) <= 1e-6 * Math.abs(want[r]) + 1e-15 * scale)) {
+              throw new Error(`task ${e.task} sample ${r}: gradient ${g}, want ${want[r]} (seed ${seed})`);
+            }
+          });
+          expect(f[out + 2 * e.task + 1], `task ${e.task} count`).toBe(wantOut[out + 2 * e.task + 1]);
+          const loss = wantOut[out + 2 * e.task];
+          if (loss === 0) expect(f[out + 2 * e.task], `task ${e.task} loss`).toBe(0);
+          else expectClose(`task ${e.task} loss`, seed, [f[out + 2 * e.task]], [loss], 1e-5);
+        }
+      });
+    });
+  }
 });

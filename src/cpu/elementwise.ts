@@ -1,9 +1,10 @@
 /**
  * The CPU device's element-wise kernels in WebAssembly SIMD (encoder: src/cpu/wasm.ts), on the
  * floats of one CpuHeap: bias_act_backward, the three mixture kernels, the optimizer updates, the
- * gates' softmax and grad_norm's sum of squares, with the semantics of their float64 references
- * (src/reference/bias_act_backward.ts, mixture.ts, optimizer.ts, gate_softmax.ts, grad_norm.ts),
- * summing in f32 as the GPU does (grad_norm in float64, as the CPU device always has); and the
+ * gates' softmax, the task losses and grad_norm's sum of squares, with the semantics of their
+ * float64 references (src/reference/bias_act_backward.ts, mixture.ts, optimizer.ts,
+ * gate_softmax.ts, task_loss.ts, grad_norm.ts), in f32 as the GPU computes them (grad_norm's sum
+ * and the losses' sums over samples in float64); and the
  * staged batch's check for values that are not finite (src/input-stage.ts). The mixture kernels make
  * one pass over each row of their output, its sums in registers.
  * src/cpu/kernels.ts maps the ops to these; with a thread pool they split over its threads (see
@@ -17,6 +18,7 @@
 import type { ResolvedOptimizer } from '../config.js';
 import type { BiasActEntry } from '../kernels/bias_act_backward.js';
 import type { ExpertGradEntry, GateGradEntry, MixtureEntry } from '../kernels/mixture.js';
+import type { TaskLossEntry } from '../kernels/task_loss.js';
 import type { CpuHeap } from './heap.js';
 import { MIN_FLOPS_PER_THREAD } from './gemm.js';
 import { partOf, threadsForWork, type Call, type CpuThreadPool } from './pool.js';
@@ -392,6 +394,98 @@ function emitSoftmaxRows(): FunctionBuilder {
   return f;
 }
 
+/** 1 / (2k + 1) for k = 7 down to 1: log1p's series in s^2 (emitTaskLossRows). */
+const ATANH_SERIES = [1 / 15, 1 / 13, 1 / 11, 1 / 9, 1 / 7, 1 / 5, 1 / 3];
+
+/**
+ * `taskLossRows(kind, rows, logits, labels, labelRow, mask, maskRow, dLogits, partial)`: for each of
+ * `rows` samples r (logits contiguous; labels and mask each a float every labelRow / maskRow bytes),
+ * with m = mask[r] > 0: dLogits[r] = m ? loss'(z, y) : +0, unscaled; at `partial` (8-byte aligned)
+ * two f64s, the sum of the labelled samples' losses and their count (shaders/task_loss.wgsl's sums,
+ * for these rows). kind 0, cross-entropy on the logit: loss = max(z, 0) - z y + log1p(e) with
+ * e = exp(-|z|), loss' = sigmoid(z) - y = (z >= 0 ? (1 - y) - q : q - y) with q = e / (1 + e)
+ * (accurate where a confident prediction is right, unlike 1 / (1 + e) - y); log1p(e) = 2 atanh(s) with
+ * s = e / (2 + e) <= 1/3, its series to s^15 (within a few ulp, also where e is tiny). kind 1,
+ * squared error: loss = (z - y)^2, loss' = 2 (z - y). In f32, four samples at a time, one per lane;
+ * a last group of fewer repeats its last sample in the spare lanes, which store the same gradient
+ * to the same place and add nothing to the sums. A masked sample's label is never used (it may be NaN).
+ */
+function emitTaskLossRows(): FunctionBuilder {
+  const f = new FunctionBuilder(Array<typeof i32>(9).fill(i32));
+  const [kind, rows, logits, labels, labelRow, mask, maskRow, dLogits, partial] = f.params.map((_, i) => i);
+  const g = f.local(i32);
+  const lanes = f.local(i32);
+  const zs = Array.from({ length: 4 }, () => f.local(i32));
+  const ys = Array.from({ length: 4 }, () => f.local(i32));
+  const ms = Array.from({ length: 4 }, () => f.local(i32));
+  const ds = Array.from({ length: 4 }, () => f.local(i32));
+  const [z, y, e, s, p, loss, grad, labelled, counted, v] = Array.from({ length: 10 }, () => f.local(v128));
+  const [sumLow, sumHigh, count] = Array.from({ length: 3 }, () => f.local(v128));
+  const t = expLocals(f);
+  const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+  /** The f32s at each lane's address, as a vector on the stack. */
+  const load = (at: number[]) => {
+    f.v128ConstF32(0);
+    for (let l = 0; l < 4; l++) f.set(v).get(at[l]).get(v).v128Load32Lane(l);
+  };
+  f.countUp(g, () => f.get(rows), 4, () => {
+    // lanes = min(4, rows - g); lane l reads sample g + min(l, lanes - 1).
+    f.get(rows).get(g).i32Sub().set(lanes);
+    f.i32Const(4).get(lanes).get(lanes).i32Const(4).i32GtS().select().set(lanes);
+    for (let l = 0; l < 4; l++) {
+      const row = () => {
+        f.get(g);
+        if (l > 0) f.i32Const(l).get(lanes).i32Const(1).i32Sub().get(lanes).i32Const(l).i32GtS().select().i32Add();
+      };
+      f.get(logits); row(); f.i32Const(2).i32Shl().i32Add().set(zs[l]);
+      f.get(dLogits); row(); f.i32Const(2).i32Shl().i32Add().set(ds[l]);
+      f.get(labels); row(); f.get(labelRow).i32Mul().i32Add().set(ys[l]);
+      f.get(mask); row(); f.get(maskRow).i32Mul().i32Add().set(ms[l]);
+    }
+    load(zs); f.set(z);
+    load(ys); f.set(y);
+    load(ms); f.v128ConstF32(0).f32x4Gt().set(labelled);
+    // The sums count only the labelled samples of this group's own lanes.
+    f.get(lanes).f32ConvertI32S().f32x4Splat().v128ConstF32x4([0, 1, 2, 3]).f32x4Gt().get(labelled).v128And().set(counted);
+    f.get(kind).i32Eqz().if();
+    {
+      f.get(z).f32x4Abs().v128ConstF32(-1).f32x4Mul(); expVector(f, t); f.set(e);
+      f.get(e).v128ConstF32(2).get(e).f32x4Add().f32x4Div().set(s);
+      f.get(s).get(s).f32x4Mul().set(v);
+      f.v128ConstF32(ATANH_SERIES[0]).set(p);
+      for (const c of ATANH_SERIES.slice(1)) f.get(p).get(v).f32x4Mul().v128ConstF32(c).f32x4Add().set(p);
+      f.get(p).get(v).f32x4Mul().v128ConstF32(1).f32x4Add().get(s).f32x4Mul().v128ConstF32(2).f32x4Mul().set(p);
+      f.get(z).v128ConstF32(0).f32x4Max().get(z).get(y).f32x4Mul().f32x4Sub().get(p).f32x4Add().set(loss);
+      // q = e / (1 + e): sigmoid(z) - y is (1 - y) - q for z >= 0 and q - y below, with no cancellation where a confident prediction is right.
+      f.get(e).v128ConstF32(1).get(e).f32x4Add().f32x4Div().set(v);
+      f.v128ConstF32(1).get(y).f32x4Sub().get(v).f32x4Sub();
+      f.get(v).get(y).f32x4Sub();
+      f.get(z).v128ConstF32(0).f32x4Ge().v128Bitselect().set(grad);
+    }
+    f.else();
+    {
+      f.get(z).get(y).f32x4Sub().set(v);
+      f.get(v).get(v).f32x4Mul().set(loss);
+      f.get(v).v128ConstF32(2).f32x4Mul().set(grad);
+    }
+    f.end();
+    f.get(grad).get(labelled).v128And().set(grad);
+    for (let l = 0; l < 4; l++) f.get(ds[l]).get(grad).v128Store32Lane(l);
+    f.get(loss).get(counted).v128And().set(loss);
+    f.get(loss).f64x2PromoteLowF32x4().get(sumLow).f64x2Add().set(sumLow);
+    f.get(loss).get(loss).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().get(sumHigh).f64x2Add().set(sumHigh);
+    f.get(counted).v128ConstF32(1).v128And().get(count).f32x4Add().set(count);
+  });
+  f.get(sumLow).get(sumHigh).f64x2Add().set(sumLow);
+  f.get(partial).get(sumLow).f64x2ExtractLane(0).get(sumLow).f64x2ExtractLane(1).f64Add().f64Store();
+  // The count's lanes are whole numbers below 2^24: exact in f32.
+  f.get(partial);
+  f.get(count).f32x4ExtractLane(0).get(count).f32x4ExtractLane(1).f32Add();
+  f.get(count).f32x4ExtractLane(2).get(count).f32x4ExtractLane(3).f32Add().f32Add();
+  f.f64PromoteF32().f64Store(8);
+  return f;
+}
+
 /**
  * `sumSquares(count, x, out)`: sum_i x[i]^2 in float64 (each f32 promoted exactly, so every square
  * is exact), over eight f64x2 partial sums and a scalar one for the last floats, stored as an f64 at
@@ -460,6 +554,7 @@ const KERNELS = [
   { name: 'adam', fn: emitAdam },
   { name: 'sgd', fn: emitSgd },
   { name: 'softmaxRows', fn: emitSoftmaxRows },
+  { name: 'taskLossRows', fn: emitTaskLossRows },
   { name: 'sumSquares', fn: emitSumSquares },
   { name: 'finiteSum', fn: emitFiniteSum },
 ];
@@ -526,6 +621,17 @@ function normChunks(count: number): [number, number][] {
 function squaresJob(x: number, partials: number, from: number, n: number, index: number, part: number): Job {
   return { fn: 'sumSquares', args: [n, 4 * (x + from), 4 * (partials + 2 * index)], part };
 }
+/** Samples per taskLossRows call: a task's loss is summed in these fixed blocks (thread counts do not move them), then the blocks' sums in order. */
+const LOSS_BLOCK = 256;
+/** Floats of the partial sums CpuElementwise.taskLosses keeps for these entries (two f64s a block). */
+export function taskLossFloats(entries: readonly { rows: number }[]): number {
+  return entries.reduce((n, e) => n + 4 * Math.ceil(e.rows / LOSS_BLOCK), 0);
+}
+/**
+ * The work of a sample of the task losses, in floats' worth of the other element-wise ops (for
+ * threadsFor): its exp, the log1p series and two divisions cost some 40 operations a lane.
+ */
+const LOSS_FLOATS_PER_SAMPLE = 20;
 /** Column and element ranges split at multiples of this many floats (the kernels' 16-float step, a 64-byte cache line). */
 const SPLIT_FLOATS = 16;
 /**
@@ -577,13 +683,13 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
  * With a pool (src/cpu/pool.ts, holding elementwiseModule(true)) the ops split into calls over
  * disjoint outputs that its threads claim: the mixture, gate and expert gradients and the softmax by
  * rows, bias_act_backward by columns (each column's db still summed over the rows in order), the
- * optimizer and grad_norm's sum of squares by element ranges. Thread t's part of each op is its
+ * optimizer and grad_norm's sum of squares by element ranges, the task losses by blocks of samples. Thread t's part of each op is its
  * t-th run of the largest entry's rows (pool.ts partOf), about the rows of each entry the GEMM gives
  * it too, so a thread mostly reads rows it wrote; bias_act_backward's part t is each entry's t-th
  * column range, the optimizer's the t-th run of elements. Every output float is computed by one call in the same
  * order as on one thread, so the results are bit for bit the 1-thread ones. grad_norm's float64
- * sum adds partial sums of fixed chunks (normChunkFloats, whatever the threads) in order, so it
- * is the same on any number of threads too.
+ * sum adds partial sums of fixed chunks (normChunkFloats, whatever the threads) in order, and
+ * each task's loss those of fixed blocks (LOSS_BLOCK), so they are the same on any number of threads too.
  */
 export class CpuElementwise {
   private readonly threads: number;
@@ -770,6 +876,50 @@ export class CpuElementwise {
       })),
     );
     return this.prepare([jobs], threads);
+  }
+
+  /**
+   * The task_loss op (shaders/task_loss.wgsl's semantics), prepared: each entry's samples in blocks
+   * of LOSS_BLOCK, each block's gradients and its sums of the labelled samples' losses and count
+   * (two f64s at `partials`, taskLossFloats(entries) floats, 8-byte aligned) by taskLossRows, the
+   * blocks split over the threads; then, here, each task's sums added block by block in order,
+   * its mean loss and count written to out, and its gradients scaled by weight / count. Heap
+   * element offsets of the op's buffers; the entries' offsets are into them.
+   */
+  taskLosses(entries: readonly TaskLossEntry[], weights: number, logits: number, labels: number, dLogits: number, out: number, partials: number): CpuRun {
+    if (partials % 2 !== 0) throw new Error(`the task losses' partial sums' offset ${partials} is not 8-byte aligned`);
+    const threads = this.threadsFor(entries.reduce((n, e) => n + e.rows * LOSS_FLOATS_PER_SAMPLE, 0));
+    const jobs: Job[] = [];
+    const blocks = entries.map((e) => ranges(e.rows, Math.ceil(e.rows / LOSS_BLOCK), LOSS_BLOCK));
+    let slot = partials;
+    entries.forEach((e, i) => {
+      for (const [from, count] of blocks[i]) {
+        const kind = e.type === 'binary' ? 0 : 1;
+        const args = [kind, count, 4 * (logits + e.logitOff + from), 4 * (labels + e.labelOff + from * e.labelRow), 4 * e.labelRow, 4 * (labels + e.maskOff + from * e.maskRow), 4 * e.maskRow, 4 * (dLogits + e.dOff + from), 4 * slot];
+        jobs.push({ fn: 'taskLossRows', args, part: partOf(from, e.rows, threads) });
+        slot += 4;
+      }
+    });
+    const rows = this.prepare([jobs], threads);
+    const f = this.heap.f32;
+    const sums = new Float64Array(this.heap.f32.buffer, 4 * partials, 2 * (slot - partials) / 4);
+    return () => {
+      rows();
+      let block = 0;
+      entries.forEach((e, i) => {
+        let loss = 0;
+        let count = 0;
+        for (let b = 0; b < blocks[i].length; b++, block++) {
+          loss += sums[2 * block];
+          count += sums[2 * block + 1];
+        }
+        const scale = count > 0 ? f[weights + e.task] / count : 0;
+        const d = dLogits + e.dOff;
+        for (let r = 0; r < e.rows; r++) f[d + r] *= scale;
+        f[out + e.outOff + 2 * e.task] = count > 0 ? loss / count : 0;
+        f[out + e.outOff + 2 * e.task + 1] = count;
+      });
+    };
   }
 
   /** Threads an op of this much work (floats read or written) runs on. */

@@ -17,7 +17,7 @@ import { weightDecayEnd } from '../kernels/optimizer.js';
 import { stageBatch } from '../input-stage.js';
 import type { Engine, Phase, Region } from '../engine.js';
 import { CpuHeap, HEAP_ALIGN, alignUp } from './heap.js';
-import { CpuElementwise, elementwiseModule, sumSquaresFloats } from './elementwise.js';
+import { CpuElementwise, elementwiseModule, sumSquaresFloats, taskLossFloats } from './elementwise.js';
 import { CpuGemm, gemmModule, gemmScratchFloats } from './gemm.js';
 import { CpuThreadPool } from './pool.js';
 import { prepareCpuOp, type CpuOpContext } from './kernels.js';
@@ -27,7 +27,7 @@ import type { CpuRun } from './elementwise.js';
 /** The largest heap a CPU plan may use, in bytes (WebAssembly memories stop at 4 GiB; staying under 2 GiB keeps offsets positive int32s). */
 export const CPU_HEAP_MAX_BYTES = 2 ** 31 - 2 ** 16;
 
-/** Floats of each buffer role and of the three scratch regions (the GEMM's, the gate logits', grad_norm's partial sums), for a step description on `threads` threads (fusing a level's gate and mixtures changes none of them). */
+/** Floats of each buffer role and of the four scratch regions (the GEMM's, the gate logits', grad_norm's and the task losses' partial sums), for a step description on `threads` threads (fusing a level's gate and mixtures changes none of them). */
 function regionSizes(step: StepDescription, threads: number) {
   const all = stepOps(step);
   const P = step.params.size;
@@ -42,7 +42,8 @@ function regionSizes(step: StepDescription, threads: number) {
   const zero = Object.fromEntries(Object.keys(roles).map((role) => [role, 0])) as Record<BufferRole, number>;
   const logits = planGateLogits(step.ops, zero, 0);
   const gemmCalls = [...stepGemms(step).map((op) => [...op.entries, ...(logits.extra.get(op) ?? [])]), ...[...logits.entries.values()].map((e) => [e])];
-  const scratch = { gemm: Math.max(0, ...gemmCalls.map((entries) => gemmScratchFloats(entries, threads))), gate: gateScratchFloats(all), norm: sumSquaresFloats(P) };
+  const losses = all.flatMap((op) => (op.kernel === 'task_loss' ? [taskLossFloats(op.entries)] : []));
+  const scratch = { gemm: Math.max(0, ...gemmCalls.map((entries) => gemmScratchFloats(entries, threads))), gate: gateScratchFloats(all), norm: sumSquaresFloats(P), loss: Math.max(0, ...losses) };
   const floats = Object.values(roles).reduce((a, n) => a + alignUp(n), 0) + Object.values(scratch).reduce((a, n) => a + alignUp(n), 0) + HEAP_ALIGN;
   return { roles, scratch, floats };
 }
@@ -134,6 +135,7 @@ export class CpuEngine implements Engine {
     const gemmScratch = heap.alloc(sizes.scratch.gemm);
     const gateScratch = heap.alloc(sizes.scratch.gate);
     const normScratch = heap.alloc(sizes.scratch.norm);
+    const lossScratch = heap.alloc(sizes.scratch.loss);
     const pool = threads > 1 ? await CpuThreadPool.create(heap.memory, [await gemmModule(true), await elementwiseModule(true)], threads) : undefined;
     const gemm = await CpuGemm.create(heap, gemmScratch, sizes.scratch.gemm, { pool, minFlopsPerThread: options.minFlopsPerThread });
     const elementwise = await CpuElementwise.create(heap, { pool, minFlopsPerThread: options.minFlopsPerThread });
@@ -148,6 +150,7 @@ export class CpuEngine implements Engine {
       clipMaxNorm: 0,
       paramCount: step.params.size,
       normScratch,
+      lossScratch,
       normInOptimizer: normBeforeUpdate(step.ops.optimizer, step.params.size),
     };
     return new CpuEngine(spec, step, heap, context, pool);

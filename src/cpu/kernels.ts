@@ -2,17 +2,15 @@
  * The CPU device's kernels: each op of the step (src/layers/ops.ts) run on the heap's floats, with
  * the semantics of its WGSL kernel (the float64 references in src/reference/ state them). The
  * GEMMs, and the gate logits, run in the WASM GEMM (src/cpu/gemm.ts); bias_act_backward, the
- * mixture kernels, the optimizer, the gates' softmax and grad_norm's sum in WASM SIMD
- * (src/cpu/elementwise.ts); the rest (task losses, embeddings, uncertainty weighting) are plain
- * loops over the heap's views. Tests: test/cpu_gemm.test.ts,
+ * mixture kernels, the optimizer, the gates' softmax, the task losses and grad_norm's sum in WASM
+ * SIMD (src/cpu/elementwise.ts); the rest (embeddings, uncertainty weighting) are plain loops over
+ * the heap's views. Tests: test/cpu_gemm.test.ts,
  * test/cpu_elementwise.test.ts and the CPU cases of test/model.test.ts and test/training.test.ts.
  */
 import type { ResolvedOptimizer } from '../config.js';
 import type { GateEntry } from '../kernels/gate_softmax.js';
-import type { TaskLossEntry } from '../kernels/task_loss.js';
 import type { GatherEntry, ScatterEntry } from '../kernels/embedding.js';
 import type { BufferRole, OpDesc } from '../layers/ops.js';
-import { sampleLoss } from '../reference/model.js';
 import { sequence, type CpuElementwise, type CpuRun } from './elementwise.js';
 import type { CpuGemm } from './gemm.js';
 import { absoluteEntries, type GateLogitsPlan } from './gate-logits.js';
@@ -35,7 +33,7 @@ export interface CpuOpContext {
   /** Element offset of each buffer role in the heap (the uniform roles are unused: their state is below). */
   base: Record<BufferRole, number>;
   gemm: CpuGemm;
-  /** bias_act_backward, the mixture kernels, the optimizer, the softmax and grad_norm's sum (WASM SIMD). */
+  /** bias_act_backward, the mixture kernels, the optimizer, the softmax, the task losses and grad_norm's sum (WASM SIMD). */
   elementwise: CpuElementwise;
   /** Where each gate's logits go and which GEMM ops compute them (src/cpu/gate-logits.ts). */
   gateLogits: GateLogitsPlan;
@@ -47,6 +45,8 @@ export interface CpuOpContext {
   paramCount: number;
   /** Heap offset of grad_norm's partial sums (sumSquaresFloats(paramCount) floats, 8-byte aligned). */
   normScratch: number;
+  /** Heap offset of the task losses' partial sums (taskLossFloats of the largest task_loss op's entries, 8-byte aligned). */
+  lossScratch: number;
   /**
    * The grad_norm ops, and the optimizer ops right after them, whose optimizer sums the gradients'
    * squares in its own pass over them when clipping is off (nothing then reads the norm before the
@@ -85,9 +85,7 @@ export function prepareCpuOp(op: OpDesc, c: CpuOpContext): CpuRun {
       return c.elementwise.expertGrads(op.entries, at(op.buffers.gateW), at(op.buffers.dG), at(op.buffers.dZ));
     case 'task_loss': {
       const b = op.buffers;
-      return () => {
-        for (const e of op.entries) taskLoss(c.f32, e, at(b.weights), at(b.logits), at(b.labels), at(b.dLogits), at(b.out));
-      };
+      return c.elementwise.taskLosses(op.entries, at(b.weights), at(b.logits), at(b.labels), at(b.dLogits), at(b.out), c.lossScratch);
     }
     case 'uncertainty': {
       const { phase, tasks, sOff, lossOff } = op.entry;
@@ -163,24 +161,6 @@ function gateSoftmax(c: CpuOpContext, entries: readonly GateEntry[], w: number, 
   }
   runs.push(c.elementwise.softmaxRows(entries.map((e) => ({ rows: e.rows, n: e.n, logits: plan.logitsAt.get(e)!, out: out + e.outOff, outRow: e.outRow }))));
   return runs.length === 1 ? runs[0] : sequence(runs);
-}
-
-function taskLoss(f: Float32Array, e: TaskLossEntry, weights: number, logits: number, labels: number, dLogits: number, out: number): void {
-  let count = 0;
-  let sum = 0;
-  const d = dLogits + e.dOff;
-  for (let r = 0; r < e.rows; r++) {
-    f[d + r] = 0;
-    if (!(f[labels + e.maskOff + r * e.maskRow] > 0)) continue;
-    const l = sampleLoss(e.type, f[logits + e.logitOff + r], f[labels + e.labelOff + r * e.labelRow]);
-    count++;
-    sum += l.loss;
-    f[d + r] = l.grad;
-  }
-  const scale = count > 0 ? f[weights + e.task] / count : 0;
-  for (let r = 0; r < e.rows; r++) f[d + r] *= scale;
-  f[out + e.outOff + 2 * e.task] = count > 0 ? sum / count : 0;
-  f[out + e.outOff + 2 * e.task + 1] = count;
 }
 
 function embeddingGather(c: CpuOpContext, e: GatherEntry, indices: number, tables: number, x: number): void {

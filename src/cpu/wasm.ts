@@ -200,6 +200,19 @@ export class FunctionBuilder {
   f64x2Mul(): this { return this.simd(0xf2); }
   f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
 
+  // Added for the task losses.
+  /** Pops an i32; pushes it as an f32. */
+  f32ConvertI32S(): this { return this.op(0xb2); }
+  /** A v128 of these four f32 lanes. */
+  v128ConstF32x4(lanes: readonly [number, number, number, number]): this {
+    return this.simd(0x0c, ...new Uint8Array(new Float32Array(lanes).buffer));
+  }
+  /** Lane-wise a >= b: all ones or all zeros (false for NaN). */
+  f32x4Ge(): this { return this.simd(0x46); }
+  f32x4Abs(): this { return this.simd(0xe0); }
+  /** Pops mask, b, a; the bits of a where mask's are set, else b's. */
+  v128Bitselect(): this { return this.simd(0x52); }
+
   /** for (counter = 0; counter < limit; counter += step) body(): `limit` pushes the bound, read each time round. */
   countUp(counter: number, limit: () => void, step: number, body: () => void): this {
     this.i32Const(0).set(counter).block().loop();
