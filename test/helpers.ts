@@ -19,12 +19,17 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
 }
 
 /**
- * The seeds caseSeed handed out during the running test, in order; test/seed-report.ts empties it
- * before each test and prints it when the test fails, so every randomized test's failure names its
- * seed, wherever the failing check is. (On globalThis: the setup file and a test file may hold
- * separate instances of this module.)
+ * The seeds caseSeed handed out, in order: while a test runs (`inTest`, which test/seed-report.ts
+ * sets around each test) into `test`, which it empties before each test, and otherwise (describe
+ * blocks, beforeAll) into `outside`, which it empties per test file; it prints both when a test
+ * fails, so every randomized test's failure names its seeds, wherever the failing check is. (On
+ * globalThis: the setup file and a test file may hold separate instances of this module.)
  */
-export const testSeeds: number[] = ((globalThis as { __pleTestSeeds?: number[] }).__pleTestSeeds ??= []);
+export const seedLog: { inTest: boolean; test: number[]; outside: number[] } = ((globalThis as { __pleSeedLog?: typeof seedLog }).__pleSeedLog ??= {
+  inTest: false,
+  test: [],
+  outside: [],
+});
 
 /** A fresh seed per case, taken from the environment when reproducing a failure. */
 export function caseSeed(label: string): number {
@@ -32,7 +37,7 @@ export function caseSeed(label: string): number {
   let h = Date.now() >>> 0;
   for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 16777619) >>> 0;
   const seed = fixed ? Number(fixed) : h;
-  testSeeds.push(seed);
+  (seedLog.inTest ? seedLog.test : seedLog.outside).push(seed);
   return seed;
 }
 
