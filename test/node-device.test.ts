@@ -107,6 +107,25 @@ async function slowReadback(ctx: GpuContext, iterations: number): Promise<{ done
   return { done };
 }
 
+/**
+ * Iterations of slowReadback's loop that keep this device busy for at least `ms`: 20,000 is plenty on
+ * SwiftShader, a hardware GPU runs them in well under a millisecond, so the count grows (at most 16x
+ * a try) until one readback takes that long. Sizes the work, once per process; the tests' checks
+ * are made on later runs.
+ */
+let busyIterations: number | undefined;
+async function iterationsFor(ctx: GpuContext, ms: number): Promise<number> {
+  if (busyIterations !== undefined) return busyIterations;
+  let iterations = 20_000;
+  for (;;) {
+    const t0 = performance.now();
+    await (await slowReadback(ctx, iterations)).done;
+    const took = performance.now() - t0;
+    if (took >= ms || iterations >= 2 ** 28) return (busyIterations = iterations);
+    iterations *= Math.min(16, Math.ceil((2 * ms) / Math.max(took, 0.1)));
+  }
+}
+
 describe('polling for finished GPU work', () => {
   afterEach(() => {
     vi.restoreAllMocks();
@@ -116,9 +135,10 @@ describe('polling for finished GPU work', () => {
   it('checks on a timer while work is pending (default 1 ms), not in a continuous loop', async () => {
     const ctx = await testContext();
     expect(dawnPollInterval()).toBe(1);
+    const iterations = await iterationsFor(ctx, 10);
     const timers = vi.spyOn(globalThis, 'setTimeout');
     const t0 = performance.now();
-    const { done } = await slowReadback(ctx, 20_000);
+    const { done } = await slowReadback(ctx, iterations);
     const x = await done;
     const elapsed = performance.now() - t0;
     expect(Number.isFinite(x)).toBe(true);
@@ -130,13 +150,14 @@ describe('polling for finished GPU work', () => {
   });
 
   it('pollIntervalMs 0 gives the binding its own continuous checking back (the original setImmediate)', async () => {
-    await testContext();
+    const ctx = await testContext();
+    const iterations = await iterationsFor(ctx, 10);
     const wrapped = globalThis.setImmediate;
     setDawnPollInterval(0);
     expect(globalThis.setImmediate).not.toBe(wrapped);
     expect(dawnPollInterval()).toBe(0);
     const timers = vi.spyOn(globalThis, 'setTimeout');
-    const { done } = await slowReadback(await testContext(), 20_000);
+    const { done } = await slowReadback(ctx, iterations);
     expect(Number.isFinite(await done)).toBe(true);
     expect(timers.mock.calls.filter(([callback]) => (callback as { name?: string }).name === 'runCheck')).toHaveLength(0);
     setDawnPollInterval(1);
