@@ -4,9 +4,9 @@
  * gates' softmax, the task losses and grad_norm's sum of squares, with the semantics of their
  * float64 references (src/reference/bias_act_backward.ts, mixture.ts, optimizer.ts,
  * gate_softmax.ts, task_loss.ts, grad_norm.ts), in f32 as the GPU computes them (grad_norm's sum
- * and the losses' sums over samples in float64); and the
- * staged batch's check for values that are not finite (src/input-stage.ts). The mixture kernels make
- * one pass over each row of their output, its sums in registers.
+ * and the losses' sums over samples in float64); and the staged batch's check for values that are
+ * not finite (src/input-stage.ts). The mixture kernels make one pass over each row of their
+ * output, its sums in registers.
  * src/cpu/kernels.ts maps the ops to these; with a thread pool they split over its threads (see
  * CpuElementwise). Test: test/cpu_elementwise.test.ts.
  *
@@ -51,6 +51,39 @@ function walk(f: FunctionBuilder, col: number, width: number, body: (s: Step) =>
 /** address = base + 4 col, on the stack. */
 function at(f: FunctionBuilder, base: number, col: number): FunctionBuilder {
   return f.get(base).get(col).i32Const(2).i32Shl().i32Add();
+}
+
+/** The f32 sum of the four lanes of a v128 local, (l0 + l1) + (l2 + l3), on the stack. */
+function laneSum(f: FunctionBuilder, v: number): void {
+  f.get(v).f32x4ExtractLane(0).get(v).f32x4ExtractLane(1).f32Add();
+  f.get(v).f32x4ExtractLane(2).get(v).f32x4ExtractLane(3).f32Add().f32Add();
+}
+
+/** An i8x16 shuffle of a vector with itself that moves its lanes 2 and 3 to 0 and 1 (for f64x2.promote_low). */
+const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+
+/**
+ * The kernels that give each of four rows a SIMD lane (softmaxRows, taskLossRows) take rows in
+ * groups of four from g: `lanes` = min(4, rows - g) are real, and lane l reads row g + min(l, lanes
+ * - 1), so the spare lanes of a last, short group repeat its last row.
+ */
+function groupLanes(f: FunctionBuilder, g: number, rows: number, lanes: number): void {
+  f.get(rows).get(g).i32Sub().set(lanes);
+  f.i32Const(4).get(lanes).get(lanes).i32Const(4).i32GtS().select().set(lanes);
+}
+/** Lane l's row within its group, min(l, lanes - 1), on the stack (groupLanes). */
+function laneRow(f: FunctionBuilder, l: number, lanes: number): void {
+  if (l === 0) f.i32Const(0);
+  else f.i32Const(l).get(lanes).i32Const(1).i32Sub().get(lanes).i32Const(l).i32GtS().select();
+}
+/** A vector of one f32 per lane, lane l's read at the address `address(l)` pushes; `v` is a scratch v128 local. */
+function loadLanes(f: FunctionBuilder, v: number, address: (l: number) => void): void {
+  f.v128ConstF32(0);
+  for (let l = 0; l < 4; l++) {
+    f.set(v);
+    address(l);
+    f.get(v).v128Load32Lane(l);
+  }
 }
 
 const FLAG_RELU = 1;
@@ -222,8 +255,7 @@ function emitGateGrad(): FunctionBuilder {
       // dl[r, j] = lanes of (acc0 + acc1) + (acc2 + acc3), summed, + tail.
       f.get(acc[0]).get(acc[1]).f32x4Add().get(acc[2]).get(acc[3]).f32x4Add().f32x4Add().set(acc[0]);
       atJ(dl);
-      f.get(acc[0]).f32x4ExtractLane(0).get(acc[0]).f32x4ExtractLane(1).f32Add();
-      f.get(acc[0]).f32x4ExtractLane(2).get(acc[0]).f32x4ExtractLane(3).f32Add().f32Add();
+      laneSum(f, acc[0]);
       f.get(tail).f32Add().f32Store();
       f.get(zp).get(rowBytes).i32Add().set(zp);
     });
@@ -356,28 +388,16 @@ function emitSoftmaxRows(): FunctionBuilder {
   const t = expLocals(f);
   f.get(n).i32Const(2).i32Shl().set(rowBytes);
   /** The f32s at each lane's base + 4j (j: the column), one per lane, as a vector on the stack. */
-  const load = (base: number[]) => {
-    f.v128ConstF32(0);
-    for (let l = 0; l < 4; l++) {
-      f.set(v);
-      f.get(base[l]).get(j).i32Const(2).i32Shl().i32Add().get(v).v128Load32Lane(l);
-    }
-  };
+  const load = (base: number[]) => loadLanes(f, v, (l) => f.get(base[l]).get(j).i32Const(2).i32Shl().i32Add());
   /** Lane l of `value` to base[l] + 4j. */
   const store = (base: number[], value: number) => {
     for (let l = 0; l < 4; l++) f.get(base[l]).get(j).i32Const(2).i32Shl().i32Add().get(value).v128Store32Lane(l);
   };
   f.countUp(g, () => f.get(rows), 4, () => {
-    // lanes = min(4, rows - g); lane l reads row g + min(l, lanes - 1).
-    f.get(rows).get(g).i32Sub().set(lanes);
-    f.i32Const(4).get(lanes).get(lanes).i32Const(4).i32GtS().select().set(lanes);
+    groupLanes(f, g, rows, lanes);
     for (let l = 0; l < 4; l++) {
-      const row = () => {
-        if (l === 0) f.i32Const(0);
-        else f.i32Const(l).get(lanes).i32Const(1).i32Sub().get(lanes).i32Const(l).i32GtS().select();
-      };
-      f.get(x); row(); f.get(rowBytes).i32Mul().i32Add().set(xs[l]);
-      f.get(out); row(); f.get(outRow).i32Mul().i32Add().set(os[l]);
+      f.get(x); laneRow(f, l, lanes); f.get(rowBytes).i32Mul().i32Add().set(xs[l]);
+      f.get(out); laneRow(f, l, lanes); f.get(outRow).i32Mul().i32Add().set(os[l]);
     }
     f.v128ConstF32(-Infinity).set(max);
     f.countUp(j, () => f.get(n), 1, () => { f.get(max); load(xs); f.f32x4Max().set(max); });
@@ -422,20 +442,16 @@ function emitTaskLossRows(): FunctionBuilder {
   const [z, y, e, s, p, loss, grad, labelled, counted, v] = Array.from({ length: 10 }, () => f.local(v128));
   const [sumLow, sumHigh, count] = Array.from({ length: 3 }, () => f.local(v128));
   const t = expLocals(f);
-  const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
   /** The f32s at each lane's address, as a vector on the stack. */
-  const load = (at: number[]) => {
-    f.v128ConstF32(0);
-    for (let l = 0; l < 4; l++) f.set(v).get(at[l]).get(v).v128Load32Lane(l);
-  };
+  const load = (at: number[]) => loadLanes(f, v, (l) => f.get(at[l]));
   f.countUp(g, () => f.get(rows), 4, () => {
-    // lanes = min(4, rows - g); lane l reads sample g + min(l, lanes - 1).
-    f.get(rows).get(g).i32Sub().set(lanes);
-    f.i32Const(4).get(lanes).get(lanes).i32Const(4).i32GtS().select().set(lanes);
+    groupLanes(f, g, rows, lanes);
     for (let l = 0; l < 4; l++) {
+      // Lane l's sample, g + min(l, lanes - 1).
       const row = () => {
         f.get(g);
-        if (l > 0) f.i32Const(l).get(lanes).i32Const(1).i32Sub().get(lanes).i32Const(l).i32GtS().select().i32Add();
+        laneRow(f, l, lanes);
+        f.i32Add();
       };
       f.get(logits); row(); f.i32Const(2).i32Shl().i32Add().set(zs[l]);
       f.get(dLogits); row(); f.i32Const(2).i32Shl().i32Add().set(ds[l]);
@@ -480,8 +496,7 @@ function emitTaskLossRows(): FunctionBuilder {
   f.get(partial).get(sumLow).f64x2ExtractLane(0).get(sumLow).f64x2ExtractLane(1).f64Add().f64Store();
   // The count's lanes are whole numbers below 2^24: exact in f32.
   f.get(partial);
-  f.get(count).f32x4ExtractLane(0).get(count).f32x4ExtractLane(1).f32Add();
-  f.get(count).f32x4ExtractLane(2).get(count).f32x4ExtractLane(3).f32Add().f32Add();
+  laneSum(f, count);
   f.f64PromoteF32().f64Store(8);
   return f;
 }
@@ -500,8 +515,6 @@ function emitSumSquares(): FunctionBuilder {
   const one = f.local(f64);
   const tail = f.local(f64);
   const acc = Array.from({ length: 8 }, () => f.local(v128));
-  // Lanes 2 and 3 moved to 0 and 1 (the shuffle's second operand is the same vector).
-  const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
   walk(f, col, count, (s) => {
     if (s === ONE) {
       at(f, x, col).f32Load(); f.f64PromoteF32().set(one);
@@ -540,8 +553,7 @@ function emitFiniteSum(): FunctionBuilder {
     }
   });
   f.get(acc[0]).get(acc[1]).f32x4Add().get(acc[2]).get(acc[3]).f32x4Add().f32x4Add().set(acc[0]);
-  f.get(acc[0]).f32x4ExtractLane(0).get(acc[0]).f32x4ExtractLane(1).f32Add();
-  f.get(acc[0]).f32x4ExtractLane(2).get(acc[0]).f32x4ExtractLane(3).f32Add().f32Add();
+  laneSum(f, acc[0]);
   return f;
 }
 
@@ -683,13 +695,14 @@ function ranges(total: number, parts: number, unit: number): [number, number][] 
  * With a pool (src/cpu/pool.ts, holding elementwiseModule(true)) the ops split into calls over
  * disjoint outputs that its threads claim: the mixture, gate and expert gradients and the softmax by
  * rows, bias_act_backward by columns (each column's db still summed over the rows in order), the
- * optimizer and grad_norm's sum of squares by element ranges, the task losses by blocks of samples. Thread t's part of each op is its
- * t-th run of the largest entry's rows (pool.ts partOf), about the rows of each entry the GEMM gives
- * it too, so a thread mostly reads rows it wrote; bias_act_backward's part t is each entry's t-th
- * column range, the optimizer's the t-th run of elements. Every output float is computed by one call in the same
- * order as on one thread, so the results are bit for bit the 1-thread ones. grad_norm's float64
- * sum adds partial sums of fixed chunks (normChunkFloats, whatever the threads) in order, and
- * each task's loss those of fixed blocks (LOSS_BLOCK), so they are the same on any number of threads too.
+ * optimizer and grad_norm's sum of squares by element ranges, the task losses by blocks of
+ * samples. Thread t's part of each op is its t-th run of the largest entry's rows (pool.ts partOf),
+ * about the rows of each entry the GEMM gives it too, so a thread mostly reads rows it wrote;
+ * bias_act_backward's part t is each entry's t-th column range, the optimizer's the t-th run of
+ * elements. Every output float is computed by one call in the same order as on one thread, so the
+ * results are bit for bit the 1-thread ones. grad_norm's float64 sum adds partial sums of fixed
+ * chunks (normChunkFloats, whatever the threads) in order, and each task's loss those of fixed
+ * blocks (LOSS_BLOCK), so they are the same on any number of threads too.
  */
 export class CpuElementwise {
   private readonly threads: number;
@@ -893,8 +906,8 @@ export class CpuElementwise {
     const blocks = entries.map((e) => ranges(e.rows, Math.ceil(e.rows / LOSS_BLOCK), LOSS_BLOCK));
     let slot = partials;
     entries.forEach((e, i) => {
+      const kind = e.type === 'binary' ? 0 : 1;
       for (const [from, count] of blocks[i]) {
-        const kind = e.type === 'binary' ? 0 : 1;
         const args = [kind, count, 4 * (logits + e.logitOff + from), 4 * (labels + e.labelOff + from * e.labelRow), 4 * e.labelRow, 4 * (labels + e.maskOff + from * e.maskRow), 4 * e.maskRow, 4 * (dLogits + e.dOff + from), 4 * slot];
         jobs.push({ fn: 'taskLossRows', args, part: partOf(from, e.rows, threads) });
         slot += 4;
